@@ -1,0 +1,121 @@
+"""GemmCase: one GEMM problem, validated at construction.
+
+A case is pure data: the sizes, the element type and how A and B are stored.
+It knows the work (FLOPs) and the compulsory memory traffic, so every
+consumer (timer, CSV, roofline) derives intensity the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+__all__ = ["DTYPES", "TRANSPOSES", "GemmCase", "CaseError", "dtype_eps", "numpy_dtype", "grid"]
+
+#: Element size in bytes and unit roundoff (machine epsilon) of each supported dtype.
+DTYPES: dict[str, tuple[int, float]] = {
+    "float16": (2, 2.0**-10),
+    "bfloat16": (2, 2.0**-7),
+    "float32": (4, 2.0**-23),
+    "float64": (8, 2.0**-52),
+}
+#: Storage of (A, B): "N" row-major as used, "T" stored transposed (A is k x m, B is n x k).
+TRANSPOSES: tuple[str, ...] = ("NN", "NT", "TN", "TT")
+
+
+class CaseError(ValueError):
+    """A case field is invalid; the message names the field and the valid values."""
+
+
+def _check_dim(field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CaseError(f"{field} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _choice(field: str, value: str, valid: Iterable[str]) -> str:
+    valid = list(valid)
+    if value not in valid:
+        raise CaseError(f"unknown {field} {value!r}; valid choices: {', '.join(valid)}")
+    return value
+
+
+@dataclass(frozen=True, order=True)
+class GemmCase:
+    """C[m, n] = A[m, k] @ B[k, n] in ``dtype``; ``trans`` says how A and B are stored.
+
+    ``beta`` is implicitly 0: C is written, never read, so the compulsory traffic
+    is one read of A and B and one write of C.
+    """
+
+    m: int
+    n: int
+    k: int
+    dtype: str = "float32"
+    trans: str = "NN"
+
+    def __post_init__(self) -> None:
+        for field in ("m", "n", "k"):
+            _check_dim(field, getattr(self, field))
+        _choice("dtype", self.dtype, DTYPES)
+        _choice("transpose", self.trans, TRANSPOSES)
+
+    @property
+    def trans_a(self) -> bool:
+        return self.trans[0] == "T"
+
+    @property
+    def trans_b(self) -> bool:
+        return self.trans[1] == "T"
+
+    @property
+    def itemsize(self) -> int:
+        return DTYPES[self.dtype][0]
+
+    @property
+    def flops(self) -> int:
+        """Real GEMM work: one multiply and one add per (i, j, l) triple."""
+        return 2 * self.m * self.n * self.k
+
+    @property
+    def bytes(self) -> int:
+        """Compulsory traffic s*(mk + kn + mn): each operand touched once (a lower bound)."""
+        return self.itemsize * (self.m * self.k + self.k * self.n + self.m * self.n)
+
+    @property
+    def intensity(self) -> float:
+        """FLOPs per compulsory byte; real traffic is higher, so this is an upper bound on intensity."""
+        return self.flops / self.bytes
+
+    @property
+    def label(self) -> str:
+        return f"{self.m}x{self.n}x{self.k}"
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.dtype} {self.trans}"
+
+
+def dtype_eps(dtype: str) -> float:
+    """Machine epsilon of ``dtype`` (spacing of floats at 1.0)."""
+    return DTYPES[_choice("dtype", dtype, DTYPES)][1]
+
+
+def numpy_dtype(dtype: str):  # -> numpy.dtype; bfloat16 comes from ml_dtypes, imported lazily
+    """The NumPy dtype for ``dtype``; bfloat16 needs the optional package ml_dtypes."""
+    import numpy as np
+
+    _choice("dtype", dtype, DTYPES)
+    if dtype == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise CaseError("bfloat16 needs ml_dtypes: pip install 'gemmbench[lowp]'") from exc
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(dtype)
+
+
+def grid(sizes: Iterable[tuple[int, int, int]], dtypes: Iterable[str], transposes: Iterable[str]) -> list[GemmCase]:
+    """Cartesian product of shapes x dtypes x transposes, in that nesting order."""
+    dtypes, transposes = list(dtypes), list(transposes)
+    return [GemmCase(m, n, k, d, t) for (m, n, k) in sizes for d in dtypes for t in transposes]
+

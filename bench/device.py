@@ -1,0 +1,120 @@
+"""Device: how the harness synchronises with, and reads time from, where a GEMM runs.
+
+Backends supply their device; the harness only calls this interface, so it never
+branches on CUDA versus NPU versus CPU. Timing is expressed as two *marks* around a
+block of launches: on the host a mark is a clock reading; on an accelerator it is
+an event recorded on the stream, and ``elapsed_ns`` waits for the end event before
+reading it, so a host clock is never read around an unfinished launch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Device", "HostDevice", "timer_cost_ns", "host_memory_available", "last_level_cache_bytes"]
+
+
+@runtime_checkable
+class Device(Protocol):
+    """What the timer needs from a device."""
+
+    #: Human-readable name recorded in each row ("cpu: AMD EPYC", "NVIDIA H200").
+    name: str
+    #: Cost/jitter of one mark pair in ns; the timer sizes blocks to >= 1000x this.
+    timer_cost_ns: float
+
+    def synchronize(self) -> None:
+        """Block until all work issued so far has finished."""
+
+    def mark(self) -> Any:
+        """Record a point in the device's work stream; cheap and asynchronous."""
+
+    def elapsed_ns(self, start: Any, end: Any) -> float:
+        """Time between two marks, waiting for ``end`` to complete first."""
+
+    def memory_available(self) -> int:
+        """Bytes a case may allocate on this device."""
+
+    def cache_bytes(self) -> int:
+        """Size of the last cache level; cold mode rotates operands larger than this."""
+
+    def describe(self) -> dict[str, str]:
+        """Facts recorded with every result (model, memory, clocks, library versions)."""
+
+
+def timer_cost_ns(clock=time.perf_counter_ns, reps: int = 2000) -> float:
+    """Median cost of reading ``clock`` twice back to back, in ns (at least 1)."""
+    costs = []
+    for _ in range(reps):
+        a = clock()
+        b = clock()
+        costs.append(b - a)
+    costs.sort()
+    return float(max(costs[len(costs) // 2], 1))
+
+
+def host_memory_available() -> int:
+    """MemAvailable from /proc/meminfo, else total physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def last_level_cache_bytes(default: int = 32 << 20) -> int:
+    """Largest data/unified cache of CPU 0 from sysfs (Linux), else ``default``."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = 0
+    try:
+        for entry in os.listdir(base):
+            if not entry.startswith("index"):
+                continue
+            with open(os.path.join(base, entry, "type")) as f:
+                if f.read().strip() == "Instruction":
+                    continue
+            with open(os.path.join(base, entry, "size")) as f:
+                text = f.read().strip()
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
+            best = max(best, int(text.rstrip("KMG")) * scale)
+    except (OSError, ValueError):
+        pass
+    return best or default
+
+
+class HostDevice:
+    """The CPU: marks are ``perf_counter_ns`` readings; work is synchronous once launched."""
+
+    #: Operands live in host memory, next to the float64 verification copies.
+    shares_host_memory = True
+
+    def __init__(self, name: str = "cpu") -> None:
+        from .machine import cpu_model
+
+        self.name = f"{name}: {cpu_model()}"
+        self.timer_cost_ns = timer_cost_ns()
+
+    def synchronize(self) -> None:
+        return None
+
+    def mark(self) -> int:
+        return time.perf_counter_ns()
+
+    def elapsed_ns(self, start: int, end: int) -> float:
+        return float(end - start)
+
+    def memory_available(self) -> int:
+        return host_memory_available()
+
+    def cache_bytes(self) -> int:
+        return last_level_cache_bytes()
+
+    def describe(self) -> dict[str, str]:
+        from .machine import cpu_facts
+
+        return cpu_facts()

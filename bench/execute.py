@@ -1,0 +1,197 @@
+"""Measure cases with one kernel in the current process: prepare, time, verify, build the row.
+
+This is the body of a worker process (and of ``--in-process`` runs). It turns every
+outcome into a row: not applicable -> ``skipped``, an exception -> ``error``, a result
+off the float64 reference -> ``wrong``. Nothing here writes files.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .case import GemmCase
+from .device import Device, host_memory_available
+from .kernel import Kernel, Operands, Prepared
+from .machine import blas_summary, cpu_model, env_snapshot, git_revision, hostname, usable_cpus
+from .result import Measurement
+from .stats import noise_verdict, summarize
+from .timer import Samples, TimingPolicy, measure
+from .verify import Verdict, make_operands, verify
+
+__all__ = ["Job", "RunHeader", "Session", "MODES", "cold_copies", "memory_problem"]
+
+MODES = ("hot", "cold")
+#: Cold mode rotates operand copies totalling at least this many times the last-level cache.
+COLD_CACHE_FACTOR = 2
+#: ... but never more copies than this, nor more memory than COLD_MAX_BYTES.
+COLD_MAX_COPIES = 4096
+COLD_MAX_BYTES = 1 << 30
+GIB = float(1 << 30)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a case in a cache mode."""
+
+    case: GemmCase
+    mode: str = "hot"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown cache mode {self.mode!r}; valid choices: {', '.join(MODES)}")
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    """What every row of a run shares."""
+
+    run_id: str
+    policy: TimingPolicy
+    threads: int
+    seed: int = 0
+
+
+
+def cold_copies(case: GemmCase, cache_bytes: int) -> int:
+    """Operand copies to rotate so that consecutive calls never find operands in cache."""
+    want = -(-COLD_CACHE_FACTOR * cache_bytes // case.bytes) + 1
+    by_memory = max(2, COLD_MAX_BYTES // case.bytes)
+    return int(max(2, min(want, COLD_MAX_COPIES, by_memory)))
+
+
+def _verify_bytes(case: GemmCase) -> int:
+    # float64 copies of A, B, C plus |A|, |B| and two products while checking.
+    return 8 * (2 * case.m * case.k + 2 * case.k * case.n + 3 * case.m * case.n)
+
+
+def memory_problem(case: GemmCase, copies: int, device: Device | None = None) -> str | None:
+    """Why the case cannot be allocated, checked before allocating anything; else ``None``.
+
+    ``device`` is where the operand copies live; ``None`` (or a device sharing host
+    memory) means the host, which also holds the float64 verification working set.
+    """
+    on_device = copies * case.bytes
+    host_need = _verify_bytes(case) + case.bytes
+    host_free = host_memory_available()
+    if device is None or getattr(device, "shares_host_memory", False):
+        host_need += on_device
+    elif on_device > device.memory_available():
+        return (f"{case} needs {on_device / GIB:.1f} GiB on {device.name}, "
+                f"{device.memory_available() / GIB:.1f} GiB free; choose smaller sizes")
+    if host_need > host_free:
+        return (f"{case} needs {host_need / GIB:.1f} GiB of host memory (operands + float64 check), "
+                f"{host_free / GIB:.1f} GiB available; choose smaller sizes")
+    return None
+
+
+def _clone(ops: Operands) -> Operands:
+    """A copy with the same values and the same storage order (transposed views stay views)."""
+    def copy(x: np.ndarray) -> np.ndarray:
+        return x.T.copy().T if x.flags.f_contiguous and not x.flags.c_contiguous else x.copy()
+    return Operands(copy(ops.a), copy(ops.b))
+
+
+def _pin(threads: int) -> str:
+    """Pin this process to ``threads`` CPUs so pools cannot migrate onto a busy core."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        if threads < len(cpus):
+            os.sched_setaffinity(0, cpus[:threads])
+        return ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return ""
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _one_line(exc: BaseException) -> str:
+    line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return line.replace("\n", " ")[:400]
+
+
+class Session:
+    """One kernel in this process, set up once, measuring jobs one after another."""
+
+    def __init__(self, kernel: Kernel, header: RunHeader, pin: bool = True) -> None:
+        self.kernel = kernel
+        self.header = header
+        os.environ.setdefault("OMP_PROC_BIND", "close")  # pinned OpenMP workers (numba's omp layer)
+        affinity = _pin(header.threads) if pin else ""
+        thread_facts = kernel.setup(header.threads)
+        self.device = kernel.device()
+        self.facts = {**thread_facts, "affinity": affinity}
+        libs = {"python": platform.python_version(), "numpy": np.__version__, **kernel.describe(),
+                **{f"device.{k}": v for k, v in self.device.describe().items()}}
+        self.shared = dict(run_id=header.run_id, host=hostname(), backend=kernel.name, variant=kernel.variant,
+                           device=self.device.name, threads=header.threads, cpu_model=cpu_model(),
+                           blas=blas_summary(), libs=json.dumps(libs, sort_keys=True),
+                           env=json.dumps(env_snapshot(), sort_keys=True), git_rev=git_revision())
+
+    def _row(self, job: Job, status: str, reason: str = "", **fields: object) -> Measurement:
+        case = job.case
+        facts = {**self.facts, **fields.pop("case_facts", {})}  # type: ignore[dict-item]
+        return Measurement(timestamp=_now_iso(), m=case.m, n=case.n, k=case.k, dtype=case.dtype, trans=case.trans,
+                           cache_mode=job.mode, status=status, reason=reason, flops=case.flops, bytes=case.bytes,
+                           intensity=case.intensity, facts=json.dumps(facts, sort_keys=True),
+                           **self.shared, **fields)  # type: ignore[arg-type]
+
+    def run(self, job: Job) -> tuple[Measurement, Sequence[float]]:
+        """Measure one job; never raises for a kernel's failure (it becomes the row's status)."""
+        try:
+            return self._measure(job)
+        except Exception as exc:
+            return self._row(job, "error", _one_line(exc)), ()
+
+    def _prepare(self, job: Job) -> tuple[Operands, list[Prepared], float] | str:
+        case = job.case
+        copies = cold_copies(case, self.device.cache_bytes()) if job.mode == "cold" else 1
+        problem = memory_problem(case, copies, self.device)
+        if problem:
+            return problem
+        operands = make_operands(case, self.header.seed)
+        t0 = time.perf_counter()
+        prepared = [self.kernel.prepare(case, operands)]
+        prepare_s = time.perf_counter() - t0  # the first prepare carries JIT/compile/handle costs
+        prepared += [self.kernel.prepare(case, _clone(operands)) for _ in range(copies - 1)]
+        return operands, prepared, prepare_s
+
+    def _measure(self, job: Job) -> tuple[Measurement, Sequence[float]]:
+        reason = self.kernel.supports(job.case)
+        if reason:
+            return self._row(job, "skipped", reason), ()
+        ready = self._prepare(job)
+        if isinstance(ready, str):
+            return self._row(job, "skipped", ready), ()
+        operands, prepared, prepare_s = ready
+        samples = measure([p.launch for p in prepared], self.device, self.header.policy)
+        self.device.synchronize()
+        verdict = verify(job.case, operands, self.kernel.fetch(prepared[0].output), self.header.seed)
+        status, reason = ("ok", "") if verdict.ok else (
+            "wrong", f"max error {verdict.max_error:.3g} > tolerance {verdict.tolerance:.3g} ({verdict.method})")
+        row = self._timed_row(job, status, reason, samples, verdict, prepare_s, len(prepared), prepared[0].facts)
+        return row, samples.per_call_s
+
+    def _timed_row(self, job: Job, status: str, reason: str, samples: Samples, verdict: Verdict,
+                   prepare_s: float, copies: int, case_facts: dict[str, str]) -> Measurement:
+        s = summarize(samples.per_call_s)
+        flops = job.case.flops
+        rate = (lambda t: flops / t / 1e9 if t > 0 else None)
+        return self._row(
+            job, status, reason, case_facts=case_facts, n_samples=s.n, inner_loops=samples.inner, copies=copies,
+            median_s=s.median, q1_s=s.q1, q3_s=s.q3, iqr_s=s.iqr, min_s=s.min, max_s=s.max, mean_s=s.mean,
+            stddev_s=s.stddev, gflops=rate(s.median), gflops_best=rate(s.min),
+            max_error=verdict.max_error, tolerance=verdict.tolerance,
+            verified=verdict.method, noise=noise_verdict(samples.per_call_s), converged=samples.converged,
+            prepare_s=prepare_s, first_call_s=samples.first_call_s, sampling_s=samples.sampling_s,
+            warmup_calls=samples.warmup_calls)

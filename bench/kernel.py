@@ -1,0 +1,97 @@
+"""The kernel (backend) contract: what a GEMM implementation gives the harness.
+
+A kernel never times itself. The harness calls, in order:
+
+1. ``probe()`` (class method, in the parent process) - available, or why not; never raises
+   and never imports a heavy library just to answer.
+2. ``setup(threads)`` once per worker - owns its thread pools, returns the facts to record.
+3. ``supports(case)`` - ``None``, or why this case is not applicable (a *skipped* row).
+4. ``prepare(case, operands)`` - everything that must stay out of timing: allocation,
+   transfers, format casts, JIT compilation. Returns a ``Prepared`` whose ``launch``
+   runs one GEMM *asynchronously* (it never synchronises: the device does that).
+5. ``fetch(prepared.output)`` - the result as a host NumPy array, for verification.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from .case import GemmCase
+from .device import Device, HostDevice
+
+__all__ = ["Kernel", "Operands", "Prepared"]
+
+
+@dataclass(frozen=True)
+class Operands:
+    """Host operands in their logical shapes: ``a`` is m x k, ``b`` is k x n.
+
+    For a transposed case the array is a ``.T`` view of the stored matrix, so
+    ``a.T`` is the contiguous k x m buffer a BLAS-style kernel would receive.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+
+
+@dataclass
+class Prepared:
+    """A ready-to-launch GEMM: ``launch()`` issues one, ``output`` is what ``fetch`` reads."""
+
+    launch: Callable[[], Any]
+    output: Any
+    #: Extra facts for the row (e.g. format "NZ", "tf32 on").
+    facts: dict[str, str] = field(default_factory=dict)
+
+
+class Kernel(abc.ABC):
+    """Base class of every backend. Subclasses set ``name`` and implement ``prepare``."""
+
+    #: Unique backend name used on the command line and in the CSV.
+    name: ClassVar[str]
+    #: Dtypes this kernel computes; others are skipped with a reason.
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
+    #: Free-form variant tag recorded in the CSV (format, algorithm, precision mode).
+    variant: ClassVar[str] = ""
+    #: One line shown by ``gemmbench list``.
+    description: ClassVar[str] = ""
+
+    @classmethod
+    def probe(cls) -> str | None:
+        """``None`` when the backend can run here, else the reason it cannot. Must not raise."""
+        return None
+
+    def setup(self, threads: int) -> dict[str, str]:
+        """Fix thread counts for this process (BLAS pools via threadpoolctl) and report them."""
+        from threadpoolctl import threadpool_limits
+
+        self._limits = threadpool_limits(limits=threads)  # kept alive for the process
+        return {"blas_threads": str(threads)}
+
+    def device(self) -> Device:
+        """The device this kernel runs on; CPU kernels use the host clock."""
+        if not hasattr(self, "_device"):
+            self._device = HostDevice()
+        return self._device
+
+    def supports(self, case: GemmCase) -> str | None:
+        """``None`` if the case can run, else a one-line reason (recorded as *skipped*)."""
+        if case.dtype not in self.dtypes:
+            return f"{self.name} does not support {case.dtype} (supports {', '.join(self.dtypes)})"
+        return None
+
+    @abc.abstractmethod
+    def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
+        """Set up one GEMM outside timing and return its launcher."""
+
+    def fetch(self, output: Any) -> np.ndarray:
+        """Bring a result to the host; CPU kernels already have it there."""
+        return np.asarray(output)
+
+    def describe(self) -> dict[str, str]:
+        """Library versions and settings recorded with every row."""
+        return {}

@@ -1,0 +1,70 @@
+"""Console output: a table row per finished measurement and a progress line while a case runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from .result import Measurement
+
+__all__ = ["ConsoleReporter", "format_row", "HEADER", "format_seconds"]
+
+_COLS = (("backend", 12), ("case", 16), ("dtype", 8), ("tr", 2), ("mode", 4), ("thr", 3), ("status", 7),
+         ("median", 9), ("±IQR", 5), ("GFLOP/s", 8), ("note", 0))
+HEADER = " ".join(f"{name:<{width}}" if width else name for name, width in _COLS)
+
+
+def format_seconds(s: float | None) -> str:
+    if s is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def format_row(r: Measurement) -> str:
+    iqr = f"{100 * r.iqr_s / r.median_s:.0f}%" if r.median_s and r.iqr_s is not None else "-"
+    rate = f"{r.gflops:.1f}" if r.gflops is not None else "-"
+    note = r.reason if r.status != "ok" else ("" if r.noise == "ok" else r.noise)
+    if r.status == "ok" and not r.converged:
+        note = (note + "; " if note else "") + "not converged"
+    cells = (r.backend, f"{r.m}x{r.n}x{r.k}", r.dtype, r.trans, r.cache_mode, str(r.threads), r.status,
+             format_seconds(r.median_s), iqr, rate, note)
+    return " ".join(f"{c:<{w}}" if w else c for c, (_, w) in zip(cells, _COLS))
+
+
+class ConsoleReporter:
+    """Prints the table to ``out``; a live progress bar goes to ``err`` when it is a terminal."""
+
+    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr, width: int = 24) -> None:
+        self.out, self.err, self.width = out, err, width
+        self.live = err.isatty()
+        self.total = self.done = 0
+
+    def start(self, total: int, output: Path) -> None:
+        self.total = total
+        print(f"gemmbench: {total} measurements -> {output}", file=self.out)
+        print(HEADER, file=self.out, flush=True)
+
+    def _bar(self, text: str) -> None:
+        filled = self.width * self.done // max(self.total, 1)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.err.write(f"\r[{bar}] {self.done}/{self.total} {text}"[:120].ljust(120))
+        self.err.flush()
+
+    def begin(self, backend: str, job: object, threads: int) -> None:
+        if self.live:
+            self._bar(f"{backend} {job.case} {job.mode} x{threads}")  # type: ignore[attr-defined]
+
+    def row(self, row: Measurement) -> None:
+        self.done += 1
+        if self.live:
+            self.err.write("\r" + " " * 120 + "\r")
+        print(format_row(row), file=self.out, flush=True)
+
+    def finish(self) -> None:
+        if self.live:
+            self.err.write("\r" + " " * 120 + "\r")
+            self.err.flush()

@@ -1,0 +1,237 @@
+"""Measurement rows and the CSV results file (append-only, versioned, resumable).
+
+One immutable ``Measurement`` per (backend, variant, case, cache mode, threads).
+Rows are appended and flushed as they complete, so a sweep killed at any point keeps
+every finished row; raw samples go to a JSON-lines sidecar next to the CSV.
+
+Schema history (bump ``SCHEMA_VERSION`` and add a line when columns change;
+readers accept every version up to their own):
+  1 - first release.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from .case import GemmCase
+
+__all__ = ["SCHEMA_VERSION", "STATUSES", "Measurement", "ResultWriter", "read_results", "ResultsFileError",
+           "sidecar_path", "row_key", "done_keys", "COLUMNS"]
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "skipped", "error", "wrong")
+
+
+class ResultsFileError(ValueError):
+    """A results file cannot be read: empty, truncated header, foreign, or from a newer schema."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One CSV row. Times are seconds per GEMM call; rates use the median (``gflops``) or min."""
+
+    run_id: str
+    timestamp: str
+    host: str
+    backend: str
+    variant: str
+    device: str
+    m: int
+    n: int
+    k: int
+    dtype: str
+    trans: str
+    cache_mode: str
+    threads: int
+    status: str
+    reason: str = ""
+    n_samples: int = 0
+    inner_loops: int = 0
+    copies: int = 0
+    median_s: float | None = None
+    q1_s: float | None = None
+    q3_s: float | None = None
+    iqr_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    mean_s: float | None = None
+    stddev_s: float | None = None
+    gflops: float | None = None
+    gflops_best: float | None = None
+    flops: int = 0
+    bytes: int = 0
+    intensity: float = 0.0
+    max_error: float | None = None
+    tolerance: float | None = None
+    verified: str = ""
+    noise: str = ""
+    converged: bool = False
+    prepare_s: float | None = None
+    first_call_s: float | None = None
+    sampling_s: float | None = None
+    warmup_calls: int = 0
+    cpu_model: str = ""
+    blas: str = ""
+    facts: str = ""  # JSON object: thread settings, affinity, per-case kernel facts (path, format)
+    libs: str = ""  # JSON object
+    env: str = ""  # JSON object
+    git_rev: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}; valid choices: {', '.join(STATUSES)}")
+
+    @property
+    def case(self) -> GemmCase:
+        return GemmCase(self.m, self.n, self.k, self.dtype, self.trans)
+
+    @property
+    def key(self) -> tuple:
+        return row_key(self.backend, self.variant, self.case, self.cache_mode, self.threads)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Measurement))
+_TYPES = {f.name: f.type for f in dataclasses.fields(Measurement)}
+#: Columns a file must have to be read at all (present since schema 1).
+REQUIRED = ("schema_version", "run_id", "backend", "m", "n", "k", "dtype", "trans", "cache_mode", "threads",
+            "status", "median_s")
+
+
+def row_key(backend: str, variant: str, case: GemmCase, cache_mode: str, threads: int) -> tuple:
+    """Identity of a row within a run: what ``--resume`` skips."""
+    return (backend, variant, case.m, case.n, case.k, case.dtype, case.trans, cache_mode, int(threads))
+
+
+def sidecar_path(csv_path: Path | str) -> Path:
+    """Raw samples live next to the CSV: results/run.csv -> results/run.samples.jsonl."""
+    p = Path(csv_path)
+    return p.with_name(p.stem + ".samples.jsonl")
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+def _parse(name: str, text: str) -> object:
+    kind = _TYPES.get(name, "str")
+    if text == "" and "None" in kind:
+        return None
+    if kind.startswith("int"):
+        return int(text)
+    if kind.startswith("float"):
+        return float(text)
+    if kind.startswith("bool"):
+        return text == "True"
+    return text
+
+
+def _repair_tail(path: Path) -> int:
+    """Drop a partial last line left by a killed writer; returns bytes dropped."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+        return len(data) - keep
+
+
+class ResultWriter:
+    """Appends rows to a CSV (writing the header when new) and samples to its sidecar."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            read_results(self.path)  # refuse to append to a foreign or newer file
+            _repair_tail(self.path)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._csv = open(self.path, "a", newline="")
+        self._writer = csv.writer(self._csv)
+        if new:
+            self._writer.writerow(COLUMNS)
+            self._csv.flush()
+        side = sidecar_path(self.path)
+        if side.exists():
+            _repair_tail(side)
+        self._side = open(side, "a")
+
+    def write(self, row: Measurement, samples: Sequence[float] = ()) -> None:
+        """Append one row (and its raw samples), flushed so a kill cannot lose it."""
+        self._writer.writerow([_fmt(getattr(row, c)) for c in COLUMNS])
+        self._csv.flush()
+        if samples:
+            record = {"run_id": row.run_id, "key": list(row.key), "inner_loops": row.inner_loops,
+                      "samples_s": list(samples)}
+            self._side.write(json.dumps(record) + "\n")
+            self._side.flush()
+
+    def close(self) -> None:
+        self._csv.close()
+        self._side.close()
+
+    def __enter__(self) -> "ResultWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = [c for c in REQUIRED if c not in header]
+        if not header:
+            raise ResultsFileError(f"{path}: empty file, not a gemmbench results CSV")
+        if missing:
+            raise ResultsFileError(f"{path}: not a gemmbench results CSV (missing columns: {', '.join(missing)})")
+        yield from reader
+
+
+def _row(path: Path, lineno: int, raw: dict[str, str]) -> Measurement | None:
+    if None in raw.values() or None in raw:  # short or long line: a truncated write
+        return None
+    version = raw["schema_version"]
+    if not version.isdigit() or int(version) > SCHEMA_VERSION:
+        raise ResultsFileError(f"{path}:{lineno}: schema version {version!r} is newer than this gemmbench "
+                               f"reads (<= {SCHEMA_VERSION}); upgrade gemmbench")
+    try:
+        return Measurement(**{k: _parse(k, v) for k, v in raw.items() if k in _TYPES})
+    except (TypeError, ValueError) as exc:
+        raise ResultsFileError(f"{path}:{lineno}: bad row: {exc}") from None
+
+
+def read_results(path: Path | str) -> list[Measurement]:
+    """All complete rows of a results CSV; a truncated last line (killed writer) is skipped."""
+    path = Path(path)
+    if not path.exists():
+        raise ResultsFileError(f"{path}: no such results file")
+    rows = []
+    try:
+        for lineno, raw in enumerate(_rows(path), start=2):
+            row = _row(path, lineno, raw)
+            if row is not None:
+                rows.append(row)
+    except (csv.Error, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, ResultsFileError):
+            raise
+        raise ResultsFileError(f"{path}: unreadable CSV ({exc})") from None
+    return rows
+
+
+def done_keys(rows: Iterable[Measurement], retry_errors: bool = True) -> set[tuple]:
+    """Keys ``--resume`` skips: every finished row, except errors when they are to be retried."""
+    return {r.key for r in rows if not (retry_errors and r.status == "error")}

@@ -1,0 +1,166 @@
+"""The sweep: every selected backend x thread count x case x cache mode, rows to CSV as they finish.
+
+This is the Python API behind ``gemmbench run``::
+
+    from gemmbench import GemmCase, RunOptions, run
+    rows = run([GemmCase(512, 512, 512, "float32")], backends=["numpy"], output="results/mine.csv")
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Protocol, Sequence
+
+from .case import GemmCase
+from .execute import Job, RunHeader, Session
+from .machine import cpu_model, env_snapshot, git_revision, hostname, usable_cpus
+from .registry import Entry, Registry, discover
+from .result import Measurement, ResultWriter, done_keys, read_results, row_key
+from .timer import TimingPolicy
+from .worker import run_in_worker
+
+__all__ = ["RunOptions", "Reporter", "run", "new_run_id", "latest_results", "RESULTS_DIR"]
+
+RESULTS_DIR = Path("results")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a sweep (everything but *what* to run)."""
+
+    modes: tuple[str, ...] = ("hot",)
+    #: Thread counts to measure; empty means every usable CPU.
+    threads: tuple[int, ...] = ()
+    policy: TimingPolicy = field(default_factory=TimingPolicy)
+    #: Each backend in its own worker process (default); False runs in this process, for debugging.
+    isolate: bool = True
+    seed: int = 0
+    #: A worker silent for this long on one case is killed and the case recorded as an error.
+    case_timeout_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        for mode in self.modes:
+            Job(GemmCase(1, 1, 1), mode)  # validates the mode name
+        cpus = usable_cpus()
+        for t in self.threads:
+            if not 1 <= t <= cpus:
+                raise ValueError(f"threads must be between 1 and {cpus} (usable CPUs), got {t}")
+
+    def thread_counts(self) -> tuple[int, ...]:
+        return self.threads or (usable_cpus(),)
+
+
+class Reporter(Protocol):
+    """Progress callbacks (the console table implements these; the default does nothing)."""
+
+    def start(self, total: int, output: Path) -> None: ...
+    def begin(self, backend: str, job: Job, threads: int) -> None: ...
+    def row(self, row: Measurement) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _Silent:
+    def start(self, total: int, output: Path) -> None: pass
+    def begin(self, backend: str, job: Job, threads: int) -> None: pass
+    def row(self, row: Measurement) -> None: pass
+    def finish(self) -> None: pass
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus a random suffix."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def latest_results(folder: Path = RESULTS_DIR) -> Path | None:
+    """Newest results CSV in ``folder`` (by name, which starts with the run's time)."""
+    files = sorted(folder.glob("*.csv"))
+    return files[-1] if files else None
+
+
+def _parent_row(entry: Entry, header: RunHeader, job: Job, status: str, reason: str) -> Measurement:
+    """A row for a job that never reached a measuring session (backend unavailable, worker crash)."""
+    case = job.case
+    return Measurement(run_id=header.run_id, timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                       host=hostname(), backend=entry.name, variant=entry.cls.variant, device="", m=case.m, n=case.n,
+                       k=case.k, dtype=case.dtype, trans=case.trans, cache_mode=job.mode, threads=header.threads,
+                       status=status, reason=reason, flops=case.flops, bytes=case.bytes, intensity=case.intensity,
+                       cpu_model=cpu_model(), env=json.dumps(env_snapshot(), sort_keys=True), git_rev=git_revision())
+
+
+def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions,
+             ) -> Iterator[tuple[Job, Measurement, Sequence[float]]]:
+    reason = entry.probe()
+    if reason:
+        for job in jobs:
+            yield job, _parent_row(entry, header, job, "skipped", f"{entry.name} unavailable: {reason}"), ()
+        return
+    if options.isolate:
+        def error(job: Job, why: str) -> Measurement:
+            return _parent_row(entry, header, job, "error", why)
+        for index, row, samples in run_in_worker(entry, header, jobs, options.case_timeout_s, error):
+            yield jobs[index], row, samples
+        return
+    session = Session(entry.cls(), header, pin=False)  # never pin the caller's own process
+    for job in jobs:
+        row, samples = session.run(job)
+        yield job, row, samples
+
+
+def _resume_state(output: Path, resume: bool) -> tuple[str, set[tuple]]:
+    if resume and output.exists():
+        rows = read_results(output)
+        return (rows[-1].run_id if rows else new_run_id()), done_keys(rows)
+    return new_run_id(), set()
+
+
+def _plan(entries: Sequence[Entry], cases: Sequence[GemmCase], options: RunOptions, done: set[tuple],
+          ) -> list[tuple[Entry, int, list[Job]]]:
+    plan = []
+    for entry in entries:
+        for threads in options.thread_counts():
+            jobs = [Job(c, mode) for c in cases for mode in options.modes]
+            todo = [j for j in jobs if row_key(entry.name, entry.cls.variant, j.case, j.mode, threads) not in done]
+            if todo:
+                plan.append((entry, threads, todo))
+    return plan
+
+
+def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, options: RunOptions | None = None,
+        output: Path | str | None = None, resume: bool = False, registry: Registry | None = None,
+        reporter: Reporter | None = None) -> list[Measurement]:
+    """Run a sweep and append its rows to ``output`` (default ``results/<run-id>.csv``).
+
+    With ``resume``, rows already in ``output`` are skipped (errors are retried) and the
+    run keeps its run id. Returns the rows written by this call.
+    """
+    options = options or RunOptions()
+    registry = registry or discover()
+    entries = registry.select(backends)
+    reporter = reporter or _Silent()
+    cases = list(cases)
+    if resume and output is None:
+        output = latest_results()
+    run_id, done = _resume_state(Path(output), resume) if output else (new_run_id(), set())
+    path = Path(output) if output else RESULTS_DIR / f"{run_id}.csv"
+    plan = _plan(entries, cases, options, done)
+    rows: list[Measurement] = []
+    with ResultWriter(path) as writer:
+        reporter.start(sum(len(jobs) for _, _, jobs in plan), path)
+        try:
+            for entry, threads, jobs in plan:
+                header = RunHeader(run_id, options.policy, threads, options.seed)
+                reporter.begin(entry.name, jobs[0], threads)
+                for i, (job, row, samples) in enumerate(_results(entry, header, jobs, options), start=1):
+                    writer.write(row, samples)
+                    rows.append(row)
+                    reporter.row(row)
+                    if i < len(jobs):  # jobs run in order, so the next one starts now
+                        reporter.begin(entry.name, jobs[i], threads)
+        finally:
+            reporter.finish()
+    return rows
+

@@ -1,0 +1,188 @@
+"""Worker processes: each backend (and thread count) is measured in a fresh interpreter.
+
+Why: thread pools outlive the calls that started them. On a 2-core VM, OpenBLAS
+workers still spinning after a call steal a core from the next library's parallel
+region, and two busy pools can make a run 10-100x slower. A fresh process per backend
+gives each library the machine to itself, and a crash (a segfault in a native
+library) costs one case, not the sweep.
+
+Protocol: the parent writes one JSON request to the worker's stdin; the worker answers
+with JSON lines on a private copy of its stdout (fd 1 itself is redirected to stderr, so
+a library printing to stdout cannot corrupt the stream):
+``{"event": "start", "index": i}``, ``{"event": "row", "index": i, "row": {...}, "samples": [...]}``,
+``{"event": "fatal", "reason": "..."}`` and finally ``{"event": "done"}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Iterator, Sequence
+
+from .case import GemmCase
+from .execute import Job, RunHeader, Session
+from .registry import Entry, load_kernel_class
+from .result import Measurement
+from .timer import TimingPolicy
+
+__all__ = ["WorkerResult", "run_in_worker", "main"]
+
+#: An event as the runner consumes it: (job index, row, samples) once a job finishes.
+WorkerResult = tuple[int, Measurement, Sequence[float]]
+
+
+def _request(entry: Entry, header: RunHeader, jobs: Sequence[Job]) -> dict:
+    return {
+        "kernel": {"module": entry.module, "qualname": entry.cls.__qualname__, "path": entry.path},
+        "header": {"run_id": header.run_id, "threads": header.threads, "seed": header.seed,
+                   "policy": dataclasses.asdict(header.policy)},
+        "jobs": [{"case": dataclasses.asdict(j.case), "mode": j.mode} for j in jobs],
+    }
+
+
+def _command() -> list[str]:
+    # -P (3.11+) keeps the working directory off sys.path, so a checkout's kernels/ folder
+    # can never be imported as a top-level module in the worker.
+    flags = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *flags, "-c", "from gemmbench.worker import main; main()"]
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def _tail(path: str, limit: int = 300) -> str:
+    with open(path, errors="replace") as f:
+        lines = [ln.strip() for ln in f.read().splitlines() if ln.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+class _Worker:
+    """One worker process and a line reader with a deadline."""
+
+    def __init__(self, request: dict) -> None:
+        self.stderr = tempfile.NamedTemporaryFile("w+", prefix="gemmbench-worker-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     text=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request))
+        self.proc.stdin.close()
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+
+    def readline(self, timeout_s: float) -> str | None:
+        """Next line, '' at end of stream, ``None`` on timeout."""
+        if not self.sel.select(timeout_s):
+            return None
+        return self.proc.stdout.readline()  # type: ignore[union-attr]
+
+    def failure(self) -> str:
+        """Why the worker stopped early, with the last line of its stderr."""
+        code = self.proc.wait()
+        self.stderr.flush()
+        why = f"killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
+        last = _tail(self.stderr.name)
+        return f"worker {why}" + (f": {last}" if last else "")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.sel.close()
+        self.proc.stdout.close()  # type: ignore[union-attr]
+        self.stderr.close()
+        os.unlink(self.stderr.name)
+
+
+def run_in_worker(entry: Entry, header: RunHeader, jobs: Sequence[Job], timeout_s: float,
+                  make_error: Callable[[Job, str], Measurement]) -> Iterator[WorkerResult]:
+    """Measure ``jobs`` in worker processes, yielding each result as it arrives.
+
+    A worker that crashes or exceeds ``timeout_s`` on one job turns that job into an
+    ``error`` row (via ``make_error``) and a fresh worker carries on with the rest.
+    """
+    pending = list(range(len(jobs)))
+    while pending:
+        worker = _Worker(_request(entry, header, [jobs[i] for i in pending]))
+        try:
+            done, failure = yield from _drain(worker, pending, timeout_s)
+        finally:
+            worker.close()
+        pending = [i for i in pending if i not in done]
+        if failure is not None and pending:
+            current, reason = failure
+            if current is None:  # the worker died before starting any job: every job gets the reason
+                for i in pending:
+                    yield i, make_error(jobs[i], reason), ()
+                return
+            pending.remove(current)
+            yield current, make_error(jobs[current], reason), ()
+
+
+def _drain(worker: _Worker, pending: list[int], timeout_s: float):
+    """Yield results from one worker; return (finished indices, (index running, reason) or None)."""
+    done: set[int] = set()
+    current: int | None = None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        line = worker.readline(max(0.0, deadline - time.monotonic()))
+        if line is None:
+            return done, (current, f"timed out after {timeout_s:g} s (worker killed)")
+        if line == "":
+            return done, (current, worker.failure())
+        msg = json.loads(line)
+        event = msg["event"]
+        if event == "start":
+            current = pending[msg["index"]]
+            deadline = time.monotonic() + timeout_s
+        elif event == "row":
+            index = pending[msg["index"]]
+            done.add(index)
+            current = None
+            yield index, Measurement(**msg["row"]), msg["samples"]
+        elif event == "fatal":
+            return done, (None, msg["reason"])
+        elif event == "done":
+            return done, None
+
+
+# ---------------------------------------------------------------- worker side
+
+
+def _header(raw: dict) -> RunHeader:
+    return RunHeader(raw["run_id"], TimingPolicy(**raw["policy"]), int(raw["threads"]), int(raw["seed"]))
+
+
+def main() -> None:
+    """Worker entry point: read the request from stdin, stream JSON lines back."""
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything printed by libraries goes to stderr, never into the protocol
+    sys.stdout = sys.stderr
+
+    def send(**msg: object) -> None:
+        out.write(json.dumps(msg) + "\n")
+        out.flush()
+
+    request = json.loads(sys.stdin.read())
+    try:
+        spec = request["kernel"]
+        cls = load_kernel_class(spec["module"], spec["qualname"], spec["path"])
+        session = Session(cls(), _header(request["header"]))
+    except Exception as exc:
+        send(event="fatal", reason=f"backend setup failed: {type(exc).__name__}: {exc}"[:400])
+        return
+    for index, raw in enumerate(request["jobs"]):
+        send(event="start", index=index)
+        row, samples = session.run(Job(GemmCase(**raw["case"]), raw["mode"]))
+        send(event="row", index=index, row=dataclasses.asdict(row), samples=list(samples))
+    send(event="done")
