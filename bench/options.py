@@ -23,7 +23,7 @@ __all__ = ["parse_sizes", "parse_shape", "parse_choices", "parse_ints", "add_run
 DEFAULT_SIZES = (64, 256, 1024, 2048)
 DEFAULT_DTYPES = ("float32", "float64")
 #: The main job's budget: enough samples for a stable median, a sweep in about a minute.
-QUICK_POLICY = TimingPolicy(warmup_time_s=0.02, min_samples=7, min_time_s=0.05, max_time_s=0.6, target=0.03)
+QUICK_POLICY = TimingPolicy(warmup_time_s=0.02, min_samples=7, min_time_s=0.05, max_time_s=1.0, target=0.05)
 MAX_RANGE_ITEMS = 64
 
 

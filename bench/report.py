@@ -38,9 +38,11 @@ def format_row(r: Measurement) -> str:
 class ConsoleReporter:
     """Prints the table to ``out``; a live progress bar goes to ``err`` when it is a terminal."""
 
-    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr, width: int = 24) -> None:
-        self.out, self.err, self.width = out, err, width
-        self.live = err.isatty()
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, width: int = 24) -> None:
+        self.out = out or sys.stdout  # looked up now, not at import: callers may have redirected them
+        self.err = err or sys.stderr
+        self.width = width
+        self.live = self.err.isatty()
         self.total = self.done = 0
 
     def start(self, total: int, output: Path) -> None:

@@ -72,19 +72,31 @@ class _Worker:
 
     def __init__(self, request: dict) -> None:
         self.stderr = tempfile.NamedTemporaryFile("w+", prefix="gemmbench-worker-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     text=True)
+        self.proc = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(request))
+        self.proc.stdin.write(json.dumps(request).encode())
         self.proc.stdin.close()
+        self.fd = self.proc.stdout.fileno()
         self.sel = selectors.DefaultSelector()
-        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self.sel.register(self.fd, selectors.EVENT_READ)
+        self.buffer = b""
 
     def readline(self, timeout_s: float) -> str | None:
-        """Next line, '' at end of stream, ``None`` on timeout."""
-        if not self.sel.select(timeout_s):
-            return None
-        return self.proc.stdout.readline()  # type: ignore[union-attr]
+        """Next line, '' at end of stream, ``None`` on timeout.
+
+        Reads the raw fd into our own buffer: a buffered file object could read ahead past
+        one line, and ``select`` would then wait for data already consumed.
+        """
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self.buffer:
+            if not self.sel.select(max(0.0, deadline - time.monotonic())):
+                return None
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return ""
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode() + "\n"
 
     def failure(self) -> str:
         """Why the worker stopped early, with the last line of its stderr."""

@@ -1,0 +1,34 @@
+"""Import hygiene: optional libraries stay unimported, and the repo root stays off sys.path."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gemmbench
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("numba", "cupy", "torch", "torch_npu", "matplotlib", "ml_dtypes")
+
+
+def test_import_and_list_do_not_import_optional_dependencies():
+    code = ("import sys, gemmbench; from gemmbench.cli import main; main(['list']); "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_repo_root_is_not_on_sys_path():
+    roots = {os.path.realpath(p or os.getcwd()) for p in sys.path}
+    assert str(REPO) not in roots
+    spec = importlib.util.find_spec("kernels")
+    assert spec is None or not str(spec.origin or "").startswith(str(REPO)), "repo's kernels/ importable top-level"
+
+
+def test_package_mapping():
+    assert Path(gemmbench.__file__).parent == REPO / "bench"
+    from gemmbench import kernels
+
+    assert Path(kernels.__file__).parent == REPO / "kernels"
+    assert not (REPO / "tests" / "__init__.py").exists() and not (REPO / "conftest.py").exists()
