@@ -186,7 +186,10 @@ class Session:
                    prepare_s: float, copies: int, case_facts: dict[str, str]) -> Measurement:
         s = summarize(samples.per_call_s)
         flops = job.case.flops
-        rate = (lambda t: flops / t / 1e9 if t > 0 else None)
+
+        def rate(t: float) -> float | None:  # a wrong result gets no rate: it must never chart as fast
+            return flops / t / 1e9 if t > 0 and status == "ok" else None
+
         return self._row(
             job, status, reason, case_facts=case_facts, n_samples=s.n, inner_loops=samples.inner, copies=copies,
             median_s=s.median, q1_s=s.q1, q3_s=s.q3, iqr_s=s.iqr, min_s=s.min, max_s=s.max, mean_s=s.mean,

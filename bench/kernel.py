@@ -72,6 +72,12 @@ class Kernel(abc.ABC):
         self._limits = threadpool_limits(limits=threads)  # kept alive for the process
         return {"blas_threads": str(threads)}
 
+    def teardown(self) -> None:
+        """Undo ``setup`` (thread limits) when the process outlives the kernel, e.g. under pytest."""
+        limits = getattr(self, "_limits", None)
+        if limits is not None:
+            limits.restore_original_limits()
+
     def device(self) -> Device:
         """The device this kernel runs on; CPU kernels use the host clock."""
         if not hasattr(self, "_device"):

@@ -131,11 +131,12 @@ def _plan(entries: Sequence[Entry], cases: Sequence[GemmCase], options: RunOptio
 
 def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, options: RunOptions | None = None,
         output: Path | str | None = None, resume: bool = False, registry: Registry | None = None,
-        reporter: Reporter | None = None) -> list[Measurement]:
+        reporter: Reporter | None = None, run_id: str | None = None) -> list[Measurement]:
     """Run a sweep and append its rows to ``output`` (default ``results/<run-id>.csv``).
 
     With ``resume``, rows already in ``output`` are skipped (errors are retried) and the
-    run keeps its run id. Returns the rows written by this call.
+    run keeps its run id. Several calls can share one run id (``run_id``), as the pytest
+    plugin does with one call per test. Returns the rows written by this call.
     """
     options = options or RunOptions()
     registry = registry or discover()
@@ -144,7 +145,8 @@ def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, option
     cases = list(cases)
     if resume and output is None:
         output = latest_results()
-    run_id, done = _resume_state(Path(output), resume) if output else (new_run_id(), set())
+    found_id, done = _resume_state(Path(output), resume) if output else (new_run_id(), set())
+    run_id = run_id or found_id
     path = Path(output) if output else RESULTS_DIR / f"{run_id}.csv"
     plan = _plan(entries, cases, options, done)
     rows: list[Measurement] = []
