@@ -1,4 +1,4 @@
-# Two set-up-and-go targets: `make bench` (quick sweep -> CSV -> roofline) and `make test`.
+# Two set-up-and-go targets: `make bench` (ceilings, quick sweep -> CSV -> roofline) and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -14,7 +14,9 @@ $(BIN)/gemmbench-installed: pyproject.toml
 venv: $(BIN)/gemmbench-installed
 
 bench: venv
+	$(BIN)/gemmbench machine --if-missing
 	$(BIN)/gemmbench run --quick
+	$(BIN)/gemmbench plot
 
 test: venv
 	$(BIN)/pytest

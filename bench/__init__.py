@@ -1,18 +1,34 @@
 """gemmbench: GEMM microbenchmarks with one honest timing harness, CSV results and rooflines.
 
-Importing this package is cheap and never imports optional libraries (numba, cupy,
-torch, matplotlib); backends import theirs only when selected.
+Importing this package is cheap: names are loaded on first use (PEP 562), so
+``import gemmbench.plot`` does not load the measuring code, and nothing here imports
+optional libraries (numba, cupy, torch, matplotlib).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-from .case import DTYPES, TRANSPOSES, CaseError, GemmCase, grid
-from .kernel import Kernel, Operands, Prepared
-from .result import Measurement, read_results
-from .runner import RunOptions, run
-from .timer import TimingPolicy
+_EXPORTS = {
+    "DTYPES": "case", "TRANSPOSES": "case", "CaseError": "case", "GemmCase": "case", "grid": "case",
+    "Kernel": "kernel", "Operands": "kernel", "Prepared": "kernel",
+    "Measurement": "result", "read_results": "result",
+    "RunOptions": "runner", "run": "runner",
+    "TimingPolicy": "timer",
+}
+__all__ = ["__version__", *_EXPORTS]
 
-__all__ = ["__version__", "DTYPES", "TRANSPOSES", "CaseError", "GemmCase", "grid", "Kernel", "Operands",
-           "Prepared", "Measurement", "read_results", "RunOptions", "run", "TimingPolicy"]
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gemmbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

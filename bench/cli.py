@@ -13,7 +13,7 @@ from typing import NoReturn, Sequence
 from . import __version__
 from .execute import memory_problem
 from .machine import slow_blas_warning
-from .options import add_run_options, resolve
+from .options import add_run_options, parse_ints, parse_names, resolve
 from .registry import UnknownBackendError, discover
 from .result import ResultsFileError
 from .runner import RunOptions, latest_results, run
@@ -89,10 +89,74 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_machine(args: argparse.Namespace) -> int:
+    from .ceilings import write_ceilings
+    from .hostroofs import measure_host
+    from .machine import hostname, usable_cpus
+    from .runner import RESULTS_DIR, new_run_id
+
+    from .ceilings import latest_ceilings
+
+    existing = latest_ceilings(Path(args.output).parent if args.output else RESULTS_DIR, hostname())
+    if args.if_missing and existing:
+        print(f"gemmbench: ceilings for this host already in {existing} (remeasure without --if-missing)")
+        return 0
+    threads = args.threads or sorted({1, usable_cpus()})
+    if max(threads) > usable_cpus():
+        raise UsageError(f"threads must be between 1 and {usable_cpus()} (usable CPUs), got {max(threads)}")
+    try:
+        discover().select(args.backends)
+    except UnknownBackendError as exc:
+        raise UsageError(str(exc)) from None
+    warning = slow_blas_warning()
+    if warning:
+        print(f"gemmbench: warning: {warning}", file=sys.stderr)
+    ceilings = measure_host(threads, args.backends, say=print)
+    out = Path(args.output or RESULTS_DIR / f"machine-{hostname()}-{new_run_id()}.csv")
+    write_ceilings(out, ceilings)
+    print(f"gemmbench: {len(ceilings)} ceilings -> {out}")
+    return 0
+
+
+def _cmd_specs(args: argparse.Namespace) -> int:
+    from .specs import SPECS
+
+    for s in SPECS:
+        peaks = ", ".join(f"{k} {v:g}" for k, v in s.peaks.items())
+        print(f"{s.name:<24} {s.bandwidth_gbs:7.0f} GB/s  {s.memory_gb:4.0f} GB  [{peaks}] TFLOP/s")
+        print(f"{'':<24} source: {s.source}; confidence {s.confidence}"
+              + (f"; derived: {', '.join(s.derived)}" if s.derived else "") + (f"; {s.notes}" if s.notes else ""))
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .ceilings import CeilingsError
+    from .plot import FORMATS, load, plot_all
+    from .runner import latest_results
+
+    csvs = args.csv or ([latest_results()] if latest_results() else [])
+    if not csvs:
+        raise UsageError("no results CSV given and none in results/; run 'gemmbench run' first")
+    bad = [f for f in args.formats if f not in FORMATS]
+    if bad:
+        raise UsageError(f"unknown format {bad[0]!r}; valid choices: {', '.join(FORMATS)}")
+    try:
+        data = load(csvs, args.ceilings or ())
+        stem = Path(csvs[0]).stem + (f"+{len(csvs) - 1}" if len(csvs) > 1 else "")
+        paths = plot_all(data, Path(args.out), stem, args.baseline, args.formats)
+    except (ResultsFileError, CeilingsError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from None
+    for note in data.notes:
+        print(f"gemmbench plot: note: {note}", file=sys.stderr)
+    for p in paths:
+        print(p)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gemmbench", description="GEMM microbenchmarks: honest timing, CSV results, rooflines.")
     parser.add_argument("--version", action="version", version=f"gemmbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,machine,plot,specs}")
     p_list = sub.add_parser("list", help="show every backend found, available or not and why")
     p_list.add_argument("-v", "--verbose", action="store_true", help="also show descriptions and origins")
     p_list.set_defaults(func=_cmd_list)
@@ -105,6 +169,27 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--timeout", type=float, default=600.0, metavar="S",
                        help="kill a worker silent for S seconds on one case (default 600)")
     p_run.set_defaults(func=_cmd_run)
+    p_machine = sub.add_parser("machine", help="measure this host's ceilings (peak FLOP/s, bandwidth) -> CSV")
+    p_machine.add_argument("-j", "--threads", type=parse_ints("thread count"), default=None, metavar="LIST",
+                           help="thread counts (default: 1 and all usable CPUs)")
+    p_machine.add_argument("-b", "--backends", type=parse_names, default=["numpy"], metavar="LIST",
+                           help="backends whose best 2048^3 GEMM is recorded as a ceiling (default numpy)")
+    p_machine.add_argument("-o", "--output", default=None, metavar="CSV",
+                           help="default results/machine-<host>-<time>.csv (runs and plots use the newest)")
+    p_machine.add_argument("--if-missing", action="store_true",
+                           help="do nothing when this host already has a machine CSV (the main job uses this)")
+    p_machine.set_defaults(func=_cmd_machine)
+    p_plot = sub.add_parser("plot", help="roofline, throughput and comparison plots from results CSVs")
+    p_plot.add_argument("csv", nargs="*", help="results CSVs (default: newest in results/); several = one plot")
+    p_plot.add_argument("--ceilings", action="append", metavar="CSV",
+                        help="machine CSV(s) from 'gemmbench machine' (default: newest for each host, beside the CSV)")
+    p_plot.add_argument("--baseline", default=None, help="backend the comparison divides by (default numpy)")
+    p_plot.add_argument("--out", default="plots", help="output folder (default plots/)")
+    p_plot.add_argument("--formats", type=lambda s: [x for x in s.split(",") if x], default=["png", "svg"],
+                        metavar="LIST", help="png,svg")
+    p_plot.set_defaults(func=_cmd_plot)
+    p_specs = sub.add_parser("specs", help="print the built-in accelerator spec sheet with sources")
+    p_specs.set_defaults(func=_cmd_specs)
     return parser
 
 

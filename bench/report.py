@@ -11,7 +11,7 @@ from .result import Measurement
 __all__ = ["ConsoleReporter", "format_row", "HEADER", "format_seconds"]
 
 _COLS = (("backend", 12), ("case", 16), ("dtype", 8), ("tr", 2), ("mode", 4), ("thr", 3), ("status", 7),
-         ("median", 9), ("±IQR", 5), ("GFLOP/s", 8), ("note", 0))
+         ("median", 9), ("±IQR", 5), ("GFLOP/s", 8), ("%peak", 5), ("note", 0))
 HEADER = " ".join(f"{name:<{width}}" if width else name for name, width in _COLS)
 
 
@@ -27,11 +27,12 @@ def format_seconds(s: float | None) -> str:
 def format_row(r: Measurement) -> str:
     iqr = f"{100 * r.iqr_s / r.median_s:.0f}%" if r.median_s and r.iqr_s is not None else "-"
     rate = f"{r.gflops:.1f}" if r.gflops is not None else "-"
+    peak = f"{r.pct_peak:.0f}%" if r.pct_peak is not None else "-"
     note = r.reason if r.status != "ok" else ("" if r.noise == "ok" else r.noise)
     if r.status == "ok" and not r.converged:
         note = (note + "; " if note else "") + "not converged"
     cells = (r.backend, f"{r.m}x{r.n}x{r.k}", r.dtype, r.trans, r.cache_mode, str(r.threads), r.status,
-             format_seconds(r.median_s), iqr, rate, note)
+             format_seconds(r.median_s), iqr, rate, peak, note)
     return " ".join(f"{c:<{w}}" if w else c for c, (_, w) in zip(cells, _COLS))
 
 

@@ -7,6 +7,7 @@ every finished row; raw samples go to a JSON-lines sidecar next to the CSV.
 Schema history (bump ``SCHEMA_VERSION`` and add a line when columns change;
 readers accept every version up to their own):
   1 - first release.
+  2 - roofline placement: peak_gflops, pct_peak, roof_gflops, pct_roof, ceilings.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .case import GemmCase
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Measurement", "ResultWriter", "read_results", "ResultsFileError",
            "sidecar_path", "row_key", "done_keys", "COLUMNS"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "skipped", "error", "wrong")
 
 
@@ -65,6 +66,11 @@ class Measurement:
     stddev_s: float | None = None
     gflops: float | None = None
     gflops_best: float | None = None
+    peak_gflops: float | None = None  # compute roof for this dtype/device/threads (schema 2)
+    pct_peak: float | None = None
+    roof_gflops: float | None = None  # min(peak, bandwidth x intensity)
+    pct_roof: float | None = None
+    ceilings: str = ""  # where the roofs came from
     flops: int = 0
     bytes: int = 0
     intensity: float = 0.0

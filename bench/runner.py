@@ -8,6 +8,7 @@ This is the Python API behind ``gemmbench run``::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import secrets
@@ -16,14 +17,16 @@ from pathlib import Path
 from typing import Iterable, Iterator, Protocol, Sequence
 
 from .case import GemmCase
+from .ceilings import Ceiling, CeilingSet, CeilingsError, latest_ceilings, read_ceilings
 from .execute import Job, RunHeader, Session
 from .machine import cpu_model, env_snapshot, git_revision, hostname, usable_cpus
 from .registry import Entry, Registry, discover
 from .result import Measurement, ResultWriter, done_keys, read_results, row_key
+from .roofline import place
 from .timer import TimingPolicy
 from .worker import run_in_worker
 
-__all__ = ["RunOptions", "Reporter", "run", "new_run_id", "latest_results", "RESULTS_DIR"]
+__all__ = ["RunOptions", "Reporter", "run", "new_run_id", "latest_results", "RESULTS_DIR", "annotate", "host_ceilings"]
 
 RESULTS_DIR = Path("results")
 
@@ -76,8 +79,8 @@ def new_run_id() -> str:
 
 
 def latest_results(folder: Path = RESULTS_DIR) -> Path | None:
-    """Newest results CSV in ``folder`` (by name, which starts with the run's time)."""
-    files = sorted(folder.glob("*.csv"))
+    """Newest results CSV in ``folder`` (by name, which starts with the run's time; machine CSVs excluded)."""
+    files = sorted(p for p in folder.glob("*.csv") if not p.name.startswith("machine-"))
     return files[-1] if files else None
 
 
@@ -110,6 +113,29 @@ def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunO
         yield job, row, samples
 
 
+def host_ceilings(folder: Path = RESULTS_DIR) -> list[Ceiling]:
+    """This host's newest ``gemmbench machine`` ceilings in ``folder`` (none if absent or unreadable)."""
+    path = latest_ceilings(folder, hostname())
+    try:
+        return read_ceilings(path) if path else []
+    except CeilingsError:
+        return []
+
+
+def annotate(row: Measurement, ceilings: CeilingSet) -> Measurement:
+    """Add the row's place under its roofs (% of peak, attainable bound) when they are known."""
+    if row.status != "ok":
+        return row
+    peak = ceilings.peak(row.host, row.device, row.dtype, row.threads)
+    bw = ceilings.bandwidth(row.host, row.device, row.threads)
+    if peak is None and bw is None:
+        return row
+    p = place(row.gflops, row.intensity, peak.value if peak else None, bw.value if bw else None)
+    sources = "; ".join(f"{c.name} {c.value:.1f} {c.unit} ({c.source}, x{c.threads})" for c in (peak, bw) if c)
+    return dataclasses.replace(row, peak_gflops=p.peak_gflops, pct_peak=p.pct_peak, roof_gflops=p.roof_gflops,
+                               pct_roof=p.pct_roof, ceilings=sources)
+
+
 def _resume_state(output: Path, resume: bool) -> tuple[str, set[tuple]]:
     if resume and output.exists():
         rows = read_results(output)
@@ -131,12 +157,14 @@ def _plan(entries: Sequence[Entry], cases: Sequence[GemmCase], options: RunOptio
 
 def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, options: RunOptions | None = None,
         output: Path | str | None = None, resume: bool = False, registry: Registry | None = None,
-        reporter: Reporter | None = None, run_id: str | None = None) -> list[Measurement]:
+        reporter: Reporter | None = None, run_id: str | None = None,
+        ceilings: Sequence[Ceiling] | None = None) -> list[Measurement]:
     """Run a sweep and append its rows to ``output`` (default ``results/<run-id>.csv``).
 
     With ``resume``, rows already in ``output`` are skipped (errors are retried) and the
     run keeps its run id. Several calls can share one run id (``run_id``), as the pytest
-    plugin does with one call per test. Returns the rows written by this call.
+    plugin does with one call per test. Rows are placed under ``ceilings`` (default: this
+    host's newest ``gemmbench machine`` file in results/). Returns the rows written by this call.
     """
     options = options or RunOptions()
     registry = registry or discover()
@@ -149,6 +177,7 @@ def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, option
     run_id = run_id or found_id
     path = Path(output) if output else RESULTS_DIR / f"{run_id}.csv"
     plan = _plan(entries, cases, options, done)
+    roofs = CeilingSet(host_ceilings() if ceilings is None else ceilings)
     rows: list[Measurement] = []
     with ResultWriter(path) as writer:
         reporter.start(sum(len(jobs) for _, _, jobs in plan), path)
@@ -157,6 +186,7 @@ def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, option
                 header = RunHeader(run_id, options.policy, threads, options.seed)
                 reporter.begin(entry.name, jobs[0], threads)
                 for i, (job, row, samples) in enumerate(_results(entry, header, jobs, options), start=1):
+                    row = annotate(row, roofs)
                     writer.write(row, samples)
                     rows.append(row)
                     reporter.row(row)

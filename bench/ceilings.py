@@ -1,0 +1,146 @@
+"""Ceilings: the roofs of a roofline (peak FLOP/s per dtype, memory bandwidth), with provenance.
+
+A ceiling is measured (``gemmbench machine``: FMA microkernel, STREAM-style triad, best
+GEMM), derived (cores x FLOP/cycle x clock) or taken from a spec sheet. Each is a row of a
+machine CSV, ``results/machine-<host>-<time>.csv``; the newest file for a host is what runs
+and plots use. This module only reads, writes and looks up; it measures nothing.
+
+Machine CSV schema history:
+  1 - first release.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = ["Ceiling", "CeilingsError", "write_ceilings", "read_ceilings", "latest_ceilings", "CeilingSet",
+           "MACHINE_SCHEMA_VERSION", "KINDS", "SOURCES"]
+
+MACHINE_SCHEMA_VERSION = 1
+KINDS = ("compute", "bandwidth")
+SOURCES = ("measured", "derived", "spec")
+
+
+class CeilingsError(ValueError):
+    """A machine CSV cannot be read."""
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """One roof: ``value`` in GFLOP/s (compute) or GB/s (bandwidth, 1 GB = 1e9 bytes)."""
+
+    kind: str
+    name: str  # "fma", "gemm:numpy", "theoretical", "triad", "copy", "spec"
+    dtype: str  # "" for bandwidth
+    threads: int
+    value: float
+    source: str
+    host: str
+    device: str
+    timestamp: str = ""
+    method: str = ""
+    schema_version: int = MACHINE_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown ceiling kind {self.kind!r}; valid choices: {', '.join(KINDS)}")
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown ceiling source {self.source!r}; valid choices: {', '.join(SOURCES)}")
+
+    @property
+    def unit(self) -> str:
+        return "GFLOP/s" if self.kind == "compute" else "GB/s"
+
+
+_FIELDS = [f.name for f in dataclasses.fields(Ceiling)]
+_TYPES = {f.name: f.type for f in dataclasses.fields(Ceiling)}
+
+
+def write_ceilings(path: Path | str, ceilings: Iterable[Ceiling]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(_FIELDS)
+        for c in ceilings:
+            w.writerow([getattr(c, name) for name in _FIELDS])
+    return path
+
+
+def _parse(name: str, text: str) -> object:
+    kind = _TYPES[name]
+    return int(text) if kind == "int" else float(text) if kind == "float" else text
+
+
+def read_ceilings(path: Path | str) -> list[Ceiling]:
+    """Every ceiling in a machine CSV; one clear error for a foreign, truncated or newer file."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("kind", "name", "dtype", "threads", "value", "source", "schema_version")
+                       if c not in (reader.fieldnames or [])]
+            if missing:
+                raise CeilingsError(f"{path}: not a gemmbench machine CSV (missing columns: {', '.join(missing)})")
+            out = []
+            for lineno, raw in enumerate(reader, start=2):
+                if None in raw.values():
+                    continue  # truncated last line
+                if int(raw["schema_version"]) > MACHINE_SCHEMA_VERSION:
+                    raise CeilingsError(f"{path}:{lineno}: machine schema {raw['schema_version']} is newer than "
+                                        f"this gemmbench reads (<= {MACHINE_SCHEMA_VERSION}); upgrade gemmbench")
+                out.append(Ceiling(**{k: _parse(k, v) for k, v in raw.items() if k in _TYPES}))
+            return out
+    except OSError as exc:
+        raise CeilingsError(f"{path}: cannot read ({exc.strerror})") from None
+    except (ValueError, TypeError, csv.Error) as exc:
+        if isinstance(exc, CeilingsError):
+            raise
+        raise CeilingsError(f"{path}: bad machine CSV ({exc})") from None
+
+
+def latest_ceilings(folder: Path | str, host: str) -> Path | None:
+    """Newest ``machine-<host>-*.csv`` in ``folder`` (names sort by time)."""
+    files = sorted(Path(folder).glob(f"machine-{host}-*.csv"))
+    return files[-1] if files else None
+
+
+class CeilingSet:
+    """Lookup of the roofs that apply to a result: by host and device, dtype and thread count."""
+
+    def __init__(self, ceilings: Sequence[Ceiling]) -> None:
+        self.ceilings = list(ceilings)
+
+    def _best(self, kind: str, names: Sequence[str], host: str, device: str, dtype: str, threads: int,
+              scale: bool) -> Ceiling | None:
+        pool = [c for c in self.ceilings if c.kind == kind and c.name in names and c.dtype == dtype
+                and c.device == device and c.host in ("", host)]
+        exact = [c for c in pool if c.threads in (threads, 0)]  # 0: a whole-device figure (spec, GPU)
+        if exact or not pool:
+            return max(exact, key=lambda c: c.value, default=None)
+        c = max(pool, key=lambda c: (c.threads, c.value))
+        if not scale:
+            return c
+        # Measured at another thread count only: compute scales with cores, so scale linearly.
+        return dataclasses.replace(c, value=c.value * threads / c.threads, threads=threads,
+                                   method=f"{c.method} (scaled from {c.threads} threads)")
+
+    def peak(self, host: str, device: str, dtype: str, threads: int) -> Ceiling | None:
+        """The measured FMA peak, else the derived theoretical one, else the spec sheet's."""
+        for names in (("fma", "gemm-peak"), ("theoretical",), (f"spec:{dtype}",)):
+            hit = self._best("compute", names, host, device, dtype, threads, scale=True)
+            if hit:
+                return hit
+        return None
+
+    def bandwidth(self, host: str, device: str, threads: int) -> Ceiling | None:
+        """Measured triad bandwidth (best at the nearest thread count), else the spec sheet's."""
+        for names in (("triad", "copy-device"), ("spec:memory",)):
+            hit = self._best("bandwidth", names, host, device, "", threads, scale=False)
+            if hit:
+                return hit
+        return None

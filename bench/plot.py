@@ -1,0 +1,274 @@
+"""Plots from results CSVs: roofline, throughput against size, comparison with a baseline.
+
+Plotting reads CSV only (results and machine ceilings) and never imports the measuring
+code, so it works on files from any machine, several at once. Only ``ok`` rows are drawn:
+a ``wrong``, ``error`` or ``skipped`` result is never a point.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .ceilings import Ceiling, CeilingSet, latest_ceilings, read_ceilings
+from .result import Measurement, read_results
+from .roofline import ridge_intensity
+
+__all__ = ["PlotInput", "load", "plot_all", "roofline", "throughput", "comparison", "FORMATS"]
+
+FORMATS = ("png", "svg")
+_MARKERS = {"float32": "o", "float64": "s", "float16": "^", "bfloat16": "D"}
+_DTYPE_COLOURS = {"float32": "#1f77b4", "float64": "#d62728", "float16": "#2ca02c", "bfloat16": "#9467bd"}
+_HOST_STYLES = ("-", "--", ":", "-.")
+
+
+@dataclass
+class PlotInput:
+    """Rows and ceilings to draw, with notes for what is missing."""
+
+    rows: list[Measurement]
+    ceilings: list[Ceiling]
+    sources: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[Measurement]:
+        return [r for r in self.rows if r.status == "ok" and r.gflops]
+
+    @property
+    def hosts(self) -> list[str]:
+        return sorted({r.host for r in self.ok})
+
+
+def load(csvs: Sequence[Path | str], ceiling_files: Sequence[Path | str] = ()) -> PlotInput:
+    """Read results (errors raise ``ResultsFileError``) and the ceilings that apply to them."""
+    paths = [Path(p) for p in csvs]
+    # The last row per (host, key) wins, as after a --resume that retried an error.
+    latest = {(r.host, r.key): r for p in paths for r in read_results(p)}
+    rows = list(latest.values())
+    ceilings = [c for f in ceiling_files for c in read_ceilings(f)]
+    data = PlotInput(rows, ceilings, paths)
+    if not data.ok:
+        data.notes.append("no ok rows to plot")
+    if not ceiling_files:
+        for host in data.hosts:  # the newest `gemmbench machine` file beside each CSV
+            found = next((f for p in paths if (f := latest_ceilings(p.parent, host))), None)
+            if found:
+                data.ceilings += read_ceilings(found)
+            else:
+                data.notes.append(f"no measured ceilings for {host} (run 'gemmbench machine')")
+    return data
+
+
+def _plt():
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError("plotting needs matplotlib: pip install 'gemmbench[plots]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _title(kind: str, data: PlotInput, rows: Sequence[Measurement]) -> str:
+    first = rows[0] if rows else None
+    machines = "; ".join(sorted({f"{r.cpu_model or r.device} ({r.host})" for r in rows})) or "no results"
+    date = min((r.timestamp[:10] for r in rows), default="")
+    blas = sorted({r.blas.rsplit(" x", 1)[0] for r in rows if r.blas})  # thread count is in the title already
+    threads = ",".join(str(t) for t in sorted({r.threads for r in rows}))
+    extra = f" | BLAS {blas[0]}" if len(blas) == 1 else (" | several BLAS" if blas else "")
+    return f"{kind} — {machines} — {date}{extra} | threads {threads}" if first else kind
+
+
+def _save(fig, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out_dir / f"{stem}.{fmt}"
+        fig.savefig(path, dpi=130, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def _label(r: Measurement, many_hosts: bool) -> str:
+    return f"{r.backend}@{r.host}" if many_hosts else r.backend
+
+
+def _colours(keys: Iterable[str]) -> dict[str, str]:
+    # Backend colours avoid the dtype colours used by the roofs.
+    palette = ["#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#000000", "#aec7e8",
+               "#ffbb78", "#98df8a"]
+    return {k: palette[i % len(palette)] for i, k in enumerate(sorted(set(keys)))}
+
+
+def _draw_roofs(ax, data: PlotInput, rows: Sequence[Measurement], threads: int, xlim: tuple[float, float]) -> None:
+    cset = CeilingSet(data.ceilings)
+    devices = sorted({(r.host, r.device) for r in rows})
+    for h, (host, device) in enumerate(devices):
+        style = _HOST_STYLES[h % len(_HOST_STYLES)]
+        suffix = f" [{host}]" if len(devices) > 1 else ""
+        bw = cset.bandwidth(host, device, threads)
+        for dtype in sorted({r.dtype for r in rows if (r.host, r.device) == (host, device)}):
+            peak = cset.peak(host, device, dtype, threads)
+            colour = _DTYPE_COLOURS.get(dtype, "black")
+            if peak is None:
+                continue
+            if bw is not None:
+                ridge = ridge_intensity(peak.value, bw.value)
+                xs = [xlim[0], ridge, xlim[1]]
+                ys = [bw.value * xlim[0], peak.value, peak.value]
+                ax.plot(xs, ys, style, color=colour, lw=2, alpha=0.8)
+                ax.plot([ridge], [peak.value], "o", color=colour, ms=5, mfc="white")
+                ax.annotate(f"ridge {ridge:.1f} FLOP/B", (ridge, peak.value), textcoords="offset points",
+                            xytext=(6, 4), fontsize=7, color=colour)
+            else:
+                ax.axhline(peak.value, ls=style, color=colour, lw=2, alpha=0.8)
+            ax.annotate(f"{dtype} peak {peak.value:.0f} GFLOP/s ({peak.name}, {peak.source}, x{peak.threads}){suffix}",
+                        (xlim[1], peak.value), textcoords="offset points", xytext=(-4, 3), ha="right",
+                        fontsize=7, color=colour)
+            theo = [c for c in data.ceilings if c.name == "theoretical" and c.dtype == dtype and c.host == host
+                    and c.threads == threads]
+            for c in theo[:1]:
+                ax.axhline(c.value, ls=":", color=colour, lw=1, alpha=0.6)
+                ax.annotate(f"{dtype} derived {c.value:.0f} GFLOP/s (nominal clock){suffix}", (xlim[1], c.value),
+                            textcoords="offset points", xytext=(-4, -9), ha="right", fontsize=6, color=colour,
+                            alpha=0.8)
+        if bw is not None:
+            x = xlim[0] * 1.3
+            ax.annotate(f"{bw.name} {bw.value:.1f} GB/s ({bw.source}, x{bw.threads}){suffix}", (x, bw.value * x),
+                        textcoords="offset points", xytext=(6, -4), fontsize=7, color="0.25")
+
+
+def _xlim(data: PlotInput, rows: Sequence[Measurement], threads: int) -> tuple[float, float]:
+    """Span every point and every ridge, with room on the memory-bound side for the slope."""
+    cset = CeilingSet(data.ceilings)
+    xs = [r.intensity for r in rows] or [1.0]
+    for host, device, dtype in {(r.host, r.device, r.dtype) for r in rows}:
+        peak, bw = cset.peak(host, device, dtype, threads), cset.bandwidth(host, device, threads)
+        if peak and bw:
+            xs.append(ridge_intensity(peak.value, bw.value))
+    return min(xs) / 4, max(xs) * 2
+
+
+def roofline(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """One roofline per thread count: roofs per dtype, one marker per ok result."""
+    plt = _plt()
+    paths: list[Path] = []
+    by_threads: dict[int, list[Measurement]] = defaultdict(list)
+    for r in data.ok:
+        by_threads[r.threads].append(r)
+    for threads, rows in sorted(by_threads.items()) or [(0, [])]:
+        fig, ax = plt.subplots(figsize=(10, 6.5))
+        xlim = _xlim(data, rows, threads)
+        _draw_roofs(ax, data, rows, threads, xlim)
+        many = len({r.host for r in rows}) > 1
+        colours = _colours(_label(r, many) for r in rows)
+        seen = set()
+        for r in rows:
+            key = (_label(r, many), r.dtype)
+            ax.plot(r.intensity, r.gflops, _MARKERS.get(r.dtype, "x"), color=colours[key[0]], ms=7,
+                    mec="black", mew=0.5, label=f"{key[0]} {r.dtype}" if key not in seen else None)
+            seen.add(key)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(*xlim)
+        ax.set_xlabel("arithmetic intensity (FLOP/byte, compulsory traffic: an upper bound)")
+        ax.set_ylabel("GFLOP/s (median)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title(_title("Roofline", data, rows), fontsize=9)
+        notes = [n for n in data.notes if "ceilings" in n or not rows]
+        if notes:
+            ax.text(0.01, 0.01, "\n".join(notes), transform=ax.transAxes, fontsize=8, color="darkred")
+        if rows:
+            ax.legend(fontsize=8, loc="lower right")
+        suffix = f"-x{threads}" if len(by_threads) > 1 else ""
+        paths += _save(fig, out_dir, f"{stem}-roofline{suffix}", formats)
+        plt.close(fig)
+    return paths
+
+
+def _size(r: Measurement) -> float:
+    return (r.m * r.n * r.k) ** (1 / 3)
+
+
+def throughput(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """GFLOP/s against problem size per backend/dtype/threads/mode, IQR as a band."""
+    plt = _plt()
+    rows = data.ok
+    many = len(data.hosts) > 1
+    series: dict[tuple, list[Measurement]] = defaultdict(list)
+    for r in rows:
+        series[(_label(r, many), r.dtype, r.trans, r.threads, r.cache_mode)].append(r)
+    colours = _colours(" ".join(map(str, k)) for k in series)
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for key, pts in sorted(series.items()):
+        label, dtype, trans, threads, mode = key
+        colour = colours[" ".join(map(str, key))]
+        pts.sort(key=_size)
+        x = [_size(r) for r in pts]
+        y = [r.gflops for r in pts]
+        lo = [r.flops / r.q3_s / 1e9 if r.q3_s else r.gflops for r in pts]
+        hi = [r.flops / r.q1_s / 1e9 if r.q1_s else r.gflops for r in pts]
+        style = "-" if mode == "hot" else "--"
+        ax.plot(x, y, style, marker=_MARKERS.get(dtype, "x"), color=colour,
+                label=f"{label} {dtype} {trans} x{threads} {mode}")
+        ax.fill_between(x, lo, hi, color=colour, alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("problem size (m·n·k)^(1/3)")
+    ax.set_ylabel("GFLOP/s (median; band = IQR)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(_title("Throughput", data, rows), fontsize=9)
+    if series:
+        ax.legend(fontsize=7, loc="best")
+    paths = _save(fig, out_dir, f"{stem}-throughput", formats)
+    plt.close(fig)
+    return paths
+
+
+def comparison(data: PlotInput, out_dir: Path, stem: str, baseline: str | None = None,
+               formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Ratio of each backend's GFLOP/s to ``baseline`` on the same host, case, mode and threads."""
+    plt = _plt()
+    rows = data.ok
+    backends = sorted({r.backend for r in rows})
+    base = baseline or ("numpy" if "numpy" in backends else (backends[0] if backends else ""))
+    def key(r: Measurement) -> tuple:
+        return (r.host, r.m, r.n, r.k, r.dtype, r.trans, r.cache_mode, r.threads)
+
+    ref = {key(r): r.gflops for r in rows if r.backend == base}
+    bars: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        if r.backend != base and key(r) in ref:
+            label = f"{r.m}x{r.n}x{r.k} {r.dtype} {r.trans} x{r.threads} {r.cache_mode}"
+            bars[r.backend][label] = r.gflops / ref[key(r)]
+    fig, ax = plt.subplots(figsize=(max(8, 0.5 * len(ref) + 4), 5.5))
+    labels = sorted({lab for d in bars.values() for lab in d}, key=lambda s: (s.split()[1], s))
+    width = 0.8 / max(len(bars), 1)
+    colours = _colours(bars)
+    for i, (backend, values) in enumerate(sorted(bars.items())):
+        xs = [j + i * width for j, lab in enumerate(labels) if lab in values]
+        ax.bar(xs, [values[lab] for lab in labels if lab in values], width, color=colours[backend], label=backend)
+    ax.axhline(1.0, color="black", lw=1)
+    ax.set_xticks([j + width * (len(bars) - 1) / 2 for j in range(len(labels))], labels, rotation=60, ha="right",
+                  fontsize=7)
+    ax.set_ylabel(f"GFLOP/s ÷ {base}")
+    ax.set_title(_title(f"Comparison with {base}", data, rows), fontsize=9)
+    if not bars:
+        ax.text(0.5, 0.5, f"nothing to compare: no other backend measured the cases {base or 'any backend'} did",
+                transform=ax.transAxes, ha="center")
+    else:
+        ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    paths = _save(fig, out_dir, f"{stem}-comparison", formats)
+    plt.close(fig)
+    return paths
+
+
+def plot_all(data: PlotInput, out_dir: Path, stem: str, baseline: str | None = None,
+             formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Every plot for ``data``; returns the files written."""
+    return (roofline(data, out_dir, stem, formats) + throughput(data, out_dir, stem, formats)
+            + comparison(data, out_dir, stem, baseline, formats))

@@ -1,0 +1,110 @@
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from gemmbench.ceilings import Ceiling, CeilingSet, CeilingsError, read_ceilings, write_ceilings, latest_ceilings
+from gemmbench.roofline import attainable_gflops, place, ridge_intensity
+from gemmbench.runner import annotate
+from gemmbench.specs import SPECS, find_spec, spec_ceilings
+
+HOST, DEV = "h1", "cpu: X"
+
+
+def _c(kind, name, dtype, threads, value, source="measured"):
+    return Ceiling(kind, name, dtype, threads, value, source, HOST, DEV, "2026-01-01", "test")
+
+
+CEILS = [_c("compute", "fma", "float32", 1, 90.0), _c("compute", "fma", "float32", 2, 180.0),
+         _c("compute", "theoretical", "float64", 2, 80.0, "derived"), _c("bandwidth", "triad", "", 1, 12.0),
+         _c("bandwidth", "triad", "", 2, 30.0)]
+
+
+def test_roofline_maths_literal():
+    assert attainable_gflops(2.0, 180.0, 30.0) == 60.0
+    assert attainable_gflops(100.0, 180.0, 30.0) == 180.0
+    assert attainable_gflops(2.0, None, 30.0) == 60.0
+    assert attainable_gflops(2.0, None, None) is None
+    assert ridge_intensity(180.0, 30.0) == 6.0
+    p = place(45.0, 2.0, 180.0, 30.0)
+    assert (p.roof_gflops, p.pct_peak, p.pct_roof) == (60.0, 25.0, 75.0)
+
+
+def test_ceiling_lookup_exact_scaled_and_fallbacks():
+    cs = CeilingSet(CEILS)
+    assert cs.peak(HOST, DEV, "float32", 2).value == 180.0
+    assert cs.peak(HOST, DEV, "float64", 2).name == "theoretical"  # no measured fma: derived
+    scaled = cs.peak(HOST, DEV, "float64", 1)
+    assert scaled.value == 40.0 and "scaled from 2 threads" in scaled.method
+    assert cs.bandwidth(HOST, DEV, 1).value == 12.0
+    assert cs.peak("other-host", DEV, "float32", 1) is None
+    assert cs.peak(HOST, "NVIDIA H200", "float32", 1) is None
+
+
+def test_spec_fallback_and_lookup():
+    h200 = find_spec("NVIDIA H200 NVL")
+    assert h200.name == "NVIDIA H200"
+    assert find_spec("NVIDIA H100 80GB HBM3").name == "NVIDIA H100 SXM"
+    assert find_spec("Ascend910B3").name == "Huawei Ascend 910B"
+    assert find_spec("Intel Xeon") is None
+    cs = CeilingSet(spec_ceilings(h200, host=HOST, device="NVIDIA H200"))
+    assert cs.peak(HOST, "NVIDIA H200", "bfloat16", 1).value == pytest.approx(989_500.0)
+    assert cs.bandwidth(HOST, "NVIDIA H200", 1).value == 4800.0
+    assert all(s.source and s.confidence in ("high", "medium", "low") for s in SPECS)
+    assert {s.name for s in SPECS} >= {"NVIDIA A100 SXM 80GB", "NVIDIA H100 SXM", "NVIDIA H200", "NVIDIA B200",
+                                       "AMD Instinct MI300X", "Huawei Ascend 910", "Huawei Ascend 910B",
+                                       "Huawei Ascend 910C", "Huawei Ascend 310P"}
+
+
+def test_machine_csv_round_trip_and_latest(tmp_path):
+    path = write_ceilings(tmp_path / f"machine-{HOST}-20260101-000000-aaaa.csv", CEILS)
+    write_ceilings(tmp_path / f"machine-{HOST}-20250101-000000-aaaa.csv", CEILS[:1])
+    assert read_ceilings(path) == CEILS
+    assert latest_ceilings(tmp_path, HOST) == path
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("", "not a gemmbench machine CSV (missing columns: kind"),
+    ("x,y\n1,2\n", "not a gemmbench machine CSV"),
+])
+def test_bad_machine_csv(tmp_path, text, fragment):
+    (tmp_path / "m.csv").write_text(text)
+    with pytest.raises(CeilingsError, match=re.escape(fragment)):
+        read_ceilings(tmp_path / "m.csv")
+
+
+def test_future_machine_schema(tmp_path):
+    path = write_ceilings(tmp_path / "m.csv", [dataclasses.replace(CEILS[0], schema_version=99)])
+    with pytest.raises(CeilingsError, match="machine schema 99 is newer"):
+        read_ceilings(path)
+
+
+def test_annotate_places_ok_rows_only():
+    from tests_support import make_row
+
+    row = annotate(make_row(gflops=45.0, dtype="float32", threads=2, m=8, n=8, k=8), CeilingSet(CEILS))
+    assert row.peak_gflops == 180.0 and row.pct_peak == 25.0
+    assert row.roof_gflops == pytest.approx(min(180.0, 30.0 * row.intensity))
+    assert "fma 180.0 GFLOP/s (measured, x2)" in row.ceilings
+    wrong = make_row(status="wrong", gflops=None)
+    assert annotate(wrong, CeilingSet(CEILS)) == wrong
+
+
+def test_vector_width_and_chains():
+    from gemmbench.microbench import fma_chains_for, vector_bits
+
+    assert vector_bits(frozenset({"avx2", "avx512f", "fma"})) == 512
+    assert vector_bits(frozenset({"avx", "avx2", "fma"})) == 256
+    assert vector_bits(frozenset({"sse2"})) == 128
+    assert (fma_chains_for(512), fma_chains_for(256), fma_chains_for(128)) == (24, 12, 8)
+
+
+def test_microbenchmarks_run_and_are_positive():
+    pytest.importorskip("numba", reason="the FMA and triad microkernels need numba")
+    from gemmbench.microbench import fma_peak_gflops, stream_gbs
+
+    assert fma_peak_gflops("float64", 1, seconds=0.01, repeats=1) > 0
+    bw = stream_gbs(1, repeats=1, elements=1 << 16)
+    assert bw["triad"] > 0 and bw["copy"] > 0
+    assert np.isfinite(bw["triad"])
