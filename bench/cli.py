@@ -44,6 +44,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _available(reg) -> list[str]:
+    """Default selection: every available backend; the others are named once, with why."""
+    names = []
+    for entry in reg.entries.values():
+        reason = entry.probe()
+        if reason:
+            print(f"gemmbench: skipping {entry.name}: {reason}", file=sys.stderr)
+        else:
+            names.append(entry.name)
+    return names
+
+
 def _check_memory(cases: Sequence) -> None:
     """Refuse, before anything runs, a case the host cannot hold (accelerators check their own)."""
     for case in cases:
@@ -74,6 +86,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              case_timeout_s=args.timeout)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    backends = spec.backends if spec.backends is not None else _available(reg)  # input is valid: now say more
     warning = slow_blas_warning()
     if warning:
         print(f"gemmbench: warning: {warning}", file=sys.stderr)
@@ -81,7 +94,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     reporter = ConsoleReporter()
     try:
-        rows = run(spec.cases, spec.backends, options, output, args.resume, reg, reporter)
+        rows = run(spec.cases, backends, options, output, args.resume, reg, reporter)
     except ResultsFileError as exc:
         raise UsageError(str(exc)) from None
     bad = [r for r in rows if r.status in ("error", "wrong")]
@@ -90,12 +103,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_machine(args: argparse.Namespace) -> int:
-    from .ceilings import write_ceilings
+    from .ceilings import latest_ceilings, write_ceilings
     from .hostroofs import measure_host
     from .machine import hostname, usable_cpus
     from .runner import RESULTS_DIR, new_run_id
-
-    from .ceilings import latest_ceilings
 
     existing = latest_ceilings(Path(args.output).parent if args.output else RESULTS_DIR, hostname())
     if args.if_missing and existing:

@@ -176,7 +176,8 @@ class Session:
         operands, prepared, prepare_s = ready
         samples = measure([p.launch for p in prepared], self.device, self.header.policy)
         self.device.synchronize()
-        verdict = verify(job.case, operands, self.kernel.fetch(prepared[0].output), self.header.seed)
+        verdict = verify(job.case, operands, self.kernel.fetch(prepared[0].output), self.header.seed,
+                         prepared[0].compute_dtype)
         status, reason = ("ok", "") if verdict.ok else (
             "wrong", f"max error {verdict.max_error:.3g} > tolerance {verdict.tolerance:.3g} ({verdict.method})")
         row = self._timed_row(job, status, reason, samples, verdict, prepare_s, len(prepared), prepared[0].facts)

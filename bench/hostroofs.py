@@ -18,7 +18,7 @@ from .machine import hostname
 from .microbench import FMA_UNITS, fma_chains_for, fma_peak_gflops, numba_available, stream_gbs, vector_bits
 from .timer import TimingPolicy
 
-__all__ = ["measure_host", "clock_mhz", "GEMM_SIZE", "PEAK_DTYPES"]
+__all__ = ["measure_host", "accelerator_ceilings", "clock_mhz", "GEMM_SIZE", "PEAK_DTYPES"]
 
 PEAK_DTYPES = ("float32", "float64")
 GEMM_SIZE = 2048
@@ -87,4 +87,62 @@ def measure_host(threads: Sequence[int], gemm_backends: Sequence[str] | None = (
     for (dtype, t), (value, backend) in sorted(best.items()):
         add("compute", "gemm", dtype, t, value, "measured",
             f"median GFLOP/s of {backend} at {gemm_size}^3, hot cache (best of the selected backends)")
+    out += _accelerators(gemm_backends, say)
+    return out
+
+
+def _accelerators(names: Sequence[str] | None, say: Callable[[str], None]) -> list[Ceiling]:
+    """Roofs of selected, available backends that measure their own device (GPU, NPU)."""
+    from .registry import discover
+
+    out: list[Ceiling] = []
+    for entry in discover().select(names):
+        if not hasattr(entry.cls, "measure_ceilings") or entry.probe():
+            continue
+        kernel = entry.cls()
+        kernel.setup(1)
+        for c in kernel.measure_ceilings():
+            out.append(c)
+            say(f"{c.kind:<9} {c.name:<12} {c.dtype or '-':<8} {c.device}  {c.value:9.1f} {c.unit:<7} {c.source}")
+    return out
+
+
+def accelerator_ceilings(kernel, size: int = 8192, copy_bytes: int = 1 << 30,
+                         policy: TimingPolicy = _GEMM_POLICY) -> list[Ceiling]:
+    """An accelerator backend's roofs, measured through the same timer and device events.
+
+    Peak: median GFLOP/s of a ``size``^3 GEMM per supported dtype (a practical peak: the
+    vendor library's best). Bandwidth: device-to-device copy of ``copy_bytes``, counting a
+    read and a write of each byte, when the kernel offers ``device_copy``. Spec-sheet roofs
+    of the detected model are added, labelled ``spec``.
+    """
+    from .execute import memory_problem
+    from .specs import find_spec, spec_ceilings
+    from .timer import measure
+    from .verify import make_operands
+
+    device = kernel.device()
+    host, now = hostname(), _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    out: list[Ceiling] = []
+    for dtype in kernel.dtypes:
+        case = GemmCase(size, size, size, dtype)
+        if kernel.supports(case) or memory_problem(case, 1, device):
+            continue
+        prepared = kernel.prepare(case, make_operands(case))
+        median = sorted(measure([prepared.launch], device, policy).per_call_s)
+        value = case.flops / median[len(median) // 2] / 1e9
+        out.append(Ceiling("compute", "gemm-peak", dtype, 0, value, "measured", host, device.name, now,
+                           f"median of {kernel.name} at {size}^3 ({', '.join(f'{k}={v}' for k, v in prepared.facts.items())})"))
+        del prepared
+    copy = getattr(kernel, "device_copy", None)
+    if copy is not None:
+        copy_bytes = min(copy_bytes, device.memory_available() // 4)  # two buffers, room to spare
+        launch = copy(copy_bytes)
+        median = sorted(measure([launch], device, policy).per_call_s)
+        out.append(Ceiling("bandwidth", "copy-device", "", 0, 2 * copy_bytes / median[len(median) // 2] / 1e9,
+                           "measured", host, device.name, now,
+                           f"device-to-device copy of {copy_bytes >> 20} MiB, read + write counted"))
+    spec = find_spec(device.name)
+    if spec is not None:
+        out += spec_ceilings(spec, host, device.name)
     return out

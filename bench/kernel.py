@@ -46,6 +46,9 @@ class Prepared:
     output: Any
     #: Extra facts for the row (e.g. format "NZ", "tf32 on").
     facts: dict[str, str] = field(default_factory=dict)
+    #: Precision the hardware really computes in, when lower than the case's dtype (e.g. float32
+    #: run as float16 on an Ascend 910A): verification then uses that dtype's tolerance.
+    compute_dtype: str | None = None
 
 
 class Kernel(abc.ABC):

@@ -39,9 +39,9 @@ def make_operands(case: GemmCase, seed: int = 0) -> Operands:
     return Operands(a.T if case.trans_a else a, b.T if case.trans_b else b)
 
 
-def tolerance(case: GemmCase) -> float:
-    """Allowed normwise relative error for this case's dtype and depth k."""
-    eps = dtype_eps(case.dtype)
+def tolerance(case: GemmCase, compute_dtype: str | None = None) -> float:
+    """Allowed normwise relative error for the dtype computed in (default the case's) and depth k."""
+    eps = dtype_eps(compute_dtype or case.dtype)
     return eps * (2.0 + 4.0 * math.sqrt(case.k))
 
 
@@ -69,9 +69,10 @@ def _normwise(diff_parts: list[np.ndarray], bound_parts: list[np.ndarray]) -> fl
     return err / scale if scale > 0 else err
 
 
-def verify(case: GemmCase, operands: Operands, c: np.ndarray, seed: int = 0) -> Verdict:
-    """Compare ``c`` with the float64 product of ``operands``."""
-    tol = tolerance(case)
+def verify(case: GemmCase, operands: Operands, c: np.ndarray, seed: int = 0,
+           compute_dtype: str | None = None) -> Verdict:
+    """Compare ``c`` with the float64 product of ``operands`` (tolerance of ``compute_dtype`` if given)."""
+    tol = tolerance(case, compute_dtype)
     if c.shape != (case.m, case.n):
         return Verdict(math.inf, tol, f"shape {c.shape} != {(case.m, case.n)}")
     a = operands.a.astype(np.float64)

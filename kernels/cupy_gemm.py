@@ -1,0 +1,175 @@
+"""CuPy backend: ``cupy.matmul`` (cuBLAS) into a preallocated device output, timed with CUDA events.
+
+Two kernel names, because CuPy reads ``CUPY_TF32`` once, at the first float32 matmul of a
+process: ``cupy`` (TF32 off: true float32) and ``cupy-tf32`` (TF32 allowed). Each runs in
+its own worker, whose environment is fixed in ``setup`` before CuPy is imported.
+
+Launches go to the current stream and never synchronise; the harness brackets blocks of
+them with events on that stream. Operands are copied to the device in ``prepare``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from gemmbench.case import GemmCase
+from gemmbench.device import EventDevice
+from gemmbench.kernel import Kernel, Operands, Prepared
+from gemmbench.probe import run_probe
+
+_PROBE = """
+import json
+try:
+    import cupy
+except Exception as exc:
+    print(json.dumps({"ok": False, "reason": f"cupy import failed: {type(exc).__name__}: {exc}"})); raise SystemExit
+try:
+    n = cupy.cuda.runtime.getDeviceCount()
+except Exception as exc:
+    print(json.dumps({"ok": False, "reason": f"no CUDA device or driver: {type(exc).__name__}: {exc}"})); raise SystemExit
+if n == 0:
+    print(json.dumps({"ok": False, "reason": "no CUDA device visible"})); raise SystemExit
+name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+print(json.dumps({"ok": True, "devices": n, "name": name.decode() if isinstance(name, bytes) else name}))
+"""
+
+
+#: CUPY_TF32 as fixed for this process by the first CuPy kernel set up in it.
+_tf32_mode: str | None = None
+
+
+class CudaEvents(EventDevice):
+    """The current CUDA device through CuPy: events on the current stream."""
+
+    def __init__(self, cupy: Any) -> None:
+        self.cp = cupy
+        self.props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = self.props["name"]
+        super().__init__(name.decode() if isinstance(name, bytes) else str(name))
+
+    def new_event(self) -> Any:
+        return self.cp.cuda.Event()
+
+    def record(self, event: Any) -> None:
+        event.record(self.cp.cuda.get_current_stream())
+
+    def wait(self, event: Any) -> None:
+        event.synchronize()
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        return float(self.cp.cuda.get_elapsed_time(start, end))
+
+    def synchronize(self) -> None:
+        self.cp.cuda.get_current_stream().synchronize()
+
+    def memory_available(self) -> int:
+        free, _total = self.cp.cuda.runtime.memGetInfo()
+        return int(free)
+
+    def cache_bytes(self) -> int:
+        return int(self.props.get("l2CacheSize", 0)) or (50 << 20)
+
+    def describe(self) -> dict[str, str]:
+        rt, p = self.cp.cuda.runtime, self.props
+        return {"gpu": self.name, "compute_capability": f"{p.get('major')}.{p.get('minor')}",
+                "sms": str(p.get("multiProcessorCount", "")), "memory_bytes": str(p.get("totalGlobalMem", "")),
+                "l2_bytes": str(p.get("l2CacheSize", "")), "clock_khz": str(p.get("clockRate", "")),
+                "memory_clock_khz": str(p.get("memoryClockRate", "")),
+                "driver": str(rt.driverGetVersion()), "cuda_runtime": str(rt.runtimeGetVersion())}
+
+
+class CupyGemm(Kernel):
+    name = "cupy"
+    dtypes = ("float64", "float32", "float16", "bfloat16")
+    description = "cupy.matmul (cuBLAS), CUDA-event timing, TF32 off"
+    allow_tf32 = False
+
+    @classmethod
+    def probe(cls) -> str | None:
+        from importlib.util import find_spec
+
+        if find_spec("cupy") is None:
+            return "cupy not installed (pip install 'gemmbench[cupy]')"
+        result = run_probe(_PROBE)
+        return None if result.get("ok") else str(result.get("reason"))
+
+    def setup(self, threads: int) -> dict[str, str]:
+        global _tf32_mode
+        want = "1" if self.allow_tf32 else "0"
+        if _tf32_mode not in (None, want):
+            raise RuntimeError("CuPy fixes TF32 at its first float32 matmul; run cupy and cupy-tf32 in separate "
+                               "workers (drop --in-process)")
+        _tf32_mode = want
+        os.environ["CUPY_TF32"] = want  # before CuPy is imported and before any GEMM
+        import cupy
+
+        self.cp = cupy
+        return {"tf32": "on" if self.allow_tf32 else "off", "host_threads": str(threads)}
+
+    def device(self) -> CudaEvents:
+        if not hasattr(self, "_device"):
+            self._device = CudaEvents(self.cp)
+        return self._device
+
+    def supports(self, case: GemmCase) -> str | None:
+        reason = super().supports(case)
+        if reason or case.dtype != "bfloat16":
+            return reason
+        return self._bf16_problem()
+
+    def _bf16_problem(self) -> str | None:
+        """CuPy gained bfloat16 (through ml_dtypes) only recently: try a 2x2 product once."""
+        if not hasattr(self, "_bf16"):
+            try:
+                import ml_dtypes
+
+                x = self.cp.asarray(np.ones((2, 2), dtype=ml_dtypes.bfloat16))
+                self.cp.matmul(x, x)
+                self._bf16 = None
+            except Exception as exc:  # TypeError/NotImplementedError on CuPy without bfloat16
+                self._bf16 = f"this CuPy ({self.cp.__version__}) has no bfloat16 matmul: {type(exc).__name__}"
+        return self._bf16
+
+    def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
+        cp = self.cp
+        # Copy the *stored* matrices and re-view them transposed: cuBLAS gets a transpose flag, not a copy.
+        a = cp.asarray(operands.a.T).T if case.trans_a else cp.asarray(operands.a)
+        b = cp.asarray(operands.b.T).T if case.trans_b else cp.asarray(operands.b)
+        c = cp.empty((case.m, case.n), dtype=a.dtype)
+        matmul = cp.matmul
+
+        def launch() -> None:
+            matmul(a, b, out=c)
+
+        return Prepared(launch, c, {"tf32": "on" if self.allow_tf32 else "off"})
+
+    def fetch(self, output: Any) -> np.ndarray:
+        return self.cp.asnumpy(output)
+
+    def describe(self) -> dict[str, str]:
+        return {"cupy": self.cp.__version__, "CUPY_TF32": os.environ.get("CUPY_TF32", "")}
+
+    def device_copy(self, nbytes: int):
+        """A launch that copies ``nbytes`` device to device (for the bandwidth ceiling)."""
+        src = self.cp.ones(nbytes, dtype=self.cp.uint8)
+        dst = self.cp.empty_like(src)
+        return lambda: self.cp.copyto(dst, src)
+
+    def measure_ceilings(self, size: int = 8192) -> list:
+        """GPU roofs through the same harness: large-GEMM peak per dtype, device copy bandwidth, spec sheet."""
+        from gemmbench.hostroofs import accelerator_ceilings
+
+        return accelerator_ceilings(self, size)
+
+
+class CupyGemmTF32(CupyGemm):
+    name = "cupy-tf32"
+    variant = "tf32"
+    description = "cupy.matmul (cuBLAS) with TF32 allowed for float32"
+    allow_tf32 = True
+
+
+KERNELS = [CupyGemm, CupyGemmTF32]

@@ -1,0 +1,225 @@
+"""CuPy and Ascend backends against faithful in-process fakes (no GPU/NPU in CI).
+
+The fakes' launches are asynchronous and only advance *device* time, so these tests prove
+the timing contract: event timing (median == scripted device time, not host time), events
+read only after synchronising, setup (host-to-device copies) outside the timed region, the
+first call reported separately, oversized cases refused before any allocation, and precise
+reasons when the library or device is missing.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import fake_accel
+from fake_accel import COPY_MS, FIRST_CALL_S, GEMM_MS
+from gemmbench.case import GemmCase
+from gemmbench.execute import Job, RunHeader, Session
+from gemmbench.probe import run_probe
+from gemmbench.testing import FAST_POLICY
+from gemmbench.kernels.ascend_gemm import AscendGemm, AscendGemmNZ, chip_family
+from gemmbench.kernels import cupy_gemm
+from gemmbench.kernels.cupy_gemm import CupyGemm, CupyGemmTF32
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    cp = fake_accel.make_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    monkeypatch.delenv("CUPY_TF32", raising=False)
+    monkeypatch.setattr(cupy_gemm, "_tf32_mode", None)  # a fresh "process" for each test
+    return cp
+
+
+def _session(kernel):
+    return Session(kernel, RunHeader("t", FAST_POLICY, 1), pin=False)
+
+
+def test_cupy_times_with_events_not_host_clock(fake_cupy):
+    row, samples = _session(CupyGemm()).run(Job(GemmCase(64, 48, 32, "float32", "NT")))
+    assert row.status == "ok", row.reason
+    # Every sample is exactly the device time of one GEMM: no copy (setup) and no host time inside.
+    assert set(samples) == {GEMM_MS * 1e-3}
+    assert row.gflops == pytest.approx(GemmCase(64, 48, 32).flops / (GEMM_MS * 1e-3) / 1e9)
+    assert row.first_call_s >= FIRST_CALL_S  # handle creation reported on its own
+    assert row.device == "Fake H200"
+    facts = json.loads(row.facts)
+    assert facts["tf32"] == "off" and json.loads(row.libs)["device.compute_capability"] == "9.0"
+
+
+def test_event_read_before_sync_raises_in_the_fake(fake_cupy):
+    a, b = fake_cupy.cuda.Event(), fake_cupy.cuda.Event()
+    a.record()
+    b.record()
+    with pytest.raises(fake_accel.NotReady):
+        fake_cupy.cuda.get_elapsed_time(a, b)
+    b.synchronize()
+    assert fake_cupy.cuda.get_elapsed_time(a, b) == 0.0
+
+
+def test_cupy_cold_mode_rotates_device_copies(fake_cupy):
+    row, samples = _session(CupyGemm()).run(Job(GemmCase(256, 256, 256), "cold"))
+    assert row.status == "ok" and row.copies >= 2
+    assert row.copies * GemmCase(256, 256, 256).bytes >= 2 * (50 << 20)  # > 2x the fake's L2
+    assert set(samples) == {GEMM_MS * 1e-3}
+
+
+def test_cupy_refuses_oversized_case_before_allocating(fake_cupy):
+    row, _ = _session(CupyGemm()).run(Job(GemmCase(16384, 16384, 16384, "float32")))
+    assert row.status == "skipped"
+    assert "GiB on Fake H200" in row.reason and "choose smaller sizes" in row.reason
+    assert fake_cupy.timeline.allocations == 0
+
+
+def test_cupy_tf32_fixed_per_process(fake_cupy):
+    row, _ = _session(CupyGemmTF32()).run(Job(GemmCase(8, 8, 8)))
+    assert json.loads(row.facts)["tf32"] == "on"
+    with pytest.raises(RuntimeError, match="CuPy fixes TF32 at its first float32 matmul"):
+        CupyGemm().setup(1)
+
+
+def test_cupy_device_ceilings(fake_cupy):
+    kernel = CupyGemm()
+    kernel.setup(1)
+    roofs = kernel.measure_ceilings(size=128)
+    names = {(c.name, c.dtype, c.source) for c in roofs}
+    assert ("gemm-peak", "float32", "measured") in names
+    assert ("copy-device", "", "measured") in names
+    assert ("spec:bfloat16", "bfloat16", "spec") in names  # "Fake H200" matches the H200 spec sheet
+    peak = next(c for c in roofs if c.name == "gemm-peak" and c.dtype == "float32")
+    assert peak.value == pytest.approx(2 * 128**3 / (GEMM_MS * 1e-3) / 1e9)
+
+
+@pytest.fixture
+def fake_torch(monkeypatch):
+    pytest.importorskip("ml_dtypes")
+
+    def install(soc="Ascend910B3"):
+        torch, torch_npu = fake_accel.make_torch(soc)
+        monkeypatch.setitem(sys.modules, "torch", torch)
+        monkeypatch.setitem(sys.modules, "torch_npu", torch_npu)
+        return torch
+
+    return install
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_ascend_910b_dtypes_timed_with_npu_events(fake_torch, dtype):
+    torch = fake_torch()
+    row, samples = _session(AscendGemm()).run(Job(GemmCase(40, 24, 33, dtype, "TN")))
+    assert row.status == "ok", row.reason
+    assert set(samples) == {GEMM_MS * 1e-3}
+    facts = json.loads(row.facts)
+    assert facts["aligned16"] == "no" and facts["format"] == "ND" and facts["allow_hf32"] == "False"
+    assert torch.npu.matmul.allow_hf32 is False
+    if dtype == "float32":
+        assert facts["float32_computed_as"] == "float32"
+    libs = json.loads(row.libs)
+    assert libs["soc"] == "Ascend910B3" and libs["torch_npu"] == "2.5.1.post-fake"
+    assert "TASK_QUEUE_ENABLE" in libs
+
+
+def test_ascend_910a_rules(fake_torch):
+    fake_torch("Ascend910A")
+    session = _session(AscendGemm())
+    bf16, _ = session.run(Job(GemmCase(16, 16, 16, "bfloat16")))
+    assert bf16.status == "skipped" and bf16.reason == "bfloat16 needs Ascend 910B/910C (this is Ascend910A)"
+    f64, _ = session.run(Job(GemmCase(16, 16, 16, "float64")))
+    assert f64.reason == "Ascend cube units have no float64 GEMM"
+    f32, _ = session.run(Job(GemmCase(32, 32, 32, "float32")))
+    assert f32.status == "ok" and json.loads(f32.facts)["float32_computed_as"] == "float16"
+
+
+def test_ascend_nz_variant(fake_torch):
+    fake_torch()
+    session = _session(AscendGemmNZ())
+    row, _ = session.run(Job(GemmCase(32, 32, 32, "float16")))
+    assert row.status == "ok" and row.variant == "NZ" and json.loads(row.facts)["format"] == "NZ"
+    nt, _ = session.run(Job(GemmCase(32, 32, 32, "float16", "NT")))
+    assert nt.status == "skipped" and "transposed B" in nt.reason
+
+
+def test_chip_family():
+    assert [chip_family(s) for s in ("Ascend910B3", "Ascend910A", "Ascend910PremiumA", "Ascend910_9391",
+                                     "Ascend310P3", "Tesla")] == ["910B", "910A", "910A", "910C", "310P", ""]
+
+
+def test_missing_libraries_give_precise_reasons():
+    from importlib.util import find_spec
+
+    if find_spec("cupy") is None:
+        assert CupyGemm.probe() == "cupy not installed (pip install 'gemmbench[cupy]')"
+    if find_spec("torch_npu") is None:
+        assert AscendGemm.probe().startswith("torch_npu not installed")
+
+
+def _probe_with(tmp_path, files, code):
+    """Run a backend's probe code in a child whose PYTHONPATH holds fake packages."""
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+TORCH_CPU = {"torch/__init__.py": """
+    import types
+    __version__ = "2.5.1"
+    version = types.SimpleNamespace(cuda=None)
+    """}
+
+
+@pytest.mark.parametrize("files, fragment", [
+    ({"torch/__init__.py": """
+        import types
+        __version__ = "2.5.1+cu121"
+        version = types.SimpleNamespace(cuda="12.1")
+        """}, "is a CUDA build (CUDA 12.1)"),
+    ({**TORCH_CPU, "torch_npu/__init__.py": "raise ImportError('libascendcl.so: cannot open shared object file')\n"},
+     "CANN runtime not found (libascendcl.so"),
+    ({**TORCH_CPU, "torch_npu/__init__.py": "import sys\nsys.exit('ASCEND_HOME_PATH is not set')\n"},
+     "CANN runtime not found"),
+    ({"torch/__init__.py": TORCH_CPU["torch/__init__.py"] + """
+    npu = types.SimpleNamespace(is_available=lambda: False, device_count=lambda: 0)
+    """, "torch_npu/__init__.py": "__version__ = '2.5.1'\n"}, "no NPU visible"),
+])
+def test_ascend_probe_reasons(tmp_path, files, fragment):
+    from gemmbench.kernels import ascend_gemm
+
+    result = _probe_with(tmp_path, files, ascend_gemm._PROBE)
+    assert result["ok"] is False and fragment in result["reason"], result
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("class _R:\n    @staticmethod\n    def getDeviceCount():\n        raise RuntimeError('cudaErrorNoDevice')\n",
+     "no CUDA device or driver: RuntimeError: cudaErrorNoDevice"),
+    ("class _R:\n    @staticmethod\n    def getDeviceCount():\n        return 0\n", "no CUDA device visible"),
+])
+def test_cupy_probe_reasons(tmp_path, body, fragment):
+    from gemmbench.kernels import cupy_gemm
+
+    src = body + "import types\ncuda = types.SimpleNamespace(runtime=_R)\n"
+    result = _probe_with(tmp_path, {"cupy/__init__.py": src}, cupy_gemm._PROBE)
+    assert result == {"ok": False, "reason": fragment} or fragment in result["reason"]
+
+
+def test_probe_timeout_and_crash_become_reasons():
+    run_probe.cache_clear()
+    assert "timed out after 1 s" in run_probe("import time; time.sleep(30)", 1.0)["reason"]
+    assert run_probe("import os; os.abort()")["reason"].startswith("probe failed")
+    assert run_probe("print('{\"ok\": true}')") == {"ok": True}
+
+
+def test_list_shows_accelerators_unavailable_with_reason(capsys):
+    from gemmbench.cli import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("cupy", "cupy-tf32", "ascend", "ascend-nz"):
+        assert any(line.startswith(name + " ") and ("unavailable:" in line or "available" in line)
+                   for line in out.splitlines()), out
