@@ -56,47 +56,38 @@ def fma_chains_for(bits: int) -> int:
 def _fma_kernel(bits: int, chains: int) -> Callable:
     from llvmlite import ir
     from numba import njit, prange, types
-    from numba.core import cgutils
     from numba.extending import intrinsic
+
+    from .llvmir import I32, I64, fma_function, splat, vector_type
 
     @intrinsic
     def fma_chains(typingctx, n_iter, seed):  # noqa: ARG001 - numba's intrinsic signature
         def codegen(context, builder, sig, args):
             n, s = args
             fty = context.get_value_type(sig.return_type)
-            width = 32 if isinstance(fty, ir.FloatType) else 64
-            lanes = bits // width
-            vty = ir.VectorType(fty, lanes)
-            i32, i64 = ir.IntType(32), ir.IntType(64)
-
-            def splat(value):
-                vec = ir.Constant(vty, ir.Undefined)
-                for lane in range(lanes):
-                    vec = builder.insert_element(vec, value, ir.Constant(i32, lane))
-                return vec
-
-            mul, add = splat(ir.Constant(fty, 0.999)), splat(ir.Constant(fty, 0.001))  # a fixed point: no overflow
-            init = [splat(builder.fadd(s, ir.Constant(fty, float(c)))) for c in range(chains)]
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
-                                                 f"llvm.fma.v{lanes}f{width}")
+            vty = vector_type(fty, bits)
+            # acc = acc * 0.999 + 0.001 converges to a fixed point: no overflow, no denormals.
+            mul, add = splat(builder, vty, ir.Constant(fty, 0.999)), splat(builder, vty, ir.Constant(fty, 0.001))
+            init = [splat(builder, vty, builder.fadd(s, ir.Constant(fty, float(c)))) for c in range(chains)]
+            fma = fma_function(builder.module, vty)
             pre = builder.block
             loop, done = builder.append_basic_block("fma.loop"), builder.append_basic_block("fma.done")
             builder.branch(loop)
             builder.position_at_end(loop)
-            i = builder.phi(i64)
+            i = builder.phi(I64)
             accs = [builder.phi(vty) for _ in range(chains)]
             new = [builder.call(fma, [acc, mul, add]) for acc in accs]
-            i_next = builder.add(i, ir.Constant(i64, 1))
+            i_next = builder.add(i, ir.Constant(I64, 1))
             builder.cbranch(builder.icmp_signed("<", i_next, n), loop, done)
-            i.add_incoming(ir.Constant(i64, 0), pre)
+            i.add_incoming(ir.Constant(I64, 0), pre)
             i.add_incoming(i_next, loop)
             for acc, v0, v1 in zip(accs, init, new):
                 acc.add_incoming(v0, pre)
                 acc.add_incoming(v1, loop)
             builder.position_at_end(done)
             total = functools.reduce(builder.fadd, new)
-            lanes_out = [builder.extract_element(total, ir.Constant(i32, k)) for k in range(lanes)]
-            return functools.reduce(builder.fadd, lanes_out)
+            lanes = [builder.extract_element(total, ir.Constant(I32, k)) for k in range(vty.count)]
+            return functools.reduce(builder.fadd, lanes)
 
         return seed(types.int64, seed), codegen
 

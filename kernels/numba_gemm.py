@@ -1,0 +1,115 @@
+"""Numba backends: ``numba`` (packed, register-blocked GEMM) and ``numba-naive`` (textbook loops).
+
+Our own GEMM, no BLAS calls: a GotoBLAS/BLIS-style blocked algorithm whose micro-kernel
+holds an MR x NR tile of C in vector registers (see ``_numba_gemm_impl``). It is here to
+show that a user-written kernel can be measured against a vendor BLAS on equal terms.
+
+Numba runs its own thread pool, so in its worker the BLAS pool is held at 1 thread and
+``numba.set_num_threads`` gets the run's count; OpenMP threads are pinned (OMP_PROC_BIND)
+when Numba uses its OpenMP layer. Compilation happens in ``prepare`` (reported as
+``prepare_s``) and is cached on disk, so a second run does not pay it.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.util import find_spec
+
+import numpy as np
+
+from gemmbench.case import GemmCase
+from gemmbench.kernel import Kernel, Operands, Prepared
+
+#: numba-naive is a teaching kernel (~1 GFLOP/s): cases above this m*n*k are skipped.
+NAIVE_MAX_MNK = 512**3
+
+
+class NumbaGemm(Kernel):
+    name = "numba"
+    dtypes = ("float32", "float64")
+    description = "packed, register-blocked GEMM in Numba (LLVM-IR micro-kernel), no BLAS"
+
+    @classmethod
+    def probe(cls) -> str | None:
+        return None if find_spec("numba") else "numba not installed (pip install 'gemmbench[numba]')"
+
+    def setup(self, threads: int) -> dict[str, str]:
+        from threadpoolctl import threadpool_limits
+
+        os.environ.setdefault("OMP_PLACES", "cores")
+        self._limits = threadpool_limits(limits=1, user_api="blas")  # never two busy pools
+        import numba
+
+        numba.set_num_threads(threads)
+        self.numba = numba
+        self.threads = threads
+        return {"numba_threads": str(threads), "blas_threads": "1"}
+
+    def _impl(self):
+        from gemmbench.kernels import _numba_gemm_impl
+
+        return _numba_gemm_impl
+
+    def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
+        impl = self._impl()
+        a, b = operands.a, operands.b
+        c = np.zeros((case.m, case.n), dtype=a.dtype)
+        if case.m == 1:  # memory-bound: stream B once, no packing
+            kernel, args = ((impl.gemv_dots, (a, b.T, c)) if case.trans_b else
+                            (impl.gemv_row, (a, b, c, self.threads)))
+            kernel(*args)  # compile (or load from cache) now, outside timing
+
+            def launch() -> None:
+                kernel(*args)
+
+            return Prepared(launch, c, self._facts("gemv", impl))
+        bbuf, abufs, tiles, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
+        args = (a, b, c, bbuf, abufs, tiles, mc, kc, nc, self.threads)
+        gemm = impl.gemm
+        gemm(*args)  # compile (or load from cache) and first-touch the buffers, outside timing
+
+        def launch() -> None:
+            gemm(*args)
+
+        return Prepared(launch, c, {**self._facts("packed", impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})
+
+    def _facts(self, path: str, impl) -> dict[str, str]:
+        return {"path": path, "vector_bits": str(impl.VECTOR_BITS),
+                "threading_layer": _threading_layer(self.numba)}
+
+    def describe(self) -> dict[str, str]:
+        import llvmlite
+
+        return {"numba": self.numba.__version__, "llvmlite": llvmlite.__version__}
+
+
+class NumbaNaive(NumbaGemm):
+    name = "numba-naive"
+    variant = "naive"
+    description = "textbook triple loop in Numba (teaching reference, slow)"
+
+    def supports(self, case: GemmCase) -> str | None:
+        if case.m * case.n * case.k > NAIVE_MAX_MNK:
+            return f"numba-naive is a teaching kernel: skipped above m*n*k = 512^3 ({case.label} is larger)"
+        return super().supports(case)
+
+    def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
+        naive = self._impl().naive
+        a, b = operands.a, operands.b
+        c = np.zeros((case.m, case.n), dtype=a.dtype)
+        naive(a, b, c)  # compile outside timing
+
+        def launch() -> None:
+            naive(a, b, c)
+
+        return Prepared(launch, c, {"path": "naive"})
+
+
+def _threading_layer(numba) -> str:
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        return numba.config.THREADING_LAYER
+
+
+KERNELS = [NumbaGemm, NumbaNaive]
