@@ -37,8 +37,11 @@ VECTOR_BITS = vector_bits()
 #: (MR, NR) per dtype and vector width. NR is a multiple of the lanes per vector.
 TILES = {256: {"float32": (6, 16), "float64": (4, 12)}, 512: {"float32": (12, 32), "float64": (12, 16)},
          128: {"float32": (4, 8), "float64": (4, 4)}}[VECTOR_BITS]
+#: Strips packed together when B is packed just in time (longer row segments stream better).
+INLINE_PACK = 8
 #: Cache blocking (elements): KC x NR of B stays in L1, MC x KC of A in L2, KC x NC of B in L3.
 BLOCKS = {"float32": (240, 240, 4096), "float64": (120, 240, 4096)}
+
 
 
 def _tile(dtype: types.Type) -> tuple[int, int]:
@@ -165,37 +168,48 @@ def pack_a(a, ic, mc, pc, kc, buf):
 def pack_b(b, pc, kc, jc, nc, s0, s1, buf):
     """Strips s0..s1 of B[pc:pc+kc, jc:jc+nc] -> buf[s*kc*NR + p*NR + j], zero-padded to NR columns.
 
-    Row-major B is read a row segment at a time (all strips of the group), so reads stream;
-    column-major B (a transposed operand) is read down its columns for the same reason.
+    Row-major B is read one row segment at a time, across all strips of the range, so the
+    reads stream; column-major B (a transposed operand) is read down its columns instead.
+    Full strips take a branch-free path; only the panel's last strip can be partial.
     """
     nr = tile_nr(buf)
-    row_major = b.strides[1] == b.itemsize
-    for s in range(s0, s1) if not row_major else range(0):
-        j0, cols = jc + s * nr, min(nr, nc - s * nr)
-        for j in range(nr):
+    full = min(s1, max(s0, nc // nr))  # strips s0..full are full width
+    if b.strides[1] == b.itemsize:
+        for p in range(kc):
+            src = b[pc + p]
+            for s in range(s0, full):
+                o, j0 = s * kc * nr + p * nr, jc + s * nr
+                for j in range(nr):
+                    buf[o + j] = src[j0 + j]
+    else:
+        bt = b.T  # row-major view of the stored matrix: NR short streams, read together
+        for s in range(s0, full):
+            j0 = jc + s * nr
             for p in range(kc):
-                buf[s * kc * nr + p * nr + j] = b[pc + p, j0 + j] if j < cols else 0
-    if not row_major:
-        return
-    for p in range(kc):
-        for s in range(s0, s1):
-            j0, cols = jc + s * nr, min(nr, nc - s * nr)
+                o = s * kc * nr + p * nr
+                for j in range(nr):
+                    buf[o + j] = bt[j0 + j, pc + p]
+    for s in range(full, s1):  # the partial last strip
+        cols = nc - s * nr
+        for p in range(kc):
             o = s * kc * nr + p * nr
-            if cols == nr:
-                for j in range(nr):
-                    buf[o + j] = b[pc + p, j0 + j]
-            else:
-                for j in range(nr):
-                    buf[o + j] = b[pc + p, j0 + j] if j < cols else 0
+            for j in range(nr):
+                buf[o + j] = b[pc + p, jc + s * nr + j] if j < cols else 0
 
 
 @njit(cache=True, nogil=True)
-def _block(a, c, flat_c, ldc, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, tile):
-    """One thread's share: pack its A block, then every (B strip, A strip) tile."""
+def _block(a, b, c, flat_c, ldc, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, tile, pack_b_here):
+    """One thread's share: pack its A block, then every (B strip, A strip) tile.
+
+    With ``pack_b_here`` (one row block: no other thread needs the strips) each B strip is
+    packed just before its tiles use it, so it is still in L1 when they do.
+    """
     mr, nr = tile_mr(abuf), tile_nr(abuf)
     pack_a(a, ic, mc, pc, kc, abuf)
     first = pc == 0
     for s in range(s0, s1):
+        if pack_b_here and (s - s0) % INLINE_PACK == 0:
+            pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bbuf)
         j = s * nr
         cols = min(nr, nc - j)
         for t in range((mc + mr - 1) // mr):
@@ -242,16 +256,19 @@ def gemm(a, b, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nthreads):
         strips = (nc + nr - 1) // nr
         mc, blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
         groups = min(strips, 4 * nthreads)
-        for pc in range(0, k, kc_max):
-            kc = min(kc_max, k - pc)
-            for g in prange(groups):  # cooperative packing of the shared B panel
-                pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf)
+        shared_b = blocks > 1  # several row blocks reuse every strip: pack the panel once, together
+        kc_even = (k + (k + kc_max - 1) // kc_max - 1) // ((k + kc_max - 1) // kc_max)  # no thin last block
+        for pc in range(0, k, kc_even):
+            kc = min(kc_even, k - pc)
+            if shared_b:
+                for g in prange(groups):
+                    pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf)
             for w in prange(blocks * chunks):
                 tid = get_thread_id()
                 ib, ch = w // chunks, w % chunks
                 ic = ib * mc
-                _block(a, c, flat_c, n, ic, min(mc, m - ic), pc, kc, jc, ch * strips // chunks,
-                       (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], tiles[tid])
+                _block(a, b, c, flat_c, n, ic, min(mc, m - ic), pc, kc, jc, ch * strips // chunks,
+                       (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], tiles[tid], not shared_b)
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -263,7 +280,13 @@ def gemv_row(a, b, c, nthreads):
         j0, j1 = t * n // nthreads, (t + 1) * n // nthreads
         out = crow[j0:j1]
         out[:] = 0
-        for p in range(k):
+        k4 = k - k % 4
+        for p in range(0, k4, 4):  # four rows of B per pass over C: C's loads/stores amortised 4x
+            a0, a1, a2, a3 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3]
+            r0, r1, r2, r3 = b[p, j0:j1], b[p + 1, j0:j1], b[p + 2, j0:j1], b[p + 3, j0:j1]
+            for j in range(j1 - j0):
+                out[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j]
+        for p in range(k4, k):
             ap = a[0, p]
             row = b[p, j0:j1]
             for j in range(j1 - j0):
