@@ -37,6 +37,9 @@ VECTOR_BITS = vector_bits()
 #: (MR, NR) per dtype and vector width. NR is a multiple of the lanes per vector.
 TILES = {256: {"float32": (6, 16), "float64": (4, 12)}, 512: {"float32": (12, 32), "float64": (12, 16)},
          128: {"float32": (4, 8), "float64": (4, 4)}}[VECTOR_BITS]
+#: Narrow B (n <= this) reads row-major A in place; very short A (m <= this) reads row-major B in place.
+DIRECT_A_MAX_N = 128
+DIRECT_B_MAX_M = 16
 #: Strips packed together when B is packed just in time (longer row segments stream better).
 INLINE_PACK = 8
 #: Cache blocking (elements): KC x NR of B stays in L1, MC x KC of A in L2, KC x NC of B in L3.
@@ -64,8 +67,12 @@ def tile_nr(typingctx, x):  # noqa: ARG001
     return types.intp(x), codegen
 
 
-def _emit_tile(builder, vty, fma, rows, mr_stride, nr, kc_v, a_ptr, b_ptr, c_ptr, ldc_v, add, align):
-    """IR for one tile of ``rows`` x NR: prefetch C, k loop of broadcast-A x B FMAs, then (+)= into C."""
+def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp, c_ptr, ldc_v, add, align):
+    """IR for one tile of ``rows`` x NR: prefetch C, k loop of broadcast-A x B FMAs, then (+)= into C.
+
+    A(i, p) is at a_ptr[i*a_si + p*a_sp] and B(p, 0..NR) at b_ptr[p*b_sp ...]: packed panels
+    (a_si=1, a_sp=MR, b_sp=NR) or the caller's row-major matrices read in place.
+    """
     nv, vptr = nr // vty.count, vty.as_pointer()
     zero = ir.Constant(vty, [ir.Constant(vty.element, 0.0)] * vty.count)
     prefetch = cgutils.get_or_insert_function(
@@ -77,19 +84,20 @@ def _emit_tile(builder, vty, fma, rows, mr_stride, nr, kc_v, a_ptr, b_ptr, c_ptr
         for off in range(0, nr, 64 // align):
             line = builder.bitcast(builder.gep(row, [ir.Constant(I64, off)]), I8P)
             builder.call(prefetch, [line, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+    a_offsets = [builder.mul(a_si, ir.Constant(I64, i)) for i in range(rows)]
     entry = builder.block
     loop, tail = builder.append_basic_block("uk.loop"), builder.append_basic_block("uk.tail")
     builder.cbranch(builder.icmp_signed(">", kc_v, ir.Constant(I64, 0)), loop, tail)
     builder.position_at_end(loop)
     p = builder.phi(I64)
     accs = [[builder.phi(vty) for _ in range(nv)] for _ in range(rows)]
-    b_row = builder.gep(b_ptr, [builder.mul(p, ir.Constant(I64, nr))])
+    b_row = builder.gep(b_ptr, [builder.mul(p, b_sp)])
     b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(I64, j * vty.count)]), vptr),
                           align=align) for j in range(nv)]
-    a_row = builder.gep(a_ptr, [builder.mul(p, ir.Constant(I64, mr_stride))])
+    a_row = builder.gep(a_ptr, [builder.mul(p, a_sp)])
     new = []
     for i in range(rows):
-        a_i = splat(builder, vty, builder.load(builder.gep(a_row, [ir.Constant(I64, i)])))
+        a_i = splat(builder, vty, builder.load(builder.gep(a_row, [a_offsets[i]])))
         new.append([builder.call(fma, [a_i, b_vec[j], accs[i][j]]) for j in range(nv)])
     p_next = builder.add(p, ir.Constant(I64, 1))
     loop_end = builder.block
@@ -112,22 +120,24 @@ def _emit_tile(builder, vty, fma, rows, mr_stride, nr, kc_v, a_ptr, b_ptr, c_ptr
 
 
 @intrinsic
-def micro_kernel(typingctx, rows, kc, ap, aoff, bp, boff, c, coff, ldc, accumulate):  # noqa: ARG001
-    """C[coff : ``rows`` rows of ldc, NR cols] (+)= Ap[aoff:] . Bp[boff:] over kc steps.
+def micro_kernel(typingctx, rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc,  # noqa: ARG001
+                 accumulate):
+    """C[coff : ``rows`` rows of ldc, NR cols] (+)= A . B over kc steps.
 
     ``rows`` (1..MR) selects one of MR specialised tiles (edge strips compute only the rows
-    they have); ``ap``/``bp`` are packed 1-D buffers (per step: MR values of A, NR of B);
-    ``c`` is a 1-D view of C (or a scratch tile); ``accumulate`` selects += over =.
+    they have). A(i, p) = ap[aoff + i*a_si + p*a_sp], B(p, j) = bp[boff + p*b_sp + j]: packed
+    buffers, or a row-major operand read in place. ``c`` is a 1-D view of C (or a scratch
+    tile); ``accumulate`` selects += over =.
     """
     def codegen(context, builder, sig, args):
-        rows_v, kc_v, a_arr, aoff_v, b_arr, boff_v, c_arr, coff_v, ldc_v, acc_v = args
+        rows_v, kc_v, a_arr, aoff_v, a_si, a_sp, b_arr, boff_v, b_sp, c_arr, coff_v, ldc_v, acc_v = args
         mr, nr = _tile(sig.args[2].dtype)
 
         def data(i, value, offset):
             base = cgutils.create_struct_proxy(sig.args[i])(context, builder, value=value).data
             return builder.gep(base, [offset])
 
-        a_ptr, b_ptr, c_ptr = data(2, a_arr, aoff_v), data(4, b_arr, boff_v), data(6, c_arr, coff_v)
+        a_ptr, b_ptr, c_ptr = data(2, a_arr, aoff_v), data(6, b_arr, boff_v), data(9, c_arr, coff_v)
         vty = vector_type(context.get_value_type(sig.args[2].dtype), VECTOR_BITS)
         fma = fma_function(builder.module, vty)
         align = vty.element.get_abi_size(context.target_data)
@@ -138,12 +148,12 @@ def micro_kernel(typingctx, rows, kc, ap, aoff, bp, boff, c, coff, ldc, accumula
             block = builder.append_basic_block(f"uk.rows{r}")
             switch.add_case(ir.Constant(rows_v.type, r), block)
             builder.position_at_end(block)
-            _emit_tile(builder, vty, fma, r, mr, nr, kc_v, a_ptr, b_ptr, c_ptr, ldc_v, add, align)
+            _emit_tile(builder, vty, fma, r, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp, c_ptr, ldc_v, add, align)
             builder.branch(done)
         builder.position_at_end(done)
         return context.get_dummy_value()
 
-    sig = types.void(rows, kc, ap, aoff, bp, boff, c, coff, ldc, accumulate)
+    sig = types.void(rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc, accumulate)
     return sig, codegen
 
 
@@ -198,28 +208,46 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf):
 
 
 @njit(cache=True, nogil=True)
-def _block(a, b, c, flat_c, ldc, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, tile, pack_b_here):
-    """One thread's share: pack its A block, then every (B strip, A strip) tile.
+def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, tile, pack_b_here,
+           direct_a, direct_b):
+    """One thread's share: rows ic..ic+mc of C against B strips s0..s1 of the panel at jc.
 
-    With ``pack_b_here`` (one row block: no other thread needs the strips) each B strip is
-    packed just before its tiles use it, so it is still in L1 when they do.
+    A is packed into MR-tall strips unless ``direct_a`` (row-major A, narrow B: each A value
+    is used so few times that packing costs more than it saves). B strips come packed by the
+    caller, are packed here just before use (``pack_b_here``: no other thread needs them),
+    or are read in place (``direct_b``: row-major B, very short A).
     """
     mr, nr = tile_mr(abuf), tile_nr(abuf)
-    pack_a(a, ic, mc, pc, kc, abuf)
+    lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
+    if not direct_a:
+        pack_a(a, ic, mc, pc, kc, abuf)
     first = pc == 0
     for s in range(s0, s1):
-        if pack_b_here and (s - s0) % INLINE_PACK == 0:
-            pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bbuf)
         j = s * nr
         cols = min(nr, nc - j)
+        in_place = direct_b and cols == nr
+        if pack_b_here and (s - s0) % INLINE_PACK == 0:
+            pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bbuf)
         for t in range((mc + mr - 1) // mr):
             i = t * mr
             rows = min(mr, mc - i)
+            c_off = (ic + i) * ldc + jc + j
             if cols == nr:
-                micro_kernel(rows, kc, abuf, t * kc * mr, bbuf, s * kc * nr, flat_c, (ic + i) * ldc + jc + j, ldc,
-                           not first)
+                target, off, ld, acc = flat_c, c_off, ldc, not first
             else:  # last strip of a panel: full-width tile into scratch, then the valid columns into C
-                micro_kernel(rows, kc, abuf, t * kc * mr, bbuf, s * kc * nr, tile, 0, nr, False)
+                target, off, ld, acc = tile, 0, nr, False
+            if direct_a and in_place:
+                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb,
+                             target, off, ld, acc)
+            elif direct_a:
+                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bbuf, s * kc * nr, nr,
+                             target, off, ld, acc)
+            elif in_place:
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, pc * ldb + jc + j, ldb,
+                             target, off, ld, acc)
+            else:
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bbuf, s * kc * nr, nr, target, off, ld, acc)
+            if cols < nr:
                 for r in range(rows):
                     for q in range(cols):
                         if first:
@@ -245,8 +273,12 @@ def _split(m, n_strips, mc_max, mr, nthreads):
 
 
 @njit(parallel=True, cache=True)
-def gemm(a, b, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nthreads):
-    """C = A B (C row-major, contiguous). Buffers come from ``workspace``: nothing is allocated here."""
+def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nthreads):
+    """C = A B (C row-major, contiguous). Buffers come from ``workspace``: nothing is allocated here.
+
+    ``a_flat``/``b_flat`` are 1-D views of row-major operands (empty when the operand is
+    stored transposed): they let very short A or narrow B skip packing.
+    """
     m, k = a.shape
     n = b.shape[1]
     mr, nr = tile_mr(bbuf), tile_nr(bbuf)
@@ -256,19 +288,24 @@ def gemm(a, b, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nthreads):
         strips = (nc + nr - 1) // nr
         mc, blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
         groups = min(strips, 4 * nthreads)
-        shared_b = blocks > 1  # several row blocks reuse every strip: pack the panel once, together
+        direct_a = a_flat.size > 0 and n <= DIRECT_A_MAX_N
+        direct_b = b_flat.size > 0 and m <= DIRECT_B_MAX_M
+        shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
         kc_even = (k + (k + kc_max - 1) // kc_max - 1) // ((k + kc_max - 1) // kc_max)  # no thin last block
         for pc in range(0, k, kc_even):
             kc = min(kc_even, k - pc)
             if shared_b:
                 for g in prange(groups):
                     pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf)
+            elif direct_b and nc % nr:  # B is read in place, but its partial last strip cannot be
+                pack_b(b, pc, kc, jc, nc, strips - 1, strips, bbuf)
             for w in prange(blocks * chunks):
                 tid = get_thread_id()
                 ib, ch = w // chunks, w % chunks
                 ic = ib * mc
-                _block(a, b, c, flat_c, n, ic, min(mc, m - ic), pc, kc, jc, ch * strips // chunks,
-                       (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], tiles[tid], not shared_b)
+                _block(a, a_flat, b, b_flat, c, flat_c, ic, min(mc, m - ic), pc, kc, jc, ch * strips // chunks,
+                       (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], tiles[tid],
+                       not (shared_b or direct_b), direct_a, direct_b)
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})

@@ -78,8 +78,9 @@ def test_micro_kernel_compiles_to_vector_fma():
     impl.pack_b(a, 0, kc, 0, 64, 0, 64 // impl.TILES["float32"][1], bbuf)
     # A fresh, uncached dispatcher: code loaded from Numba's disk cache cannot be inspected.
     fresh = numba.njit(nogil=True)(impl._block.py_func)
-    fresh(a, a, c, c.reshape(-1), 64, 0, min(mc, 64), 0, kc, 0, 0, 64 // impl.TILES["float32"][1], 64, bbuf, abufs[0],
-          tiles[0], True)
+    empty = np.empty(0, np.float32)
+    fresh(a, empty, a, empty, c, c.reshape(-1), 0, min(mc, 64), 0, kc, 0, 0, 64 // impl.TILES["float32"][1], 64, bbuf,
+          abufs[0], tiles[0], True, False, False)
     assert np.allclose(c, 64.0)
     asm = fresh.inspect_asm(fresh.signatures[0])
     fmas = re.findall(rf"vfmadd\w*p[sd]\s+[^\n]*%{reg}", asm)
