@@ -83,7 +83,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         output = str(found)
     try:
         options = RunOptions(modes=spec.modes, threads=spec.threads, policy=spec.policy, isolate=not args.in_process,
-                             case_timeout_s=args.timeout)
+                             case_timeout_s=args.timeout, interleave=args.interleave)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     backends = spec.backends if spec.backends is not None else _available(reg)  # input is valid: now say more
@@ -129,6 +129,19 @@ def _cmd_machine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, format_table
+
+    try:
+        rows = compare(args.csv, args.baseline, args.alpha, args.threshold)
+    except ResultsFileError as exc:
+        raise UsageError(str(exc)) from None
+    if not rows:
+        raise UsageError(f"no ok rows share a case with baseline {args.baseline!r} in {', '.join(args.csv)}")
+    print(format_table(rows, args.baseline))
+    return 0
+
+
 def _cmd_specs(args: argparse.Namespace) -> int:
     from .specs import SPECS
 
@@ -167,7 +180,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gemmbench", description="GEMM microbenchmarks: honest timing, CSV results, rooflines.")
     parser.add_argument("--version", action="version", version=f"gemmbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,machine,plot,specs}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,machine,plot,compare,specs}")
     p_list = sub.add_parser("list", help="show every backend found, available or not and why")
     p_list.add_argument("-v", "--verbose", action="store_true", help="also show descriptions and origins")
     p_list.set_defaults(func=_cmd_list)
@@ -177,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip rows already in --output (default: newest results/*.csv); errors are retried")
     p_run.add_argument("--in-process", action="store_true",
                        help="run backends in this process instead of isolated workers (debugging)")
+    p_run.add_argument("--interleave", action="store_true",
+                       help="alternate backends case by case, a fresh worker each (fair comparisons on a drifting machine)")
     p_run.add_argument("--timeout", type=float, default=600.0, metavar="S",
                        help="kill a worker silent for S seconds on one case (default 600)")
     p_run.set_defaults(func=_cmd_run)
@@ -199,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_plot.add_argument("--formats", type=lambda s: [x for x in s.split(",") if x], default=["png", "svg"],
                         metavar="LIST", help="png,svg")
     p_plot.set_defaults(func=_cmd_plot)
+    p_cmp = sub.add_parser("compare", help="ratio of each backend to a baseline, with a significance verdict")
+    p_cmp.add_argument("csv", nargs="+", help="results CSVs (their .samples.jsonl sidecars give the raw samples)")
+    p_cmp.add_argument("--baseline", default="numpy", help="backend to divide by (default numpy)")
+    p_cmp.add_argument("--alpha", type=float, default=0.01, help="Mann-Whitney U significance level (default 0.01)")
+    p_cmp.add_argument("--threshold", type=float, default=0.02,
+                       help="smallest relative difference called faster/slower (default 0.02)")
+    p_cmp.set_defaults(func=_cmd_compare)
     p_specs = sub.add_parser("specs", help="print the built-in accelerator spec sheet with sources")
     p_specs.set_defaults(func=_cmd_specs)
     return parser

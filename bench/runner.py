@@ -44,6 +44,9 @@ class RunOptions:
     seed: int = 0
     #: A worker silent for this long on one case is killed and the case recorded as an error.
     case_timeout_s: float = 600.0
+    #: Alternate backends case by case (each case in a fresh worker), so slow drift of the
+    #: machine (thermal, neighbours) hits every backend alike instead of whichever ran last.
+    interleave: bool = False
 
     def __post_init__(self) -> None:
         for mode in self.modes:
@@ -145,14 +148,18 @@ def _resume_state(output: Path, resume: bool) -> tuple[str, set[tuple]]:
 
 def _plan(entries: Sequence[Entry], cases: Sequence[GemmCase], options: RunOptions, done: set[tuple],
           ) -> list[tuple[Entry, int, list[Job]]]:
-    plan = []
-    for entry in entries:
-        for threads in options.thread_counts():
-            jobs = [Job(c, mode) for c in cases for mode in options.modes]
-            todo = [j for j in jobs if row_key(entry.name, entry.cls.variant, j.case, j.mode, threads) not in done]
-            if todo:
-                plan.append((entry, threads, todo))
-    return plan
+    """(backend, threads, jobs) groups, each run by one worker; one job per group when interleaving."""
+    jobs = [Job(c, mode) for c in cases for mode in options.modes]
+    threads = options.thread_counts()
+
+    def todo(entry: Entry, t: int, batch: list[Job]) -> list[Job]:
+        return [j for j in batch if row_key(entry.name, entry.cls.variant, j.case, j.mode, t) not in done]
+
+    if options.interleave:
+        groups = [(e, t, todo(e, t, [j])) for t in threads for j in jobs for e in entries]
+    else:
+        groups = [(e, t, todo(e, t, jobs)) for e in entries for t in threads]
+    return [g for g in groups if g[2]]
 
 
 def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, options: RunOptions | None = None,

@@ -116,3 +116,9 @@ def test_options_validation():
         RunOptions(modes=("warm",))
     with pytest.raises(ValueError, match="threads must be between 1 and"):
         RunOptions(threads=(999,))
+
+
+def test_interleave_alternates_backends_case_by_case(tmp_path):
+    options = RunOptions(threads=(1,), policy=FAST_POLICY, interleave=True)
+    rows = run(CASES[:2], ["numpy", "test-wrong"], options, tmp_path / "i.csv", registry=_registry())
+    assert [(r.backend, r.m) for r in rows] == [("numpy", 9), ("test-wrong", 9), ("numpy", 6), ("test-wrong", 6)]

@@ -1,0 +1,52 @@
+import math
+
+import pytest
+
+from gemmbench.cli import main
+from gemmbench.compare import compare, mann_whitney_p
+from gemmbench.result import ResultWriter
+from tests_support import make_row
+
+
+def test_mann_whitney_literal():
+    # Complete separation of 5 vs 5: U = 0; normal approximation with continuity correction.
+    p = mann_whitney_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])
+    z = (12.5 - 0.5) / math.sqrt(5 * 5 * 11 / 12)
+    assert p == pytest.approx(math.erfc(z / math.sqrt(2)))
+    assert mann_whitney_p([1.0] * 5, [1.0] * 5) == 1.0
+    assert math.isnan(mann_whitney_p([], [1.0]))
+
+
+def _write(path, rows_and_samples):
+    with ResultWriter(path) as w:
+        for row, samples in rows_and_samples:
+            w.write(row, samples)
+
+
+def test_compare_verdicts(tmp_path, capsys):
+    base = [1.00 + 0.001 * i for i in range(20)]
+    fast = [0.80 + 0.001 * i for i in range(20)]
+    close = [0.995 + 0.001 * i for i in range(20)]
+    _write(tmp_path / "r.csv", [
+        (make_row(backend="numpy", m=8, n=8, k=8, median_s=1.0, gflops=1.0), base),
+        (make_row(backend="numba", m=8, n=8, k=8, median_s=0.8, gflops=1.25), fast),
+        (make_row(backend="numpy", m=16, n=16, k=16, median_s=1.0, gflops=1.0), base),
+        (make_row(backend="numba", m=16, n=16, k=16, median_s=0.995, gflops=1.005), close),
+        (make_row(backend="numpy", m=32, n=32, k=32, median_s=1.0, gflops=1.0), base),
+        (make_row(backend="numba", m=32, n=32, k=32, median_s=1.0, gflops=1.0), base[::-1]),
+    ])
+    result = {c.other.m: c for c in compare([tmp_path / "r.csv"], "numpy")}
+    assert result[8].verdict == "faster" and result[8].ratio == pytest.approx(1.25)
+    assert result[16].verdict in ("same", "ambiguous")
+    assert result[32].verdict == "ambiguous"
+    assert main(["compare", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "faster" in out and "numpy GF/s" in out
+
+
+def test_compare_usage_errors(tmp_path, capsys):
+    _write(tmp_path / "r.csv", [(make_row(backend="numpy"), [1.0])])
+    assert main(["compare", str(tmp_path / "r.csv"), "--baseline", "mkl"]) == 2
+    assert "no ok rows share a case with baseline 'mkl'" in capsys.readouterr().err
+    (tmp_path / "bad.csv").write_text("x,y\n")
+    assert main(["compare", str(tmp_path / "bad.csv")]) == 2
