@@ -40,10 +40,12 @@ TILES = {256: {"float32": (6, 16), "float64": (4, 12)}, 512: {"float32": (12, 32
 #: Narrow B (n <= this) reads row-major A in place; very short A (m <= this) reads row-major B in place.
 DIRECT_A_MAX_N = 128
 DIRECT_B_MAX_M = 16
+#: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
+SHORT_A = 256
 #: Strips packed together when B is packed just in time (longer row segments stream better).
 INLINE_PACK = 8
 #: Cache blocking (elements): KC x NR of B stays in L1, MC x KC of A in L2, KC x NC of B in L3.
-BLOCKS = {"float32": (240, 240, 4096), "float64": (120, 240, 4096)}
+BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 512, 4096)}
 
 
 
@@ -258,18 +260,17 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
 
 @njit(cache=True, nogil=True)
 def _split(m, n_strips, mc_max, mr, nthreads):
-    """Row-block height and column chunks so that every thread gets an equal share.
+    """Row-block height, row blocks and column chunks: an equal share of C for every thread.
 
-    Row blocks: a multiple of the thread count, each <= mc_max rows (a multiple of MR).
-    When there are fewer MR-strips of rows than threads, the B strips are split too.
+    A that fits one row block is shared by all threads, which split the B strips instead
+    (each packs its own strips just in time). Taller A is cut into a multiple of the
+    thread count of equal row blocks, each <= mc_max rows and a multiple of MR.
     """
+    if m <= max(mc_max, SHORT_A):
+        return (m + mr - 1) // mr * mr, 1, max(1, min(n_strips, nthreads))
     per = nthreads * ((m + nthreads * mc_max - 1) // (nthreads * mc_max))
     mc = ((m + per - 1) // per + mr - 1) // mr * mr
-    blocks = (m + mc - 1) // mc
-    chunks = 1
-    if blocks < nthreads:
-        chunks = min(n_strips, (nthreads + blocks - 1) // blocks)
-    return mc, blocks, chunks
+    return mc, (m + mc - 1) // mc, 1
 
 
 @njit(parallel=True, cache=True)
@@ -309,25 +310,33 @@ def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nt
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def gemv_row(a, b, c, nthreads):
-    """m == 1, row-major B: C[0, :] = sum_p A[0, p] B[p, :], each thread streaming its column range."""
+def gemv_row(a, b, c, parts):
+    """m == 1, row-major B: C[0, :] = sum_p A[0, p] B[p, :].
+
+    Each thread streams its own contiguous range of B's rows into its row of ``parts``
+    (allocated in prepare); the partial rows are summed at the end. Four rows per pass
+    amortise the loads and stores of the partial row.
+    """
     k, n = b.shape
-    crow = c[0]
+    nthreads = parts.shape[0]
     for t in prange(nthreads):
-        j0, j1 = t * n // nthreads, (t + 1) * n // nthreads
-        out = crow[j0:j1]
+        out = parts[t]
         out[:] = 0
-        k4 = k - k % 4
-        for p in range(0, k4, 4):  # four rows of B per pass over C: C's loads/stores amortised 4x
+        p0, p1 = t * k // nthreads, (t + 1) * k // nthreads
+        p4 = p1 - (p1 - p0) % 4
+        for p in range(p0, p4, 4):
             a0, a1, a2, a3 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3]
-            r0, r1, r2, r3 = b[p, j0:j1], b[p + 1, j0:j1], b[p + 2, j0:j1], b[p + 3, j0:j1]
-            for j in range(j1 - j0):
+            r0, r1, r2, r3 = b[p], b[p + 1], b[p + 2], b[p + 3]
+            for j in range(n):
                 out[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j]
-        for p in range(k4, k):
-            ap = a[0, p]
-            row = b[p, j0:j1]
-            for j in range(j1 - j0):
+        for p in range(p4, p1):
+            ap, row = a[0, p], b[p]
+            for j in range(n):
                 out[j] += ap * row[j]
+    crow = c[0]
+    crow[:] = parts[0]
+    for t in range(1, nthreads):
+        crow += parts[t]
 
 
 @njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
@@ -348,7 +357,8 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
     name = np.dtype(dtype).name
     mr, nr = TILES[name]
     mc, kc, nc = BLOCKS[name]
-    mc, kc, nc = min(mc, -(-m // mr) * mr), min(kc, k), min(nc, -(-n // nr) * nr)
+    mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
+    kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
     bbuf = np.zeros(kc * (-(-nc // nr) * nr), dtype)
     abufs = np.zeros((slots, -(-mc // mr) * mr * kc), dtype)

@@ -55,8 +55,8 @@ class NumbaGemm(Kernel):
         a, b = operands.a, operands.b
         c = np.zeros((case.m, case.n), dtype=a.dtype)
         if case.m == 1:  # memory-bound: stream B once, no packing
-            kernel, args = ((impl.gemv_dots, (a, b.T, c)) if case.trans_b else
-                            (impl.gemv_row, (a, b, c, self.threads)))
+            parts = np.zeros((self.threads, case.n), dtype=a.dtype)  # per-thread partial rows
+            kernel, args = ((impl.gemv_dots, (a, b.T, c)) if case.trans_b else (impl.gemv_row, (a, b, c, parts)))
             kernel(*args)  # compile (or load from cache) now, outside timing
 
             def launch() -> None:
