@@ -62,6 +62,8 @@ class Kernel(abc.ABC):
     variant: ClassVar[str] = ""
     #: One line shown by ``gemmbench list``.
     description: ClassVar[str] = ""
+    #: Accelerator backends set this: ``gemmbench machine`` then measures the device's own roofs.
+    measures_own_ceilings: ClassVar[bool] = False
 
     @classmethod
     def probe(cls) -> str | None:
@@ -104,3 +106,10 @@ class Kernel(abc.ABC):
     def describe(self) -> dict[str, str]:
         """Library versions and settings recorded with every row."""
         return {}
+
+    def measure_ceilings(self, size: int = 8192) -> list:
+        """The device's roofs through the same timer: large-GEMM peak per dtype, ``device_copy``
+        bandwidth if the kernel offers it, and the detected model's spec sheet."""
+        from .hostroofs import accelerator_ceilings
+
+        return accelerator_ceilings(self, size)

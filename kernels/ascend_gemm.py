@@ -105,6 +105,7 @@ class AscendGemm(Kernel):
     dtypes = ("float16", "bfloat16", "float32")
     description = "torch.matmul on NPU tensors (aclnnMatmul), ND format, NPU-event timing"
     nz = False
+    measures_own_ceilings = True
 
     @classmethod
     def probe(cls) -> str | None:
@@ -174,15 +175,16 @@ class AscendGemm(Kernel):
     def fetch(self, output: Any) -> np.ndarray:
         return output.float().cpu().numpy()
 
+    def device_copy(self, nbytes: int):
+        """A launch that copies ``nbytes`` device to device (for the bandwidth ceiling)."""
+        src = self.torch.ones(nbytes, dtype=self.torch.uint8, device="npu")
+        dst = self.torch.empty_like(src)
+        return lambda: dst.copy_(src)
+
     def describe(self) -> dict[str, str]:
         return {"torch": self.torch.__version__, "torch_npu": self.torch_npu.__version__, "soc": self.soc,
                 "chip": self.chip, "cann": _cann_version(),
                 "TASK_QUEUE_ENABLE": os.environ.get("TASK_QUEUE_ENABLE", "(unset)")}
-
-    def measure_ceilings(self, size: int = 8192) -> list:
-        from gemmbench.hostroofs import accelerator_ceilings
-
-        return accelerator_ceilings(self, size)
 
 
 class AscendGemmNZ(AscendGemm):

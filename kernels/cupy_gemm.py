@@ -86,6 +86,7 @@ class CupyGemm(Kernel):
     dtypes = ("float64", "float32", "float16", "bfloat16")
     description = "cupy.matmul (cuBLAS), CUDA-event timing, TF32 off"
     allow_tf32 = False
+    measures_own_ceilings = True
 
     @classmethod
     def probe(cls) -> str | None:
@@ -157,12 +158,6 @@ class CupyGemm(Kernel):
         src = self.cp.ones(nbytes, dtype=self.cp.uint8)
         dst = self.cp.empty_like(src)
         return lambda: self.cp.copyto(dst, src)
-
-    def measure_ceilings(self, size: int = 8192) -> list:
-        """GPU roofs through the same harness: large-GEMM peak per dtype, device copy bandwidth, spec sheet."""
-        from gemmbench.hostroofs import accelerator_ceilings
-
-        return accelerator_ceilings(self, size)
 
 
 class CupyGemmTF32(CupyGemm):

@@ -156,6 +156,9 @@ class Tensor:
         self.tl.drain()
         return Tensor(self.tl, self.data.copy(), "cpu")
 
+    def copy_(self, src):
+        self.tl.enqueue(1.0, lambda: np.copyto(self.data, src.data))
+
     def numpy(self):
         assert self.device == "cpu", "numpy() on an npu tensor"
         return self.data
@@ -184,7 +187,8 @@ def make_torch(soc: str = "Ascend910B3", capacity: int = 1 << 30, cuda: str | No
         __version__="2.5.1-fake", version=types.SimpleNamespace(cuda=cuda), npu=npu,
         float16=np.dtype(np.float16), float32=np.dtype(np.float32), bfloat16=np.dtype(ml_dtypes.bfloat16),
         from_numpy=lambda x: Tensor(tl, x, "cpu"), set_num_threads=lambda n: None, empty=empty, matmul=matmul,
-        timeline=tl)
+        ones=lambda n, dtype, device: Tensor(tl, np.ones(n, dtype), device), uint8=np.dtype(np.uint8),
+        empty_like=lambda t: Tensor(tl, np.empty_like(t.data), t.device), timeline=tl)
     torch_npu = types.SimpleNamespace(
         __version__="2.5.1.post-fake", npu=types.SimpleNamespace(get_soc_version=lambda: soc),
         npu_format_cast=lambda t, fmt: Tensor(tl, t.data, t.device, fmt))

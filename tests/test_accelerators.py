@@ -142,6 +142,15 @@ def test_ascend_nz_variant(fake_torch):
     assert nt.status == "skipped" and "transposed B" in nt.reason
 
 
+def test_ascend_device_ceilings(fake_torch):
+    fake_torch("Ascend910B3")
+    kernel = AscendGemm()
+    kernel.setup(1)
+    roofs = {(c.name, c.dtype, c.source) for c in kernel.measure_ceilings(size=64)}
+    assert ("gemm-peak", "float16", "measured") in roofs and ("copy-device", "", "measured") in roofs
+    assert ("spec:float16", "float16", "spec") in roofs  # Ascend910B3 matches the 910B spec sheet
+
+
 def test_chip_family():
     assert [chip_family(s) for s in ("Ascend910B3", "Ascend910A", "Ascend910PremiumA", "Ascend910_9391",
                                      "Ascend310P3", "Tesla")] == ["910B", "910A", "910A", "910C", "310P", ""]
