@@ -126,8 +126,11 @@ class Session:
     def __init__(self, kernel: Kernel, header: RunHeader, pin: bool = True) -> None:
         self.kernel = kernel
         self.header = header
-        os.environ.setdefault("OMP_PROC_BIND", "close")  # pinned OpenMP workers (numba's omp layer)
-        affinity = _pin(header.threads) if pin else ""
+        affinity = ""
+        if pin:  # only in a worker: binding OpenMP threads also pins the process's own main thread
+            os.environ.setdefault("OMP_PROC_BIND", "close")
+            os.environ.setdefault("OMP_PLACES", "cores")
+            affinity = _pin(header.threads)
         thread_facts = kernel.setup(header.threads)
         self.device = kernel.device()
         self.facts = {**thread_facts, "affinity": affinity}

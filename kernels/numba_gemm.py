@@ -5,14 +5,13 @@ holds an MR x NR tile of C in vector registers (see ``_numba_gemm_impl``). It is
 show that a user-written kernel can be measured against a vendor BLAS on equal terms.
 
 Numba runs its own thread pool, so in its worker the BLAS pool is held at 1 thread and
-``numba.set_num_threads`` gets the run's count; OpenMP threads are pinned (OMP_PROC_BIND)
-when Numba uses its OpenMP layer. Compilation happens in ``prepare`` (reported as
+``numba.set_num_threads`` gets the run's count; in a worker, OpenMP threads are pinned
+(OMP_PROC_BIND/OMP_PLACES, set by the harness) when Numba uses its OpenMP layer. Compilation happens in ``prepare`` (reported as
 ``prepare_s``) and is cached on disk, so a second run does not pay it.
 """
 
 from __future__ import annotations
 
-import os
 from importlib.util import find_spec
 
 import numpy as np
@@ -36,7 +35,6 @@ class NumbaGemm(Kernel):
     def setup(self, threads: int) -> dict[str, str]:
         from threadpoolctl import threadpool_limits
 
-        os.environ.setdefault("OMP_PLACES", "cores")
         self._limits = threadpool_limits(limits=1, user_api="blas")  # never two busy pools
         import numba
 

@@ -87,3 +87,19 @@ def test_micro_kernel_compiles_to_vector_fma():
     mr, nr = impl.TILES["float32"]
     lanes = (512 if reg == "zmm" else 256) // 32
     assert len(fmas) >= mr * nr // lanes, f"expected packed {name} FMAs on {reg} registers in the micro-kernel"
+
+
+def test_in_process_use_leaves_the_callers_affinity_alone():
+    """Regression: OMP_PLACES set in-process bound the caller's main thread to one CPU, so a
+    pytest-benchmark run saw one usable CPU after its first Numba test."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os; from gemmbench.testing import check_kernel; "
+            "from gemmbench.kernels.numba_gemm import NumbaGemm; from gemmbench.case import GemmCase; "
+            "check_kernel(NumbaGemm, [GemmCase(64, 64, 64)], threads=len(os.sched_getaffinity(0))); "
+            "print(len(os.sched_getaffinity(0)))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd="/", check=True)
+    assert int(out.stdout.strip().splitlines()[-1]) == len(os.sched_getaffinity(0))
