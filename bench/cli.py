@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--in-process", action="store_true",
                        help="run backends in this process instead of isolated workers (debugging)")
     p_run.add_argument("--interleave", action="store_true",
-                       help="alternate backends case by case, a fresh worker each (fair comparisons on a drifting machine)")
+                       help="alternate backends case by case, a fresh worker each (fair on a drifting machine)")
     p_run.add_argument("--timeout", type=float, default=600.0, metavar="S",
                        help="kill a worker silent for S seconds on one case (default 600)")
     p_run.set_defaults(func=_cmd_run)

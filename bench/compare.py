@@ -107,7 +107,8 @@ def compare(csvs: Iterable[Path | str], baseline: str, alpha: float = 0.01, thre
 
 
 def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:
-    head = f"{'case':<26} {'thr':>3} {'mode':<4} {baseline + ' GF/s':>12} {'backend':<12} {'GF/s':>8} {'ratio':>6}  verdict"
+    head = (f"{'case':<26} {'thr':>3} {'mode':<4} {baseline + ' GF/s':>12} {'backend':<12} {'GF/s':>8} "
+            f"{'ratio':>6}  verdict")
     lines = [head]
     for c in comparisons:
         p = "n/a" if math.isnan(c.p_value) else f"p={c.p_value:.1g}"

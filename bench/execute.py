@@ -21,7 +21,7 @@ import numpy as np
 from .case import GemmCase
 from .device import Device, host_memory_available
 from .kernel import Kernel, Operands, Prepared
-from .machine import blas_summary, cpu_model, env_snapshot, git_revision, hostname, usable_cpus
+from .machine import blas_summary, cpu_model, env_snapshot, git_revision, hostname
 from .result import Measurement
 from .stats import noise_verdict, summarize
 from .timer import Samples, TimingPolicy, measure

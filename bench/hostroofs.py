@@ -107,6 +107,10 @@ def _accelerators(names: Sequence[str] | None, say: Callable[[str], None]) -> li
     return out
 
 
+def _facts_text(facts: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in facts.items())
+
+
 def accelerator_ceilings(kernel, size: int = 8192, copy_bytes: int = 1 << 30,
                          policy: TimingPolicy = _GEMM_POLICY) -> list[Ceiling]:
     """An accelerator backend's roofs, measured through the same timer and device events.
@@ -132,7 +136,7 @@ def accelerator_ceilings(kernel, size: int = 8192, copy_bytes: int = 1 << 30,
         median = sorted(measure([prepared.launch], device, policy).per_call_s)
         value = case.flops / median[len(median) // 2] / 1e9
         out.append(Ceiling("compute", "gemm-peak", dtype, 0, value, "measured", host, device.name, now,
-                           f"median of {kernel.name} at {size}^3 ({', '.join(f'{k}={v}' for k, v in prepared.facts.items())})"))
+                           f"median of {kernel.name} at {size}^3 ({_facts_text(prepared.facts)})"))
         del prepared
     copy = getattr(kernel, "device_copy", None)
     if copy is not None:

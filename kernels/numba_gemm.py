@@ -6,8 +6,9 @@ show that a user-written kernel can be measured against a vendor BLAS on equal t
 
 Numba runs its own thread pool, so in its worker the BLAS pool is held at 1 thread and
 ``numba.set_num_threads`` gets the run's count; in a worker, OpenMP threads are pinned
-(OMP_PROC_BIND/OMP_PLACES, set by the harness) when Numba uses its OpenMP layer. Compilation happens in ``prepare`` (reported as
-``prepare_s``) and is cached on disk, so a second run does not pay it.
+(OMP_PROC_BIND/OMP_PLACES, set by the harness) when Numba uses its OpenMP layer.
+Compilation happens in ``prepare`` (reported as ``prepare_s``) and is cached on disk,
+so a second run does not pay it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 import fake_accel
-from fake_accel import COPY_MS, FIRST_CALL_S, GEMM_MS
+from fake_accel import FIRST_CALL_S, GEMM_MS
 from gemmbench.case import GemmCase
 from gemmbench.execute import Job, RunHeader, Session
 from gemmbench.probe import run_probe

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from gemmbench.cli import main
-from gemmbench.result import ResultWriter, read_results
+from gemmbench.result import read_results
 
 
 @pytest.mark.parametrize("argv, fragment", [
