@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 
-__all__ = ["run_probe", "ProbeResult"]
+__all__ = ["run_probe", "ProbeResult", "probe_stack"]
 
 ProbeResult = dict
 
@@ -40,3 +40,16 @@ def run_probe(code: str, timeout_s: float = 30.0) -> ProbeResult:
             pass
     last = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
     return {"ok": False, "reason": f"probe failed: {last[:300]}"}
+
+
+def probe_stack(module: str, missing: str, code: str, timeout_s: float = 30.0) -> str | None:
+    """``None`` if ``module`` is installed and ``code`` reports ok in a child, else the one-line reason.
+
+    ``missing`` is the reason when the module is not installed (checked without importing it).
+    """
+    from importlib.util import find_spec
+
+    if find_spec(module) is None:
+        return missing
+    result = run_probe(code, timeout_s)
+    return None if result.get("ok") else str(result.get("reason"))

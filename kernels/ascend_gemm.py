@@ -21,7 +21,7 @@ import numpy as np
 from gemmbench.case import GemmCase
 from gemmbench.device import EventDevice
 from gemmbench.kernel import Kernel, Operands, Prepared
-from gemmbench.probe import run_probe
+from gemmbench.probe import probe_stack
 
 ACL_FORMAT_FRACTAL_NZ = 29
 #: L2 assumed for cold mode when the runtime does not say (192 MB reported for 910B; >= the others).
@@ -109,12 +109,8 @@ class AscendGemm(Kernel):
 
     @classmethod
     def probe(cls) -> str | None:
-        from importlib.util import find_spec
-
-        if find_spec("torch_npu") is None:
-            return "torch_npu not installed (needs torch_npu, its CPU build of torch, and the CANN toolkit)"
-        result = run_probe(_PROBE, 60.0)
-        return None if result.get("ok") else str(result.get("reason"))
+        return probe_stack("torch_npu", "torch_npu not installed (needs torch_npu, its CPU build of torch, and the "
+                           "CANN toolkit)", _PROBE, 60.0)
 
     def setup(self, threads: int) -> dict[str, str]:
         import torch

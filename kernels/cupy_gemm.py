@@ -18,7 +18,7 @@ import numpy as np
 from gemmbench.case import GemmCase
 from gemmbench.device import EventDevice
 from gemmbench.kernel import Kernel, Operands, Prepared
-from gemmbench.probe import run_probe
+from gemmbench.probe import probe_stack
 
 _PROBE = """
 import json
@@ -90,12 +90,7 @@ class CupyGemm(Kernel):
 
     @classmethod
     def probe(cls) -> str | None:
-        from importlib.util import find_spec
-
-        if find_spec("cupy") is None:
-            return "cupy not installed (pip install 'gemmbench[cupy]')"
-        result = run_probe(_PROBE)
-        return None if result.get("ok") else str(result.get("reason"))
+        return probe_stack("cupy", "cupy not installed (pip install 'gemmbench[cupy]')", _PROBE)
 
     def setup(self, threads: int) -> dict[str, str]:
         global _tf32_mode
