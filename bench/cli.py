@@ -13,7 +13,7 @@ from typing import NoReturn, Sequence
 from . import __version__
 from .execute import memory_problem
 from .machine import slow_blas_warning
-from .options import add_run_options, parse_ints, parse_names, resolve
+from .options import add_run_options, parse_choices, parse_ints, parse_names, parse_sizes, resolve
 from .registry import UnknownBackendError, discover
 from .result import ResultsFileError
 from .runner import RunOptions, latest_results, run
@@ -142,6 +142,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_timeit_check(args: argparse.Namespace) -> int:
+    from .agreement import check
+    from .machine import usable_cpus
+
+    if not 1 <= args.threads <= usable_cpus():
+        raise UsageError(f"threads must be between 1 and {usable_cpus()} (usable CPUs), got {args.threads}")
+    for line in check(args.sizes, args.dtypes, args.threads, args.output):
+        print(line)
+    return 0
+
+
 def _cmd_specs(args: argparse.Namespace) -> int:
     from .specs import SPECS
 
@@ -180,7 +191,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gemmbench", description="GEMM microbenchmarks: honest timing, CSV results, rooflines.")
     parser.add_argument("--version", action="version", version=f"gemmbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,machine,plot,compare,specs}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,machine,plot,compare,timeit-check,specs}")
     p_list = sub.add_parser("list", help="show every backend found, available or not and why")
     p_list.add_argument("-v", "--verbose", action="store_true", help="also show descriptions and origins")
     p_list.set_defaults(func=_cmd_list)
@@ -221,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--threshold", type=float, default=0.02,
                        help="smallest relative difference called faster/slower (default 0.02)")
     p_cmp.set_defaults(func=_cmd_compare)
+    p_tc = sub.add_parser("timeit-check", help="harness medians of numpy against plain timeit (a cross-check)")
+    p_tc.add_argument("-s", "--sizes", type=parse_sizes, default=[32, 256, 512, 1024], metavar="LIST")
+    p_tc.add_argument("-d", "--dtypes", type=parse_choices(("float32", "float64"), "dtype"),
+                      default=["float32", "float64"], metavar="LIST")
+    p_tc.add_argument("-j", "--threads", type=int, default=1, help="thread count for both (default 1)")
+    p_tc.add_argument("-o", "--output", default=None, metavar="CSV", help="where the harness rows go")
+    p_tc.set_defaults(func=_cmd_timeit_check)
     p_specs = sub.add_parser("specs", help="print the built-in accelerator spec sheet with sources")
     p_specs.set_defaults(func=_cmd_specs)
     return parser

@@ -98,3 +98,10 @@ def test_killed_sweep_keeps_rows_and_resumes(tmp_path):
     rows = read_results(out)
     assert sorted(r.m for r in rows) == [8, 16, 24, 32, 40, 48]
     assert len({r.run_id for r in rows}) == 1
+
+
+def test_timeit_check_prints_ratios(capsys, tmp_path):
+    assert main(["timeit-check", "-s", "16", "-d", "float32", "-o", str(tmp_path / "t.csv")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("case") and out[1].startswith("16x16x16 float32 NN")
+    assert len(read_results(tmp_path / "t.csv")) == 1

@@ -1,0 +1,49 @@
+"""``gemmbench timeit-check``: the harness's NumPy medians against a plain ``timeit`` of the same GEMM.
+
+A cross-check anyone can run: if the harness and ``timeit`` disagree on a quiet machine,
+trust neither. Both use the same operands and thread count; ``timeit`` runs in this
+process, the harness in its worker. Two references are printed: ``np.matmul(a, b, out=c)``
+(what the harness times) and ``a @ b`` (which also allocates and first-touches C each call).
+"""
+
+from __future__ import annotations
+
+import timeit
+from typing import Sequence
+
+import numpy as np
+
+from .case import GemmCase
+from .runner import RunOptions, run
+from .verify import make_operands
+
+__all__ = ["timeit_median", "check"]
+
+
+def timeit_median(case: GemmCase, statement: str, threads: int, repeats: int = 21) -> float:
+    """Median seconds per call of ``statement`` over ``repeats`` autoranged timeit blocks."""
+    from threadpoolctl import threadpool_limits
+
+    ops = make_operands(case)
+    env = {"a": ops.a, "b": ops.b, "c": np.empty((case.m, case.n), ops.a.dtype), "np": np}
+    with threadpool_limits(threads):
+        timer = timeit.Timer(statement, globals=env)
+        number, _ = timer.autorange()
+        return float(np.median(timer.repeat(repeats, number))) / number
+
+
+def check(sizes: Sequence[int], dtypes: Sequence[str], threads: int, output: str | None = None) -> list[str]:
+    """Lines of a table: harness median, timeit medians and their ratios, per size and dtype."""
+    lines = [f"{'case':<22} {'harness':>12} {'timeit out=':>12} {'ratio':>6} {'timeit a@b':>12} {'ratio':>6}  noise"]
+    for case in (GemmCase(n, n, n, d) for d in dtypes for n in sizes):
+        # One case at a time, timeit right after the harness: drift of the machine between
+        # the two measurements would otherwise pass for disagreement.
+        (row,) = run([case], ["numpy"], RunOptions(threads=(threads,)), output)
+        if row.status != "ok" or row.median_s is None:
+            lines.append(f"{str(case):<22} {row.status}: {row.reason}")
+            continue
+        out = timeit_median(case, "np.matmul(a, b, out=c)", threads)
+        new = timeit_median(case, "a @ b", threads)
+        lines.append(f"{str(case):<22} {row.median_s * 1e6:>10.2f}us {out * 1e6:>10.2f}us {row.median_s / out:>6.3f} "
+                     f"{new * 1e6:>10.2f}us {row.median_s / new:>6.3f}  {row.noise}")
+    return lines
