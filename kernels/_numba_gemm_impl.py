@@ -122,6 +122,15 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
 
 
 @intrinsic
+def tile_w(typingctx, x):  # noqa: ARG001
+    """Lanes per vector for x's dtype, as a compile-time constant."""
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.intp, vector_type(context.get_value_type(sig.args[0].dtype),
+                                                            VECTOR_BITS).count)
+    return types.intp(x), codegen
+
+
+@intrinsic
 def micro_kernel(typingctx, rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc,  # noqa: ARG001
                  accumulate):
     """C[coff : ``rows`` rows of ldc, NR cols] (+)= A . B over kc steps.
@@ -159,14 +168,67 @@ def micro_kernel(typingctx, rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, c
     return sig, codegen
 
 
+@intrinsic
+def transpose_block(typingctx, src, src_off, ld, dst, dst_off):  # noqa: ARG001
+    """dst[dst_off + q*MR + i] = src[src_off + i*ld + q] for i < MR, q < W: one MR x W block of
+    row-major A into packed (p-major) order, as MR vector loads, one shuffle and MR*W/W stores."""
+    def codegen(context, builder, sig, args):
+        src_v, off_v, ld_v, dst_v, doff_v = args
+        mr, _ = _tile(sig.args[0].dtype)
+
+        def data(i, value, offset):
+            base = cgutils.create_struct_proxy(sig.args[i])(context, builder, value=value).data
+            return builder.gep(base, [offset])
+
+        s_ptr, d_ptr = data(0, src_v, off_v), data(3, dst_v, doff_v)
+        vty = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS)
+        w = vty.count
+        align = vty.element.get_abi_size(context.target_data)
+        rows = [builder.load(builder.bitcast(builder.gep(s_ptr, [builder.mul(ld_v, ir.Constant(I64, i))]),
+                                             vty.as_pointer()), align=align) for i in range(mr)]
+        wide = _concat(builder, rows)  # row i at lanes [i*W, (i+1)*W)
+        mask = [i * w + q for q in range(w) for i in range(mr)]
+        out = builder.shuffle_vector(wide, ir.Constant(wide.type, ir.Undefined),
+                                     ir.Constant(ir.VectorType(I32, mr * w), mask))
+        builder.store(out, builder.bitcast(d_ptr, out.type.as_pointer()), align=align)
+        return context.get_dummy_value()
+
+    return types.void(src, src_off, ld, dst, dst_off), codegen
+
+
+def _concat(builder, vectors):
+    """One vector holding ``vectors`` (all W wide) back to back; padded to a power-of-two count
+    with undefined vectors so that every level concatenates two equal halves."""
+    vectors = list(vectors)
+    undef = ir.Constant(vectors[0].type, ir.Undefined)
+    while len(vectors) & (len(vectors) - 1):
+        vectors.append(undef)
+    while len(vectors) > 1:
+        n = vectors[0].type.count
+        mask = ir.Constant(ir.VectorType(I32, 2 * n), list(range(2 * n)))
+        vectors = [builder.shuffle_vector(vectors[j], vectors[j + 1], mask) for j in range(0, len(vectors), 2)]
+    return vectors[0]
+
+
 @njit(cache=True, nogil=True)
-def pack_a(a, ic, mc, pc, kc, buf):
-    """A[ic:ic+mc, pc:pc+kc] -> MR-tall strips: buf[s*kc*MR + p*MR + i] = A[ic+s*MR+i, pc+p], zero-padded."""
+def pack_a(a, a_flat, ic, mc, pc, kc, buf):
+    """A[ic:ic+mc, pc:pc+kc] -> MR-tall strips: buf[s*kc*MR + p*MR + i] = A[ic+s*MR+i, pc+p], zero-padded.
+
+    Full strips of a row-major A (``a_flat`` non-empty) go W columns at a time through a
+    vector transpose; the rest element by element.
+    """
     mr = tile_mr(buf)  # a compile-time constant: the inner loop unrolls
+    w = tile_w(buf)
+    lda = a.shape[1]
     for s in range((mc + mr - 1) // mr):
         base, r0 = s * kc * mr, ic + s * mr
         rows = min(mr, mc - s * mr)
-        for p in range(kc):
+        start = 0
+        if rows == mr and a_flat.size > 0:
+            start = kc - kc % w
+            for p in range(0, start, w):
+                transpose_block(a_flat, r0 * lda + pc + p, lda, buf, base + p * mr)
+        for p in range(start, kc):
             o = base + p * mr
             if rows == mr:
                 for i in range(mr):
@@ -222,7 +284,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     mr, nr = tile_mr(abuf), tile_nr(abuf)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
     if not direct_a:
-        pack_a(a, ic, mc, pc, kc, abuf)
+        pack_a(a, a_flat, ic, mc, pc, kc, abuf)
     first = pc == 0
     for s in range(s0, s1):
         j = s * nr
