@@ -103,3 +103,18 @@ def test_in_process_use_leaves_the_callers_affinity_alone():
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd="/", check=True)
     assert int(out.stdout.strip().splitlines()[-1]) == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_vector_a_packing_matches_element_by_element(dtype):
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    mr, _ = impl.TILES[dtype]
+    mc, kc, _ = impl.BLOCKS[dtype]
+    a = np.random.default_rng(3).standard_normal((300, 700)).astype(dtype)
+    for ic, rows, pc, depth in [(0, mc, 0, kc), (7, mc - 5, 3, kc - 3), (300 - mr, mr, 100, 77), (1, 13, 5, 9)]:
+        fast = np.zeros(-(-mc // mr) * mr * kc, dtype)
+        slow = fast.copy()
+        impl.pack_a(a, a.reshape(-1), ic, rows, pc, depth, fast)  # vector transpose for full strips
+        impl.pack_a(a, np.empty(0, dtype), ic, rows, pc, depth, slow)  # element by element
+        np.testing.assert_array_equal(fast, slow)
