@@ -378,7 +378,7 @@ def gemv_row(a, b, c, parts):
     """m == 1, row-major B: C[0, :] = sum_p A[0, p] B[p, :].
 
     Each thread streams its own contiguous range of B's rows into its row of ``parts``
-    (allocated in prepare); the partial rows are summed at the end. Four rows per pass
+    (allocated in prepare); the partial rows are summed at the end. Eight rows per pass
     amortise the loads and stores of the partial row.
     """
     k, n = b.shape
@@ -387,13 +387,16 @@ def gemv_row(a, b, c, parts):
         out = parts[t]
         out[:] = 0
         p0, p1 = t * k // nthreads, (t + 1) * k // nthreads
-        p4 = p1 - (p1 - p0) % 4
-        for p in range(p0, p4, 4):
+        p8 = p1 - (p1 - p0) % 8
+        for p in range(p0, p8, 8):  # eight rows of B per pass over the partial row
             a0, a1, a2, a3 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3]
+            a4, a5, a6, a7 = a[0, p + 4], a[0, p + 5], a[0, p + 6], a[0, p + 7]
             r0, r1, r2, r3 = b[p], b[p + 1], b[p + 2], b[p + 3]
+            r4, r5, r6, r7 = b[p + 4], b[p + 5], b[p + 6], b[p + 7]
             for j in range(n):
-                out[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j]
-        for p in range(p4, p1):
+                out[j] += (a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j]
+                           + a4 * r4[j] + a5 * r5[j] + a6 * r6[j] + a7 * r7[j])
+        for p in range(p8, p1):
             ap, row = a[0, p], b[p]
             for j in range(n):
                 out[j] += ap * row[j]
