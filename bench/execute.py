@@ -7,12 +7,10 @@ off the float64 reference -> ``wrong``. Nothing here writes files.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import platform
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -22,7 +20,8 @@ from .case import GemmCase
 from .device import Device, host_memory_available
 from .kernel import Kernel, Operands, Prepared
 from .machine import blas_summary, cpu_model, env_snapshot, git_revision, hostname
-from .result import Measurement
+from .registry import one_line
+from .result import Measurement, case_columns, utc_now
 from .stats import noise_verdict, summarize
 from .timer import Samples, TimingPolicy, measure
 from .verify import Verdict, make_operands, verify
@@ -111,15 +110,6 @@ def _pin(threads: int) -> str:
         return ""
 
 
-def _now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _one_line(exc: BaseException) -> str:
-    line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return line.replace("\n", " ")[:400]
-
-
 class Session:
     """One kernel in this process, set up once, measuring jobs one after another."""
 
@@ -142,11 +132,9 @@ class Session:
                            env=json.dumps(env_snapshot(), sort_keys=True), git_rev=git_revision())
 
     def _row(self, job: Job, status: str, reason: str = "", **fields: object) -> Measurement:
-        case = job.case
         facts = {**self.facts, **fields.pop("case_facts", {})}  # type: ignore[dict-item]
-        return Measurement(timestamp=_now_iso(), m=case.m, n=case.n, k=case.k, dtype=case.dtype, trans=case.trans,
-                           cache_mode=job.mode, status=status, reason=reason, flops=case.flops, bytes=case.bytes,
-                           intensity=case.intensity, facts=json.dumps(facts, sort_keys=True),
+        return Measurement(timestamp=utc_now(), cache_mode=job.mode, status=status, reason=reason,
+                           facts=json.dumps(facts, sort_keys=True), **case_columns(job.case),
                            **self.shared, **fields)  # type: ignore[arg-type]
 
     def run(self, job: Job) -> tuple[Measurement, Sequence[float]]:
@@ -154,7 +142,7 @@ class Session:
         try:
             return self._measure(job)
         except Exception as exc:
-            return self._row(job, "error", _one_line(exc)), ()
+            return self._row(job, "error", one_line(exc)), ()
 
     def _prepare(self, job: Job) -> tuple[Operands, list[Prepared], float] | str:
         case = job.case
@@ -199,6 +187,6 @@ class Session:
             median_s=s.median, q1_s=s.q1, q3_s=s.q3, iqr_s=s.iqr, min_s=s.min, max_s=s.max, mean_s=s.mean,
             stddev_s=s.stddev, gflops=rate(s.median), gflops_best=rate(s.min),
             max_error=verdict.max_error, tolerance=verdict.tolerance,
-            verified=verdict.method, noise=noise_verdict(samples.per_call_s), converged=samples.converged,
+            verified=verdict.method, noise=noise_verdict(samples.per_call_s, s), converged=samples.converged,
             prepare_s=prepare_s, first_call_s=samples.first_call_s, sampling_s=samples.sampling_s,
             warmup_calls=samples.warmup_calls)

@@ -29,7 +29,7 @@ from typing import Iterable
 from .kernel import Kernel
 
 __all__ = ["Entry", "Problem", "Registry", "discover", "UnknownBackendError", "ENTRY_POINT_GROUP", "KERNEL_PATH_ENV",
-           "load_kernel_class"]
+           "load_kernel_class", "one_line"]
 
 ENTRY_POINT_GROUP = "gemmbench.kernels"
 KERNEL_PATH_ENV = "GEMMBENCH_KERNEL_PATH"
@@ -101,8 +101,10 @@ class Registry:
         return list(self.entries.values()) if names is None else [self.get(n) for n in names]
 
 
-def _one_line(exc: BaseException) -> str:
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """``Type: message`` of an exception on one line (for error rows and broken-module reports)."""
+    line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return line.replace("\n", " ")[:limit]
 
 
 def _add_module(reg: Registry, module: ModuleType, origin: str, path: str = "") -> None:
@@ -123,7 +125,7 @@ def _scan_package(reg: Registry) -> None:
         try:
             module = importlib.import_module(name)
         except BaseException as exc:  # SystemExit from a bad import must not end the tool either
-            reg.problems.append(Problem(name, _one_line(exc)))
+            reg.problems.append(Problem(name, one_line(exc)))
             continue
         _add_module(reg, module, name)
 
@@ -155,7 +157,7 @@ def _scan_paths(reg: Registry, env: str | None) -> None:
             try:
                 module = import_file(str(file))
             except BaseException as exc:
-                reg.problems.append(Problem(str(file), _one_line(exc)))
+                reg.problems.append(Problem(str(file), one_line(exc)))
                 continue
             _add_module(reg, module, str(file), str(file))
 
@@ -166,7 +168,7 @@ def _scan_entry_points(reg: Registry) -> None:
         try:
             obj = ep.load()
         except BaseException as exc:
-            reg.problems.append(Problem(origin, _one_line(exc)))
+            reg.problems.append(Problem(origin, one_line(exc)))
             continue
         if isinstance(obj, ModuleType):
             _add_module(reg, obj, origin)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as _dt
 import json
 import math
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from typing import Iterable, Iterator, Sequence
 from .case import GemmCase
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Measurement", "ResultWriter", "read_results", "ResultsFileError",
-           "sidecar_path", "row_key", "done_keys", "COLUMNS"]
+           "sidecar_path", "row_key", "done_keys", "COLUMNS",
+           "case_columns", "utc_now"]
 
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "skipped", "error", "wrong")
@@ -108,6 +110,17 @@ _TYPES = {f.name: f.type for f in dataclasses.fields(Measurement)}
 #: Columns a file must have to be read at all (present since schema 1).
 REQUIRED = ("schema_version", "run_id", "backend", "m", "n", "k", "dtype", "trans", "cache_mode", "threads",
             "status", "median_s")
+
+
+def case_columns(case: GemmCase) -> dict[str, object]:
+    """The row columns a case determines (shape, dtype, storage, work, traffic, intensity)."""
+    return dict(m=case.m, n=case.n, k=case.k, dtype=case.dtype, trans=case.trans, flops=case.flops,
+                bytes=case.bytes, intensity=case.intensity)
+
+
+def utc_now() -> str:
+    """Row timestamp: UTC, ISO 8601, to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def row_key(backend: str, variant: str, case: GemmCase, cache_mode: str, threads: int) -> tuple:

@@ -21,7 +21,7 @@ from .ceilings import Ceiling, CeilingSet, CeilingsError, latest_ceilings, read_
 from .execute import Job, RunHeader, Session
 from .machine import cpu_model, env_snapshot, git_revision, hostname, usable_cpus
 from .registry import Entry, Registry, discover
-from .result import Measurement, ResultWriter, done_keys, read_results, row_key
+from .result import Measurement, ResultWriter, case_columns, done_keys, read_results, row_key, utc_now
 from .roofline import place
 from .timer import TimingPolicy
 from .worker import run_in_worker
@@ -89,12 +89,10 @@ def latest_results(folder: Path = RESULTS_DIR) -> Path | None:
 
 def _parent_row(entry: Entry, header: RunHeader, job: Job, status: str, reason: str) -> Measurement:
     """A row for a job that never reached a measuring session (backend unavailable, worker crash)."""
-    case = job.case
-    return Measurement(run_id=header.run_id, timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                       host=hostname(), backend=entry.name, variant=entry.cls.variant, device="", m=case.m, n=case.n,
-                       k=case.k, dtype=case.dtype, trans=case.trans, cache_mode=job.mode, threads=header.threads,
-                       status=status, reason=reason, flops=case.flops, bytes=case.bytes, intensity=case.intensity,
-                       cpu_model=cpu_model(), env=json.dumps(env_snapshot(), sort_keys=True), git_rev=git_revision())
+    return Measurement(run_id=header.run_id, timestamp=utc_now(), host=hostname(), backend=entry.name,
+                       variant=entry.cls.variant, device="", cache_mode=job.mode, threads=header.threads,
+                       status=status, reason=reason, cpu_model=cpu_model(),
+                       env=json.dumps(env_snapshot(), sort_keys=True), git_rev=git_revision(), **case_columns(job.case))
 
 
 def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions,

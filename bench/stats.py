@@ -83,9 +83,9 @@ def _bimodal(x: np.ndarray, median: float) -> bool:
     return gaps[i] > BIMODAL_GAP * median and share >= BIMODAL_MIN_SHARE
 
 
-def noise_verdict(samples: Sequence[float]) -> str:
-    """"ok", or a ';'-joined list of reasons not to trust the median blindly."""
-    s = summarize(samples)
+def noise_verdict(samples: Sequence[float], summary: Summary | None = None) -> str:
+    """"ok", or a ';'-joined list of reasons not to trust the median blindly (``summary``: of ``samples``)."""
+    s = summary or summarize(samples)
     flags = []
     if s.rel_iqr > NOISY_REL_IQR:
         flags.append(f"noisy (IQR {100 * s.rel_iqr:.0f}% of median)")

@@ -54,22 +54,13 @@ class NumbaGemm(Kernel):
         a, b = operands.a, operands.b
         c = np.zeros((case.m, case.n), dtype=a.dtype)
         if case.m == 1:  # memory-bound: stream B once, no packing
-            parts = np.zeros((self.threads, case.n), dtype=a.dtype)  # per-thread partial rows
-            kernel, args = ((impl.gemv_dots, (a, b.T, c)) if case.trans_b else (impl.gemv_row, (a, b, c, parts)))
-            kernel(*args)  # compile (or load from cache) now, outside timing
-
-            def launch() -> None:
-                kernel(*args)
-
+            if case.trans_b:
+                launch = _compiled(impl.gemv_dots, a, b.T, c)
+            else:  # per-thread partial rows
+                launch = _compiled(impl.gemv_row, a, b, c, np.zeros((self.threads, case.n), dtype=a.dtype))
             return Prepared(launch, c, self._facts("gemv", impl))
         bbuf, abufs, tiles, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
-        args = (a, _flat(a), b, _flat(b), c, bbuf, abufs, tiles, mc, kc, nc, self.threads)
-        gemm = impl.gemm
-        gemm(*args)  # compile (or load from cache) and first-touch the buffers, outside timing
-
-        def launch() -> None:
-            gemm(*args)
-
+        launch = _compiled(impl.gemm, a, _flat(a), b, _flat(b), c, bbuf, abufs, tiles, mc, kc, nc, self.threads)
         return Prepared(launch, c, {**self._facts("packed", impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})
 
     def _facts(self, path: str, impl) -> dict[str, str]:
@@ -93,15 +84,19 @@ class NumbaNaive(NumbaGemm):
         return super().supports(case)
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
-        naive = self._impl().naive
-        a, b = operands.a, operands.b
-        c = np.zeros((case.m, case.n), dtype=a.dtype)
-        naive(a, b, c)  # compile outside timing
+        c = np.zeros((case.m, case.n), dtype=operands.a.dtype)
+        return Prepared(_compiled(self._impl().naive, operands.a, operands.b, c), c, {"path": "naive"})
 
-        def launch() -> None:
-            naive(a, b, c)
 
-        return Prepared(launch, c, {"path": "naive"})
+def _compiled(kernel, *args):
+    """Call ``kernel(*args)`` once now (compile or load from cache, first-touch buffers: outside
+    timing) and return the launch that repeats exactly that call."""
+    kernel(*args)
+
+    def launch() -> None:
+        kernel(*args)
+
+    return launch
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
