@@ -45,6 +45,9 @@ DIRECT_B_MAX_M = 16
 SHORT_A = 256
 #: Strips packed together when B is packed just in time (longer row segments stream better).
 INLINE_PACK = 8
+#: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
+#: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
+ROW_GROUP = 8
 #: Cache blocking (elements): MC x KC of A in L2, KC x NC of B in L3; KC = 512 measured best here
 #: even though a KC x NR strip of B (32 KiB float32) then streams from L2 rather than sitting in L1.
 BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 512, 4096)}
@@ -169,33 +172,72 @@ def micro_kernel(typingctx, rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, c
     return sig, codegen
 
 
+def _element_ptr(context, builder, ty, value, indices):
+    """Pointer to ``value[indices]`` (any layout, no bounds check: callers stay in range)."""
+    ary = context.make_array(ty)(context, builder, value)
+    return cgutils.get_item_pointer(context, builder, ty, ary, indices, wraparound=False)
+
+
+def _intp(context, builder, sig, args, k):
+    """Argument ``k`` (an integer) as an intp value."""
+    return context.cast(builder, args[k], sig.args[k], types.intp)
+
+
+def _transposer(which: int):
+    """An intrinsic ``(src, i, j, dst, off)`` writing dst[off + q*R + r] = src[i + r, j + q] for
+    r < R, q < W, with R = the tile's MR (``which`` 0) or NR (1): R rows of a matrix whose rows
+    are contiguous, turned into step-major packed order by R vector loads, one wide shuffle
+    and one wide store (LLVM lowers the shuffle to register permutes: several times faster
+    than element copies, which LLVM leaves scalar here)."""
+    @intrinsic
+    def transpose(typingctx, src, i, j, dst, off):  # noqa: ARG001
+        def codegen(context, builder, sig, args):
+            src_v, _, _, dst_v, _ = args
+            off_v = _intp(context, builder, sig, args, 4)
+            count = _tile(sig.args[0].dtype)[which]
+            vty = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS)
+            w, align = vty.count, vty.element.get_abi_size(context.target_data)
+            i_v, j_v = _intp(context, builder, sig, args, 1), _intp(context, builder, sig, args, 2)
+            rows = [builder.load(builder.bitcast(
+                _element_ptr(context, builder, sig.args[0], src_v, [builder.add(i_v, ir.Constant(I64, r)), j_v]),
+                vty.as_pointer()), align=align) for r in range(count)]
+            wide = _concat(builder, rows)  # row r at lanes [r*W, (r+1)*W)
+            mask = [r * w + q for q in range(w) for r in range(count)]
+            out = builder.shuffle_vector(wide, ir.Constant(wide.type, ir.Undefined),
+                                         ir.Constant(ir.VectorType(I32, count * w), mask))
+            dst_ptr = _element_ptr(context, builder, sig.args[3], dst_v, [off_v])
+            builder.store(out, builder.bitcast(dst_ptr, out.type.as_pointer()), align=align)
+            return context.get_dummy_value()
+
+        return types.void(src, i, j, dst, off), codegen
+
+    return transpose
+
+
+transpose_mr = _transposer(0)
+transpose_nr = _transposer(1)
+
+
 @intrinsic
-def transpose_block(typingctx, src, src_off, ld, dst, dst_off):  # noqa: ARG001
-    """dst[dst_off + q*MR + i] = src[src_off + i*ld + q] for i < MR, q < W: one MR x W block of
-    row-major A into packed (step-major) order: MR vector loads, one wide shuffle, one wide store
-    (LLVM lowers the shuffle to register permutes: about twice as fast as element copies)."""
+def copy_nr(typingctx, src, i, j, dst, off):  # noqa: ARG001
+    """dst[off : off+NR] = src[i, j : j+NR] (a contiguous row segment) in NR/W vector moves:
+    the packing of row-major B, which LLVM otherwise copies one element at a time."""
     def codegen(context, builder, sig, args):
-        src_v, off_v, ld_v, dst_v, doff_v = args
-        mr, _ = _tile(sig.args[0].dtype)
-
-        def data(i, value, offset):
-            base = cgutils.create_struct_proxy(sig.args[i])(context, builder, value=value).data
-            return builder.gep(base, [offset])
-
-        s_ptr, d_ptr = data(0, src_v, off_v), data(3, dst_v, doff_v)
+        src_v, _, _, dst_v, _ = args
+        i_v, j_v, off_v = (_intp(context, builder, sig, args, k) for k in (1, 2, 4))
+        nr = _tile(sig.args[0].dtype)[1]
         vty = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS)
-        w = vty.count
         align = vty.element.get_abi_size(context.target_data)
-        rows = [builder.load(builder.bitcast(builder.gep(s_ptr, [builder.mul(ld_v, ir.Constant(I64, i))]),
-                                             vty.as_pointer()), align=align) for i in range(mr)]
-        wide = _concat(builder, rows)  # row i at lanes [i*W, (i+1)*W)
-        mask = [i * w + q for q in range(w) for i in range(mr)]
-        out = builder.shuffle_vector(wide, ir.Constant(wide.type, ir.Undefined),
-                                     ir.Constant(ir.VectorType(I32, mr * w), mask))
-        builder.store(out, builder.bitcast(d_ptr, out.type.as_pointer()), align=align)
+        s_ptr = _element_ptr(context, builder, sig.args[0], src_v, [i_v, j_v])
+        d_ptr = _element_ptr(context, builder, sig.args[3], dst_v, [off_v])
+        for q in range(0, nr, vty.count):
+            value = builder.load(builder.bitcast(builder.gep(s_ptr, [ir.Constant(I64, q)]), vty.as_pointer()),
+                                 align=align)
+            builder.store(value, builder.bitcast(builder.gep(d_ptr, [ir.Constant(I64, q)]), vty.as_pointer()),
+                          align=align)
         return context.get_dummy_value()
 
-    return types.void(src, src_off, ld, dst, dst_off), codegen
+    return types.void(src, i, j, dst, off), codegen
 
 
 def _concat(builder, vectors):
@@ -213,23 +255,23 @@ def _concat(builder, vectors):
 
 
 @njit(cache=True, nogil=True)
-def pack_a(a, a_flat, ic, mc, pc, kc, buf):
+def pack_a(a, ic, mc, pc, kc, buf):
     """A[ic:ic+mc, pc:pc+kc] -> MR-tall strips: buf[s*kc*MR + p*MR + i] = A[ic+s*MR+i, pc+p], zero-padded.
 
-    Full strips of a row-major A (``a_flat`` non-empty) go W columns at a time through a
-    vector transpose; the rest element by element.
+    Full strips of a row-major A go W columns at a time through a vector transpose; the
+    rest element by element.
     """
     mr = tile_mr(buf)  # a compile-time constant: the inner loop unrolls
     w = tile_w(buf)
-    lda = a.shape[1]
+    rows_contiguous = a.strides[1] == a.itemsize
     for s in range((mc + mr - 1) // mr):
         base, r0 = s * kc * mr, ic + s * mr
         rows = min(mr, mc - s * mr)
         start = 0
-        if rows == mr and a_flat.size > 0:
+        if rows == mr and rows_contiguous:
             start = kc - kc % w
             for p in range(0, start, w):
-                transpose_block(a_flat, r0 * lda + pc + p, lda, buf, base + p * mr)
+                transpose_mr(a, r0, pc + p, buf, base + p * mr)
         for p in range(start, kc):
             o = base + p * mr
             if rows == mr:
@@ -245,28 +287,33 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf):
     """Strips s0..s1 of B[pc:pc+kc, jc:jc+nc] -> buf[s*kc*NR + p*NR + j], zero-padded to NR columns.
 
     Row-major B is read one row segment at a time, across all strips of the range, so the
-    reads stream; column-major B (a transposed operand) is read down its columns instead.
-    Full strips take a branch-free path; only the panel's last strip can be partial.
+    reads stream, and copied in vector moves; column-major B (a transposed operand) goes
+    through the vector transpose, W steps of one strip at a time. Full strips take these
+    fast paths; only the panel's last strip can be partial.
     """
     nr = tile_nr(buf)
+    w = tile_w(buf)
     full = min(s1, max(s0, nc // nr))  # strips s0..full are full width
     if b.strides[1] == b.itemsize:
-        for p in range(kc):
-            src = b[pc + p]
+        for p0 in range(0, kc, ROW_GROUP):
+            p1 = min(p0 + ROW_GROUP, kc)
             for s in range(s0, full):
-                o, j0 = s * kc * nr + p * nr, jc + s * nr
-                for j in range(nr):
-                    buf[o + j] = src[j0 + j]
-    else:
-        bt = b.T  # row-major view of the stored matrix: NR short streams, read together
+                for p in range(p0, p1):
+                    copy_nr(b, pc + p, jc + s * nr, buf, s * kc * nr + p * nr)
+    elif b.strides[0] == b.itemsize:
+        bt = b.T  # row-major view of the stored matrix
+        edge = kc - kc % w
         for s in range(s0, full):
-            j0 = jc + s * nr
-            for p in range(kc):
-                o = s * kc * nr + p * nr
+            j0, o = jc + s * nr, s * kc * nr
+            for p in range(0, edge, w):
+                transpose_nr(bt, j0, pc + p, buf, o + p * nr)
+            for p in range(edge, kc):
                 for j in range(nr):
-                    buf[o + j] = bt[j0 + j, pc + p]
-    for s in range(full, s1):  # the partial last strip
-        cols = nc - s * nr
+                    buf[o + p * nr + j] = bt[j0 + j, pc + p]
+    else:
+        full = s0
+    for s in range(full, s1):  # the partial last strip (or any strip of a strided B)
+        cols = min(nr, nc - s * nr)
         for p in range(kc):
             o = s * kc * nr + p * nr
             for j in range(nr):
@@ -286,7 +333,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     mr, nr = tile_mr(abuf), tile_nr(abuf)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
     if not direct_a:
-        pack_a(a, a_flat, ic, mc, pc, kc, abuf)
+        pack_a(a, ic, mc, pc, kc, abuf)
     first = pc == 0
     for s in range(s0, s1):
         j = s * nr

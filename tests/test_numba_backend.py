@@ -115,6 +115,27 @@ def test_vector_a_packing_matches_element_by_element(dtype):
     for ic, rows, pc, depth in [(0, mc, 0, kc), (7, mc - 5, 3, kc - 3), (300 - mr, mr, 100, 77), (1, 13, 5, 9)]:
         fast = np.zeros(-(-mc // mr) * mr * kc, dtype)
         slow = fast.copy()
-        impl.pack_a(a, a.reshape(-1), ic, rows, pc, depth, fast)  # vector transpose for full strips
-        impl.pack_a(a, np.empty(0, dtype), ic, rows, pc, depth, slow)  # element by element
+        impl.pack_a(a, ic, rows, pc, depth, fast)  # row-major: vector transpose for full strips
+        impl.pack_a(np.asfortranarray(a), ic, rows, pc, depth, slow)  # column-major: element by element
         np.testing.assert_array_equal(fast, slow)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("order", ["C", "F", "strided"])
+def test_b_packing_layout(dtype, order):
+    """Every storage order of B packs to the documented layout (vector copy, vector
+    transpose and element paths), including the zero-padded partial strip."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    _, nr = impl.TILES[dtype]
+    b = np.random.default_rng(4).standard_normal((200, 2 * nr * 9 + 5)).astype(dtype)
+    b = {"C": b, "F": np.asfortranarray(b), "strided": np.repeat(b, 2, axis=1)[:, ::2]}[order]
+    for pc, kc, jc, nc, s0, s1 in [(0, 200, 0, b.shape[1], 0, 19), (3, 61, 5, 7 * nr + 3, 2, 8), (1, 9, 0, nr, 0, 1)]:
+        buf = np.full(kc * s1 * nr, np.nan, dtype)
+        impl.pack_b(b, pc, kc, jc, nc, s0, s1, buf)
+        for s in range(s0, s1):
+            block = buf[s * kc * nr:(s + 1) * kc * nr].reshape(kc, nr)
+            want = np.zeros((kc, nr), dtype)
+            cols = b[pc:pc + kc, jc + s * nr:jc + min(nc, (s + 1) * nr)]
+            want[:, :cols.shape[1]] = cols
+            np.testing.assert_array_equal(block, want, err_msg=f"strip {s}")
