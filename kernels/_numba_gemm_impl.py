@@ -371,17 +371,25 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
 
 @njit(cache=True, nogil=True)
 def _split(m, n_strips, mc_max, mr, nthreads):
-    """Row-block height, row blocks and column chunks: an equal share of C for every thread.
+    """Row blocks and column chunks: an equal share of C for every thread.
 
     A that fits one row block is shared by all threads, which split the B strips instead
     (each packs its own strips just in time). Taller A is cut into a multiple of the
-    thread count of equal row blocks, each <= mc_max rows and a multiple of MR.
+    thread count of row blocks of at most mc_max rows; blocks are whole MR strips and
+    differ by at most one strip (rounding every block up to MR rows instead left the last
+    thread up to 10 % short of work at 2 threads).
     """
     if m <= max(mc_max, SHORT_A):
-        return (m + mr - 1) // mr * mr, 1, max(1, min(n_strips, nthreads))
-    per = nthreads * ((m + nthreads * mc_max - 1) // (nthreads * mc_max))
-    mc = ((m + per - 1) // per + mr - 1) // mr * mr
-    return mc, (m + mc - 1) // mc, 1
+        return 1, max(1, min(n_strips, nthreads))
+    return nthreads * ((m + nthreads * mc_max - 1) // (nthreads * mc_max)), 1
+
+
+@njit(cache=True, nogil=True)
+def _rows(m, mr, blocks, ib):
+    """First row and row count of row block ``ib`` of ``blocks`` (whole MR strips, balanced)."""
+    strips = (m + mr - 1) // mr
+    lo, hi = ib * strips // blocks * mr, (ib + 1) * strips // blocks * mr
+    return lo, min(hi, m) - lo
 
 
 @njit(parallel=True, cache=True)
@@ -398,7 +406,7 @@ def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nt
     for jc in range(0, n, nc_max):
         nc = min(nc_max, n - jc)
         strips = (nc + nr - 1) // nr
-        mc, blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
+        blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
         groups = min(strips, 4 * nthreads)
         direct_a = a_flat.size > 0 and n <= DIRECT_A_MAX_N
         direct_b = b_flat.size > 0 and m <= DIRECT_B_MAX_M
@@ -414,8 +422,8 @@ def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nt
             for w in prange(blocks * chunks):
                 tid = get_thread_id()
                 ib, ch = w // chunks, w % chunks
-                ic = ib * mc
-                _block(a, a_flat, b, b_flat, c, flat_c, ic, min(mc, m - ic), pc, kc, jc, ch * strips // chunks,
+                ic, mc = _rows(m, mr, blocks, ib)
+                _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, ch * strips // chunks,
                        (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], tiles[tid],
                        not (shared_b or direct_b), direct_a, direct_b)
 
