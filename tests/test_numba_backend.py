@@ -139,3 +139,29 @@ def test_b_packing_layout(dtype, order):
             cols = b[pc:pc + kc, jc + s * nr:jc + min(nc, (s + 1) * nr)]
             want[:, :cols.shape[1]] = cols
             np.testing.assert_array_equal(block, want, err_msg=f"strip {s}")
+
+
+def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
+    """A cold run compiles in its first call (reported as first_call_s, outside the samples);
+    a second process loads the compiled code from the disk cache instead of compiling."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run(name: str) -> dict[str, str]:
+        out = tmp_path / f"{name}.csv"
+        subprocess.run([sys.executable, "-m", "gemmbench.cli", "run", "-b", "numba", "-s", "48", "-d", "float64",
+                        "-j", "1", "--in-process", "--max-time", "0.2", "-o", str(out)],
+                       env=env, check=True, capture_output=True, cwd=tmp_path)
+        (row,) = csv.DictReader(out.open())
+        assert row["status"] == "ok", row["reason"]
+        return row
+
+    cold, warm = run("cold"), run("warm")
+    assert any((tmp_path / "cache").rglob("*.nbi")), "nothing written to the Numba cache"
+    assert float(cold["first_call_s"]) > 1000 * float(cold["median_s"])  # seconds of JIT vs microseconds
+    assert float(cold["prepare_s"]) < float(cold["first_call_s"])
+    assert float(warm["first_call_s"]) < float(cold["first_call_s"]) / 3
