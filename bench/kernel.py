@@ -7,8 +7,10 @@ A kernel never times itself. The harness calls, in order:
 2. ``setup(threads)`` once per worker - owns its thread pools, returns the facts to record.
 3. ``supports(case)`` - ``None``, or why this case is not applicable (a *skipped* row).
 4. ``prepare(case, operands)`` - everything that must stay out of timing: allocation,
-   transfers, format casts, JIT compilation. Returns a ``Prepared`` whose ``launch``
-   runs one GEMM *asynchronously* (it never synchronises: the device does that).
+   transfers, format casts. Returns a ``Prepared`` whose ``launch`` runs one GEMM
+   *asynchronously* (it never synchronises: the device does that). A JIT backend may
+   compile here or in its first launch: the first call is timed on its own
+   (``first_call_s``) and never sampled, so either way the cost is reported, not mixed in.
 5. ``fetch(prepared.output)`` - the result as a host NumPy array, for verification.
 """
 
