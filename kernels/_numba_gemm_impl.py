@@ -283,8 +283,8 @@ def pack_a(a, ic, mc, pc, kc, buf):
 
 
 @njit(cache=True, nogil=True)
-def pack_b(b, pc, kc, jc, nc, s0, s1, buf):
-    """Strips s0..s1 of B[pc:pc+kc, jc:jc+nc] -> buf[s*kc*NR + p*NR + j], zero-padded to NR columns.
+def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first):
+    """Strips s0..s1 of B[pc:pc+kc, jc:jc+nc] -> buf[(s-first)*kc*NR + p*NR + j], zero-padded to NR columns.
 
     Row-major B is read one row segment at a time, across all strips of the range, so the
     reads stream, and copied in vector moves; column-major B (a transposed operand) goes
@@ -299,12 +299,12 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf):
             p1 = min(p0 + ROW_GROUP, kc)
             for s in range(s0, full):
                 for p in range(p0, p1):
-                    copy_nr(b, pc + p, jc + s * nr, buf, s * kc * nr + p * nr)
+                    copy_nr(b, pc + p, jc + s * nr, buf, (s - first) * kc * nr + p * nr)
     elif b.strides[0] == b.itemsize:
         bt = b.T  # row-major view of the stored matrix
         edge = kc - kc % w
         for s in range(s0, full):
-            j0, o = jc + s * nr, s * kc * nr
+            j0, o = jc + s * nr, (s - first) * kc * nr
             for p in range(0, edge, w):
                 transpose_nr(bt, j0, pc + p, buf, o + p * nr)
             for p in range(edge, kc):
@@ -315,20 +315,23 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf):
     for s in range(full, s1):  # the partial last strip (or any strip of a strided B)
         cols = min(nr, nc - s * nr)
         for p in range(kc):
-            o = s * kc * nr + p * nr
+            o = (s - first) * kc * nr + p * nr
             for j in range(nr):
                 buf[o + j] = b[pc + p, jc + s * nr + j] if j < cols else 0
 
 
 @njit(cache=True, nogil=True)
-def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, tile, pack_b_here,
+def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, bjit, tile, pack_b_here,
            direct_a, direct_b):
     """One thread's share: rows ic..ic+mc of C against B strips s0..s1 of the panel at jc.
 
     A is packed into MR-tall strips unless ``direct_a`` (row-major A, narrow B: each A value
     is used so few times that packing costs more than it saves). B strips come packed by the
-    caller, are packed here just before use (``pack_b_here``: no other thread needs them),
-    or are read in place (``direct_b``: row-major B, very short A).
+    caller into ``bbuf``, are packed here just before use (``pack_b_here``: no other thread
+    needs them) into this thread's ``bjit``, INLINE_PACK strips at a time, or are read in
+    place (``direct_b``: row-major B, very short A). ``bjit`` is reused for every group, so
+    it stays in L2: packing each group into fresh memory (its place in a panel-sized
+    buffer) cost a memory read for ownership of every line written, 10 % of 128x4096x4096.
     """
     mr, nr = tile_mr(abuf), tile_nr(abuf)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
@@ -339,8 +342,12 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
         j = s * nr
         cols = min(nr, nc - j)
         in_place = direct_b and cols == nr
-        if pack_b_here and (s - s0) % INLINE_PACK == 0:
-            pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bbuf)
+        if pack_b_here:
+            if (s - s0) % INLINE_PACK == 0:
+                pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bjit, s)
+            bsrc, boff = bjit, (s - s0) % INLINE_PACK * kc * nr
+        else:
+            bsrc, boff = bbuf, s * kc * nr
         for t in range((mc + mr - 1) // mr):
             i = t * mr
             rows = min(mr, mc - i)
@@ -353,13 +360,12 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb,
                              target, off, ld, acc)
             elif direct_a:
-                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bbuf, s * kc * nr, nr,
-                             target, off, ld, acc)
+                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, target, off, ld, acc)
             elif in_place:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, pc * ldb + jc + j, ldb,
                              target, off, ld, acc)
             else:
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bbuf, s * kc * nr, nr, target, off, ld, acc)
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc)
             if cols < nr:
                 for r in range(rows):
                     for q in range(cols):
@@ -393,7 +399,7 @@ def _rows(m, mr, blocks, ib):
 
 
 @njit(parallel=True, cache=True)
-def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nthreads):
+def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, bjits, tiles, mc_max, kc_max, nc_max, nthreads):
     """C = A B (C row-major, contiguous). Buffers come from ``workspace``: nothing is allocated here.
 
     ``a_flat``/``b_flat`` are 1-D views of row-major operands (empty when the operand is
@@ -416,15 +422,15 @@ def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, tiles, mc_max, kc_max, nc_max, nt
             kc = min(kc_even, k - pc)
             if shared_b:
                 for g in prange(groups):
-                    pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf)
+                    pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf, 0)
             elif direct_b and nc % nr:  # B is read in place, but its partial last strip cannot be
-                pack_b(b, pc, kc, jc, nc, strips - 1, strips, bbuf)
+                pack_b(b, pc, kc, jc, nc, strips - 1, strips, bbuf, 0)
             for w in prange(blocks * chunks):
                 tid = get_thread_id()
                 ib, ch = w // chunks, w % chunks
                 ic, mc = _rows(m, mr, blocks, ib)
                 _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, ch * strips // chunks,
-                       (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], tiles[tid],
+                       (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], bjits[tid], tiles[tid],
                        not (shared_b or direct_b), direct_a, direct_b)
 
 
@@ -482,10 +488,11 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
-    bbuf = np.zeros(kc * (-(-nc // nr) * nr), dtype)
-    abufs = np.zeros((slots, -(-mc // mr) * mr * kc), dtype)
-    tiles = np.zeros((slots, mr * nr), dtype)
-    return bbuf, abufs, tiles, mc, kc, nc
+    bbuf = np.zeros(kc * (-(-nc // nr) * nr), dtype)  # a shared panel of B
+    abufs = np.zeros((slots, -(-mc // mr) * mr * kc), dtype)  # per thread: a block of A
+    bjits = np.zeros((slots, INLINE_PACK * kc * nr), dtype)  # per thread: B strips packed just in time
+    tiles = np.zeros((slots, mr * nr), dtype)  # per thread: an edge tile of C
+    return bbuf, abufs, bjits, tiles, mc, kc, nc
 
 
 @njit(cache=True)

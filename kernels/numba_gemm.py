@@ -60,8 +60,8 @@ class NumbaGemm(Kernel):
             else:  # per-thread partial rows
                 launch = _compiled(impl.gemv_row, a, b, c, np.zeros((self.threads, case.n), dtype=a.dtype))
             return Prepared(launch, c, self._facts("gemv", impl))
-        bbuf, abufs, tiles, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
-        launch = _compiled(impl.gemm, a, _flat(a), b, _flat(b), c, bbuf, abufs, tiles, mc, kc, nc, self.threads)
+        *buffers, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
+        launch = _compiled(impl.gemm, a, _flat(a), b, _flat(b), c, *buffers, mc, kc, nc, self.threads)
         return Prepared(launch, c, {**self._facts("packed", impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})
 
     def _facts(self, path: str, impl) -> dict[str, str]:

@@ -74,13 +74,13 @@ def test_micro_kernel_compiles_to_vector_fma():
 
     a = np.ones((64, 64), np.float32)
     c = np.zeros((64, 64), np.float32)
-    bbuf, abufs, tiles, mc, kc, nc = impl.workspace(a.dtype, 64, 64, 64, 1)
-    impl.pack_b(a, 0, kc, 0, 64, 0, 64 // impl.TILES["float32"][1], bbuf)
+    bbuf, abufs, bjits, tiles, mc, kc, nc = impl.workspace(a.dtype, 64, 64, 64, 1)
+    impl.pack_b(a, 0, kc, 0, 64, 0, 64 // impl.TILES["float32"][1], bbuf, 0)
     # A fresh, uncached dispatcher: code loaded from Numba's disk cache cannot be inspected.
     fresh = numba.njit(nogil=True)(impl._block.py_func)
     empty = np.empty(0, np.float32)
     fresh(a, empty, a, empty, c, c.reshape(-1), 0, min(mc, 64), 0, kc, 0, 0, 64 // impl.TILES["float32"][1], 64, bbuf,
-          abufs[0], tiles[0], True, False, False)
+          abufs[0], bjits[0], tiles[0], False, False, False)
     assert np.allclose(c, 64.0)
     asm = fresh.inspect_asm(fresh.signatures[0])
     fmas = re.findall(rf"vfmadd\w*p[sd]\s+[^\n]*%{reg}", asm)
@@ -131,10 +131,10 @@ def test_b_packing_layout(dtype, order):
     b = np.random.default_rng(4).standard_normal((200, 2 * nr * 9 + 5)).astype(dtype)
     b = {"C": b, "F": np.asfortranarray(b), "strided": np.repeat(b, 2, axis=1)[:, ::2]}[order]
     for pc, kc, jc, nc, s0, s1 in [(0, 200, 0, b.shape[1], 0, 19), (3, 61, 5, 7 * nr + 3, 2, 8), (1, 9, 0, nr, 0, 1)]:
-        buf = np.full(kc * s1 * nr, np.nan, dtype)
-        impl.pack_b(b, pc, kc, jc, nc, s0, s1, buf)
+        buf = np.full((s1 - s0 + 1) * kc * nr, np.nan, dtype)
+        impl.pack_b(b, pc, kc, jc, nc, s0, s1, buf, s0 - 1)  # strip s0 - 1 would be at buf[0]
         for s in range(s0, s1):
-            block = buf[s * kc * nr:(s + 1) * kc * nr].reshape(kc, nr)
+            block = buf[(s - s0 + 1) * kc * nr:(s - s0 + 2) * kc * nr].reshape(kc, nr)
             want = np.zeros((kc, nr), dtype)
             cols = b[pc:pc + kc, jc + s * nr:jc + min(nc, (s + 1) * nr)]
             want[:, :cols.shape[1]] = cols
