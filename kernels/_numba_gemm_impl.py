@@ -4,11 +4,17 @@ A GotoBLAS/BLIS-style GEMM: C = A B with A m x k and B k x n in any storage orde
 
     for jc in 0..n step NC:                      B panel (L3)
       for pc in 0..k step KC:                    one rank-KC update
-        pack B[pc:pc+kc, jc:jc+nc]               into NR-wide strips, zero-padded (parallel)
+        pack B[pc:pc+kc, jc:jc+nc]               into NR-wide strips, zero-padded, all threads
+                                                 together (A taller than one block only)
         for each (A block of MC rows) x (share of the strips), in parallel:
           pack A[ic:ic+mc, pc:pc+kc]             into MR-tall strips (per thread, L2)
-          for each B strip (L1), for each A strip:
+          for each B strip (L1/L2), for each A strip:
+            (one block of A: pack the next INLINE_PACK strips of B now, into a per-thread buffer)
             micro-kernel: MR x NR tile += A strip . B strip, accumulators in registers
+
+Packing copies with vector moves (``copy_nr``, ``transpose_mr``/``transpose_nr``): LLVM,
+as Numba drives it, leaves such copies scalar, and at 2-3 cycles per element the packing
+of B alone cost a quarter of short-wide products.
 
 The micro-kernel is LLVM IR emitted through a Numba intrinsic: MR x (NR/W) vector
 accumulators held in registers across the k loop, one broadcast of A and NR/W loads of B
@@ -43,7 +49,7 @@ DIRECT_A_MAX_N = 128
 DIRECT_B_MAX_M = 16
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
-#: Strips packed together when B is packed just in time (longer row segments stream better).
+#: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2).
 INLINE_PACK = 8
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
