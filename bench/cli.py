@@ -13,10 +13,10 @@ from typing import NoReturn, Sequence
 from . import __version__
 from .execute import memory_problem
 from .machine import slow_blas_warning
-from .options import add_run_options, parse_choices, parse_ints, parse_names, parse_sizes, resolve
+from .options import add_run_options, parse_choices, parse_ints, parse_names, parse_positive, parse_sizes, resolve
 from .registry import UnknownBackendError, discover
 from .result import ResultsFileError
-from .runner import RunOptions, latest_results, run
+from .runner import RESULTS_DIR, RunOptions, latest_results, new_run_id, run
 
 __all__ = ["main", "UsageError", "build_parser"]
 
@@ -76,6 +76,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     _check_memory(spec.cases)
     output = spec.output
+    if args.rounds > 1 and args.resume:
+        raise UsageError("--rounds and --resume cannot be combined: --resume continues one run; "
+                         "start the rounds again, or resume with --rounds 1")
     if args.resume and output is None:
         found = latest_results()
         if found is None:
@@ -93,10 +96,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .report import ConsoleReporter
 
     reporter = ConsoleReporter()
-    try:
-        rows = run(spec.cases, backends, options, output, args.resume, reg, reporter)
-    except ResultsFileError as exc:
-        raise UsageError(str(exc)) from None
+    rows = []
+    for round_no in range(1, args.rounds + 1):
+        run_id = None
+        if args.rounds > 1:  # every round is a run of its own in the same file: compare pairs within runs
+            print(f"gemmbench: round {round_no} of {args.rounds}", file=sys.stderr)
+            run_id = new_run_id()
+            output = output or str(RESULTS_DIR / f"{run_id}.csv")
+        try:
+            rows += run(spec.cases, backends, options, output, args.resume, reg, reporter, run_id=run_id)
+        except ResultsFileError as exc:
+            raise UsageError(str(exc)) from None
     bad = [r for r in rows if r.status in ("error", "wrong")]
     print(f"gemmbench: {len(rows)} rows written" + (f", {len(bad)} error/wrong" if bad else ""))
     return 1 if bad else 0
@@ -106,7 +116,6 @@ def _cmd_machine(args: argparse.Namespace) -> int:
     from .ceilings import latest_ceilings, write_ceilings
     from .hostroofs import measure_host
     from .machine import hostname, usable_cpus
-    from .runner import RESULTS_DIR, new_run_id
 
     existing = latest_ceilings(Path(args.output).parent if args.output else RESULTS_DIR, hostname())
     if args.if_missing and existing:
@@ -167,7 +176,6 @@ def _cmd_specs(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .ceilings import CeilingsError
     from .plot import FORMATS, load, plot_all
-    from .runner import latest_results
 
     csvs = args.csv or ([latest_results()] if latest_results() else [])
     if not csvs:
@@ -203,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run backends in this process instead of isolated workers (debugging)")
     p_run.add_argument("--interleave", action="store_true",
                        help="alternate backends case by case, a fresh worker each (fair on a drifting machine)")
+    p_run.add_argument("--rounds", type=parse_positive("--rounds"), default=1, metavar="N",
+                       help="repeat the whole sweep N times, each round a run of its own in the same CSV; "
+                            "'gemmbench compare' then reports the median ratio over the rounds (default 1)")
     p_run.add_argument("--timeout", type=float, default=600.0, metavar="S",
                        help="kill a worker silent for S seconds on one case (default 600)")
     p_run.set_defaults(func=_cmd_run)

@@ -48,14 +48,59 @@ def mann_whitney_p(x: Sequence[float], y: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class Comparison:
+    """One backend against the baseline on one case, over one or more paired runs.
+
+    Rows are paired within a run (``gemmbench run --rounds N`` makes N runs, each
+    interleaving the backends case by case), so each ratio compares measurements taken
+    minutes apart, never a quiet hour against a noisy one. Ratio and GFLOP/s are medians
+    over the pairs; with one pair they are that pair's.
+    """
+
     case: str
     threads: int
     mode: str
-    base: Measurement
-    other: Measurement
-    ratio: float
-    p_value: float
-    verdict: str
+    pairs: tuple[tuple[Measurement, Measurement], ...]  # (baseline, other) per run, oldest first
+    p_values: tuple[float, ...]
+    verdicts: tuple[str, ...]
+
+    @property
+    def base(self) -> Measurement:
+        return self.pairs[-1][0]
+
+    @property
+    def other(self) -> Measurement:
+        return self.pairs[-1][1]
+
+    @property
+    def ratios(self) -> tuple[float, ...]:
+        return tuple(o.gflops / b.gflops for b, o in self.pairs)
+
+    @property
+    def ratio(self) -> float:
+        return _median(self.ratios)
+
+    @property
+    def base_gflops(self) -> float:
+        return _median([b.gflops for b, _ in self.pairs])
+
+    @property
+    def other_gflops(self) -> float:
+        return _median([o.gflops for _, o in self.pairs])
+
+    @property
+    def p_value(self) -> float:
+        return self.p_values[-1]
+
+    @property
+    def verdict(self) -> str:
+        """The runs' common verdict, or "mixed" when they disagree."""
+        return self.verdicts[0] if len(set(self.verdicts)) == 1 else "mixed"
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def load_samples(csv_path: Path) -> dict[tuple, list[float]]:
@@ -82,36 +127,53 @@ def _verdict(ratio: float, p: float, alpha: float, threshold: float) -> str:
 
 def compare(csvs: Iterable[Path | str], baseline: str, alpha: float = 0.01, threshold: float = 0.02
             ) -> list[Comparison]:
-    """Each non-baseline ok row against the baseline's ok row for the same host, case, mode, threads."""
+    """Each non-baseline ok row against the baseline's ok row for the same host, case, mode
+    and threads: paired within each run that measured both, else the newest rows of each."""
     rows: list[Measurement] = []
     samples: dict[tuple, list[float]] = {}
     for p in map(Path, csvs):
         rows += read_results(p)
         samples.update(load_samples(p))
-    latest = {(r.host, r.key): r for r in rows if r.status == "ok" and r.gflops}
+    ok = [r for r in rows if r.status == "ok" and r.gflops]
+    by_run = {(r.host, r.run_id, r.key): r for r in ok}  # the newest row wins (a resumed retry)
+    latest = {(r.host, r.key): r for r in ok}
 
     def where(r: Measurement) -> tuple:
         return (r.host, r.m, r.n, r.k, r.dtype, r.trans, r.cache_mode, r.threads)
 
-    base = {where(r): r for r in latest.values() if r.backend == baseline}
+    base_in_run = {(where(r), r.run_id): r for r in by_run.values() if r.backend == baseline}
+    newest_base = {where(r): r for r in latest.values() if r.backend == baseline}
+    pairs: dict[tuple, list[tuple[Measurement, Measurement]]] = {}
+    for r in sorted(by_run.values(), key=lambda r: r.timestamp):
+        b = base_in_run.get((where(r), r.run_id))
+        if r.backend != baseline and b is not None:
+            pairs.setdefault((where(r), r.key), []).append((b, r))
+    for r in latest.values():  # rows whose baseline was measured in another run only
+        b = newest_base.get(where(r))
+        if r.backend != baseline and b is not None and (where(r), r.key) not in pairs:
+            pairs[(where(r), r.key)] = [(b, r)]
     out = []
-    for r in latest.values():
-        b = base.get(where(r))
-        if r.backend == baseline or b is None:
-            continue
-        ratio = r.gflops / b.gflops
-        p = mann_whitney_p(samples.get((r.run_id, r.key), []), samples.get((b.run_id, b.key), []))
-        out.append(Comparison(f"{r.m}x{r.n}x{r.k} {r.dtype} {r.trans}", r.threads, r.cache_mode, b, r, ratio, p,
-                              _verdict(ratio, p, alpha, threshold)))
+    for matched in pairs.values():
+        ps = tuple(mann_whitney_p(samples.get((o.run_id, o.key), []), samples.get((b.run_id, b.key), []))
+                   for b, o in matched)
+        verdicts = tuple(_verdict(o.gflops / b.gflops, p, alpha, threshold) for (b, o), p in zip(matched, ps))
+        o = matched[-1][1]
+        out.append(Comparison(f"{o.m}x{o.n}x{o.k} {o.dtype} {o.trans}", o.threads, o.cache_mode, tuple(matched),
+                              ps, verdicts))
     return out
 
 
 def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:
+    """One line per comparison; with several runs, the ratio's range and each verdict's count."""
     head = (f"{'case':<26} {'thr':>3} {'mode':<4} {baseline + ' GF/s':>12} {'backend':<12} {'GF/s':>8} "
             f"{'ratio':>6}  verdict")
     lines = [head]
     for c in comparisons:
-        p = "n/a" if math.isnan(c.p_value) else f"p={c.p_value:.1g}"
-        lines.append(f"{c.case:<26} {c.threads:>3} {c.mode:<4} {c.base.gflops:>12.1f} {c.other.backend:<12} "
-                     f"{c.other.gflops:>8.1f} {c.ratio:>6.3f}  {c.verdict} ({p})")
+        if len(c.pairs) == 1:
+            detail = f"{c.verdict} ({'n/a' if math.isnan(c.p_value) else f'p={c.p_value:.1g}'})"
+        else:
+            counts = ", ".join(f"{v} {c.verdicts.count(v)}" for v in sorted(set(c.verdicts)))
+            detail = f"{c.verdict} over {len(c.pairs)} runs ({counts}; range {min(c.ratios):.3f}-{max(c.ratios):.3f})"
+        lines.append(f"{c.case:<26} {c.threads:>3} {c.mode:<4} {c.base_gflops:>12.1f} {c.other.backend:<12} "
+                     f"{c.other_gflops:>8.1f} {c.ratio:>6.3f}  {detail}")
     return "\n".join(lines)

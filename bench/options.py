@@ -97,6 +97,12 @@ def parse_ints(what: str) -> Callable[[str], list[int]]:
     return parse
 
 
+def parse_positive(what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        return _positive(text.strip(), what)
+    return parse
+
+
 def parse_names(text: str) -> list[str]:
     """Backend names; checked against the registry later (it is not known at parse time)."""
     names = [t.strip() for t in text.split(",") if t.strip()]

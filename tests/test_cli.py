@@ -28,6 +28,8 @@ from gemmbench.result import read_results
     (["run", "--noise-metric", "mad"], "unknown noise metric 'mad'; valid choices: iqr, ci"),
     (["run", "--max-time", "-1"], "max time must be >= 0"),
     (["run", "--shape", "100000x100000x100000"], "GiB of host memory"),
+    (["run", "--rounds", "0"], "--rounds must be >= 1, got 0"),
+    (["run", "--rounds", "2", "--resume"], "--rounds and --resume cannot be combined"),
     (["run", "--bogus"], "unrecognized arguments: --bogus"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     ([], "the following arguments are required"),
@@ -70,6 +72,18 @@ def test_run_writes_table_and_csv(capsys, tmp_path):
     text = capsys.readouterr().out
     assert "GFLOP/s" in text and "16x16x16" in text and "2 rows written" not in text
     assert [r.status for r in read_results(out)] == ["ok"] * 4
+
+
+def test_rounds_are_runs_of_their_own_in_one_file(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-b", "numpy", "-s", "16", "-d", "float32", "-j", "1", "--max-time", "0.02",
+                 "--rounds", "3"]) == 0
+    assert "round 3 of 3" in capsys.readouterr().err
+    (path,) = tmp_path.glob("results/*.csv")  # every round appends to the first round's file
+    rows = read_results(path)
+    assert [r.status for r in rows] == ["ok"] * 3
+    assert len({r.run_id for r in rows}) == 3
+    assert path.stem == rows[0].run_id
 
 
 def test_warns_when_openblas_coretype_is_set(capsys, tmp_path, monkeypatch):

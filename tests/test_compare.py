@@ -44,6 +44,36 @@ def test_compare_verdicts(tmp_path, capsys):
     assert "faster" in out and "numpy GF/s" in out
 
 
+def test_compare_pairs_rows_within_runs_and_reports_the_median(tmp_path, capsys):
+    """Three rounds: each ratio pairs the rows of one run (the machine slowed down between
+    runs 1 and 2, which a newest-row pairing would mix up); the summary is the median."""
+    base = [1.00 + 0.001 * i for i in range(20)]
+
+    def scaled(f):
+        return [v * f for v in base]
+
+    rounds = [("r1", 2.0, 2.5), ("r2", 1.0, 0.5), ("r3", 1.0, 1.2)]  # (run, numpy GF/s, numba GF/s)
+    rows = []
+    for i, (run, b, o) in enumerate(rounds):
+        stamp = f"2026-01-01T00:0{i}:00+00:00"
+        rows += [(make_row(run_id=run, timestamp=stamp, backend="numpy", gflops=b, median_s=1 / b), scaled(1 / b)),
+                 (make_row(run_id=run, timestamp=stamp, backend="numba", gflops=o, median_s=1 / o), scaled(1 / o))]
+    # a case whose baseline was only measured in another run is still compared (newest rows)
+    rows += [(make_row(run_id="r1", backend="numpy", m=16, gflops=1.0), base),
+             (make_row(run_id="r2", backend="numba", m=16, gflops=2.0), scaled(0.5))]
+    _write(tmp_path / "r.csv", rows)
+    result = {c.other.m: c for c in compare([tmp_path / "r.csv"], "numpy")}
+    three = result[4]
+    assert three.ratios == pytest.approx((1.25, 0.5, 1.2))
+    assert three.ratio == pytest.approx(1.2)
+    assert three.verdicts == ("faster", "slower", "faster") and three.verdict == "mixed"
+    assert three.base_gflops == pytest.approx(1.0) and three.other_gflops == pytest.approx(1.2)
+    assert len(result[16].pairs) == 1 and result[16].ratio == pytest.approx(2.0)
+    assert main(["compare", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "mixed over 3 runs (faster 2, slower 1; range 0.500-1.250)" in out
+
+
 def test_compare_usage_errors(tmp_path, capsys):
     _write(tmp_path / "r.csv", [(make_row(backend="numpy"), [1.0])])
     assert main(["compare", str(tmp_path / "r.csv"), "--baseline", "mkl"]) == 2
