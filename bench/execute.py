@@ -19,7 +19,15 @@ import numpy as np
 from .case import GemmCase
 from .device import Device, host_memory_available
 from .kernel import Kernel, Operands, Prepared
-from .machine import blas_summary, cpu_model, env_snapshot, git_revision, hostname
+from .machine import (
+    STEAL_FLAG,
+    blas_summary,
+    cpu_model,
+    env_snapshot,
+    git_revision,
+    hostname,
+    steal_seconds,
+)
 from .registry import one_line
 from .result import Measurement, case_columns, utc_now
 from .stats import noise_verdict, summarize
@@ -102,7 +110,7 @@ def _clone(ops: Operands) -> Operands:
 def _pin(threads: int) -> str:
     """Pin this process to ``threads`` CPUs so pools cannot migrate onto a busy core."""
     try:
-        cpus = sorted(os.sched_getaffinity(0))
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         if threads < len(cpus):
             os.sched_setaffinity(0, cpus[:threads])
         return ",".join(map(str, sorted(os.sched_getaffinity(0))))
@@ -165,18 +173,27 @@ class Session:
         if isinstance(ready, str):
             return self._row(job, "skipped", ready), ()
         operands, prepared, prepare_s = ready
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        steal0, t0 = steal_seconds(cpus), time.perf_counter()
         samples = measure([p.launch for p in prepared], self.device, self.header.policy)
         self.device.synchronize()
+        steal = _steal_share(steal0, steal_seconds(cpus), (time.perf_counter() - t0) * len(cpus))
         verdict = verify(job.case, operands, self.kernel.fetch(prepared[0].output), self.header.seed,
                          prepared[0].compute_dtype)
         status, reason = ("ok", "") if verdict.ok else (
             "wrong", f"max error {verdict.max_error:.3g} > tolerance {verdict.tolerance:.3g} ({verdict.method})")
-        row = self._timed_row(job, status, reason, samples, verdict, prepare_s, len(prepared), prepared[0].facts)
+        facts = dict(prepared[0].facts) if steal is None else {**prepared[0].facts, "steal": f"{steal:.3f}"}
+        row = self._timed_row(job, status, reason, samples, verdict, prepare_s, len(prepared), facts, steal)
         return row, samples.per_call_s
 
     def _timed_row(self, job: Job, status: str, reason: str, samples: Samples, verdict: Verdict,
-                   prepare_s: float, copies: int, case_facts: dict[str, str]) -> Measurement:
+                   prepare_s: float, copies: int, case_facts: dict[str, str], steal: float | None = None
+                   ) -> Measurement:
         s = summarize(samples.per_call_s)
+        noise = noise_verdict(samples.per_call_s, s)
+        if steal is not None and steal > STEAL_FLAG:  # the VM took CPU time away: the samples cannot show it
+            flag = f"VM steal {100 * steal:.0f}% of CPU time"
+            noise = flag if noise == "ok" else f"{noise}; {flag}"
         flops = job.case.flops
 
         def rate(t: float) -> float | None:  # a wrong result gets no rate: it must never chart as fast
@@ -187,6 +204,13 @@ class Session:
             median_s=s.median, q1_s=s.q1, q3_s=s.q3, iqr_s=s.iqr, min_s=s.min, max_s=s.max, mean_s=s.mean,
             stddev_s=s.stddev, gflops=rate(s.median), gflops_best=rate(s.min),
             max_error=verdict.max_error, tolerance=verdict.tolerance,
-            verified=verdict.method, noise=noise_verdict(samples.per_call_s, s), converged=samples.converged,
+            verified=verdict.method, noise=noise, converged=samples.converged,
             prepare_s=prepare_s, first_call_s=samples.first_call_s, sampling_s=samples.sampling_s,
             warmup_calls=samples.warmup_calls)
+
+
+def _steal_share(before: float | None, after: float | None, cpu_seconds: float) -> float | None:
+    """Share of the measured CPUs' time the hypervisor gave to other guests (None: not reported)."""
+    if before is None or after is None or cpu_seconds <= 0:
+        return None
+    return max(0.0, after - before) / cpu_seconds

@@ -13,10 +13,13 @@ import re
 import socket
 import subprocess
 from importlib import metadata
+from pathlib import Path
+from typing import Sequence
 
 __all__ = [
     "cpu_model", "cpu_facts", "cpu_flags", "blas_info", "env_snapshot", "git_revision",
     "package_version", "hostname", "usable_cpus", "slow_blas_warning", "blas_summary", "ENV_PREFIXES",
+    "steal_seconds", "STEAL_FLAG",
 ]
 
 #: Environment variables that change GEMM speed or precision; recorded in every row.
@@ -55,6 +58,33 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+#: Share of the measured CPUs' time taken by the hypervisor above which a row's noise says so.
+STEAL_FLAG = 0.02
+
+
+def steal_seconds(cpus: Sequence[int], stat: str = "/proc/stat") -> float | None:
+    """CPU time the hypervisor ran other guests on ``cpus`` since boot ("steal", from /proc/stat);
+    None where the kernel does not report it.
+
+    On a virtual machine a vCPU can be taken away for milliseconds to seconds while the guest
+    believes it is running: a 2-thread GEMM then runs at one core's speed with no sign in its
+    own samples. Read before and after a measurement, the difference names that interference.
+    """
+    try:
+        lines = Path(stat).read_text().splitlines()
+    except OSError:
+        return None
+    wanted = {f"cpu{c}" for c in cpus}
+    ticks = 0
+    for line in lines:
+        fields = line.split()
+        if fields and fields[0] in wanted:
+            if len(fields) < 9:
+                return None
+            ticks += int(fields[8])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _simd() -> str:

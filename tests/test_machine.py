@@ -1,9 +1,16 @@
-import pytest
+import itertools
+import json
+import os
 
+import gemmbench.execute as execute
+import pytest
+from gemmbench.case import GemmCase
 from gemmbench.ceilings import read_ceilings, write_ceilings
 from gemmbench.cli import main
 from gemmbench.hostroofs import clock_mhz, measure_host
-from gemmbench.machine import hostname
+from gemmbench.kernels.numpy_gemm import NumpyGemm
+from gemmbench.machine import hostname, steal_seconds
+from gemmbench.testing import check_kernel
 from test_roofline import CEILS
 
 
@@ -46,3 +53,30 @@ def test_specs_command_lists_sources(capsys):
     assert main(["specs"]) == 0
     out = capsys.readouterr().out
     assert "NVIDIA H200" in out and "source:" in out and "confidence" in out
+
+
+def test_steal_seconds_sums_the_measured_cpus(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  9 0 9 9 0 0 0 999 0 0\n"
+                    "cpu0 1 0 1 1 0 0 0 250 0 0\n"
+                    "cpu1 1 0 1 1 0 0 0 150 0 0\n"
+                    "intr 12345\n")
+    tick = os.sysconf("SC_CLK_TCK")
+    assert steal_seconds([0, 1], str(stat)) == 400 / tick
+    assert steal_seconds([1], str(stat)) == 150 / tick  # the "cpu" total line is never counted
+    stat.write_text("cpu0 1 0 1 1\n")  # a kernel too old to report steal
+    assert steal_seconds([0], str(stat)) is None
+    assert steal_seconds([0], str(tmp_path / "missing")) is None
+
+
+def test_vm_steal_during_a_measurement_is_flagged_in_the_row(monkeypatch):
+    """A vCPU taken away by the hypervisor leaves no trace in the samples themselves; the row
+    records the stolen share (facts) and says so in its noise column."""
+    clock = itertools.count(0, 50.0)  # every read: 50 s more steal than the one before
+    monkeypatch.setattr(execute, "steal_seconds", lambda cpus: next(clock))
+    (row,) = check_kernel(NumpyGemm, [GemmCase(16, 16, 16)])
+    assert "VM steal" in row.noise
+    assert float(json.loads(row.facts)["steal"]) > 0.02
+    monkeypatch.setattr(execute, "steal_seconds", lambda cpus: 7.0)  # none stolen meanwhile
+    (row,) = check_kernel(NumpyGemm, [GemmCase(16, 16, 16)])
+    assert "VM steal" not in row.noise and json.loads(row.facts)["steal"] == "0.000"
