@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .buffers import ALIGN, aligned_copy
 from .case import GemmCase
 from .device import Device, host_memory_available
 from .kernel import Kernel, Operands, Prepared
@@ -101,10 +102,8 @@ def memory_problem(case: GemmCase, copies: int, device: Device | None = None) ->
 
 
 def _clone(ops: Operands) -> Operands:
-    """A copy with the same values and the same storage order (transposed views stay views)."""
-    def copy(x: np.ndarray) -> np.ndarray:
-        return x.T.copy().T if x.flags.f_contiguous and not x.flags.c_contiguous else x.copy()
-    return Operands(copy(ops.a), copy(ops.b))
+    """A page-aligned copy with the same values and storage order (transposed views stay views)."""
+    return Operands(aligned_copy(ops.a), aligned_copy(ops.b))
 
 
 def _pin(threads: int) -> str:
@@ -131,7 +130,7 @@ class Session:
             affinity = _pin(header.threads)
         thread_facts = kernel.setup(header.threads)
         self.device = kernel.device()
-        self.facts = {**thread_facts, "affinity": affinity}
+        self.facts = {**thread_facts, "affinity": affinity, "alignment": str(ALIGN)}
         libs = {"python": platform.python_version(), "numpy": np.__version__, **kernel.describe(),
                 **{f"device.{k}": v for k, v in self.device.describe().items()}}
         self.shared = dict(run_id=header.run_id, host=hostname(), backend=kernel.name, variant=kernel.variant,

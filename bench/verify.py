@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .buffers import aligned_empty
 from .case import GemmCase, dtype_eps, numpy_dtype
 from .kernel import Operands
 
@@ -34,8 +35,9 @@ def make_operands(case: GemmCase, seed: int = 0) -> Operands:
     dt = numpy_dtype(case.dtype)
     a_shape = (case.k, case.m) if case.trans_a else (case.m, case.k)
     b_shape = (case.n, case.k) if case.trans_b else (case.k, case.n)
-    a = rng.standard_normal(a_shape, dtype=np.float32).astype(dt)
-    b = rng.standard_normal(b_shape, dtype=np.float32).astype(dt)
+    a, b = aligned_empty(a_shape, dt), aligned_empty(b_shape, dt)  # see buffers.py: placement matters
+    a[...] = rng.standard_normal(a_shape, dtype=np.float32)
+    b[...] = rng.standard_normal(b_shape, dtype=np.float32)
     return Operands(a.T if case.trans_a else a, b.T if case.trans_b else b)
 
 

@@ -35,6 +35,7 @@ from numba import get_thread_id, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from gemmbench.buffers import aligned_zeros
 from gemmbench.llvmir import I32, I64, fma_function, splat, vector_type
 from gemmbench.microbench import vector_bits
 
@@ -494,10 +495,10 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
-    bbuf = np.zeros(kc * (-(-nc // nr) * nr), dtype)  # a shared panel of B
-    abufs = np.zeros((slots, -(-mc // mr) * mr * kc), dtype)  # per thread: a block of A
-    bjits = np.zeros((slots, INLINE_PACK * kc * nr), dtype)  # per thread: B strips packed just in time
-    tiles = np.zeros((slots, mr * nr), dtype)  # per thread: an edge tile of C
+    bbuf = aligned_zeros(kc * (-(-nc // nr) * nr), dtype)  # a shared panel of B
+    abufs = aligned_zeros((slots, -(-mc // mr) * mr * kc), dtype)  # per thread: a block of A
+    bjits = aligned_zeros((slots, INLINE_PACK * kc * nr), dtype)  # per thread: B strips packed just in time
+    tiles = aligned_zeros((slots, mr * nr), dtype)  # per thread: an edge tile of C
     return bbuf, abufs, bjits, tiles, mc, kc, nc
 
 

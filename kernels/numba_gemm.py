@@ -18,6 +18,7 @@ from importlib.util import find_spec
 
 import numpy as np
 
+from gemmbench.buffers import aligned_zeros
 from gemmbench.case import GemmCase
 from gemmbench.kernel import Kernel, Operands, Prepared
 
@@ -53,12 +54,12 @@ class NumbaGemm(Kernel):
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         impl = self._impl()
         a, b = operands.a, operands.b
-        c = np.zeros((case.m, case.n), dtype=a.dtype)
+        c = aligned_zeros((case.m, case.n), a.dtype)
         if case.m == 1:  # memory-bound: stream B once, no packing
             if case.trans_b:
                 launch = _compiled(impl.gemv_dots, a, b.T, c)
             else:  # per-thread partial rows
-                launch = _compiled(impl.gemv_row, a, b, c, np.zeros((self.threads, case.n), dtype=a.dtype))
+                launch = _compiled(impl.gemv_row, a, b, c, aligned_zeros((self.threads, case.n), a.dtype))
             return Prepared(launch, c, self._facts("gemv", impl))
         *buffers, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
         launch = _compiled(impl.gemm, a, _flat(a), b, _flat(b), c, *buffers, mc, kc, nc, self.threads)
@@ -85,7 +86,7 @@ class NumbaNaive(NumbaGemm):
         return super().supports(case)
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
-        c = np.zeros((case.m, case.n), dtype=operands.a.dtype)
+        c = aligned_zeros((case.m, case.n), operands.a.dtype)
         return Prepared(_compiled(self._impl().naive, operands.a, operands.b, c), c, {"path": "naive"})
 
 

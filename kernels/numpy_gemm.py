@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gemmbench.buffers import aligned_empty
 from gemmbench.case import GemmCase
 from gemmbench.kernel import Kernel, Operands, Prepared
 from gemmbench.machine import blas_info
@@ -33,7 +34,7 @@ class NumpyGemm(Kernel):
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         a, b = operands.a, operands.b
-        c = np.empty((case.m, case.n), dtype=a.dtype)
+        c = aligned_empty((case.m, case.n), a.dtype)
         matmul = np.matmul
 
         def launch() -> None:

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 
 from gemmbench import verify as V
+from gemmbench.buffers import ALIGN, is_aligned
 from gemmbench.case import GemmCase
+from gemmbench.execute import _clone
+from gemmbench.kernels.numpy_gemm import NumpyGemm
 from gemmbench.verify import make_operands, tolerance, verify
 
 
@@ -54,3 +57,21 @@ def test_sampled_mode_catches_a_wrong_row(monkeypatch):
     c[-1] = 0.0  # last row always sampled
     assert not verify(case, ops, c).ok
     assert math.isfinite(verify(case, ops, c).max_error)
+
+
+@pytest.mark.parametrize("trans", ["NN", "NT", "TN", "TT"])
+def test_operands_and_their_clones_are_page_aligned(trans):
+    """Where malloc puts an operand changes GEMM speed (row segments split across cache lines):
+    operands, cold-cache clones and the CPU backends' outputs all start on a page."""
+    case = GemmCase(33, 65, 17, "float32", trans)
+    ops = make_operands(case, seed=3)
+    clone = _clone(ops)
+    for x, y in [(ops.a, clone.a), (ops.b, clone.b)]:
+        assert is_aligned(x) and is_aligned(y)
+        assert x.flags.c_contiguous == y.flags.c_contiguous and x.flags.f_contiguous == y.flags.f_contiguous
+        np.testing.assert_array_equal(x, y)
+    assert ops.a.flags.f_contiguous == (trans[0] == "T") and ops.b.flags.f_contiguous == (trans[1] == "T")
+    legacy = np.random.default_rng(3).standard_normal((17, 33) if trans[0] == "T" else (33, 17), dtype=np.float32)
+    np.testing.assert_array_equal(ops.a.T if trans[0] == "T" else ops.a, legacy)  # same values as before alignment
+    assert is_aligned(NumpyGemm().prepare(case, ops).output)
+    assert ALIGN % 64 == 0
