@@ -2,7 +2,7 @@
 
 NumPy's arrays start wherever malloc puts them: for large arrays on Linux that is 16 bytes
 past a page, so every 64-byte row segment of a matrix straddles two cache lines and vector
-loads split. On this project's VM both NumPy/OpenBLAS and the Numba kernel ran 3-7 % slower
+loads split. On this project's VM NumPy/OpenBLAS ran 2 % and the Numba kernel 5 % slower
 on 128x4096x4096 float32 with such operands, by an amount that depends on the sizes. So the
 harness allocates operands page-aligned, and the CPU backends do the same for outputs and
 work buffers: every backend sees the same placement, whatever the allocator does.
