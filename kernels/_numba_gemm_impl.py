@@ -152,14 +152,10 @@ def micro_kernel(typingctx, rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, c
     tile); ``accumulate`` selects += over =.
     """
     def codegen(context, builder, sig, args):
-        rows_v, kc_v, a_arr, aoff_v, a_si, a_sp, b_arr, boff_v, b_sp, c_arr, coff_v, ldc_v, acc_v = args
+        rows_v, kc_v, _, _, a_si, a_sp, _, _, b_sp, _, _, ldc_v, acc_v = args
         mr, nr = _tile(sig.args[2].dtype)
-
-        def data(i, value, offset):
-            base = cgutils.create_struct_proxy(sig.args[i])(context, builder, value=value).data
-            return builder.gep(base, [offset])
-
-        a_ptr, b_ptr, c_ptr = data(2, a_arr, aoff_v), data(6, b_arr, boff_v), data(9, c_arr, coff_v)
+        a_ptr, b_ptr, c_ptr = (_element_ptr(context, builder, sig.args[k], args[k],
+                                            [_intp(context, builder, sig, args, k + 1)]) for k in (2, 6, 9))
         vty = vector_type(context.get_value_type(sig.args[2].dtype), VECTOR_BITS)
         fma = fma_function(builder.module, vty)
         align = vty.element.get_abi_size(context.target_data)
