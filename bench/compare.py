@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from statistics import median
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -77,15 +78,15 @@ class Comparison:
 
     @property
     def ratio(self) -> float:
-        return _median(self.ratios)
+        return median(self.ratios)
 
     @property
     def base_gflops(self) -> float:
-        return _median([b.gflops for b, _ in self.pairs])
+        return median([b.gflops for b, _ in self.pairs])
 
     @property
     def other_gflops(self) -> float:
-        return _median([o.gflops for _, o in self.pairs])
+        return median([o.gflops for _, o in self.pairs])
 
     @property
     def p_value(self) -> float:
@@ -95,12 +96,6 @@ class Comparison:
     def verdict(self) -> str:
         """The runs' common verdict, or "mixed" when they disagree."""
         return self.verdicts[0] if len(set(self.verdicts)) == 1 else "mixed"
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def load_samples(csv_path: Path) -> dict[tuple, list[float]]:
