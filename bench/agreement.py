@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .buffers import aligned_empty
 from .case import GemmCase
 from .runner import RunOptions, run
 from .verify import make_operands
@@ -25,7 +26,7 @@ def timeit_median(case: GemmCase, statement: str, threads: int, repeats: int = 2
     from threadpoolctl import threadpool_limits
 
     ops = make_operands(case)
-    env = {"a": ops.a, "b": ops.b, "c": np.empty((case.m, case.n), ops.a.dtype), "np": np}
+    env = {"a": ops.a, "b": ops.b, "c": aligned_empty((case.m, case.n), ops.a.dtype), "np": np}  # as the backend
     with threadpool_limits(threads):
         timer = timeit.Timer(statement, globals=env)
         number, _ = timer.autorange()

@@ -12,7 +12,7 @@ from typing import NoReturn, Sequence
 
 from . import __version__
 from .execute import memory_problem
-from .machine import slow_blas_warning
+from .machine import slow_blas_warning, threads_problem
 from .options import add_run_options, parse_choices, parse_ints, parse_names, parse_positive, parse_sizes, resolve
 from .registry import UnknownBackendError, discover
 from .result import ResultsFileError
@@ -56,6 +56,18 @@ def _available(reg) -> list[str]:
     return names
 
 
+def _check_threads(threads: Sequence[int]) -> None:
+    problem = threads_problem(threads)
+    if problem:
+        raise UsageError(problem)
+
+
+def _warn_if_slow_blas() -> None:
+    warning = slow_blas_warning()
+    if warning:
+        print(f"gemmbench: warning: {warning}", file=sys.stderr)
+
+
 def _check_memory(cases: Sequence) -> None:
     """Refuse, before anything runs, a case the host cannot hold (accelerators check their own)."""
     for case in cases:
@@ -90,9 +102,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     backends = spec.backends if spec.backends is not None else _available(reg)  # input is valid: now say more
-    warning = slow_blas_warning()
-    if warning:
-        print(f"gemmbench: warning: {warning}", file=sys.stderr)
+    _warn_if_slow_blas()
     from .report import ConsoleReporter
 
     reporter = ConsoleReporter()
@@ -122,15 +132,12 @@ def _cmd_machine(args: argparse.Namespace) -> int:
         print(f"gemmbench: ceilings for this host already in {existing} (remeasure without --if-missing)")
         return 0
     threads = args.threads or sorted({1, usable_cpus()})
-    if max(threads) > usable_cpus():
-        raise UsageError(f"threads must be between 1 and {usable_cpus()} (usable CPUs), got {max(threads)}")
+    _check_threads(threads)
     try:
         discover().select(args.backends)
     except UnknownBackendError as exc:
         raise UsageError(str(exc)) from None
-    warning = slow_blas_warning()
-    if warning:
-        print(f"gemmbench: warning: {warning}", file=sys.stderr)
+    _warn_if_slow_blas()
     ceilings = measure_host(threads, args.backends, say=print)
     out = Path(args.output or RESULTS_DIR / f"machine-{hostname()}-{new_run_id()}.csv")
     write_ceilings(out, ceilings)
@@ -153,10 +160,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_timeit_check(args: argparse.Namespace) -> int:
     from .agreement import check
-    from .machine import usable_cpus
 
-    if not 1 <= args.threads <= usable_cpus():
-        raise UsageError(f"threads must be between 1 and {usable_cpus()} (usable CPUs), got {args.threads}")
+    _check_threads([args.threads])
     for line in check(args.sizes, args.dtypes, args.threads, args.output):
         print(line)
     return 0
@@ -177,7 +182,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from .ceilings import CeilingsError
     from .plot import FORMATS, load, plot_all
 
-    csvs = args.csv or ([latest_results()] if latest_results() else [])
+    newest = None if args.csv else latest_results()
+    csvs = args.csv or ([newest] if newest else [])
     if not csvs:
         raise UsageError("no results CSV given and none in results/; run 'gemmbench run' first")
     bad = [f for f in args.formats if f not in FORMATS]
@@ -199,7 +205,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gemmbench", description="GEMM microbenchmarks: honest timing, CSV results, rooflines.")
     parser.add_argument("--version", action="version", version=f"gemmbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,machine,plot,compare,timeit-check,specs}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{list,run,machine,plot,compare,timeit-check,specs}")
     p_list = sub.add_parser("list", help="show every backend found, available or not and why")
     p_list.add_argument("-v", "--verbose", action="store_true", help="also show descriptions and origins")
     p_list.set_defaults(func=_cmd_list)

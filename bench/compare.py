@@ -133,27 +133,24 @@ def compare(csvs: Iterable[Path | str], baseline: str, alpha: float = 0.01, thre
     by_run = {(r.host, r.run_id, r.key): r for r in ok}  # the newest row wins (a resumed retry)
     latest = {(r.host, r.key): r for r in ok}
 
-    def where(r: Measurement) -> tuple:
-        return (r.host, r.m, r.n, r.k, r.dtype, r.trans, r.cache_mode, r.threads)
-
-    base_in_run = {(where(r), r.run_id): r for r in by_run.values() if r.backend == baseline}
-    newest_base = {where(r): r for r in latest.values() if r.backend == baseline}
+    base_in_run = {(r.setting, r.run_id): r for r in by_run.values() if r.backend == baseline}
+    newest_base = {r.setting: r for r in latest.values() if r.backend == baseline}
     pairs: dict[tuple, list[tuple[Measurement, Measurement]]] = {}
     for r in sorted(by_run.values(), key=lambda r: r.timestamp):
-        b = base_in_run.get((where(r), r.run_id))
+        b = base_in_run.get((r.setting, r.run_id))
         if r.backend != baseline and b is not None:
-            pairs.setdefault((where(r), r.key), []).append((b, r))
+            pairs.setdefault((r.setting, r.key), []).append((b, r))
     for r in latest.values():  # rows whose baseline was measured in another run only
-        b = newest_base.get(where(r))
-        if r.backend != baseline and b is not None and (where(r), r.key) not in pairs:
-            pairs[(where(r), r.key)] = [(b, r)]
+        b = newest_base.get(r.setting)
+        if r.backend != baseline and b is not None and (r.setting, r.key) not in pairs:
+            pairs[(r.setting, r.key)] = [(b, r)]
     out = []
     for matched in pairs.values():
         ps = tuple(mann_whitney_p(samples.get((o.run_id, o.key), []), samples.get((b.run_id, b.key), []))
                    for b, o in matched)
         verdicts = tuple(_verdict(o.gflops / b.gflops, p, alpha, threshold) for (b, o), p in zip(matched, ps))
         o = matched[-1][1]
-        out.append(Comparison(f"{o.m}x{o.n}x{o.k} {o.dtype} {o.trans}", o.threads, o.cache_mode, tuple(matched),
+        out.append(Comparison(str(o.case), o.threads, o.cache_mode, tuple(matched),
                               ps, verdicts))
     return out
 

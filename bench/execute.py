@@ -22,6 +22,7 @@ from .device import Device, host_memory_available
 from .kernel import Kernel, Operands, Prepared
 from .machine import (
     STEAL_FLAG,
+    affinity,
     blas_summary,
     cpu_model,
     env_snapshot,
@@ -109,10 +110,10 @@ def _clone(ops: Operands) -> Operands:
 def _pin(threads: int) -> str:
     """Pin this process to ``threads`` CPUs so pools cannot migrate onto a busy core."""
     try:
-        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        cpus = affinity()
         if threads < len(cpus):
             os.sched_setaffinity(0, cpus[:threads])
-        return ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        return ",".join(map(str, affinity()))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return ""
 
@@ -123,14 +124,15 @@ class Session:
     def __init__(self, kernel: Kernel, header: RunHeader, pin: bool = True) -> None:
         self.kernel = kernel
         self.header = header
-        affinity = ""
+        pinned = ""
         if pin:  # only in a worker: binding OpenMP threads also pins the process's own main thread
             os.environ.setdefault("OMP_PROC_BIND", "close")
             os.environ.setdefault("OMP_PLACES", "cores")
-            affinity = _pin(header.threads)
+            pinned = _pin(header.threads)
+        self.cpus = affinity()  # after pinning: the CPUs whose steal time a measurement reads
         thread_facts = kernel.setup(header.threads)
         self.device = kernel.device()
-        self.facts = {**thread_facts, "affinity": affinity, "alignment": str(ALIGN)}
+        self.facts = {**thread_facts, "affinity": pinned, "alignment": str(ALIGN)}
         libs = {"python": platform.python_version(), "numpy": np.__version__, **kernel.describe(),
                 **{f"device.{k}": v for k, v in self.device.describe().items()}}
         self.shared = dict(run_id=header.run_id, host=hostname(), backend=kernel.name, variant=kernel.variant,
@@ -172,17 +174,16 @@ class Session:
         if isinstance(ready, str):
             return self._row(job, "skipped", ready), ()
         operands, prepared, prepare_s = ready
-        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        steal0, t0 = steal_seconds(cpus), time.perf_counter()
+        steal0, t0 = steal_seconds(self.cpus), time.perf_counter()
         samples = measure([p.launch for p in prepared], self.device, self.header.policy)
         self.device.synchronize()
-        steal = _steal_share(steal0, steal_seconds(cpus), (time.perf_counter() - t0) * len(cpus))
+        steal = _steal_share(steal0, steal_seconds(self.cpus), (time.perf_counter() - t0) * len(self.cpus))
         verdict = verify(job.case, operands, self.kernel.fetch(prepared[0].output), self.header.seed,
                          prepared[0].compute_dtype)
         status, reason = ("ok", "") if verdict.ok else (
             "wrong", f"max error {verdict.max_error:.3g} > tolerance {verdict.tolerance:.3g} ({verdict.method})")
-        facts = dict(prepared[0].facts) if steal is None else {**prepared[0].facts, "steal": f"{steal:.3f}"}
-        row = self._timed_row(job, status, reason, samples, verdict, prepare_s, len(prepared), facts, steal)
+        row = self._timed_row(job, status, reason, samples, verdict, prepare_s, len(prepared), prepared[0].facts,
+                              steal)
         return row, samples.per_call_s
 
     def _timed_row(self, job: Job, status: str, reason: str, samples: Samples, verdict: Verdict,
@@ -190,9 +191,11 @@ class Session:
                    ) -> Measurement:
         s = summarize(samples.per_call_s)
         noise = noise_verdict(samples.per_call_s, s)
-        if steal is not None and steal > STEAL_FLAG:  # the VM took CPU time away: the samples cannot show it
-            flag = f"VM steal {100 * steal:.0f}% of CPU time"
-            noise = flag if noise == "ok" else f"{noise}; {flag}"
+        if steal is not None:
+            case_facts = {**case_facts, "steal": f"{steal:.3f}"}
+            if steal > STEAL_FLAG:  # the VM took CPU time away: the samples cannot show it
+                flag = f"VM steal {100 * steal:.0f}% of CPU time"
+                noise = flag if noise == "ok" else f"{noise}; {flag}"
         flops = job.case.flops
 
         def rate(t: float) -> float | None:  # a wrong result gets no rate: it must never chart as fast

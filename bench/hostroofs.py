@@ -8,13 +8,14 @@ Bandwidth: STREAM triad and copy. GEMMs run through the normal harness, in worke
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Callable, Sequence
 
 from .case import GemmCase
 from .ceilings import Ceiling
 from .device import HostDevice
 from .machine import hostname
+from .result import utc_now
+from .stats import summarize
 from .microbench import FMA_UNITS, fma_chains_for, fma_peak_gflops, numba_available, stream_gbs, vector_bits
 from .timer import TimingPolicy
 
@@ -49,7 +50,7 @@ def measure_host(threads: Sequence[int], gemm_backends: Sequence[str] | None = (
     from .runner import RunOptions, run
 
     host, device = hostname(), HostDevice().name
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    now = utc_now()
     bits = vector_bits()
     simd = "avx512" if bits == 512 else "avx2" if bits == 256 else "sse/neon"
     mhz, clock_src = clock_mhz()
@@ -126,15 +127,14 @@ def accelerator_ceilings(kernel, size: int = 8192, copy_bytes: int = 1 << 30,
     from .verify import make_operands
 
     device = kernel.device()
-    host, now = hostname(), _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    host, now = hostname(), utc_now()
     out: list[Ceiling] = []
     for dtype in kernel.dtypes:
         case = GemmCase(size, size, size, dtype)
         if kernel.supports(case) or memory_problem(case, 1, device):
             continue
         prepared = kernel.prepare(case, make_operands(case))
-        median = sorted(measure([prepared.launch], device, policy).per_call_s)
-        value = case.flops / median[len(median) // 2] / 1e9
+        value = case.flops / summarize(measure([prepared.launch], device, policy).per_call_s).median / 1e9
         out.append(Ceiling("compute", "gemm-peak", dtype, 0, value, "measured", host, device.name, now,
                            f"median of {kernel.name} at {size}^3 ({_facts_text(prepared.facts)})"))
         del prepared
@@ -142,8 +142,8 @@ def accelerator_ceilings(kernel, size: int = 8192, copy_bytes: int = 1 << 30,
     if copy is not None:
         copy_bytes = min(copy_bytes, device.memory_available() // 4)  # two buffers, room to spare
         launch = copy(copy_bytes)
-        median = sorted(measure([launch], device, policy).per_call_s)
-        out.append(Ceiling("bandwidth", "copy-device", "", 0, 2 * copy_bytes / median[len(median) // 2] / 1e9,
+        median = summarize(measure([launch], device, policy).per_call_s).median
+        out.append(Ceiling("bandwidth", "copy-device", "", 0, 2 * copy_bytes / median / 1e9,
                            "measured", host, device.name, now,
                            f"device-to-device copy of {copy_bytes >> 20} MiB, read + write counted"))
     spec = find_spec(device.name)

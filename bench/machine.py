@@ -14,12 +14,12 @@ import socket
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 __all__ = [
     "cpu_model", "cpu_facts", "cpu_flags", "blas_info", "env_snapshot", "git_revision",
     "package_version", "hostname", "usable_cpus", "slow_blas_warning", "blas_summary", "ENV_PREFIXES",
-    "steal_seconds", "STEAL_FLAG",
+    "steal_seconds", "STEAL_FLAG", "affinity", "threads_problem",
 ]
 
 #: Environment variables that change GEMM speed or precision; recorded in every row.
@@ -52,12 +52,24 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(_cpuinfo().get("flags", "").split())
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity-aware)."""
+def affinity() -> list[int]:
+    """The CPUs this process may run on, sorted (every CPU where the OS has no affinity call)."""
     try:
-        return len(os.sched_getaffinity(0))
+        return sorted(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        return list(range(os.cpu_count() or 1))
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may run on (affinity-aware)."""
+    return len(affinity())
+
+
+def threads_problem(threads: Iterable[int]) -> str | None:
+    """Why these thread counts cannot run here (one line), or None."""
+    cpus = usable_cpus()
+    bad = [t for t in threads if not 1 <= t <= cpus]
+    return f"threads must be between 1 and {cpus} (usable CPUs), got {bad[0]}" if bad else None
 
 
 #: Share of the measured CPUs' time taken by the hypervisor above which a row's noise says so.

@@ -235,15 +235,11 @@ def comparison(data: PlotInput, out_dir: Path, stem: str, baseline: str | None =
     rows = data.ok
     backends = sorted({r.backend for r in rows})
     base = baseline or ("numpy" if "numpy" in backends else (backends[0] if backends else ""))
-    def key(r: Measurement) -> tuple:
-        return (r.host, r.m, r.n, r.k, r.dtype, r.trans, r.cache_mode, r.threads)
-
-    ref = {key(r): r.gflops for r in rows if r.backend == base}
+    ref = {r.setting: r.gflops for r in rows if r.backend == base}
     bars: dict[str, dict[str, float]] = defaultdict(dict)
     for r in rows:
-        if r.backend != base and key(r) in ref:
-            label = f"{r.m}x{r.n}x{r.k} {r.dtype} {r.trans} x{r.threads} {r.cache_mode}"
-            bars[r.backend][label] = r.gflops / ref[key(r)]
+        if r.backend != base and r.setting in ref:
+            bars[r.backend][f"{r.case} x{r.threads} {r.cache_mode}"] = r.gflops / ref[r.setting]
     fig, ax = plt.subplots(figsize=(max(8, 0.5 * len(ref) + 4), 5.5))
     labels = sorted({lab for d in bars.values() for lab in d}, key=lambda s: (s.split()[1], s))
     width = 0.8 / max(len(bars), 1)

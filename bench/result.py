@@ -101,6 +101,11 @@ class Measurement:
         return GemmCase(self.m, self.n, self.k, self.dtype, self.trans)
 
     @property
+    def setting(self) -> tuple:
+        """Host, case, cache mode and threads: what two backends' rows share to be compared."""
+        return (self.host, self.m, self.n, self.k, self.dtype, self.trans, self.cache_mode, self.threads)
+
+    @property
     def key(self) -> tuple:
         return row_key(self.backend, self.variant, self.case, self.cache_mode, self.threads)
 

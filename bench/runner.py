@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Protocol, Sequence
 from .case import GemmCase
 from .ceilings import Ceiling, CeilingSet, CeilingsError, latest_ceilings, read_ceilings
 from .execute import Job, RunHeader, Session
-from .machine import cpu_model, env_snapshot, git_revision, hostname, usable_cpus
+from .machine import cpu_model, env_snapshot, git_revision, hostname, threads_problem, usable_cpus
 from .registry import Entry, Registry, discover
 from .result import Measurement, ResultWriter, case_columns, done_keys, read_results, row_key, utc_now
 from .roofline import place
@@ -51,10 +51,9 @@ class RunOptions:
     def __post_init__(self) -> None:
         for mode in self.modes:
             Job(GemmCase(1, 1, 1), mode)  # validates the mode name
-        cpus = usable_cpus()
-        for t in self.threads:
-            if not 1 <= t <= cpus:
-                raise ValueError(f"threads must be between 1 and {cpus} (usable CPUs), got {t}")
+        problem = threads_problem(self.threads)
+        if problem:
+            raise ValueError(problem)
 
     def thread_counts(self) -> tuple[int, ...]:
         return self.threads or (usable_cpus(),)

@@ -34,20 +34,20 @@ class Spec:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+#: H100 SXM and H200 share the Hopper compute die and clocks: the same peaks, more and faster memory on H200.
+_HOPPER_SXM = {"float64": 34.0, "float64_matrix": 67.0, "float32": 67.0, "tf32": 494.5, "float16": 989.5,
+               "bfloat16": 989.5, "fp8": 1979.0, "int8": 1979.0}
+
 SPECS: tuple[Spec, ...] = (
     Spec("NVIDIA A100 SXM 80GB", "NVIDIA",
          {"float64": 9.7, "float64_matrix": 19.5, "float32": 19.5, "tf32": 156.0, "float16": 312.0,
           "bfloat16": 312.0, "int8": 624.0}, 2039.0, 80.0,
          "NVIDIA A100 Tensor Core GPU datasheet", "high", aliases=("A100-SXM", "A100 SXM", "A100")),
-    Spec("NVIDIA H100 SXM", "NVIDIA",
-         {"float64": 34.0, "float64_matrix": 67.0, "float32": 67.0, "tf32": 494.5, "float16": 989.5,
-          "bfloat16": 989.5, "fp8": 1979.0, "int8": 1979.0}, 3350.0, 80.0,
+    Spec("NVIDIA H100 SXM", "NVIDIA", _HOPPER_SXM, 3350.0, 80.0,
          "NVIDIA H100 Tensor Core GPU datasheet (SXM5)", "high",
          derived=("tf32", "float16", "bfloat16", "fp8", "int8"), aliases=("H100 SXM", "H100 80GB HBM3", "H100"),
          notes="datasheet tensor figures are with sparsity; dense = half"),
-    Spec("NVIDIA H200", "NVIDIA",
-         {"float64": 34.0, "float64_matrix": 67.0, "float32": 67.0, "tf32": 494.5, "float16": 989.5,
-          "bfloat16": 989.5, "fp8": 1979.0, "int8": 1979.0}, 4800.0, 141.0,
+    Spec("NVIDIA H200", "NVIDIA", _HOPPER_SXM, 4800.0, 141.0,
          "NVIDIA H200 Tensor Core GPU datasheet (SXM)", "high",
          derived=("tf32", "float16", "bfloat16", "fp8", "int8"), aliases=("H200",),
          notes="datasheet tensor figures are with sparsity; dense = half"),

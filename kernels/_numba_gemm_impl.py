@@ -64,20 +64,22 @@ def _tile(dtype: types.Type) -> tuple[int, int]:
     return TILES[str(dtype)]
 
 
-@intrinsic
-def tile_mr(typingctx, x):  # noqa: ARG001
-    """MR for x's dtype, as a compile-time constant."""
-    def codegen(context, builder, sig, args):
-        return context.get_constant(types.intp, _tile(sig.args[0].dtype)[0])
-    return types.intp(x), codegen
+def _dtype_constant(value_of):
+    """An intrinsic ``f(x)`` returning ``value_of(context, x.dtype)`` as a compile-time constant, so
+    loops bounded by it unroll."""
+    @intrinsic
+    def constant(typingctx, x):  # noqa: ARG001
+        def codegen(context, builder, sig, args):
+            return context.get_constant(types.intp, value_of(context, sig.args[0].dtype))
+        return types.intp(x), codegen
+
+    return constant
 
 
-@intrinsic
-def tile_nr(typingctx, x):  # noqa: ARG001
-    """NR for x's dtype, as a compile-time constant."""
-    def codegen(context, builder, sig, args):
-        return context.get_constant(types.intp, _tile(sig.args[0].dtype)[1])
-    return types.intp(x), codegen
+#: MR, NR and the lanes per vector for an array's dtype.
+tile_mr = _dtype_constant(lambda context, dtype: _tile(dtype)[0])
+tile_nr = _dtype_constant(lambda context, dtype: _tile(dtype)[1])
+tile_w = _dtype_constant(lambda context, dtype: vector_type(context.get_value_type(dtype), VECTOR_BITS).count)
 
 
 def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp, c_ptr, ldc_v, add, align):
@@ -130,15 +132,6 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
             ptr = builder.bitcast(builder.gep(row, [ir.Constant(I64, j * vty.count)]), vptr)
             old = builder.load(ptr, align=align)
             builder.store(builder.select(add, builder.fadd(old, totals[i][j]), totals[i][j]), ptr, align=align)
-
-
-@intrinsic
-def tile_w(typingctx, x):  # noqa: ARG001
-    """Lanes per vector for x's dtype, as a compile-time constant."""
-    def codegen(context, builder, sig, args):
-        return context.get_constant(types.intp, vector_type(context.get_value_type(sig.args[0].dtype),
-                                                            VECTOR_BITS).count)
-    return types.intp(x), codegen
 
 
 @intrinsic
@@ -359,6 +352,8 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                 target, off, ld, acc = flat_c, c_off, ldc, not first
             else:  # last strip of a panel: full-width tile into scratch, then the valid columns into C
                 target, off, ld, acc = tile, 0, nr, False
+            # Four call sites rather than one with variable strides: each inlined copy of the
+            # micro-kernel gets the strides of packed operands as constants (A: 1 and MR; B: NR).
             if direct_a and in_place:
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb,
                              target, off, ld, acc)
@@ -420,7 +415,8 @@ def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, bjits, tiles, mc_max, kc_max, nc_
         direct_a = a_flat.size > 0 and n <= DIRECT_A_MAX_N
         direct_b = b_flat.size > 0 and m <= DIRECT_B_MAX_M
         shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
-        kc_even = (k + (k + kc_max - 1) // kc_max - 1) // ((k + kc_max - 1) // kc_max)  # no thin last block
+        k_blocks = (k + kc_max - 1) // kc_max
+        kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one
         for pc in range(0, k, kc_even):
             kc = min(kc_even, k - pc)
             if shared_b:

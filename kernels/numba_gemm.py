@@ -14,6 +14,7 @@ the cache load.
 
 from __future__ import annotations
 
+from functools import partial
 from importlib.util import find_spec
 
 import numpy as np
@@ -57,12 +58,12 @@ class NumbaGemm(Kernel):
         c = aligned_zeros((case.m, case.n), a.dtype)
         if case.m == 1:  # memory-bound: stream B once, no packing
             if case.trans_b:
-                launch = _compiled(impl.gemv_dots, a, b.T, c)
+                launch = partial(impl.gemv_dots, a, b.T, c)
             else:  # per-thread partial rows
-                launch = _compiled(impl.gemv_row, a, b, c, aligned_zeros((self.threads, case.n), a.dtype))
+                launch = partial(impl.gemv_row, a, b, c, aligned_zeros((self.threads, case.n), a.dtype))
             return Prepared(launch, c, self._facts("gemv", impl))
         *buffers, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
-        launch = _compiled(impl.gemm, a, _flat(a), b, _flat(b), c, *buffers, mc, kc, nc, self.threads)
+        launch = partial(impl.gemm, a, _flat(a), b, _flat(b), c, *buffers, mc, kc, nc, self.threads)
         return Prepared(launch, c, {**self._facts("packed", impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})
 
     def _facts(self, path: str, impl) -> dict[str, str]:
@@ -87,17 +88,7 @@ class NumbaNaive(NumbaGemm):
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         c = aligned_zeros((case.m, case.n), operands.a.dtype)
-        return Prepared(_compiled(self._impl().naive, operands.a, operands.b, c), c, {"path": "naive"})
-
-
-def _compiled(kernel, *args):
-    """The launch that runs ``kernel(*args)``. Its first call compiles (or loads the disk cache):
-    the harness times that call separately, so the JIT cost is reported as ``first_call_s``."""
-
-    def launch() -> None:
-        kernel(*args)
-
-    return launch
+        return Prepared(partial(self._impl().naive, operands.a, operands.b, c), c, {"path": "naive"})
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
