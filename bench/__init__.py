@@ -1,8 +1,10 @@
 """gemmbench: GEMM microbenchmarks with one honest timing harness, CSV results and rooflines.
 
 Importing this package is cheap: names are loaded on first use (PEP 562), so
-``import gemmbench.plot`` does not load the measuring code, and nothing here imports
-optional libraries (numba, cupy, torch, matplotlib).
+``import gemmbench.commands.plot`` does not load the measuring code, and nothing here
+imports optional libraries (numba, cupy, torch, matplotlib). ``__version__`` here is the
+one place the version is kept (pyproject.toml reads it). Backend authors import from
+``gemmbench.backend``; the layers are described in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "DTYPES": "case", "TRANSPOSES": "case", "CaseError": "case", "GemmCase": "case", "grid": "case",
+    "GemmbenchError": "errors",
     "Kernel": "kernel", "Operands": "kernel", "Prepared": "kernel",
     "Measurement": "result", "read_results": "result",
-    "RunOptions": "runner", "run": "runner",
+    "RunOptions": "sweep", "run": "sweep",
     "TimingPolicy": "timer",
 }
 __all__ = ["__version__", *_EXPORTS]

@@ -7,10 +7,16 @@ consumer (timer, CSV, roofline) derives intensity the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["DTYPES", "TRANSPOSES", "GemmCase", "CaseError", "dtype_eps", "numpy_dtype", "grid"]
+from .errors import GemmbenchError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["DTYPES", "MODES", "TRANSPOSES", "CaseError", "GemmCase", "Job", "dtype_eps", "grid", "numpy_dtype"]
 
 #: Element size in bytes and unit roundoff (machine epsilon) of each supported dtype.
 DTYPES: dict[str, tuple[int, float]] = {
@@ -21,9 +27,11 @@ DTYPES: dict[str, tuple[int, float]] = {
 }
 #: Storage of (A, B): "N" row-major as used, "T" stored transposed (A is k x m, B is n x k).
 TRANSPOSES: tuple[str, ...] = ("NN", "NT", "TN", "TT")
+#: Cache state of a measurement: ``hot`` reuses the operands, ``cold`` rotates copies larger than the cache.
+MODES: tuple[str, ...] = ("hot", "cold")
 
 
-class CaseError(ValueError):
+class CaseError(GemmbenchError, ValueError):
     """A case field is invalid; the message names the field and the valid values."""
 
 
@@ -100,8 +108,8 @@ def dtype_eps(dtype: str) -> float:
     return DTYPES[_choice("dtype", dtype, DTYPES)][1]
 
 
-def numpy_dtype(dtype: str):  # -> numpy.dtype; bfloat16 comes from ml_dtypes, imported lazily
-    """The NumPy dtype for ``dtype``; bfloat16 needs the optional package ml_dtypes."""
+def numpy_dtype(dtype: str) -> np.dtype:
+    """The NumPy dtype for ``dtype``; bfloat16 needs the optional package ml_dtypes (imported lazily)."""
     import numpy as np
 
     _choice("dtype", dtype, DTYPES)
@@ -119,3 +127,14 @@ def grid(sizes: Iterable[tuple[int, int, int]], dtypes: Iterable[str], transpose
     dtypes, transposes = list(dtypes), list(transposes)
     return [GemmCase(m, n, k, d, t) for (m, n, k) in sizes for d in dtypes for t in transposes]
 
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a case in a cache mode."""
+
+    case: GemmCase
+    mode: str = "hot"
+
+    def __post_init__(self) -> None:
+        _choice("cache mode", self.mode, MODES)

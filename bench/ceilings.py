@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
-__all__ = ["Ceiling", "CeilingsError", "write_ceilings", "read_ceilings", "latest_ceilings", "CeilingSet",
-           "MACHINE_SCHEMA_VERSION", "KINDS", "SOURCES"]
+from .codec import CodecError, columns, decode, encode
+from .errors import GemmbenchError
+
+__all__ = ["KINDS", "MACHINE_SCHEMA_VERSION", "SOURCES", "Ceiling", "CeilingSet", "CeilingsError", "read_ceilings",
+           "write_ceilings"]
 
 MACHINE_SCHEMA_VERSION = 1
 KINDS = ("compute", "bandwidth")
 SOURCES = ("measured", "derived", "spec")
 
 
-class CeilingsError(ValueError):
+class CeilingsError(GemmbenchError, ValueError):
     """A machine CSV cannot be read."""
 
 
@@ -56,24 +59,16 @@ class Ceiling:
         return "GFLOP/s" if self.kind == "compute" else "GB/s"
 
 
-_FIELDS = [f.name for f in dataclasses.fields(Ceiling)]
-_TYPES = {f.name: f.type for f in dataclasses.fields(Ceiling)}
-
-
 def write_ceilings(path: Path | str, ceilings: Iterable[Ceiling]) -> Path:
+    """Write a machine CSV (header and every ceiling)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(_FIELDS)
+        w.writerow(columns(Ceiling))
         for c in ceilings:
-            w.writerow([getattr(c, name) for name in _FIELDS])
+            w.writerow(encode(c))
     return path
-
-
-def _parse(name: str, text: str) -> object:
-    kind = _TYPES[name]
-    return int(text) if kind == "int" else float(text) if kind == "float" else text
 
 
 def read_ceilings(path: Path | str) -> list[Ceiling]:
@@ -93,20 +88,14 @@ def read_ceilings(path: Path | str) -> list[Ceiling]:
                 if int(raw["schema_version"]) > MACHINE_SCHEMA_VERSION:
                     raise CeilingsError(f"{path}:{lineno}: machine schema {raw['schema_version']} is newer than "
                                         f"this gemmbench reads (<= {MACHINE_SCHEMA_VERSION}); upgrade gemmbench")
-                out.append(Ceiling(**{k: _parse(k, v) for k, v in raw.items() if k in _TYPES}))
+                out.append(decode(Ceiling, raw))
             return out
     except OSError as exc:
         raise CeilingsError(f"{path}: cannot read ({exc.strerror})") from None
-    except (ValueError, TypeError, csv.Error) as exc:
+    except (ValueError, TypeError, csv.Error, CodecError) as exc:
         if isinstance(exc, CeilingsError):
             raise
         raise CeilingsError(f"{path}: bad machine CSV ({exc})") from None
-
-
-def latest_ceilings(folder: Path | str, host: str) -> Path | None:
-    """Newest ``machine-<host>-*.csv`` in ``folder`` (names sort by time)."""
-    files = sorted(Path(folder).glob(f"machine-{host}-*.csv"))
-    return files[-1] if files else None
 
 
 class CeilingSet:

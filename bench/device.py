@@ -9,11 +9,13 @@ reading it, so a host clock is never read around an unfinished launch.
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Device", "HostDevice", "EventDevice", "timer_cost_ns", "host_memory_available", "last_level_cache_bytes"]
+from .hostfacts import cpu_facts, cpu_model, host_memory_available, last_level_cache_bytes
+
+__all__ = ["Device", "EventDevice", "HostDevice", "timer_cost_ns"]
 
 
 @runtime_checkable
@@ -24,6 +26,8 @@ class Device(Protocol):
     name: str
     #: Cost/jitter of one mark pair in ns; the timer sizes blocks to >= 1000x this.
     timer_cost_ns: float
+    #: True when operands live in host memory (the host must then hold them and the float64 check).
+    shares_host_memory: bool
 
     def synchronize(self) -> None:
         """Block until all work issued so far has finished."""
@@ -44,7 +48,7 @@ class Device(Protocol):
         """Facts recorded with every result (model, memory, clocks, library versions)."""
 
 
-def timer_cost_ns(clock=time.perf_counter_ns, reps: int = 2000) -> float:
+def timer_cost_ns(clock: Callable[[], int] = time.perf_counter_ns, reps: int = 2000) -> float:
     """Median cost of reading ``clock`` twice back to back, in ns (at least 1)."""
     costs = []
     for _ in range(reps):
@@ -55,38 +59,6 @@ def timer_cost_ns(clock=time.perf_counter_ns, reps: int = 2000) -> float:
     return float(max(costs[len(costs) // 2], 1))
 
 
-def host_memory_available() -> int:
-    """MemAvailable from /proc/meminfo, else total physical memory."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def last_level_cache_bytes(default: int = 32 << 20) -> int:
-    """Largest data/unified cache of CPU 0 from sysfs (Linux), else ``default``."""
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    best = 0
-    try:
-        for entry in os.listdir(base):
-            if not entry.startswith("index"):
-                continue
-            with open(os.path.join(base, entry, "type")) as f:
-                if f.read().strip() == "Instruction":
-                    continue
-            with open(os.path.join(base, entry, "size")) as f:
-                text = f.read().strip()
-            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
-            best = max(best, int(text.rstrip("KMG")) * scale)
-    except (OSError, ValueError):
-        pass
-    return best or default
-
-
 class HostDevice:
     """The CPU: marks are ``perf_counter_ns`` readings; work is synchronous once launched."""
 
@@ -94,8 +66,6 @@ class HostDevice:
     shares_host_memory = True
 
     def __init__(self, name: str = "cpu") -> None:
-        from .machine import cpu_model
-
         self.name = f"{name}: {cpu_model()}"
         self.timer_cost_ns = timer_cost_ns()
 
@@ -115,8 +85,6 @@ class HostDevice:
         return last_level_cache_bytes()
 
     def describe(self) -> dict[str, str]:
-        from .machine import cpu_facts
-
         return cpu_facts()
 
 

@@ -17,8 +17,9 @@ A kernel never times itself. The harness calls, in order:
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -64,7 +65,8 @@ class Kernel(abc.ABC):
     variant: ClassVar[str] = ""
     #: One line shown by ``gemmbench list``.
     description: ClassVar[str] = ""
-    #: Accelerator backends set this: ``gemmbench machine`` then measures the device's own roofs.
+    #: Accelerator backends set this: ``gemmbench machine`` then measures the device's own roofs
+    #: (large-GEMM peak per dtype, and copy bandwidth when the kernel has ``device_copy(nbytes)``).
     measures_own_ceilings: ClassVar[bool] = False
 
     @classmethod
@@ -88,7 +90,7 @@ class Kernel(abc.ABC):
     def device(self) -> Device:
         """The device this kernel runs on; CPU kernels use the host clock."""
         if not hasattr(self, "_device"):
-            self._device = HostDevice()
+            self._device: Device = HostDevice()
         return self._device
 
     def supports(self, case: GemmCase) -> str | None:
@@ -108,10 +110,3 @@ class Kernel(abc.ABC):
     def describe(self) -> dict[str, str]:
         """Library versions and settings recorded with every row."""
         return {}
-
-    def measure_ceilings(self, size: int = 8192) -> list:
-        """The device's roofs through the same timer: large-GEMM peak per dtype, ``device_copy``
-        bandwidth if the kernel offers it, and the detected model's spec sheet."""
-        from .hostroofs import accelerator_ceilings
-
-        return accelerator_ceilings(self, size)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from llvmlite import ir
 from numba.core import cgutils
 
-__all__ = ["vector_type", "splat", "fma_function", "I32", "I64"]
+__all__ = ["I32", "I64", "fma_function", "splat", "vector_type"]
 
 I32, I64 = ir.IntType(32), ir.IntType(64)
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from .device import last_level_cache_bytes
-from .machine import cpu_flags
+from .hostfacts import last_level_cache_bytes, vector_bits
 
-__all__ = ["vector_bits", "fma_chains_for", "fma_peak_gflops", "stream_gbs", "numba_available", "FMA_UNITS"]
+__all__ = ["FMA_UNITS", "fma_chains_for", "fma_peak_gflops", "numba_available", "stream_gbs"]
 
 #: FMA pipes per core assumed for the *derived* peak (x86 server cores since Haswell/Zen 2 have 2).
 FMA_UNITS = 2
@@ -38,22 +38,13 @@ def numba_available() -> bool:
     return find_spec("numba") is not None
 
 
-def vector_bits(flags: frozenset[str] | None = None) -> int:
-    flags = cpu_flags() if flags is None else flags
-    if "avx512f" in flags:
-        return 512
-    if "avx" in flags or "avx2" in flags:
-        return 256
-    return 128
-
-
 def fma_chains_for(bits: int) -> int:
     """Independent chains: >= latency (4) x units (2), within the 16 (AVX2) or 32 (AVX-512) registers."""
     return {512: 24, 256: 12}.get(bits, 8)
 
 
-@functools.lru_cache(maxsize=None)
-def _fma_kernel(bits: int, chains: int) -> Callable:
+@functools.cache
+def _fma_kernel(bits: int, chains: int) -> Any:
     from llvmlite import ir
     from numba import njit, prange, types
     from numba.extending import intrinsic
@@ -133,8 +124,8 @@ def fma_peak_gflops(dtype: str, threads: int, seconds: float = 0.2, repeats: int
     return _best_rate(lambda: run(n, seed, threads), flops, repeats) / 1e9
 
 
-@functools.lru_cache(maxsize=None)
-def _stream_kernels() -> tuple[Callable, Callable]:
+@functools.cache
+def _stream_kernels() -> tuple[Any, Any]:
     from numba import njit, prange
 
     @njit(parallel=True)

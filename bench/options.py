@@ -4,21 +4,22 @@
 ``add`` callable (``ArgumentParser.add_argument`` or pytest's ``group.addoption``);
 ``resolve(get, prefix)`` turns the parsed values into cases, backends and ``RunOptions``.
 Parsers raise ``argparse.ArgumentTypeError`` with a message that names the valid
-values, which both argparse and pytest report as a one-line usage error.
+values, which both argparse and pytest report as a one-line usage error; ``resolve``
+raises ``PolicyError`` (a ``GemmbenchError``) for combinations no single parser can see.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from .case import DTYPES, TRANSPOSES, GemmCase, grid
-from .execute import MODES
-from .timer import PolicyError, TimingPolicy
+from .case import DTYPES, MODES, TRANSPOSES, GemmCase, grid
+from .timer import TimingPolicy
 
-__all__ = ["parse_sizes", "parse_shape", "parse_choices", "parse_ints", "add_run_options", "resolve", "Resolved",
-           "DEFAULT_SIZES", "DEFAULT_DTYPES", "QUICK_POLICY"]
+__all__ = ["DEFAULT_DTYPES", "DEFAULT_SIZES", "QUICK_POLICY", "Resolved", "add_run_options", "parse_choices",
+           "parse_ints", "parse_names", "parse_positive", "parse_shape", "parse_sizes", "resolve"]
 
 DEFAULT_SIZES = (64, 256, 1024, 2048)
 DEFAULT_DTYPES = ("float32", "float64")
@@ -170,10 +171,7 @@ def _policy(get: Callable[[str], Any], prefix: str) -> TimingPolicy:
                "metric": (get(prefix + "noise_metric") or [None])[0]}
     fields = {**base.__dict__, **{k: v for k, v in changes.items() if v is not None}}
     fields["min_time_s"] = min(fields["min_time_s"], fields["max_time_s"])
-    try:
-        return TimingPolicy(**fields)
-    except PolicyError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return TimingPolicy(**fields)  # a PolicyError is a GemmbenchError: one line, exit 2
 
 
 def resolve(get: Callable[[str], Any], prefix: str = "") -> Resolved:

@@ -11,23 +11,22 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
-import sys
+
+from .hostfacts import python_argv
 
 __all__ = ["run_probe", "ProbeResult", "probe_stack"]
 
 ProbeResult = dict
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run_probe(code: str, timeout_s: float = 30.0) -> ProbeResult:
     """Run ``code`` (which prints one JSON object) in a child interpreter; never raises.
 
     Returns that object, or ``{"ok": False, "reason": ...}`` when the child failed.
     """
-    flags = ["-P"] if sys.version_info >= (3, 11) else []
     try:
-        out = subprocess.run([sys.executable, *flags, "-c", code], capture_output=True, text=True,
-                             timeout=timeout_s)
+        out = subprocess.run(python_argv(code), capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"ok": False, "reason": f"probe timed out after {timeout_s:g} s (driver or runtime hung)"}
     except OSError as exc:

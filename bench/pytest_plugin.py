@@ -31,10 +31,12 @@ from typing import Any
 import pytest
 
 from .case import GemmCase
+from .errors import GemmbenchError
 from .options import add_run_options, resolve
-from .registry import Entry, Registry, UnknownBackendError, discover
+from .registry import Entry, Registry, discover
 from .result import Measurement
-from .runner import RESULTS_DIR, RunOptions, new_run_id, run
+from .store import new_run_id, results_path
+from .sweep import RunOptions, run
 
 __all__ = ["GemmJob"]
 
@@ -71,10 +73,10 @@ def _state(config: pytest.Config) -> _State:
         registry = discover()
         entries = registry.select(spec.backends)
         options = RunOptions(modes=spec.modes, threads=spec.threads, policy=spec.policy)
-    except (argparse.ArgumentTypeError, UnknownBackendError, ValueError) as exc:
+    except (argparse.ArgumentTypeError, GemmbenchError) as exc:
         raise pytest.UsageError(f"gemmbench: {exc}") from None
     run_id = new_run_id()
-    output = Path(spec.output) if spec.output else RESULTS_DIR / f"{run_id}.csv"
+    output = Path(spec.output) if spec.output else results_path(run_id)
     only = bool(getattr(config.option, "benchmark_only", False))
     return _State(registry, spec.cases, entries, options, output, run_id, config.getoption("gemm_benchmark") or only,
                   [])
@@ -137,7 +139,8 @@ class GemmJob:
     def measure(self) -> Measurement:
         p, st = self.param, self.state
         options = RunOptions(modes=(p.mode,), threads=(p.threads,), policy=st.options.policy)
-        (row,) = run([p.case], [p.entry.name], options, st.output, registry=st.registry, run_id=st.run_id)
+        (row,) = run([p.case], backends=[p.entry.name], options=options, output=st.output, registry=st.registry,
+                     run_id=st.run_id)
         st.rows.append(row)
         self.row = row
         return row
@@ -196,7 +199,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     st = config.stash.get(_STATE, None)
     if st is None or not st.rows:
         return
-    from .report import HEADER, format_row
+    from .console import HEADER, format_row
 
     tr = terminalreporter
     tr.section("gemmbench")

@@ -19,24 +19,24 @@ import importlib.util
 import os
 import pkgutil
 import sys
-import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable
 
+from .errors import GemmbenchError, one_line
 from .kernel import Kernel
 
-__all__ = ["Entry", "Problem", "Registry", "discover", "UnknownBackendError", "ENTRY_POINT_GROUP", "KERNEL_PATH_ENV",
-           "load_kernel_class", "one_line"]
+__all__ = ["ENTRY_POINT_GROUP", "KERNEL_PATH_ENV", "Entry", "Problem", "Registry", "UnknownBackendError", "discover",
+           "load_kernel_class"]
 
 ENTRY_POINT_GROUP = "gemmbench.kernels"
 KERNEL_PATH_ENV = "GEMMBENCH_KERNEL_PATH"
 _USER_PREFIX = "gemmbench_user_kernels"
 
 
-class UnknownBackendError(LookupError):
+class UnknownBackendError(GemmbenchError, LookupError):
     """A backend name that no kernel registers; the message lists the known ones."""
 
 
@@ -68,6 +68,8 @@ class Problem:
 
 @dataclass
 class Registry:
+    """Backends by name, in discovery order, plus what could not be registered and why."""
+
     entries: dict[str, Entry] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -101,12 +103,6 @@ class Registry:
         return list(self.entries.values()) if names is None else [self.get(n) for n in names]
 
 
-def one_line(exc: BaseException, limit: int = 400) -> str:
-    """``Type: message`` of an exception on one line (for error rows and broken-module reports)."""
-    line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return line.replace("\n", " ")[:limit]
-
-
 def _add_module(reg: Registry, module: ModuleType, origin: str, path: str = "") -> None:
     kernels = getattr(module, "KERNELS", None)
     if kernels is None:
@@ -116,8 +112,8 @@ def _add_module(reg: Registry, module: ModuleType, origin: str, path: str = "") 
 
 
 def _scan_package(reg: Registry) -> None:
-    from . import kernels as package
-
+    # Imported by name, not statically: the harness never depends on its plugins.
+    package = importlib.import_module(f"{__package__}.kernels")
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue

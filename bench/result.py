@@ -13,25 +13,25 @@ readers accept every version up to their own):
 from __future__ import annotations
 
 import csv
-import dataclasses
-import datetime as _dt
 import json
-import math
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from .case import GemmCase
+from .codec import CodecError, columns, decode, encode
+from .errors import GemmbenchError
+from .store import sidecar_path
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "Measurement", "ResultWriter", "read_results", "ResultsFileError",
-           "sidecar_path", "row_key", "done_keys", "COLUMNS",
-           "case_columns", "utc_now"]
+__all__ = ["COLUMNS", "SCHEMA_VERSION", "STATUSES", "Measurement", "ResultWriter", "ResultsFileError", "done_keys",
+           "latest_per_key", "read_results", "row_key"]
 
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "skipped", "error", "wrong")
 
 
-class ResultsFileError(ValueError):
+class ResultsFileError(GemmbenchError, ValueError):
     """A results file cannot be read: empty, truncated header, foreign, or from a newer schema."""
 
 
@@ -110,54 +110,15 @@ class Measurement:
         return row_key(self.backend, self.variant, self.case, self.cache_mode, self.threads)
 
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Measurement))
-_TYPES = {f.name: f.type for f in dataclasses.fields(Measurement)}
+COLUMNS: tuple[str, ...] = columns(Measurement)
 #: Columns a file must have to be read at all (present since schema 1).
 REQUIRED = ("schema_version", "run_id", "backend", "m", "n", "k", "dtype", "trans", "cache_mode", "threads",
             "status", "median_s")
 
 
-def case_columns(case: GemmCase) -> dict[str, object]:
-    """The row columns a case determines (shape, dtype, storage, work, traffic, intensity)."""
-    return dict(m=case.m, n=case.n, k=case.k, dtype=case.dtype, trans=case.trans, flops=case.flops,
-                bytes=case.bytes, intensity=case.intensity)
-
-
-def utc_now() -> str:
-    """Row timestamp: UTC, ISO 8601, to the second."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def row_key(backend: str, variant: str, case: GemmCase, cache_mode: str, threads: int) -> tuple:
     """Identity of a row within a run: what ``--resume`` skips."""
     return (backend, variant, case.m, case.n, case.k, case.dtype, case.trans, cache_mode, int(threads))
-
-
-def sidecar_path(csv_path: Path | str) -> Path:
-    """Raw samples live next to the CSV: results/run.csv -> results/run.samples.jsonl."""
-    p = Path(csv_path)
-    return p.with_name(p.stem + ".samples.jsonl")
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
-    return str(value)
-
-
-def _parse(name: str, text: str) -> object:
-    kind = _TYPES.get(name, "str")
-    if text == "" and "None" in kind:
-        return None
-    if kind.startswith("int"):
-        return int(text)
-    if kind.startswith("float"):
-        return float(text)
-    if kind.startswith("bool"):
-        return text == "True"
-    return text
 
 
 def _repair_tail(path: Path) -> int:
@@ -193,7 +154,7 @@ class ResultWriter:
 
     def write(self, row: Measurement, samples: Sequence[float] = ()) -> None:
         """Append one row (and its raw samples), flushed so a kill cannot lose it."""
-        self._writer.writerow([_fmt(getattr(row, c)) for c in COLUMNS])
+        self._writer.writerow(encode(row))
         self._csv.flush()
         if samples:
             record = {"run_id": row.run_id, "key": list(row.key), "inner_loops": row.inner_loops,
@@ -205,7 +166,7 @@ class ResultWriter:
         self._csv.close()
         self._side.close()
 
-    def __enter__(self) -> "ResultWriter":
+    def __enter__(self) -> ResultWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -232,9 +193,10 @@ def _row(path: Path, lineno: int, raw: dict[str, str]) -> Measurement | None:
         raise ResultsFileError(f"{path}:{lineno}: schema version {version!r} is newer than this gemmbench "
                                f"reads (<= {SCHEMA_VERSION}); upgrade gemmbench")
     try:
-        return Measurement(**{k: _parse(k, v) for k, v in raw.items() if k in _TYPES})
-    except (TypeError, ValueError) as exc:
+        row: Measurement = decode(Measurement, raw)
+    except (TypeError, ValueError, CodecError) as exc:
         raise ResultsFileError(f"{path}:{lineno}: bad row: {exc}") from None
+    return row
 
 
 def read_results(path: Path | str) -> list[Measurement]:
@@ -258,3 +220,15 @@ def read_results(path: Path | str) -> list[Measurement]:
 def done_keys(rows: Iterable[Measurement], retry_errors: bool = True) -> set[tuple]:
     """Keys ``--resume`` skips: every finished row, except errors when they are to be retried."""
     return {r.key for r in rows if not (retry_errors and r.status == "error")}
+
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
+
+
+def latest_per_key(rows: Iterable[R], key: Callable[[R], K]) -> dict[K, R]:
+    """The last row for each key, in order of first appearance: a retried (resumed) row replaces its error."""
+    out: dict[K, R] = {}
+    for r in rows:
+        out[key(r)] = r
+    return out

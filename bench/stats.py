@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["Summary", "summarize", "noise_verdict", "median_ci_halfwidth", "NOISY_REL_IQR"]
 
-#: Relative IQR above which a result is flagged noisy (DESIGN.md section 4, rule 6).
+#: Relative IQR above which a result is flagged noisy (docs/architecture.md, "Measurement rules").
 NOISY_REL_IQR = 0.10
 #: A worst/best ratio above this flags outliers (a descheduled or throttled sample).
 OUTLIER_RATIO = 2.0

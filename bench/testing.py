@@ -10,17 +10,17 @@ first-call accounting), so a backend author can test theirs in one line.
 from __future__ import annotations
 
 import itertools
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .case import GemmCase
-from .execute import Job, RunHeader, Session
+from .case import GemmCase, Job
 from .kernel import Kernel, Operands, Prepared
 from .result import Measurement
+from .session import RunHeader, Session
 from .timer import TimingPolicy
 
-__all__ = ["ScriptedDevice", "check_kernel", "FAST_POLICY", "conformance_cases", "ConformanceError"]
+__all__ = ["FAST_POLICY", "PLANTED", "ConformanceError", "ScriptedDevice", "check_kernel", "conformance_cases"]
 
 #: A short policy for tests: a few samples, milliseconds per case.
 FAST_POLICY = TimingPolicy(warmup_count=1, warmup_time_s=0.0, min_block_s=1e-4, min_samples=3, min_time_s=0.0,

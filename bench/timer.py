@@ -7,21 +7,24 @@ asynchronous accelerator (events on the stream).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
+import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from .device import Device
+from .errors import GemmbenchError
 from .stats import median_ci_halfwidth, summarize
 
-__all__ = ["TimingPolicy", "Samples", "measure", "PolicyError"]
+__all__ = ["PolicyError", "Samples", "TimingPolicy", "calibrate", "measure", "quiet_interpreter"]
 
 Clock = Callable[[], int]
 
 
-class PolicyError(ValueError):
+class PolicyError(GemmbenchError, ValueError):
     """A timing policy field is out of range."""
 
 
@@ -130,6 +133,28 @@ def calibrate(blocks: _Blocks, device: Device, policy: TimingPolicy) -> int:
     return inner
 
 
+@contextlib.contextmanager
+def quiet_interpreter() -> Iterator[None]:
+    """No garbage collection, tracing or profiling hooks while timed blocks run; all restored after.
+
+    A collection inside a timed block would be charged to the GEMM; under coverage or a
+    debugger, ``sys.settrace``/``sys.setprofile`` hooks would run on every Python line of
+    the launch loop and inflate small cases many times over.
+    """
+    gc_was_enabled = gc.isenabled()
+    trace, profile = sys.gettrace(), sys.getprofile()
+    gc.disable()
+    sys.settrace(None)
+    sys.setprofile(None)
+    try:
+        yield
+    finally:
+        sys.settrace(trace)
+        sys.setprofile(profile)
+        if gc_was_enabled:
+            gc.enable()
+
+
 def measure(launches: Sequence[Callable[[], object]], device: Device, policy: TimingPolicy,
             now: Clock = time.perf_counter_ns) -> Samples:
     """Time the GEMM behind ``launches`` (hot: one launch; cold: one per rotated operand copy)."""
@@ -139,10 +164,8 @@ def measure(launches: Sequence[Callable[[], object]], device: Device, policy: Ti
     inner = calibrate(blocks, device, policy)
     samples: list[float] = []
     converged = False
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # a collection inside a timed block would be charged to the GEMM
     t0 = now()
-    try:
+    with quiet_interpreter():
         while True:
             samples.append(blocks.run(inner))
             elapsed = (now() - t0) * 1e-9
@@ -152,7 +175,4 @@ def measure(launches: Sequence[Callable[[], object]], device: Device, policy: Ti
                 break
             if elapsed >= policy.max_time_s and len(samples) >= 3:
                 break
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return Samples(tuple(samples), inner, first, warm, converged, (now() - t0) * 1e-9)

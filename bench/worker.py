@@ -24,13 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 
-from .case import GemmCase
-from .execute import Job, RunHeader, Session
+from .case import GemmCase, Job
+from .errors import one_line
+from .hostfacts import python_argv
 from .registry import Entry, load_kernel_class
 from .result import Measurement
-from .timer import TimingPolicy
+from .session import RunHeader, Session, header_from_json, header_to_json
 
 __all__ = ["WorkerResult", "run_in_worker", "main"]
 
@@ -41,17 +42,9 @@ WorkerResult = tuple[int, Measurement, Sequence[float]]
 def _request(entry: Entry, header: RunHeader, jobs: Sequence[Job]) -> dict:
     return {
         "kernel": {"module": entry.module, "qualname": entry.cls.__qualname__, "path": entry.path},
-        "header": {"run_id": header.run_id, "threads": header.threads, "seed": header.seed,
-                   "policy": dataclasses.asdict(header.policy)},
+        "header": header_to_json(header),
         "jobs": [{"case": dataclasses.asdict(j.case), "mode": j.mode} for j in jobs],
     }
-
-
-def _command() -> list[str]:
-    # -P (3.11+) keeps the working directory off sys.path, so a checkout's kernels/ folder
-    # can never be imported as a top-level module in the worker.
-    flags = ["-P"] if sys.version_info >= (3, 11) else []
-    return [sys.executable, *flags, "-c", "from gemmbench.worker import main; main()"]
 
 
 def _signal_name(code: int) -> str:
@@ -72,7 +65,7 @@ class _Worker:
 
     def __init__(self, request: dict) -> None:
         self.stderr = tempfile.NamedTemporaryFile("w+", prefix="gemmbench-worker-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.proc = subprocess.Popen(python_argv("from gemmbench.worker import main; main()"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(request).encode())
         self.proc.stdin.close()
@@ -141,7 +134,11 @@ def run_in_worker(entry: Entry, header: RunHeader, jobs: Sequence[Job], timeout_
             yield current, make_error(jobs[current], reason), ()
 
 
-def _drain(worker: _Worker, pending: list[int], timeout_s: float):
+_Failure = tuple[int | None, str]
+
+
+def _drain(worker: _Worker, pending: list[int], timeout_s: float
+           ) -> Generator[WorkerResult, None, tuple[set[int], _Failure | None]]:
     """Yield results from one worker; return (finished indices, (index running, reason) or None)."""
     done: set[int] = set()
     current: int | None = None
@@ -171,10 +168,6 @@ def _drain(worker: _Worker, pending: list[int], timeout_s: float):
 # ---------------------------------------------------------------- worker side
 
 
-def _header(raw: dict) -> RunHeader:
-    return RunHeader(raw["run_id"], TimingPolicy(**raw["policy"]), int(raw["threads"]), int(raw["seed"]))
-
-
 def main() -> None:
     """Worker entry point: read the request from stdin, stream JSON lines back."""
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -189,9 +182,9 @@ def main() -> None:
     try:
         spec = request["kernel"]
         cls = load_kernel_class(spec["module"], spec["qualname"], spec["path"])
-        session = Session(cls(), _header(request["header"]))
+        session = Session(cls(), header_from_json(request["header"]))
     except Exception as exc:
-        send(event="fatal", reason=f"backend setup failed: {type(exc).__name__}: {exc}"[:400])
+        send(event="fatal", reason=f"backend setup failed: {one_line(exc)}")
         return
     for index, raw in enumerate(request["jobs"]):
         send(event="start", index=index)

@@ -35,9 +35,8 @@ from numba import get_thread_id, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from gemmbench.buffers import aligned_zeros
-from gemmbench.llvmir import I32, I64, fma_function, splat, vector_type
-from gemmbench.microbench import vector_bits
+from gemmbench.backend import aligned_zeros, vector_bits
+from gemmbench.backend.llvm import I32, I64, fma_function, splat, vector_type
 
 I8P = ir.IntType(8).as_pointer()
 

@@ -18,10 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gemmbench.case import GemmCase
-from gemmbench.device import EventDevice
-from gemmbench.kernel import Kernel, Operands, Prepared
-from gemmbench.probe import probe_stack
+from gemmbench.backend import EventDevice, GemmCase, Kernel, Operands, Prepared, probe_stack
 
 ACL_FORMAT_FRACTAL_NZ = 29
 #: L2 assumed for cold mode when the runtime does not say (192 MB reported for 910B; >= the others).

@@ -15,10 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gemmbench.case import GemmCase
-from gemmbench.device import EventDevice
-from gemmbench.kernel import Kernel, Operands, Prepared
-from gemmbench.probe import probe_stack
+from gemmbench.backend import EventDevice, GemmCase, Kernel, Operands, Prepared, probe_stack
 
 _PROBE = """
 import json

@@ -19,9 +19,7 @@ from importlib.util import find_spec
 
 import numpy as np
 
-from gemmbench.buffers import aligned_zeros
-from gemmbench.case import GemmCase
-from gemmbench.kernel import Kernel, Operands, Prepared
+from gemmbench.backend import GemmCase, Kernel, Operands, Prepared, aligned_zeros
 
 #: numba-naive is a teaching kernel (~1 GFLOP/s): cases above this m*n*k are skipped.
 NAIVE_MAX_MNK = 512**3

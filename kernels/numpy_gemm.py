@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gemmbench.buffers import aligned_empty
-from gemmbench.case import GemmCase
-from gemmbench.kernel import Kernel, Operands, Prepared
-from gemmbench.machine import blas_info
+from gemmbench.backend import GemmCase, Kernel, Operands, Prepared, aligned_empty, blas_info
 
 
 class NumpyGemm(Kernel):

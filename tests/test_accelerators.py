@@ -17,7 +17,9 @@ import pytest
 import fake_accel
 from fake_accel import FIRST_CALL_S, GEMM_MS
 from gemmbench.case import GemmCase
-from gemmbench.execute import Job, RunHeader, Session
+from gemmbench.case import Job
+from gemmbench.commands.machine import accelerator_ceilings
+from gemmbench.session import RunHeader, Session
 from gemmbench.probe import run_probe
 from gemmbench.testing import FAST_POLICY
 from gemmbench.kernels.ascend_gemm import AscendGemm, AscendGemmNZ, chip_family
@@ -84,7 +86,7 @@ def test_cupy_tf32_fixed_per_process(fake_cupy):
 def test_cupy_device_ceilings(fake_cupy):
     kernel = CupyGemm()
     kernel.setup(1)
-    roofs = kernel.measure_ceilings(size=128)
+    roofs = accelerator_ceilings(kernel, size=128)
     names = {(c.name, c.dtype, c.source) for c in roofs}
     assert ("gemm-peak", "float32", "measured") in names
     assert ("copy-device", "", "measured") in names
@@ -146,7 +148,7 @@ def test_ascend_device_ceilings(fake_torch):
     fake_torch("Ascend910B3")
     kernel = AscendGemm()
     kernel.setup(1)
-    roofs = {(c.name, c.dtype, c.source) for c in kernel.measure_ceilings(size=64)}
+    roofs = {(c.name, c.dtype, c.source) for c in accelerator_ceilings(kernel, size=64)}
     assert ("gemm-peak", "float16", "measured") in roofs and ("copy-device", "", "measured") in roofs
     assert ("spec:float16", "float16", "spec") in roofs  # Ascend910B3 matches the 910B spec sheet
 

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from gemmbench.cli import main
-from gemmbench.compare import compare, mann_whitney_p
+from gemmbench.commands.compare import compare, mann_whitney_p
 from gemmbench.result import ResultWriter
 from tests_support import make_row
 

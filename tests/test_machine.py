@@ -2,14 +2,15 @@ import itertools
 import json
 import os
 
-import gemmbench.execute as execute
+import gemmbench.session as execute
 import pytest
 from gemmbench.case import GemmCase
 from gemmbench.ceilings import read_ceilings, write_ceilings
 from gemmbench.cli import main
-from gemmbench.hostroofs import clock_mhz, measure_host
+from gemmbench.commands.machine import measure_host
+from gemmbench.hostfacts import clock_mhz
 from gemmbench.kernels.numpy_gemm import NumpyGemm
-from gemmbench.machine import hostname, steal_seconds
+from gemmbench.hostfacts import hostname, steal_seconds
 from gemmbench.testing import check_kernel
 from test_roofline import CEILS
 

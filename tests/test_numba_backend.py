@@ -11,7 +11,7 @@ pytest.importorskip("numba", reason="the Numba backends need numba (extra 'numba
 
 from gemmbench.case import GemmCase  # noqa: E402
 from gemmbench.kernels.numba_gemm import NumbaGemm, NumbaNaive  # noqa: E402
-from gemmbench.machine import cpu_flags  # noqa: E402
+from gemmbench.hostfacts import cpu_flags  # noqa: E402
 from gemmbench.testing import check_kernel  # noqa: E402
 from gemmbench.verify import make_operands  # noqa: E402
 

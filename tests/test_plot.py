@@ -7,7 +7,7 @@ import pytest
 
 from gemmbench.ceilings import write_ceilings
 from gemmbench.cli import main
-from gemmbench.plot import load
+from gemmbench.commands.plot import load
 from gemmbench.result import ResultWriter
 from tests_support import make_row
 from test_roofline import CEILS, HOST
@@ -99,8 +99,8 @@ def test_plot_usage_errors(tmp_path, capsys, monkeypatch):
 def test_plot_module_does_not_import_measuring_code():
     import subprocess
 
-    code = ("import sys, gemmbench.plot; "
+    code = ("import sys, gemmbench.commands.plot; "
             "print(sorted(m for m in sys.modules if m.split('.')[-1] in "
-            "('timer', 'execute', 'runner', 'worker', 'microbench', 'device')))")
+            "('timer', 'session', 'sweep', 'worker', 'microbench', 'device')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == "[]"

@@ -4,9 +4,10 @@ import re
 import numpy as np
 import pytest
 
-from gemmbench.ceilings import Ceiling, CeilingSet, CeilingsError, read_ceilings, write_ceilings, latest_ceilings
+from gemmbench.ceilings import Ceiling, CeilingSet, CeilingsError, read_ceilings, write_ceilings
+from gemmbench.store import latest_ceilings
 from gemmbench.roofline import attainable_gflops, place, ridge_intensity
-from gemmbench.runner import annotate
+from gemmbench.rows import place_row as annotate
 from gemmbench.specs import SPECS, find_spec, spec_ceilings
 
 HOST, DEV = "h1", "cpu: X"
@@ -92,7 +93,8 @@ def test_annotate_places_ok_rows_only():
 
 
 def test_vector_width_and_chains():
-    from gemmbench.microbench import fma_chains_for, vector_bits
+    from gemmbench.hostfacts import vector_bits
+    from gemmbench.microbench import fma_chains_for
 
     assert vector_bits(frozenset({"avx2", "avx512f", "fma"})) == 512
     assert vector_bits(frozenset({"avx", "avx2", "fma"})) == 256

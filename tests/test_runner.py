@@ -4,8 +4,9 @@ import pytest
 
 from gemmbench.case import GemmCase
 from gemmbench.registry import Registry, discover
-from gemmbench.result import read_results, sidecar_path
-from gemmbench.runner import RunOptions, run
+from gemmbench.result import read_results
+from gemmbench.store import sidecar_path
+from gemmbench.sweep import RunOptions, run
 from gemmbench.testing import FAST_POLICY, PLANTED
 
 CASES = [GemmCase(9, 7, 5), GemmCase(6, 4, 13), GemmCase(16, 16, 16, "float64", "TN")]
@@ -20,7 +21,7 @@ def _registry():
 
 def _run(tmp_path, backend, isolate, cases=CASES, **kw):
     options = RunOptions(threads=(1,), policy=FAST_POLICY, isolate=isolate, **kw)
-    return run(cases, [backend], options, tmp_path / "r.csv", registry=_registry())
+    return run(cases, backends=[backend], options=options, output=tmp_path / "r.csv", registry=_registry())
 
 
 @pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "worker"])
@@ -83,7 +84,8 @@ def test_worker_setup_failure_marks_every_case(tmp_path):
     from gemmbench.testing import PlantedWrong
 
     reg.entries["ghost"] = Entry("ghost", PlantedWrong, "test", "no_such_module_anywhere")
-    rows = run(CASES[:2], ["ghost"], RunOptions(threads=(1,), policy=FAST_POLICY), tmp_path / "g.csv", registry=reg)
+    rows = run(CASES[:2], backends=["ghost"], options=RunOptions(threads=(1,), policy=FAST_POLICY),
+               output=tmp_path / "g.csv", registry=reg)
     assert [r.status for r in rows] == ["error", "error"]
     assert "backend setup failed: ModuleNotFoundError" in rows[0].reason
 
@@ -91,7 +93,8 @@ def test_worker_setup_failure_marks_every_case(tmp_path):
 def test_resume_skips_finished_rows_and_keeps_run_id(tmp_path):
     first = _run(tmp_path, "numpy", isolate=False, cases=CASES[:1])
     options = RunOptions(threads=(1,), policy=FAST_POLICY, isolate=False)
-    second = run(CASES, ["numpy"], options, tmp_path / "r.csv", resume=True, registry=_registry())
+    second = run(CASES, backends=["numpy"], options=options, output=tmp_path / "r.csv", resume=True,
+                 registry=_registry())
     assert [r.m for r in second] == [6, 16]
     assert {r.run_id for r in second} == {first[0].run_id}
     assert len(read_results(tmp_path / "r.csv")) == 3
@@ -120,5 +123,6 @@ def test_options_validation():
 
 def test_interleave_alternates_backends_case_by_case(tmp_path):
     options = RunOptions(threads=(1,), policy=FAST_POLICY, interleave=True)
-    rows = run(CASES[:2], ["numpy", "test-wrong"], options, tmp_path / "i.csv", registry=_registry())
+    rows = run(CASES[:2], backends=["numpy", "test-wrong"], options=options, output=tmp_path / "i.csv",
+               registry=_registry())
     assert [(r.backend, r.m) for r in rows] == [("numpy", 9), ("test-wrong", 9), ("numpy", 6), ("test-wrong", 6)]

@@ -6,7 +6,7 @@ import pytest
 from gemmbench import verify as V
 from gemmbench.buffers import ALIGN, is_aligned
 from gemmbench.case import GemmCase
-from gemmbench.execute import _clone
+from gemmbench.session import _clone
 from gemmbench.kernels.numpy_gemm import NumpyGemm
 from gemmbench.verify import make_operands, tolerance, verify
 

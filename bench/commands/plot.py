@@ -7,16 +7,24 @@ a ``wrong``, ``error`` or ``skipped`` result is never a point.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any
 
-from .ceilings import Ceiling, CeilingSet, latest_ceilings, read_ceilings
-from .result import Measurement, read_results
-from .roofline import ridge_intensity
+from ..ceilings import Ceiling, CeilingSet, read_ceilings
+from ..errors import UsageError
+from ..result import Measurement, latest_per_key, read_results
+from ..roofline import ridge_intensity
+from ..store import latest_ceilings, latest_results
 
-__all__ = ["PlotInput", "load", "plot_all", "roofline", "throughput", "comparison", "FORMATS"]
+__all__ = ["FORMATS", "PlotInput", "comparison", "load", "plot_all", "roofline", "throughput"]
+
+NAME = "plot"
+HELP = "roofline, throughput and comparison plots from results CSVs"
 
 FORMATS = ("png", "svg")
 _MARKERS = {"float32": "o", "float64": "s", "float16": "^", "bfloat16": "D"}
@@ -46,8 +54,7 @@ def load(csvs: Sequence[Path | str], ceiling_files: Sequence[Path | str] = ()) -
     """Read results (errors raise ``ResultsFileError``) and the ceilings that apply to them."""
     paths = [Path(p) for p in csvs]
     # The last row per (host, key) wins, as after a --resume that retried an error.
-    latest = {(r.host, r.key): r for p in paths for r in read_results(p)}
-    rows = list(latest.values())
+    rows = list(latest_per_key((r for p in paths for r in read_results(p)), lambda r: (r.host, r.key)).values())
     ceilings = [c for f in ceiling_files for c in read_ceilings(f)]
     data = PlotInput(rows, ceilings, paths)
     if not data.ok:
@@ -62,11 +69,11 @@ def load(csvs: Sequence[Path | str], ceiling_files: Sequence[Path | str] = ()) -
     return data
 
 
-def _plt():
+def _plt() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise RuntimeError("plotting needs matplotlib: pip install 'gemmbench[plots]'") from None
+        raise UsageError("plotting needs matplotlib: pip install 'gemmbench[plots]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -83,7 +90,7 @@ def _title(kind: str, data: PlotInput, rows: Sequence[Measurement]) -> str:
     return f"{kind} — {machines} — {date}{extra} | threads {threads}" if first else kind
 
 
-def _save(fig, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+def _save(fig: Any, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats:
@@ -104,7 +111,7 @@ def _colours(keys: Iterable[str]) -> dict[str, str]:
     return {k: palette[i % len(palette)] for i, k in enumerate(sorted(set(keys)))}
 
 
-def _draw_roofs(ax, data: PlotInput, rows: Sequence[Measurement], threads: int, xlim: tuple[float, float]) -> None:
+def _draw_roofs(ax: Any, data: PlotInput, rows: Sequence[Measurement], threads: int, xlim: tuple[float, float]) -> None:
     cset = CeilingSet(data.ceilings)
     devices = sorted({(r.host, r.device) for r in rows})
     for h, (host, device) in enumerate(devices):
@@ -268,3 +275,32 @@ def plot_all(data: PlotInput, out_dir: Path, stem: str, baseline: str | None = N
     """Every plot for ``data``; returns the files written."""
     return (roofline(data, out_dir, stem, formats) + throughput(data, out_dir, stem, formats)
             + comparison(data, out_dir, stem, baseline, formats))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("csv", nargs="*", help="results CSVs (default: newest in results/); several = one plot")
+    parser.add_argument("--ceilings", action="append", metavar="CSV",
+                        help="machine CSV(s) from 'gemmbench machine' (default: newest for each host, beside the CSV)")
+    parser.add_argument("--baseline", default=None, help="backend the comparison divides by (default numpy)")
+    parser.add_argument("--out", default="plots", help="output folder (default plots/)")
+    parser.add_argument("--formats", type=lambda s: [x for x in s.split(",") if x], default=["png", "svg"],
+                        metavar="LIST", help="png,svg")
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    newest = None if args.csv else latest_results()
+    csvs = args.csv or ([newest] if newest else [])
+    if not csvs:
+        raise UsageError("no results CSV given and none in results/; run 'gemmbench run' first")
+    bad = [f for f in args.formats if f not in FORMATS]
+    if bad:
+        raise UsageError(f"unknown format {bad[0]!r}; valid choices: {', '.join(FORMATS)}")
+    data = load(csvs, args.ceilings or ())
+    stem = Path(csvs[0]).stem + (f"+{len(csvs) - 1}" if len(csvs) > 1 else "")
+    paths = plot_all(data, Path(args.out), stem, args.baseline, args.formats)
+    for note in data.notes:
+        print(f"gemmbench plot: note: {note}", file=sys.stderr)
+    for p in paths:
+        print(p)
+    return 0

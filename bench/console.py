@@ -1,4 +1,4 @@
-"""Console output: a table row per finished measurement and a progress line while a case runs."""
+"""Console output: a table row per finished measurement, a progress line while a case runs, warnings."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from .case import Job
+from .hostfacts import slow_blas_warning
 from .result import Measurement
 
-__all__ = ["ConsoleReporter", "format_row", "HEADER", "format_seconds"]
+__all__ = ["HEADER", "ConsoleReporter", "format_row", "format_seconds", "warn_if_slow_blas"]
 
 _COLS = (("backend", 12), ("case", 16), ("dtype", 8), ("tr", 2), ("mode", 4), ("thr", 3), ("status", 7),
          ("median", 9), ("±IQR", 5), ("GFLOP/s", 8), ("%peak", 5), ("note", 0))
@@ -57,9 +59,9 @@ class ConsoleReporter:
         self.err.write(f"\r[{bar}] {self.done}/{self.total} {text}"[:120].ljust(120))
         self.err.flush()
 
-    def begin(self, backend: str, job: object, threads: int) -> None:
+    def begin(self, backend: str, job: Job, threads: int) -> None:
         if self.live:
-            self._bar(f"{backend} {job.case} {job.mode} x{threads}")  # type: ignore[attr-defined]
+            self._bar(f"{backend} {job.case} {job.mode} x{threads}")
 
     def row(self, row: Measurement) -> None:
         self.done += 1
@@ -71,3 +73,10 @@ class ConsoleReporter:
         if self.live:
             self.err.write("\r" + " " * 120 + "\r")
             self.err.flush()
+
+
+def warn_if_slow_blas() -> None:
+    """One line on stderr when OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE force a slower kernel."""
+    warning = slow_blas_warning()
+    if warning:
+        print(f"gemmbench: warning: {warning}", file=sys.stderr)

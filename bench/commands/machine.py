@@ -1,4 +1,4 @@
-"""``gemmbench machine``: measure this host's ceilings and write them with their provenance.
+"""``gemmbench machine``: measure this host's ceilings (and selected accelerators') and write them.
 
 Three sources per dtype, side by side: the FMA microkernel (measured peak), the best large
 GEMM any selected backend reaches (measured, a practical ceiling), and cores x FLOP/cycle x
@@ -8,35 +8,36 @@ Bandwidth: STREAM triad and copy. GEMMs run through the normal harness, in worke
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from .case import GemmCase
-from .ceilings import Ceiling
-from .device import HostDevice
-from .machine import hostname
-from .result import utc_now
-from .stats import summarize
-from .microbench import FMA_UNITS, fma_chains_for, fma_peak_gflops, numba_available, stream_gbs, vector_bits
-from .timer import TimingPolicy
+from ..case import GemmCase
+from ..ceilings import Ceiling, write_ceilings
+from ..console import warn_if_slow_blas
+from ..device import HostDevice
+from ..errors import UsageError
+from ..hostfacts import clock_mhz, hostname, threads_problem, usable_cpus, vector_bits
+from ..kernel import Kernel
+from ..microbench import FMA_UNITS, fma_chains_for, fma_peak_gflops, numba_available, stream_gbs
+from ..options import parse_ints, parse_names
+from ..registry import discover
+from ..session import memory_problem
+from ..specs import find_spec, spec_ceilings
+from ..stats import summarize
+from ..store import RESULTS_DIR, ceilings_path, latest_ceilings, new_run_id, utc_now
+from ..sweep import RunOptions, run
+from ..timer import TimingPolicy, measure
+from ..verify import make_operands
 
-__all__ = ["measure_host", "accelerator_ceilings", "clock_mhz", "GEMM_SIZE", "PEAK_DTYPES"]
+__all__ = ["GEMM_SIZE", "PEAK_DTYPES", "accelerator_ceilings", "measure_host"]
+
+NAME = "machine"
+HELP = "measure this host's ceilings (peak FLOP/s, bandwidth) -> CSV"
 
 PEAK_DTYPES = ("float32", "float64")
 GEMM_SIZE = 2048
 _GEMM_POLICY = TimingPolicy(min_samples=5, max_time_s=3.0, target=0.02)
-
-
-def clock_mhz() -> tuple[float, str]:
-    """Max clock from cpufreq if exposed, else the (often nominal) MHz from /proc/cpuinfo."""
-    try:
-        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
-            return int(f.read()) / 1000.0, "cpufreq max"
-    except (OSError, ValueError):
-        pass
-    from .machine import cpu_facts
-
-    mhz = cpu_facts().get("mhz", "")
-    return (float(mhz), "/proc/cpuinfo (may be nominal)") if mhz else (0.0, "unknown")
 
 
 def _lanes(bits: int, dtype: str) -> int:
@@ -47,8 +48,6 @@ def measure_host(threads: Sequence[int], gemm_backends: Sequence[str] | None = (
                  say: Callable[[str], None] = lambda s: None, gemm_size: int = GEMM_SIZE,
                  stream_elements: int | None = None) -> list[Ceiling]:
     """All ceilings of this host for each thread count in ``threads`` (sizes overridable for tests)."""
-    from .runner import RunOptions, run
-
     host, device = hostname(), HostDevice().name
     now = utc_now()
     bits = vector_bits()
@@ -79,8 +78,8 @@ def measure_host(threads: Sequence[int], gemm_backends: Sequence[str] | None = (
                 how + (", float64 arrays >= 4x LLC, best of 10" if numba_available() else
                        "; np.copyto, 1 thread (Numba not installed)"))
     cases = [GemmCase(gemm_size, gemm_size, gemm_size, d) for d in PEAK_DTYPES]
-    rows = run(cases, gemm_backends, RunOptions(threads=tuple(threads), policy=_GEMM_POLICY),
-               output=None, ceilings=[])
+    rows = run(cases, backends=gemm_backends, options=RunOptions(threads=tuple(threads), policy=_GEMM_POLICY),
+               ceilings=[])
     best: dict[tuple[str, int], tuple[float, str]] = {}
     for r in rows:
         if r.status == "ok" and r.gflops and r.gflops > best.get((r.dtype, r.threads), (0.0, ""))[0]:
@@ -94,15 +93,13 @@ def measure_host(threads: Sequence[int], gemm_backends: Sequence[str] | None = (
 
 def _accelerators(names: Sequence[str] | None, say: Callable[[str], None]) -> list[Ceiling]:
     """Roofs of selected, available backends that measure their own device (GPU, NPU)."""
-    from .registry import discover
-
     out: list[Ceiling] = []
     for entry in discover().select(names):
         if not entry.cls.measures_own_ceilings or entry.probe():
             continue
         kernel = entry.cls()
         kernel.setup(1)
-        for c in kernel.measure_ceilings():
+        for c in accelerator_ceilings(kernel):
             out.append(c)
             say(f"{c.kind:<9} {c.name:<12} {c.dtype or '-':<8} {c.device}  {c.value:9.1f} {c.unit:<7} {c.source}")
     return out
@@ -112,7 +109,7 @@ def _facts_text(facts: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in facts.items())
 
 
-def accelerator_ceilings(kernel, size: int = 8192, copy_bytes: int = 1 << 30,
+def accelerator_ceilings(kernel: Kernel, size: int = 8192, copy_bytes: int = 1 << 30,
                          policy: TimingPolicy = _GEMM_POLICY) -> list[Ceiling]:
     """An accelerator backend's roofs, measured through the same timer and device events.
 
@@ -121,11 +118,6 @@ def accelerator_ceilings(kernel, size: int = 8192, copy_bytes: int = 1 << 30,
     read and a write of each byte, when the kernel offers ``device_copy``. Spec-sheet roofs
     of the detected model are added, labelled ``spec``.
     """
-    from .execute import memory_problem
-    from .specs import find_spec, spec_ceilings
-    from .timer import measure
-    from .verify import make_operands
-
     device = kernel.device()
     host, now = hostname(), utc_now()
     out: list[Ceiling] = []
@@ -150,3 +142,33 @@ def accelerator_ceilings(kernel, size: int = 8192, copy_bytes: int = 1 << 30,
     if spec is not None:
         out += spec_ceilings(spec, host, device.name)
     return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-j", "--threads", type=parse_ints("thread count"), default=None, metavar="LIST",
+                        help="thread counts (default: 1 and all usable CPUs)")
+    parser.add_argument("-b", "--backends", type=parse_names, default=["numpy"], metavar="LIST",
+                        help="backends whose best 2048^3 GEMM is recorded as a ceiling (default numpy)")
+    parser.add_argument("-o", "--output", default=None, metavar="CSV",
+                        help="default results/machine-<host>-<time>.csv (runs and plots use the newest)")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="do nothing when this host already has a machine CSV (the main job uses this)")
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    existing = latest_ceilings(Path(args.output).parent if args.output else RESULTS_DIR, hostname())
+    if args.if_missing and existing:
+        print(f"gemmbench: ceilings for this host already in {existing} (remeasure without --if-missing)")
+        return 0
+    threads = args.threads or sorted({1, usable_cpus()})
+    problem = threads_problem(threads)
+    if problem:
+        raise UsageError(problem)
+    discover().select(args.backends)
+    warn_if_slow_blas()
+    ceilings = measure_host(threads, args.backends, say=print)
+    out = Path(args.output) if args.output else ceilings_path(hostname(), new_run_id())
+    write_ceilings(out, ceilings)
+    print(f"gemmbench: {len(ceilings)} ceilings -> {out}")
+    return 0

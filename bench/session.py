@@ -1,44 +1,37 @@
-"""Measure cases with one kernel in the current process: prepare, time, verify, build the row.
+"""A session: one kernel set up in this process, measuring jobs one after another.
 
-This is the body of a worker process (and of ``--in-process`` runs). It turns every
-outcome into a row: not applicable -> ``skipped``, an exception -> ``error``, a result
-off the float64 reference -> ``wrong``. Nothing here writes files.
+This is the body of a worker process (and of ``--in-process`` runs). Every outcome
+becomes a row through the one builder (``rows.make_row``): not applicable -> ``skipped``,
+an exception -> ``error``, a result off the float64 reference -> ``wrong``. Nothing
+here writes files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from .buffers import ALIGN, aligned_copy
-from .case import GemmCase
-from .device import Device, host_memory_available
+from .case import GemmCase, Job
+from .ceilings import Ceiling, CeilingSet
+from .device import Device
+from .errors import one_line
+from .hostfacts import affinity, blas_summary, host_memory_available, steal_seconds
 from .kernel import Kernel, Operands, Prepared
-from .machine import (
-    STEAL_FLAG,
-    affinity,
-    blas_summary,
-    cpu_model,
-    env_snapshot,
-    git_revision,
-    hostname,
-    steal_seconds,
-)
-from .registry import one_line
-from .result import Measurement, case_columns, utc_now
-from .stats import noise_verdict, summarize
-from .timer import Samples, TimingPolicy, measure
-from .verify import Verdict, make_operands, verify
+from .result import Measurement
+from .rows import Measured, Provenance, make_row
+from .timer import TimingPolicy, measure
+from .verify import make_operands, verify
 
-__all__ = ["Job", "RunHeader", "Session", "MODES", "cold_copies", "memory_problem"]
+__all__ = ["RunHeader", "Session", "cold_copies", "header_from_json", "header_to_json", "memory_problem"]
 
-MODES = ("hot", "cold")
 #: Cold mode rotates operand copies totalling at least this many times the last-level cache.
 COLD_CACHE_FACTOR = 2
 #: ... but never more copies than this, nor more memory than COLD_MAX_BYTES.
@@ -48,26 +41,14 @@ GIB = float(1 << 30)
 
 
 @dataclass(frozen=True)
-class Job:
-    """One unit of work: a case in a cache mode."""
-
-    case: GemmCase
-    mode: str = "hot"
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown cache mode {self.mode!r}; valid choices: {', '.join(MODES)}")
-
-
-@dataclass(frozen=True)
 class RunHeader:
-    """What every row of a run shares."""
+    """What every row of a run shares: its id, the timing policy, threads, seed and the roofs rows go under."""
 
     run_id: str
     policy: TimingPolicy
     threads: int
     seed: int = 0
-
+    ceilings: tuple[Ceiling, ...] = ()
 
 
 def cold_copies(case: GemmCase, cache_bytes: int) -> int:
@@ -118,12 +99,20 @@ def _pin(threads: int) -> str:
         return ""
 
 
+def _steal_share(before: float | None, after: float | None, cpu_seconds: float) -> float | None:
+    """Share of the measured CPUs' time the hypervisor gave to other guests (None: not reported)."""
+    if before is None or after is None or cpu_seconds <= 0:
+        return None
+    return max(0.0, after - before) / cpu_seconds
+
+
 class Session:
     """One kernel in this process, set up once, measuring jobs one after another."""
 
     def __init__(self, kernel: Kernel, header: RunHeader, pin: bool = True) -> None:
         self.kernel = kernel
         self.header = header
+        self.roofs = CeilingSet(header.ceilings)
         pinned = ""
         if pin:  # only in a worker: binding OpenMP threads also pins the process's own main thread
             os.environ.setdefault("OMP_PROC_BIND", "close")
@@ -135,16 +124,14 @@ class Session:
         self.facts = {**thread_facts, "affinity": pinned, "alignment": str(ALIGN)}
         libs = {"python": platform.python_version(), "numpy": np.__version__, **kernel.describe(),
                 **{f"device.{k}": v for k, v in self.device.describe().items()}}
-        self.shared = dict(run_id=header.run_id, host=hostname(), backend=kernel.name, variant=kernel.variant,
-                           device=self.device.name, threads=header.threads, cpu_model=cpu_model(),
-                           blas=blas_summary(), libs=json.dumps(libs, sort_keys=True),
-                           env=json.dumps(env_snapshot(), sort_keys=True), git_rev=git_revision())
+        self.provenance = Provenance(header.run_id, kernel.name, kernel.variant, header.threads,
+                                     device=self.device.name, blas=blas_summary(),
+                                     libs=json.dumps(libs, sort_keys=True))
 
-    def _row(self, job: Job, status: str, reason: str = "", **fields: object) -> Measurement:
-        facts = {**self.facts, **fields.pop("case_facts", {})}  # type: ignore[dict-item]
-        return Measurement(timestamp=utc_now(), cache_mode=job.mode, status=status, reason=reason,
-                           facts=json.dumps(facts, sort_keys=True), **case_columns(job.case),
-                           **self.shared, **fields)  # type: ignore[arg-type]
+    def _row(self, job: Job, status: str, reason: str = "", measured: Measured | None = None,
+             case_facts: dict[str, str] | None = None) -> Measurement:
+        return make_row(self.provenance, job, status, reason, measured=measured,
+                        facts={**self.facts, **(case_facts or {})}, ceilings=self.roofs)
 
     def run(self, job: Job) -> tuple[Measurement, Sequence[float]]:
         """Measure one job; never raises for a kernel's failure (it becomes the row's status)."""
@@ -182,37 +169,16 @@ class Session:
                          prepared[0].compute_dtype)
         status, reason = ("ok", "") if verdict.ok else (
             "wrong", f"max error {verdict.max_error:.3g} > tolerance {verdict.tolerance:.3g} ({verdict.method})")
-        row = self._timed_row(job, status, reason, samples, verdict, prepare_s, len(prepared), prepared[0].facts,
-                              steal)
-        return row, samples.per_call_s
-
-    def _timed_row(self, job: Job, status: str, reason: str, samples: Samples, verdict: Verdict,
-                   prepare_s: float, copies: int, case_facts: dict[str, str], steal: float | None = None
-                   ) -> Measurement:
-        s = summarize(samples.per_call_s)
-        noise = noise_verdict(samples.per_call_s, s)
-        if steal is not None:
-            case_facts = {**case_facts, "steal": f"{steal:.3f}"}
-            if steal > STEAL_FLAG:  # the VM took CPU time away: the samples cannot show it
-                flag = f"VM steal {100 * steal:.0f}% of CPU time"
-                noise = flag if noise == "ok" else f"{noise}; {flag}"
-        flops = job.case.flops
-
-        def rate(t: float) -> float | None:  # a wrong result gets no rate: it must never chart as fast
-            return flops / t / 1e9 if t > 0 and status == "ok" else None
-
-        return self._row(
-            job, status, reason, case_facts=case_facts, n_samples=s.n, inner_loops=samples.inner, copies=copies,
-            median_s=s.median, q1_s=s.q1, q3_s=s.q3, iqr_s=s.iqr, min_s=s.min, max_s=s.max, mean_s=s.mean,
-            stddev_s=s.stddev, gflops=rate(s.median), gflops_best=rate(s.min),
-            max_error=verdict.max_error, tolerance=verdict.tolerance,
-            verified=verdict.method, noise=noise, converged=samples.converged,
-            prepare_s=prepare_s, first_call_s=samples.first_call_s, sampling_s=samples.sampling_s,
-            warmup_calls=samples.warmup_calls)
+        measured = Measured(samples, verdict, prepare_s, len(prepared), steal)
+        return self._row(job, status, reason, measured, prepared[0].facts), samples.per_call_s
 
 
-def _steal_share(before: float | None, after: float | None, cpu_seconds: float) -> float | None:
-    """Share of the measured CPUs' time the hypervisor gave to other guests (None: not reported)."""
-    if before is None or after is None or cpu_seconds <= 0:
-        return None
-    return max(0.0, after - before) / cpu_seconds
+def header_to_json(header: RunHeader) -> dict[str, object]:
+    """A JSON-ready form of a header (for the worker protocol)."""
+    return dataclasses.asdict(header)
+
+
+def header_from_json(raw: dict) -> RunHeader:
+    """The inverse of ``header_to_json``."""
+    return RunHeader(raw["run_id"], TimingPolicy(**raw["policy"]), int(raw["threads"]), int(raw["seed"]),
+                     tuple(Ceiling(**c) for c in raw.get("ceilings", ())))

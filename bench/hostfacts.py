@@ -1,7 +1,8 @@
-"""Facts about the machine and environment, recorded with every result.
+"""Facts about this host and its environment: CPU, SIMD, caches, memory, clocks, BLAS, env vars.
 
 A GEMM figure without its BLAS kernel, thread count and environment variables
-cannot be compared with another; these helpers gather them once per process.
+cannot be compared with another; these helpers gather them (cached per process where
+they cannot change). Nothing here measures speed.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import platform
 import re
 import socket
 import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Sequence
 
 __all__ = [
-    "cpu_model", "cpu_facts", "cpu_flags", "blas_info", "env_snapshot", "git_revision",
-    "package_version", "hostname", "usable_cpus", "slow_blas_warning", "blas_summary", "ENV_PREFIXES",
-    "steal_seconds", "STEAL_FLAG", "affinity", "threads_problem",
+    "ENV_PREFIXES", "STEAL_FLAG", "affinity", "blas_info", "blas_summary", "clock_mhz", "cpu_facts", "cpu_flags",
+    "cpu_model", "env_snapshot", "git_revision", "host_memory_available", "hostname", "last_level_cache_bytes",
+    "package_version", "python_argv", "simd", "slow_blas_warning", "steal_seconds", "threads_problem", "usable_cpus",
+    "vector_bits",
 ]
 
 #: Environment variables that change GEMM speed or precision; recorded in every row.
@@ -27,7 +30,7 @@ ENV_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_", "NUMBA_", "GOTO", "BLIS_", "CUPY_",
                 "CUDA_VISIBLE", "TASK_QUEUE_ENABLE", "ASCEND_", "GEMMBENCH_")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpuinfo() -> dict[str, str]:
     facts: dict[str, str] = {}
     try:
@@ -99,22 +102,84 @@ def steal_seconds(cpus: Sequence[int], stat: str = "/proc/stat") -> float | None
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _simd() -> str:
-    flags = cpu_flags()
-    for name in ("avx512f", "avx2", "avx", "sse2", "asimd", "neon"):
+#: Widest vector instruction set first: (cpuinfo flag, register bits).
+_SIMD = (("avx512f", 512), ("avx2", 256), ("avx", 256), ("sse2", 128), ("asimd", 128), ("neon", 128))
+
+
+def simd(flags: frozenset[str] | None = None) -> tuple[str, int]:
+    """The widest vector instruction set and its register width in bits (the one SIMD probe)."""
+    flags = cpu_flags() if flags is None else flags
+    for name, bits in _SIMD:
         if name in flags:
-            return name + ("+fma" if "fma" in flags else "")
-    return "unknown"
+            return name + ("+fma" if "fma" in flags else ""), bits
+    return "unknown", 128
+
+
+def vector_bits(flags: frozenset[str] | None = None) -> int:
+    """Vector register width in bits: 512 (AVX-512), 256 (AVX/AVX2) or 128."""
+    return simd(flags)[1]
+
+
+def host_memory_available() -> int:
+    """MemAvailable from /proc/meminfo, else total physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def last_level_cache_bytes(default: int = 32 << 20) -> int:
+    """Largest data/unified cache of CPU 0 from sysfs (Linux), else ``default``."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = 0
+    try:
+        for entry in os.listdir(base):
+            if not entry.startswith("index"):
+                continue
+            with open(os.path.join(base, entry, "type")) as f:
+                if f.read().strip() == "Instruction":
+                    continue
+            with open(os.path.join(base, entry, "size")) as f:
+                text = f.read().strip()
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
+            best = max(best, int(text.rstrip("KMG")) * scale)
+    except (OSError, ValueError):
+        pass
+    return best or default
+
+
+def clock_mhz() -> tuple[float, str]:
+    """Max clock from cpufreq if exposed, else the (often nominal) MHz from /proc/cpuinfo, with its source."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            return int(f.read()) / 1000.0, "cpufreq max"
+    except (OSError, ValueError):
+        pass
+    mhz = _cpuinfo().get("cpu MHz", "")
+    return (float(mhz), "/proc/cpuinfo (may be nominal)") if mhz else (0.0, "unknown")
+
+
+def python_argv(code: str) -> list[str]:
+    """A child interpreter running ``code`` with the working directory kept off ``sys.path``.
+
+    ``-P`` (3.11+) matters: a checkout's ``kernels/`` folder must never be importable as a
+    top-level module in a worker or probe.
+    """
+    flags = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *flags, "-c", code]
 
 
 def cpu_facts() -> dict[str, str]:
-    from .device import last_level_cache_bytes
-
+    """CPU facts recorded with every host row."""
     info = _cpuinfo()
     return {
         "cpu": cpu_model(),
         "cpus": str(usable_cpus()),
-        "simd": _simd(),
+        "simd": simd()[0],
         "mhz": info.get("cpu MHz", ""),
         "llc_bytes": str(last_level_cache_bytes()),
         "arch": platform.machine(),
@@ -139,12 +204,13 @@ def blas_summary() -> str:
     return "; ".join(parts) or "none loaded"
 
 
-def env_snapshot(environ: os._Environ | dict | None = None) -> dict[str, str]:
+def env_snapshot(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every environment variable that can change GEMM speed or precision (``ENV_PREFIXES``)."""
     env = os.environ if environ is None else environ
     return {k: env[k] for k in sorted(env) if k.startswith(ENV_PREFIXES)}
 
 
-def slow_blas_warning(environ: dict | None = None) -> str | None:
+def slow_blas_warning(environ: Mapping[str, str] | None = None) -> str | None:
     """A warning when OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE force OpenBLAS off its best kernel."""
     env = env_snapshot(environ)
     set_vars = [f"{k}={env[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in env]
@@ -154,7 +220,7 @@ def slow_blas_warning(environ: dict | None = None) -> str | None:
             "unset both for performance figures (recorded in every row)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def git_revision() -> str:
     """Short git revision of the gemmbench source tree ('' when not in a checkout)."""
     here = os.path.dirname(os.path.abspath(__file__))

@@ -2,33 +2,30 @@
 
 This is the Python API behind ``gemmbench run``::
 
-    from gemmbench import GemmCase, RunOptions, run
+    from gemmbench import GemmCase, run
     rows = run([GemmCase(512, 512, 512, "float32")], backends=["numpy"], output="results/mine.csv")
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
-import json
-import secrets
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Protocol
 
-from .case import GemmCase
-from .ceilings import Ceiling, CeilingSet, CeilingsError, latest_ceilings, read_ceilings
-from .execute import Job, RunHeader, Session
-from .machine import cpu_model, env_snapshot, git_revision, hostname, threads_problem, usable_cpus
+from .case import GemmCase, Job
+from .ceilings import Ceiling, CeilingsError, read_ceilings
+from .errors import UsageError
+from .hostfacts import hostname, threads_problem, usable_cpus
 from .registry import Entry, Registry, discover
-from .result import Measurement, ResultWriter, case_columns, done_keys, read_results, row_key, utc_now
-from .roofline import place
+from .result import Measurement, ResultWriter, done_keys, read_results, row_key
+from .rows import Provenance, make_row
+from .session import RunHeader, Session
+from .store import RESULTS_DIR, latest_ceilings, latest_results, new_run_id, results_path
 from .timer import TimingPolicy
 from .worker import run_in_worker
 
-__all__ = ["RunOptions", "Reporter", "run", "new_run_id", "latest_results", "RESULTS_DIR", "annotate", "host_ceilings"]
-
-RESULTS_DIR = Path("results")
+__all__ = ["Reporter", "RunOptions", "host_ceilings", "resume_target", "run"]
 
 
 @dataclass(frozen=True)
@@ -50,10 +47,10 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         for mode in self.modes:
-            Job(GemmCase(1, 1, 1), mode)  # validates the mode name
+            Job(GemmCase(1, 1, 1), mode)  # the one place a mode name is checked: the model's Job
         problem = threads_problem(self.threads)
         if problem:
-            raise ValueError(problem)
+            raise UsageError(problem)
 
     def thread_counts(self) -> tuple[int, ...]:
         return self.threads or (usable_cpus(),)
@@ -69,48 +66,27 @@ class Reporter(Protocol):
 
 
 class _Silent:
-    def start(self, total: int, output: Path) -> None: pass
-    def begin(self, backend: str, job: Job, threads: int) -> None: pass
-    def row(self, row: Measurement) -> None: pass
-    def finish(self) -> None: pass
+    def start(self, total: int, output: Path) -> None:
+        pass
+
+    def begin(self, backend: str, job: Job, threads: int) -> None:
+        pass
+
+    def row(self, row: Measurement) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
 
 
-def new_run_id() -> str:
-    """Sortable and unique: UTC time plus a random suffix."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-def latest_results(folder: Path = RESULTS_DIR) -> Path | None:
-    """Newest results CSV in ``folder`` (by name, which starts with the run's time; machine CSVs excluded)."""
-    files = sorted(p for p in folder.glob("*.csv") if not p.name.startswith("machine-"))
-    return files[-1] if files else None
-
-
-def _parent_row(entry: Entry, header: RunHeader, job: Job, status: str, reason: str) -> Measurement:
-    """A row for a job that never reached a measuring session (backend unavailable, worker crash)."""
-    return Measurement(run_id=header.run_id, timestamp=utc_now(), host=hostname(), backend=entry.name,
-                       variant=entry.cls.variant, device="", cache_mode=job.mode, threads=header.threads,
-                       status=status, reason=reason, cpu_model=cpu_model(),
-                       env=json.dumps(env_snapshot(), sort_keys=True), git_rev=git_revision(), **case_columns(job.case))
-
-
-def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions,
-             ) -> Iterator[tuple[Job, Measurement, Sequence[float]]]:
-    reason = entry.probe()
-    if reason:
-        for job in jobs:
-            yield job, _parent_row(entry, header, job, "skipped", f"{entry.name} unavailable: {reason}"), ()
-        return
-    if options.isolate:
-        def error(job: Job, why: str) -> Measurement:
-            return _parent_row(entry, header, job, "error", why)
-        for index, row, samples in run_in_worker(entry, header, jobs, options.case_timeout_s, error):
-            yield jobs[index], row, samples
-        return
-    session = Session(entry.cls(), header, pin=False)  # never pin the caller's own process
-    for job in jobs:
-        row, samples = session.run(job)
-        yield job, row, samples
+def resume_target(output: Path | str | None) -> Path:
+    """The file ``--resume`` continues: ``output`` if given, else the newest results CSV."""
+    if output is not None:
+        return Path(output)
+    found = latest_results()
+    if found is None:
+        raise UsageError("--resume: no results/*.csv to resume; give the file with --output")
+    return found
 
 
 def host_ceilings(folder: Path = RESULTS_DIR) -> list[Ceiling]:
@@ -122,18 +98,28 @@ def host_ceilings(folder: Path = RESULTS_DIR) -> list[Ceiling]:
         return []
 
 
-def annotate(row: Measurement, ceilings: CeilingSet) -> Measurement:
-    """Add the row's place under its roofs (% of peak, attainable bound) when they are known."""
-    if row.status != "ok":
-        return row
-    peak = ceilings.peak(row.host, row.device, row.dtype, row.threads)
-    bw = ceilings.bandwidth(row.host, row.device, row.threads)
-    if peak is None and bw is None:
-        return row
-    p = place(row.gflops, row.intensity, peak.value if peak else None, bw.value if bw else None)
-    sources = "; ".join(f"{c.name} {c.value:.1f} {c.unit} ({c.source}, x{c.threads})" for c in (peak, bw) if c)
-    return dataclasses.replace(row, peak_gflops=p.peak_gflops, pct_peak=p.pct_peak, roof_gflops=p.roof_gflops,
-                               pct_roof=p.pct_roof, ceilings=sources)
+def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions,
+             ) -> Iterator[tuple[Job, Measurement, Sequence[float]]]:
+    prov = Provenance(header.run_id, entry.name, entry.cls.variant, header.threads)
+
+    def parent_row(job: Job, status: str, reason: str) -> Measurement:  # never reached a session
+        return make_row(prov, job, status, reason)
+
+    reason = entry.probe()
+    if reason:
+        for job in jobs:
+            yield job, parent_row(job, "skipped", f"{entry.name} unavailable: {reason}"), ()
+        return
+    if options.isolate:
+        def error(job: Job, why: str) -> Measurement:
+            return parent_row(job, "error", why)
+        for index, row, samples in run_in_worker(entry, header, jobs, options.case_timeout_s, error):
+            yield jobs[index], row, samples
+        return
+    session = Session(entry.cls(), header, pin=False)  # never pin the caller's own process
+    for job in jobs:
+        row, samples = session.run(job)
+        yield job, row, samples
 
 
 def _resume_state(output: Path, resume: bool) -> tuple[str, set[tuple]]:
@@ -159,38 +145,38 @@ def _plan(entries: Sequence[Entry], cases: Sequence[GemmCase], options: RunOptio
     return [g for g in groups if g[2]]
 
 
-def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, options: RunOptions | None = None,
+def run(cases: Iterable[GemmCase], *, backends: Sequence[str] | None = None, options: RunOptions | None = None,
         output: Path | str | None = None, resume: bool = False, registry: Registry | None = None,
         reporter: Reporter | None = None, run_id: str | None = None,
         ceilings: Sequence[Ceiling] | None = None) -> list[Measurement]:
     """Run a sweep and append its rows to ``output`` (default ``results/<run-id>.csv``).
 
-    With ``resume``, rows already in ``output`` are skipped (errors are retried) and the
-    run keeps its run id. Several calls can share one run id (``run_id``), as the pytest
-    plugin does with one call per test. Rows are placed under ``ceilings`` (default: this
-    host's newest ``gemmbench machine`` file in results/). Returns the rows written by this call.
+    With ``resume``, rows already in ``output`` (default: the newest results CSV) are
+    skipped (errors are retried) and the run keeps its run id. Several calls can share one
+    run id (``run_id``), as the pytest plugin does with one call per test. Rows are placed
+    under ``ceilings`` (default: this host's newest ``gemmbench machine`` file in results/).
+    Returns the rows written by this call.
     """
     options = options or RunOptions()
     registry = registry or discover()
     entries = registry.select(backends)
     reporter = reporter or _Silent()
     cases = list(cases)
-    if resume and output is None:
-        output = latest_results()
+    if resume:
+        output = resume_target(output)
     found_id, done = _resume_state(Path(output), resume) if output else (new_run_id(), set())
     run_id = run_id or found_id
-    path = Path(output) if output else RESULTS_DIR / f"{run_id}.csv"
+    path = Path(output) if output else results_path(run_id)
     plan = _plan(entries, cases, options, done)
-    roofs = CeilingSet(host_ceilings() if ceilings is None else ceilings)
+    roofs = tuple(host_ceilings() if ceilings is None else ceilings)
     rows: list[Measurement] = []
     with ResultWriter(path) as writer:
         reporter.start(sum(len(jobs) for _, _, jobs in plan), path)
         try:
             for entry, threads, jobs in plan:
-                header = RunHeader(run_id, options.policy, threads, options.seed)
+                header = RunHeader(run_id, options.policy, threads, options.seed, roofs)
                 reporter.begin(entry.name, jobs[0], threads)
-                for i, (job, row, samples) in enumerate(_results(entry, header, jobs, options), start=1):
-                    row = annotate(row, roofs)
+                for i, (_job, row, samples) in enumerate(_results(entry, header, jobs, options), start=1):
                     writer.write(row, samples)
                     rows.append(row)
                     reporter.row(row)
@@ -199,4 +185,3 @@ def run(cases: Iterable[GemmCase], backends: Sequence[str] | None = None, option
         finally:
             reporter.finish()
     return rows
-

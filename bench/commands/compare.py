@@ -1,7 +1,7 @@
 """Compare backends from results CSVs: GFLOP/s ratios with a significance verdict per case.
 
-A difference is called only when it is both significant and large (DESIGN.md section 4,
-rule 13): a two-sided Mann-Whitney U test on the raw per-call samples (from the
+A difference is called only when it is both significant and large (docs/architecture.md,
+"Measurement rules"): a two-sided Mann-Whitney U test on the raw per-call samples (from the
 ``.samples.jsonl`` sidecar) at ``alpha``, and a ratio outside 1 -+ ``threshold``.
 Anything else is "same" (significant but small) or "ambiguous" (not significant).
 Reads CSV and sidecar files only.
@@ -9,16 +9,22 @@ Reads CSV and sidecar files only.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-from statistics import median
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from statistics import median
 
-from .result import Measurement, read_results, sidecar_path
+from ..errors import UsageError
+from ..result import Measurement, latest_per_key, read_results
+from ..store import sidecar_path
 
-__all__ = ["mann_whitney_p", "Comparison", "compare", "format_table", "load_samples"]
+__all__ = ["Comparison", "compare", "format_table", "load_samples", "mann_whitney_p"]
+
+NAME = "compare"
+HELP = "ratio of each backend to a baseline, with a significance verdict"
 
 
 def mann_whitney_p(x: Sequence[float], y: Sequence[float]) -> float:
@@ -130,8 +136,8 @@ def compare(csvs: Iterable[Path | str], baseline: str, alpha: float = 0.01, thre
         rows += read_results(p)
         samples.update(load_samples(p))
     ok = [r for r in rows if r.status == "ok" and r.gflops]
-    by_run = {(r.host, r.run_id, r.key): r for r in ok}  # the newest row wins (a resumed retry)
-    latest = {(r.host, r.key): r for r in ok}
+    by_run = latest_per_key(ok, lambda r: (r.host, r.run_id, r.key))  # the newest row wins (a resumed retry)
+    latest = latest_per_key(ok, lambda r: (r.host, r.key))
 
     base_in_run = {(r.setting, r.run_id): r for r in by_run.values() if r.backend == baseline}
     newest_base = {r.setting: r for r in latest.values() if r.backend == baseline}
@@ -169,3 +175,20 @@ def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:
         lines.append(f"{c.case:<26} {c.threads:>3} {c.mode:<4} {c.base_gflops:>12.1f} {c.other.backend:<12} "
                      f"{c.other_gflops:>8.1f} {c.ratio:>6.3f}  {detail}")
     return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("csv", nargs="+", help="results CSVs (their .samples.jsonl sidecars give the raw samples)")
+    parser.add_argument("--baseline", default="numpy", help="backend to divide by (default numpy)")
+    parser.add_argument("--alpha", type=float, default=0.01, help="Mann-Whitney U significance level (default 0.01)")
+    parser.add_argument("--threshold", type=float, default=0.02,
+                        help="smallest relative difference called faster/slower (default 0.02)")
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    rows = compare(args.csv, args.baseline, args.alpha, args.threshold)
+    if not rows:
+        raise UsageError(f"no ok rows share a case with baseline {args.baseline!r} in {', '.join(args.csv)}")
+    print(format_table(rows, args.baseline))
+    return 0

@@ -1,0 +1,118 @@
+"""The one row builder: every ``Measurement`` - measured, skipped, errored, crashed, timed out - is made here.
+
+Provenance (host, CPU, BLAS, library versions, environment, git revision, run id) is
+collected once per process as a value and shared by every row of that process; a worker
+adds what only it knows (device, BLAS pools, libraries). ``make_row`` then fills the
+case columns, the status, the statistics and noise verdict of the samples, and places
+an ``ok`` row under its roofs.
+
+Roofline placement happens here, when the row is built, not when it is read: a CSV is
+read on other machines and years later, so each row carries the roofs it was judged
+against (with their sources), and nobody has to find the right ceilings file again.
+
+Adding a CSV column means: a field of ``Measurement`` (result.py) and a line here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .case import Job
+from .ceilings import CeilingSet
+from .hostfacts import STEAL_FLAG, cpu_model, env_snapshot, git_revision, hostname
+from .result import Measurement
+from .roofline import place
+from .stats import noise_verdict, summarize
+from .store import utc_now
+from .timer import Samples
+from .verify import Verdict
+
+__all__ = ["Measured", "Provenance", "make_row", "place_row"]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What every row of one backend, thread count and run shares: where, with what, by which code."""
+
+    run_id: str
+    backend: str
+    variant: str
+    threads: int
+    host: str = field(default_factory=hostname)
+    cpu_model: str = field(default_factory=cpu_model)
+    env: str = field(default_factory=lambda: json.dumps(env_snapshot(), sort_keys=True))
+    git_rev: str = field(default_factory=git_revision)
+    #: Known only once the backend is loaded (in its worker): the device, BLAS pools and library versions.
+    device: str = ""
+    blas: str = ""
+    libs: str = ""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a finished measurement hands to the builder."""
+
+    samples: Samples
+    verdict: Verdict
+    prepare_s: float
+    copies: int
+    #: Share of the measured CPUs' time the hypervisor ran other guests (None: not reported).
+    steal: float | None = None
+
+
+def _noise(samples: Sequence[float], steal: float | None) -> str:
+    noise = noise_verdict(samples)
+    if steal is not None and steal > STEAL_FLAG:  # the VM took CPU time away: the samples cannot show it
+        flag = f"VM steal {100 * steal:.0f}% of CPU time"
+        noise = flag if noise == "ok" else f"{noise}; {flag}"
+    return noise
+
+
+def _measured_columns(m: Measured, ok: bool, flops: int) -> dict[str, object]:
+    s = summarize(m.samples.per_call_s)
+
+    def rate(t: float) -> float | None:  # a wrong result gets no rate: it must never chart as fast
+        return flops / t / 1e9 if t > 0 and ok else None
+
+    return dict(
+        n_samples=s.n, inner_loops=m.samples.inner, copies=m.copies, median_s=s.median, q1_s=s.q1, q3_s=s.q3,
+        iqr_s=s.iqr, min_s=s.min, max_s=s.max, mean_s=s.mean, stddev_s=s.stddev, gflops=rate(s.median),
+        gflops_best=rate(s.min), max_error=m.verdict.max_error, tolerance=m.verdict.tolerance,
+        verified=m.verdict.method, noise=_noise(m.samples.per_call_s, m.steal), converged=m.samples.converged,
+        prepare_s=m.prepare_s, first_call_s=m.samples.first_call_s, sampling_s=m.samples.sampling_s,
+        warmup_calls=m.samples.warmup_calls)
+
+
+def make_row(prov: Provenance, job: Job, status: str, reason: str = "", *, measured: Measured | None = None,
+             facts: Mapping[str, str] | None = None, ceilings: CeilingSet | None = None) -> Measurement:
+    """The row for ``job``: provenance, case columns, status and reason, then the measured figures if any."""
+    case = job.case
+    facts = dict(facts or {})
+    columns: dict[str, object] = {}
+    if measured is not None:
+        if measured.steal is not None:
+            facts["steal"] = f"{measured.steal:.3f}"
+        columns = _measured_columns(measured, status == "ok", case.flops)
+    row = Measurement(
+        **dataclasses.asdict(prov), timestamp=utc_now(), m=case.m, n=case.n, k=case.k, dtype=case.dtype,
+        trans=case.trans, flops=case.flops, bytes=case.bytes, intensity=case.intensity, cache_mode=job.mode,
+        status=status, reason=reason, facts=json.dumps(facts, sort_keys=True) if facts else "",
+        **columns)  # type: ignore[arg-type]
+    return place_row(row, ceilings) if ceilings is not None else row
+
+
+def place_row(row: Measurement, ceilings: CeilingSet) -> Measurement:
+    """Add the row's place under its roofs (% of peak, attainable bound) when they are known."""
+    if row.status != "ok":
+        return row
+    peak = ceilings.peak(row.host, row.device, row.dtype, row.threads)
+    bw = ceilings.bandwidth(row.host, row.device, row.threads)
+    if peak is None and bw is None:
+        return row
+    p = place(row.gflops, row.intensity, peak.value if peak else None, bw.value if bw else None)
+    sources = "; ".join(f"{c.name} {c.value:.1f} {c.unit} ({c.source}, x{c.threads})" for c in (peak, bw) if c)
+    return dataclasses.replace(row, peak_gflops=p.peak_gflops, pct_peak=p.pct_peak, roof_gflops=p.roof_gflops,
+                               pct_roof=p.pct_roof, ceilings=sources)
