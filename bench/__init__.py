@@ -15,14 +15,38 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "DTYPES": "case", "TRANSPOSES": "case", "CaseError": "case", "GemmCase": "case", "grid": "case",
+    "DTYPES": "case",
+    "TRANSPOSES": "case",
+    "CaseError": "case",
+    "GemmCase": "case",
+    "grid": "case",
     "GemmbenchError": "errors",
-    "Kernel": "kernel", "Operands": "kernel", "Prepared": "kernel",
-    "Measurement": "result", "read_results": "result",
-    "RunOptions": "sweep", "run": "sweep",
+    "Kernel": "kernel",
+    "Operands": "kernel",
+    "Prepared": "kernel",
+    "Measurement": "result",
+    "read_results": "result",
+    "RunOptions": "sweep",
+    "run": "sweep",
     "TimingPolicy": "timer",
 }
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [  # noqa: RUF022 - the version first, then the exports in the order above
+    "__version__",
+    "DTYPES",
+    "TRANSPOSES",
+    "CaseError",
+    "GemmCase",
+    "grid",
+    "GemmbenchError",
+    "Kernel",
+    "Operands",
+    "Prepared",
+    "Measurement",
+    "read_results",
+    "RunOptions",
+    "run",
+    "TimingPolicy",
+]
 
 
 def __getattr__(name: str) -> Any:

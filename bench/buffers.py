@@ -14,21 +14,22 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["ALIGN", "aligned_empty", "aligned_zeros", "aligned_copy", "is_aligned"]
+__all__ = ["ALIGN", "aligned_copy", "aligned_empty", "aligned_zeros", "is_aligned"]
 
 #: Bytes; a page, so also a cache line and every vector width.
 ALIGN = 4096
 
 
-def aligned_empty(shape: int | tuple[int, ...], dtype: np.dtype | str | type,
-                  order: Literal["C", "F"] = "C") -> np.ndarray:
+def aligned_empty(
+    shape: int | tuple[int, ...], dtype: np.dtype | str | type, order: Literal["C", "F"] = "C"
+) -> np.ndarray:
     """An uninitialised array whose data starts at a multiple of ``ALIGN`` bytes."""
     dt = np.dtype(dtype)
     dims = (shape,) if isinstance(shape, int) else tuple(shape)
     nbytes = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
     raw = np.empty(nbytes + ALIGN, np.uint8)
     start = -raw.ctypes.data % ALIGN
-    return raw[start:start + nbytes].view(dt).reshape(dims, order=order)
+    return raw[start : start + nbytes].view(dt).reshape(dims, order=order)
 
 
 def aligned_zeros(shape: int | tuple[int, ...], dtype: np.dtype | str | type) -> np.ndarray:

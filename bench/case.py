@@ -128,7 +128,6 @@ def grid(sizes: Iterable[tuple[int, int, int]], dtypes: Iterable[str], transpose
     return [GemmCase(m, n, k, d, t) for (m, n, k) in sizes for d in dtypes for t in transposes]
 
 
-
 @dataclass(frozen=True)
 class Job:
     """One unit of work: a case in a cache mode."""

@@ -20,8 +20,16 @@ from pathlib import Path
 from .codec import CodecError, columns, decode, encode
 from .errors import GemmbenchError
 
-__all__ = ["KINDS", "MACHINE_SCHEMA_VERSION", "SOURCES", "Ceiling", "CeilingSet", "CeilingsError", "read_ceilings",
-           "write_ceilings"]
+__all__ = [
+    "KINDS",
+    "MACHINE_SCHEMA_VERSION",
+    "SOURCES",
+    "Ceiling",
+    "CeilingSet",
+    "CeilingsError",
+    "read_ceilings",
+    "write_ceilings",
+]
 
 MACHINE_SCHEMA_VERSION = 1
 KINDS = ("compute", "bandwidth")
@@ -77,8 +85,11 @@ def read_ceilings(path: Path | str) -> list[Ceiling]:
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in ("kind", "name", "dtype", "threads", "value", "source", "schema_version")
-                       if c not in (reader.fieldnames or [])]
+            missing = [
+                c
+                for c in ("kind", "name", "dtype", "threads", "value", "source", "schema_version")
+                if c not in (reader.fieldnames or [])
+            ]
             if missing:
                 raise CeilingsError(f"{path}: not a gemmbench machine CSV (missing columns: {', '.join(missing)})")
             out = []
@@ -86,8 +97,10 @@ def read_ceilings(path: Path | str) -> list[Ceiling]:
                 if None in raw.values():
                     continue  # truncated last line
                 if int(raw["schema_version"]) > MACHINE_SCHEMA_VERSION:
-                    raise CeilingsError(f"{path}:{lineno}: machine schema {raw['schema_version']} is newer than "
-                                        f"this gemmbench reads (<= {MACHINE_SCHEMA_VERSION}); upgrade gemmbench")
+                    raise CeilingsError(
+                        f"{path}:{lineno}: machine schema {raw['schema_version']} is newer than "
+                        f"this gemmbench reads (<= {MACHINE_SCHEMA_VERSION}); upgrade gemmbench"
+                    )
                 out.append(decode(Ceiling, raw))
             return out
     except OSError as exc:
@@ -104,10 +117,14 @@ class CeilingSet:
     def __init__(self, ceilings: Sequence[Ceiling]) -> None:
         self.ceilings = list(ceilings)
 
-    def _best(self, kind: str, names: Sequence[str], host: str, device: str, dtype: str, threads: int,
-              scale: bool) -> Ceiling | None:
-        pool = [c for c in self.ceilings if c.kind == kind and c.name in names and c.dtype == dtype
-                and c.device == device and c.host in ("", host)]
+    def _best(
+        self, kind: str, names: Sequence[str], host: str, device: str, dtype: str, threads: int, scale: bool
+    ) -> Ceiling | None:
+        pool = [
+            c
+            for c in self.ceilings
+            if c.kind == kind and c.name in names and c.dtype == dtype and c.device == device and c.host in ("", host)
+        ]
         exact = [c for c in pool if c.threads in (threads, 0)]  # 0: a whole-device figure (spec, GPU)
         if exact or not pool:
             return max(exact, key=lambda c: c.value, default=None)
@@ -115,8 +132,12 @@ class CeilingSet:
         if not scale:
             return c
         # Measured at another thread count only: compute scales with cores, so scale linearly.
-        return dataclasses.replace(c, value=c.value * threads / c.threads, threads=threads,
-                                   method=f"{c.method} (scaled from {c.threads} threads)")
+        return dataclasses.replace(
+            c,
+            value=c.value * threads / c.threads,
+            threads=threads,
+            method=f"{c.method} (scaled from {c.threads} threads)",
+        )
 
     def peak(self, host: str, device: str, dtype: str, threads: int) -> Ceiling | None:
         """The measured FMA peak, else the derived theoretical one, else the spec sheet's."""

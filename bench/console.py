@@ -12,8 +12,20 @@ from .result import Measurement
 
 __all__ = ["HEADER", "ConsoleReporter", "format_row", "format_seconds", "warn_if_slow_blas"]
 
-_COLS = (("backend", 12), ("case", 16), ("dtype", 8), ("tr", 2), ("mode", 4), ("thr", 3), ("status", 7),
-         ("median", 9), ("±IQR", 5), ("GFLOP/s", 8), ("%peak", 5), ("note", 0))
+_COLS = (
+    ("backend", 12),
+    ("case", 16),
+    ("dtype", 8),
+    ("tr", 2),
+    ("mode", 4),
+    ("thr", 3),
+    ("status", 7),
+    ("median", 9),
+    ("±IQR", 5),
+    ("GFLOP/s", 8),
+    ("%peak", 5),
+    ("note", 0),
+)
 HEADER = " ".join(f"{name:<{width}}" if width else name for name, width in _COLS)
 
 
@@ -33,8 +45,20 @@ def format_row(r: Measurement) -> str:
     note = r.reason if r.status != "ok" else ("" if r.noise == "ok" else r.noise)
     if r.status == "ok" and not r.converged:
         note = (note + "; " if note else "") + "not converged"
-    cells = (r.backend, f"{r.m}x{r.n}x{r.k}", r.dtype, r.trans, r.cache_mode, str(r.threads), r.status,
-             format_seconds(r.median_s), iqr, rate, peak, note)
+    cells = (
+        r.backend,
+        f"{r.m}x{r.n}x{r.k}",
+        r.dtype,
+        r.trans,
+        r.cache_mode,
+        str(r.threads),
+        r.status,
+        format_seconds(r.median_s),
+        iqr,
+        rate,
+        peak,
+        note,
+    )
     return " ".join(f"{c:<{w}}" if w else c for c, (_, w) in zip(cells, _COLS))
 
 

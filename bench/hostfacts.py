@@ -19,15 +19,45 @@ from importlib import metadata
 from pathlib import Path
 
 __all__ = [
-    "ENV_PREFIXES", "STEAL_FLAG", "affinity", "blas_info", "blas_summary", "clock_mhz", "cpu_facts", "cpu_flags",
-    "cpu_model", "env_snapshot", "git_revision", "host_memory_available", "hostname", "last_level_cache_bytes",
-    "package_version", "python_argv", "simd", "slow_blas_warning", "steal_seconds", "threads_problem", "usable_cpus",
+    "ENV_PREFIXES",
+    "STEAL_FLAG",
+    "affinity",
+    "blas_info",
+    "blas_summary",
+    "clock_mhz",
+    "cpu_facts",
+    "cpu_flags",
+    "cpu_model",
+    "env_snapshot",
+    "git_revision",
+    "host_memory_available",
+    "hostname",
+    "last_level_cache_bytes",
+    "package_version",
+    "python_argv",
+    "simd",
+    "slow_blas_warning",
+    "steal_seconds",
+    "threads_problem",
+    "usable_cpus",
     "vector_bits",
 ]
 
 #: Environment variables that change GEMM speed or precision; recorded in every row.
-ENV_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_", "NUMBA_", "GOTO", "BLIS_", "CUPY_", "NVIDIA_TF32",
-                "CUDA_VISIBLE", "TASK_QUEUE_ENABLE", "ASCEND_", "GEMMBENCH_")
+ENV_PREFIXES = (
+    "OPENBLAS_",
+    "OMP_",
+    "MKL_",
+    "NUMBA_",
+    "GOTO",
+    "BLIS_",
+    "CUPY_",
+    "NVIDIA_TF32",
+    "CUDA_VISIBLE",
+    "TASK_QUEUE_ENABLE",
+    "ASCEND_",
+    "GEMMBENCH_",
+)
 
 
 @functools.cache
@@ -199,8 +229,10 @@ def blas_summary() -> str:
     parts = []
     for pool in blas_info():
         if pool["user_api"] == "blas":
-            parts.append(f"{pool['internal_api']} {pool['version']} {pool['architecture']} "
-                         f"{pool['threading_layer']} x{pool['num_threads']}")
+            parts.append(
+                f"{pool['internal_api']} {pool['version']} {pool['architecture']} "
+                f"{pool['threading_layer']} x{pool['num_threads']}"
+            )
     return "; ".join(parts) or "none loaded"
 
 
@@ -216,8 +248,10 @@ def slow_blas_warning(environ: Mapping[str, str] | None = None) -> str | None:
     set_vars = [f"{k}={env[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in env]
     if not set_vars:
         return None
-    return (f"{' '.join(set_vars)} is set: OpenBLAS may use a slower kernel than this CPU allows; "
-            "unset both for performance figures (recorded in every row)")
+    return (
+        f"{' '.join(set_vars)} is set: OpenBLAS may use a slower kernel than this CPU allows; "
+        "unset both for performance figures (recorded in every row)"
+    )
 
 
 @functools.cache
@@ -225,8 +259,9 @@ def git_revision() -> str:
     """Short git revision of the gemmbench source tree ('' when not in a checkout)."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        out = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""

@@ -52,7 +52,7 @@ def _fma_kernel(bits: int, chains: int) -> Any:
     from .llvmir import I32, I64, fma_function, splat, vector_type
 
     @intrinsic
-    def fma_chains(typingctx, n_iter, seed):  # noqa: ARG001 - numba's intrinsic signature
+    def fma_chains(typingctx, n_iter, seed):
         def codegen(context, builder, sig, args):
             n, s = args
             fty = context.get_value_type(sig.return_type)
@@ -92,7 +92,7 @@ def _fma_kernel(bits: int, chains: int) -> Any:
     return run
 
 
-def _best_rate(trial: Callable[[], float], work: float, repeats: int) -> float:
+def _best_rate(trial: Callable[[], object], work: float, repeats: int) -> float:
     """Best (work / seconds) over ``repeats`` trials: the ceiling is what the hardware can do."""
     best = 0.0
     for _ in range(repeats):
@@ -159,5 +159,7 @@ def stream_gbs(threads: int, repeats: int = 10, elements: int | None = None) -> 
     copy(b, np.ones(n), threads)  # first touch by the threads that will use the pages
     copy(c, np.full(n, 2.0), threads)
     copy(a, b, threads)
-    return {"triad": _best_rate(lambda: triad(a, b, c, 3.0, threads), 24.0 * n, repeats) / 1e9,
-            "copy": _best_rate(lambda: copy(a, b, threads), 16.0 * n, repeats) / 1e9}
+    return {
+        "triad": _best_rate(lambda: triad(a, b, c, 3.0, threads), 24.0 * n, repeats) / 1e9,
+        "copy": _best_rate(lambda: copy(a, b, threads), 16.0 * n, repeats) / 1e9,
+    }

@@ -18,8 +18,20 @@ from typing import Any
 from .case import DTYPES, MODES, TRANSPOSES, GemmCase, grid
 from .timer import TimingPolicy
 
-__all__ = ["DEFAULT_DTYPES", "DEFAULT_SIZES", "QUICK_POLICY", "Resolved", "add_run_options", "parse_choices",
-           "parse_ints", "parse_names", "parse_positive", "parse_shape", "parse_sizes", "resolve"]
+__all__ = [
+    "DEFAULT_DTYPES",
+    "DEFAULT_SIZES",
+    "QUICK_POLICY",
+    "Resolved",
+    "add_run_options",
+    "parse_choices",
+    "parse_ints",
+    "parse_names",
+    "parse_positive",
+    "parse_shape",
+    "parse_sizes",
+    "resolve",
+]
 
 DEFAULT_SIZES = (64, 256, 1024, 2048)
 DEFAULT_DTYPES = ("float32", "float64")
@@ -82,25 +94,30 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 def parse_choices(valid: tuple[str, ...], what: str) -> Callable[[str], list[str]]:
     """A parser for a comma list whose items must be in ``valid``."""
+
     def parse(text: str) -> list[str]:
         items = [t.strip() for t in text.split(",") if t.strip()]
         bad = [t for t in items if t not in valid]
         if bad or not items:
-            raise argparse.ArgumentTypeError(f"unknown {what} {bad[0] if bad else text!r}; "
-                                             f"valid choices: {', '.join(valid)}")
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {bad[0] if bad else text!r}; valid choices: {', '.join(valid)}"
+            )
         return items
+
     return parse
 
 
 def parse_ints(what: str) -> Callable[[str], list[int]]:
     def parse(text: str) -> list[int]:
         return [_positive(t.strip(), what) for t in text.split(",") if t.strip()]
+
     return parse
 
 
 def parse_positive(what: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         return _positive(text.strip(), what)
+
     return parse
 
 
@@ -121,36 +138,95 @@ def _float(what: str, low: float = 0.0) -> Callable[[str], float]:
         if not value >= low:
             raise argparse.ArgumentTypeError(f"{what} must be >= {low:g}, got {text}")
         return value
+
     return parse
 
 
 def add_run_options(add: Callable[..., Any], prefix: str = "") -> None:
     """Declare the run options through ``add`` (argparse or pytest), names prefixed by ``prefix``."""
+
     def opt(name: str, short: str | None = None, **kw: Any) -> None:
         flags = [f"--{prefix}{name}"] + ([short] if short and not prefix else [])
         add(*flags, dest=(prefix + name).replace("-", "_"), **kw)
 
-    opt("backends", "-b", type=parse_names, default=None, metavar="LIST",
-        help="comma list of backends (default: all found; see 'gemmbench list')")
-    opt("sizes", "-s", type=parse_sizes, default=None, metavar="LIST",
+    opt(
+        "backends",
+        "-b",
+        type=parse_names,
+        default=None,
+        metavar="LIST",
+        help="comma list of backends (default: all found; see 'gemmbench list')",
+    )
+    opt(
+        "sizes",
+        "-s",
+        type=parse_sizes,
+        default=None,
+        metavar="LIST",
         help=f"square sizes n (m=n=k): '256,512', ranges '64:1024:x2' or '256:1024:256' "
-             f"(default {','.join(map(str, DEFAULT_SIZES))})")
-    opt("shape", type=parse_shape, action="append", default=None, metavar="MxNxK",
-        help="a rectangular case, e.g. 128x4096x4096 (repeatable; adds to --sizes)")
-    opt("dtypes", "-d", type=parse_choices(tuple(DTYPES), "dtype"), default=None, metavar="LIST",
-        help=f"comma list of {', '.join(DTYPES)} (default {','.join(DEFAULT_DTYPES)})")
-    opt("trans", "-t", type=parse_choices(TRANSPOSES, "transpose"), default=None, metavar="LIST",
-        help=f"storage of A and B: {', '.join(TRANSPOSES)} (default NN)")
-    opt("threads", "-j", type=parse_ints("thread count"), default=None, metavar="LIST",
-        help="thread counts to measure, e.g. 1,2 (default: all usable CPUs)")
-    opt("mode", "-m", type=parse_choices(MODES, "cache mode"), default=None, metavar="LIST",
-        help="cache modes: hot (operands reused) and/or cold (rotating copies > last-level cache)")
-    opt("max-time", type=_float("max time"), default=None, metavar="S",
-        help="stop sampling a case after S seconds, converged or not")
-    opt("noise-target", type=_float("noise target"), default=None, metavar="FRAC",
-        help="stop once the noise metric is <= FRAC, e.g. 0.02")
-    opt("noise-metric", type=parse_choices(("iqr", "ci"), "noise metric"), default=None, metavar="iqr|ci",
-        help="relative IQR of samples, or relative 95%% CI half-width of the median")
+        f"(default {','.join(map(str, DEFAULT_SIZES))})",
+    )
+    opt(
+        "shape",
+        type=parse_shape,
+        action="append",
+        default=None,
+        metavar="MxNxK",
+        help="a rectangular case, e.g. 128x4096x4096 (repeatable; adds to --sizes)",
+    )
+    opt(
+        "dtypes",
+        "-d",
+        type=parse_choices(tuple(DTYPES), "dtype"),
+        default=None,
+        metavar="LIST",
+        help=f"comma list of {', '.join(DTYPES)} (default {','.join(DEFAULT_DTYPES)})",
+    )
+    opt(
+        "trans",
+        "-t",
+        type=parse_choices(TRANSPOSES, "transpose"),
+        default=None,
+        metavar="LIST",
+        help=f"storage of A and B: {', '.join(TRANSPOSES)} (default NN)",
+    )
+    opt(
+        "threads",
+        "-j",
+        type=parse_ints("thread count"),
+        default=None,
+        metavar="LIST",
+        help="thread counts to measure, e.g. 1,2 (default: all usable CPUs)",
+    )
+    opt(
+        "mode",
+        "-m",
+        type=parse_choices(MODES, "cache mode"),
+        default=None,
+        metavar="LIST",
+        help="cache modes: hot (operands reused) and/or cold (rotating copies > last-level cache)",
+    )
+    opt(
+        "max-time",
+        type=_float("max time"),
+        default=None,
+        metavar="S",
+        help="stop sampling a case after S seconds, converged or not",
+    )
+    opt(
+        "noise-target",
+        type=_float("noise target"),
+        default=None,
+        metavar="FRAC",
+        help="stop once the noise metric is <= FRAC, e.g. 0.02",
+    )
+    opt(
+        "noise-metric",
+        type=parse_choices(("iqr", "ci"), "noise metric"),
+        default=None,
+        metavar="iqr|ci",
+        help="relative IQR of samples, or relative 95%% CI half-width of the median",
+    )
     opt("output", "-o", default=None, metavar="CSV", help="results CSV to append to (default results/<run-id>.csv)")
     opt("quick", action="store_true", default=False, help="short time budget per case (the README's main job)")
 
@@ -167,8 +243,11 @@ class Resolved:
 
 def _policy(get: Callable[[str], Any], prefix: str) -> TimingPolicy:
     base = QUICK_POLICY if get(prefix + "quick") else TimingPolicy()
-    changes = {"max_time_s": get(prefix + "max_time"), "target": get(prefix + "noise_target"),
-               "metric": (get(prefix + "noise_metric") or [None])[0]}
+    changes = {
+        "max_time_s": get(prefix + "max_time"),
+        "target": get(prefix + "noise_target"),
+        "metric": (get(prefix + "noise_metric") or [None])[0],
+    }
     fields = {**base.__dict__, **{k: v for k, v in changes.items() if v is not None}}
     fields["min_time_s"] = min(fields["min_time_s"], fields["max_time_s"])
     return TimingPolicy(**fields)  # a PolicyError is a GemmbenchError: one line, exit 2
@@ -181,5 +260,11 @@ def resolve(get: Callable[[str], Any], prefix: str = "") -> Resolved:
     if not shapes:
         shapes = [(n, n, n) for n in DEFAULT_SIZES]
     cases = grid(shapes, get(p + "dtypes") or DEFAULT_DTYPES, get(p + "trans") or ["NN"])
-    return Resolved(cases, get(p + "backends"), _policy(get, p), tuple(get(p + "mode") or ["hot"]),
-                    tuple(get(p + "threads") or ()), get(p + "output"))
+    return Resolved(
+        cases,
+        get(p + "backends"),
+        _policy(get, p),
+        tuple(get(p + "mode") or ["hot"]),
+        tuple(get(p + "threads") or ()),
+        get(p + "output"),
+    )

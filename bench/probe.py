@@ -14,7 +14,7 @@ import subprocess
 
 from .hostfacts import python_argv
 
-__all__ = ["run_probe", "ProbeResult", "probe_stack"]
+__all__ = ["ProbeResult", "probe_stack", "run_probe"]
 
 ProbeResult = dict
 

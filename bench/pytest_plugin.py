@@ -58,8 +58,13 @@ class _State:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gemmbench", "GEMM benchmarks (gemmbench)")
-    group.addoption("--benchmark", action="store_true", default=False, dest="gemm_benchmark",
-                    help="run the GEMM benchmark tests through gemmbench's harness (skipped otherwise)")
+    group.addoption(
+        "--benchmark",
+        action="store_true",
+        default=False,
+        dest="gemm_benchmark",
+        help="run the GEMM benchmark tests through gemmbench's harness (skipped otherwise)",
+    )
     add_run_options(group.addoption, prefix="gemm-")
 
 
@@ -78,8 +83,9 @@ def _state(config: pytest.Config) -> _State:
     run_id = new_run_id()
     output = Path(spec.output) if spec.output else results_path(run_id)
     only = bool(getattr(config.option, "benchmark_only", False))
-    return _State(registry, spec.cases, entries, options, output, run_id, config.getoption("gemm_benchmark") or only,
-                  [])
+    return _State(
+        registry, spec.cases, entries, options, output, run_id, config.getoption("gemm_benchmark") or only, []
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,10 +112,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "gemm_job" not in metafunc.fixturenames:
         return
     st = metafunc.config.stash[_STATE]
-    params = [_Param(e, c, m, t) for e in st.entries for t in st.options.thread_counts() for c in st.cases
-              for m in st.options.modes]
-    metafunc.parametrize("gemm_job", [pytest.param(p, id=p.id, marks=pytest.mark.gemm) for p in params],
-                         indirect=True)
+    params = [
+        _Param(e, c, m, t)
+        for e in st.entries
+        for t in st.options.thread_counts()
+        for c in st.cases
+        for m in st.options.modes
+    ]
+    metafunc.parametrize("gemm_job", [pytest.param(p, id=p.id, marks=pytest.mark.gemm) for p in params], indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -139,8 +149,9 @@ class GemmJob:
     def measure(self) -> Measurement:
         p, st = self.param, self.state
         options = RunOptions(modes=(p.mode,), threads=(p.threads,), policy=st.options.policy)
-        (row,) = run([p.case], backends=[p.entry.name], options=options, output=st.output, registry=st.registry,
-                     run_id=st.run_id)
+        (row,) = run(
+            [p.case], backends=[p.entry.name], options=options, output=st.output, registry=st.registry, run_id=st.run_id
+        )
         st.rows.append(row)
         self.row = row
         return row
@@ -170,10 +181,17 @@ class GemmJob:
                 prepared.launch()
                 device.synchronize()
 
-            self.benchmark.extra_info.update(gflops_gemmbench=row.gflops, flops=p.case.flops, case=str(p.case),
-                                             backend=p.entry.name, threads=p.threads, cache_mode=p.mode)
-            self.benchmark.pedantic(call, rounds=max(3, min(row.n_samples, 30)), iterations=row.inner_loops,
-                                    warmup_rounds=1)
+            self.benchmark.extra_info.update(
+                gflops_gemmbench=row.gflops,
+                flops=p.case.flops,
+                case=str(p.case),
+                backend=p.entry.name,
+                threads=p.threads,
+                cache_mode=p.mode,
+            )
+            self.benchmark.pedantic(
+                call, rounds=max(3, min(row.n_samples, 30)), iterations=row.inner_loops, warmup_rounds=1
+            )
             stats = getattr(self.benchmark, "stats", None)
             if stats is not None and getattr(stats, "stats", None) is not None and stats.stats.median > 0:
                 self.benchmark.extra_info["gflops"] = p.case.flops / stats.stats.median / 1e9

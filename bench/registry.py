@@ -28,8 +28,16 @@ from types import ModuleType
 from .errors import GemmbenchError, one_line
 from .kernel import Kernel
 
-__all__ = ["ENTRY_POINT_GROUP", "KERNEL_PATH_ENV", "Entry", "Problem", "Registry", "UnknownBackendError", "discover",
-           "load_kernel_class"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KERNEL_PATH_ENV",
+    "Entry",
+    "Problem",
+    "Registry",
+    "UnknownBackendError",
+    "discover",
+    "load_kernel_class",
+]
 
 ENTRY_POINT_GROUP = "gemmbench.kernels"
 KERNEL_PATH_ENV = "GEMMBENCH_KERNEL_PATH"
@@ -83,8 +91,11 @@ class Registry:
             return
         if name in self.entries:
             first = self.entries[name].origin
-            self.problems.append(Problem(origin, f"duplicate backend name {name!r}: already registered by {first}; "
-                                                 f"{origin} was not loaded"))
+            self.problems.append(
+                Problem(
+                    origin, f"duplicate backend name {name!r}: already registered by {first}; {origin} was not loaded"
+                )
+            )
             return
         self.entries[name] = Entry(name, cls, origin, module, path)
 
@@ -95,8 +106,9 @@ class Registry:
         try:
             return self.entries[name]
         except KeyError:
-            raise UnknownBackendError(f"unknown backend {name!r}; valid choices: "
-                                      f"{', '.join(self.entries) or '(none found)'}") from None
+            raise UnknownBackendError(
+                f"unknown backend {name!r}; valid choices: {', '.join(self.entries) or '(none found)'}"
+            ) from None
 
     def select(self, names: Iterable[str] | None) -> list[Entry]:
         """Entries for ``names`` (all, in discovery order, when ``None``)."""

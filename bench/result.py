@@ -24,8 +24,18 @@ from .codec import CodecError, columns, decode, encode
 from .errors import GemmbenchError
 from .store import sidecar_path
 
-__all__ = ["COLUMNS", "SCHEMA_VERSION", "STATUSES", "Measurement", "ResultWriter", "ResultsFileError", "done_keys",
-           "latest_per_key", "read_results", "row_key"]
+__all__ = [
+    "COLUMNS",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "Measurement",
+    "ResultWriter",
+    "ResultsFileError",
+    "done_keys",
+    "latest_per_key",
+    "read_results",
+    "row_key",
+]
 
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "skipped", "error", "wrong")
@@ -112,8 +122,20 @@ class Measurement:
 
 COLUMNS: tuple[str, ...] = columns(Measurement)
 #: Columns a file must have to be read at all (present since schema 1).
-REQUIRED = ("schema_version", "run_id", "backend", "m", "n", "k", "dtype", "trans", "cache_mode", "threads",
-            "status", "median_s")
+REQUIRED = (
+    "schema_version",
+    "run_id",
+    "backend",
+    "m",
+    "n",
+    "k",
+    "dtype",
+    "trans",
+    "cache_mode",
+    "threads",
+    "status",
+    "median_s",
+)
 
 
 def row_key(backend: str, variant: str, case: GemmCase, cache_mode: str, threads: int) -> tuple:
@@ -157,8 +179,12 @@ class ResultWriter:
         self._writer.writerow(encode(row))
         self._csv.flush()
         if samples:
-            record = {"run_id": row.run_id, "key": list(row.key), "inner_loops": row.inner_loops,
-                      "samples_s": list(samples)}
+            record = {
+                "run_id": row.run_id,
+                "key": list(row.key),
+                "inner_loops": row.inner_loops,
+                "samples_s": list(samples),
+            }
             self._side.write(json.dumps(record) + "\n")
             self._side.flush()
 
@@ -190,8 +216,10 @@ def _row(path: Path, lineno: int, raw: dict[str, str]) -> Measurement | None:
         return None
     version = raw["schema_version"]
     if not version.isdigit() or int(version) > SCHEMA_VERSION:
-        raise ResultsFileError(f"{path}:{lineno}: schema version {version!r} is newer than this gemmbench "
-                               f"reads (<= {SCHEMA_VERSION}); upgrade gemmbench")
+        raise ResultsFileError(
+            f"{path}:{lineno}: schema version {version!r} is newer than this gemmbench "
+            f"reads (<= {SCHEMA_VERSION}); upgrade gemmbench"
+        )
     try:
         row: Measurement = decode(Measurement, raw)
     except (TypeError, ValueError, CodecError) as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["attainable_gflops", "ridge_intensity", "RoofPoint", "place"]
+__all__ = ["RoofPoint", "attainable_gflops", "place", "ridge_intensity"]
 
 
 def attainable_gflops(intensity: float, peak_gflops: float | None, bandwidth_gbs: float | None) -> float | None:

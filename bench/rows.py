@@ -19,6 +19,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .case import Job
 from .ceilings import CeilingSet
@@ -71,36 +72,55 @@ def _noise(samples: Sequence[float], steal: float | None) -> str:
     return noise
 
 
-def _measured_columns(m: Measured, ok: bool, flops: int) -> dict[str, object]:
-    s = summarize(m.samples.per_call_s)
-
-    def rate(t: float) -> float | None:  # a wrong result gets no rate: it must never chart as fast
-        return flops / t / 1e9 if t > 0 and ok else None
-
-    return dict(
-        n_samples=s.n, inner_loops=m.samples.inner, copies=m.copies, median_s=s.median, q1_s=s.q1, q3_s=s.q3,
-        iqr_s=s.iqr, min_s=s.min, max_s=s.max, mean_s=s.mean, stddev_s=s.stddev, gflops=rate(s.median),
-        gflops_best=rate(s.min), max_error=m.verdict.max_error, tolerance=m.verdict.tolerance,
-        verified=m.verdict.method, noise=_noise(m.samples.per_call_s, m.steal), converged=m.samples.converged,
-        prepare_s=m.prepare_s, first_call_s=m.samples.first_call_s, sampling_s=m.samples.sampling_s,
-        warmup_calls=m.samples.warmup_calls)
+#: Order statistics and moments copied from the summary, each as the column ``<name>_s``.
+_SUMMARY = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev")
+#: Columns a case determines.
+_CASE = ("m", "n", "k", "dtype", "trans", "flops", "bytes", "intensity")
 
 
-def make_row(prov: Provenance, job: Job, status: str, reason: str = "", *, measured: Measured | None = None,
-             facts: Mapping[str, str] | None = None, ceilings: CeilingSet | None = None) -> Measurement:
+def _measured_columns(m: Measured, ok: bool, flops: int) -> dict[str, Any]:
+    s, t, v = summarize(m.samples.per_call_s), m.samples, m.verdict
+
+    def rate(sec: float) -> float | None:  # a wrong result gets no rate: it must never chart as fast
+        return flops / sec / 1e9 if sec > 0 and ok else None
+
+    out: dict[str, Any] = {f"{name}_s": getattr(s, name) for name in _SUMMARY}
+    out.update(n_samples=s.n, inner_loops=t.inner, copies=m.copies, gflops=rate(s.median), gflops_best=rate(s.min))
+    out.update(max_error=v.max_error, tolerance=v.tolerance, verified=v.method, noise=_noise(t.per_call_s, m.steal))
+    out.update(converged=t.converged, prepare_s=m.prepare_s, first_call_s=t.first_call_s, sampling_s=t.sampling_s)
+    out.update(warmup_calls=t.warmup_calls)
+    return out
+
+
+def make_row(
+    prov: Provenance,
+    job: Job,
+    status: str,
+    reason: str = "",
+    *,
+    measured: Measured | None = None,
+    facts: Mapping[str, str] | None = None,
+    ceilings: CeilingSet | None = None,
+) -> Measurement:
     """The row for ``job``: provenance, case columns, status and reason, then the measured figures if any."""
     case = job.case
     facts = dict(facts or {})
-    columns: dict[str, object] = {}
+    columns: dict[str, Any] = {}
     if measured is not None:
         if measured.steal is not None:
             facts["steal"] = f"{measured.steal:.3f}"
         columns = _measured_columns(measured, status == "ok", case.flops)
+    columns.update({name: getattr(case, name) for name in _CASE})
+    facts_json = json.dumps(facts, sort_keys=True) if facts else ""
     row = Measurement(
-        **dataclasses.asdict(prov), timestamp=utc_now(), m=case.m, n=case.n, k=case.k, dtype=case.dtype,
-        trans=case.trans, flops=case.flops, bytes=case.bytes, intensity=case.intensity, cache_mode=job.mode,
-        status=status, reason=reason, facts=json.dumps(facts, sort_keys=True) if facts else "",
-        **columns)  # type: ignore[arg-type]
+        **dataclasses.asdict(prov),
+        **columns,
+        timestamp=utc_now(),
+        cache_mode=job.mode,
+        status=status,
+        reason=reason,
+        facts=facts_json,
+    )
     return place_row(row, ceilings) if ceilings is not None else row
 
 
@@ -114,5 +134,11 @@ def place_row(row: Measurement, ceilings: CeilingSet) -> Measurement:
         return row
     p = place(row.gflops, row.intensity, peak.value if peak else None, bw.value if bw else None)
     sources = "; ".join(f"{c.name} {c.value:.1f} {c.unit} ({c.source}, x{c.threads})" for c in (peak, bw) if c)
-    return dataclasses.replace(row, peak_gflops=p.peak_gflops, pct_peak=p.pct_peak, roof_gflops=p.roof_gflops,
-                               pct_roof=p.pct_roof, ceilings=sources)
+    return dataclasses.replace(
+        row,
+        peak_gflops=p.peak_gflops,
+        pct_peak=p.pct_peak,
+        roof_gflops=p.roof_gflops,
+        pct_roof=p.pct_roof,
+        ceilings=sources,
+    )

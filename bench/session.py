@@ -75,11 +75,15 @@ def memory_problem(case: GemmCase, copies: int, device: Device | None = None) ->
     if device is None or getattr(device, "shares_host_memory", False):
         host_need += on_device
     elif on_device > device.memory_available():
-        return (f"{case} needs {on_device / GIB:.1f} GiB on {device.name}, "
-                f"{device.memory_available() / GIB:.1f} GiB free; choose smaller sizes")
+        return (
+            f"{case} needs {on_device / GIB:.1f} GiB on {device.name}, "
+            f"{device.memory_available() / GIB:.1f} GiB free; choose smaller sizes"
+        )
     if host_need > host_free:
-        return (f"{case} needs {host_need / GIB:.1f} GiB of host memory (operands + float64 check), "
-                f"{host_free / GIB:.1f} GiB available; choose smaller sizes")
+        return (
+            f"{case} needs {host_need / GIB:.1f} GiB of host memory (operands + float64 check), "
+            f"{host_free / GIB:.1f} GiB available; choose smaller sizes"
+        )
     return None
 
 
@@ -122,16 +126,39 @@ class Session:
         thread_facts = kernel.setup(header.threads)
         self.device = kernel.device()
         self.facts = {**thread_facts, "affinity": pinned, "alignment": str(ALIGN)}
-        libs = {"python": platform.python_version(), "numpy": np.__version__, **kernel.describe(),
-                **{f"device.{k}": v for k, v in self.device.describe().items()}}
-        self.provenance = Provenance(header.run_id, kernel.name, kernel.variant, header.threads,
-                                     device=self.device.name, blas=blas_summary(),
-                                     libs=json.dumps(libs, sort_keys=True))
+        libs = {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            **kernel.describe(),
+            **{f"device.{k}": v for k, v in self.device.describe().items()},
+        }
+        self.provenance = Provenance(
+            header.run_id,
+            kernel.name,
+            kernel.variant,
+            header.threads,
+            device=self.device.name,
+            blas=blas_summary(),
+            libs=json.dumps(libs, sort_keys=True),
+        )
 
-    def _row(self, job: Job, status: str, reason: str = "", measured: Measured | None = None,
-             case_facts: dict[str, str] | None = None) -> Measurement:
-        return make_row(self.provenance, job, status, reason, measured=measured,
-                        facts={**self.facts, **(case_facts or {})}, ceilings=self.roofs)
+    def _row(
+        self,
+        job: Job,
+        status: str,
+        reason: str = "",
+        measured: Measured | None = None,
+        case_facts: dict[str, str] | None = None,
+    ) -> Measurement:
+        return make_row(
+            self.provenance,
+            job,
+            status,
+            reason,
+            measured=measured,
+            facts={**self.facts, **(case_facts or {})},
+            ceilings=self.roofs,
+        )
 
     def run(self, job: Job) -> tuple[Measurement, Sequence[float]]:
         """Measure one job; never raises for a kernel's failure (it becomes the row's status)."""
@@ -165,10 +192,14 @@ class Session:
         samples = measure([p.launch for p in prepared], self.device, self.header.policy)
         self.device.synchronize()
         steal = _steal_share(steal0, steal_seconds(self.cpus), (time.perf_counter() - t0) * len(self.cpus))
-        verdict = verify(job.case, operands, self.kernel.fetch(prepared[0].output), self.header.seed,
-                         prepared[0].compute_dtype)
-        status, reason = ("ok", "") if verdict.ok else (
-            "wrong", f"max error {verdict.max_error:.3g} > tolerance {verdict.tolerance:.3g} ({verdict.method})")
+        verdict = verify(
+            job.case, operands, self.kernel.fetch(prepared[0].output), self.header.seed, prepared[0].compute_dtype
+        )
+        status, reason = (
+            ("ok", "")
+            if verdict.ok
+            else ("wrong", f"max error {verdict.max_error:.3g} > tolerance {verdict.tolerance:.3g} ({verdict.method})")
+        )
         measured = Measured(samples, verdict, prepare_s, len(prepared), steal)
         return self._row(job, status, reason, measured, prepared[0].facts), samples.per_call_s
 
@@ -180,5 +211,10 @@ def header_to_json(header: RunHeader) -> dict[str, object]:
 
 def header_from_json(raw: dict) -> RunHeader:
     """The inverse of ``header_to_json``."""
-    return RunHeader(raw["run_id"], TimingPolicy(**raw["policy"]), int(raw["threads"]), int(raw["seed"]),
-                     tuple(Ceiling(**c) for c in raw.get("ceilings", ())))
+    return RunHeader(
+        raw["run_id"],
+        TimingPolicy(**raw["policy"]),
+        int(raw["threads"]),
+        int(raw["seed"]),
+        tuple(Ceiling(**c) for c in raw.get("ceilings", ())),
+    )

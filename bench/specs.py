@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .ceilings import Ceiling
 
-__all__ = ["Spec", "SPECS", "find_spec", "spec_ceilings"]
+__all__ = ["SPECS", "Spec", "find_spec", "spec_ceilings"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Spec:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+# A table: one spec per entry, its figures on one line.
+# fmt: off
 #: H100 SXM and H200 share the Hopper compute die and clocks: the same peaks, more and faster memory on H200.
 _HOPPER_SXM = {"float64": 34.0, "float64_matrix": 67.0, "float32": 67.0, "tf32": 494.5, "float16": 989.5,
                "bfloat16": 989.5, "fp8": 1979.0, "int8": 1979.0}
@@ -79,25 +81,45 @@ SPECS: tuple[Spec, ...] = (
          "Huawei Atlas 300I Pro inference card specification (one 310P)", "medium",
          aliases=("Ascend310P", "310P", "Ascend310P3"), notes="LPDDR4X memory; inference part"),
 )
+# fmt: on
 
 
 def find_spec(device_name: str) -> Spec | None:
     """The spec whose name or alias occurs in ``device_name`` (longest match wins)."""
     text = device_name.lower().replace("-", " ")
-    hits = [(len(alias), spec) for spec in SPECS for alias in (spec.name, *spec.aliases)
-            if alias.lower().replace("-", " ") in text]
+    hits = [
+        (len(alias), spec)
+        for spec in SPECS
+        for alias in (spec.name, *spec.aliases)
+        if alias.lower().replace("-", " ") in text
+    ]
     return max(hits, key=lambda h: h[0])[1] if hits else None
 
 
 def spec_ceilings(spec: Spec, host: str = "", device: str = "") -> list[Ceiling]:
     """The spec as ceilings (GFLOP/s, GB/s), labelled ``source="spec"`` with its provenance."""
+
     def method(key: str) -> str:
         how = "derived" if key in spec.derived else "published"
         return f"{spec.name}: {how}; {spec.source}; confidence {spec.confidence}"
 
     dev = device or spec.name
-    out = [Ceiling("compute", f"spec:{key}", key, 0, tflops * 1000.0, "spec", host, dev, method=method(key))
-           for key, tflops in spec.peaks.items() if key != "int8"]
-    out.append(Ceiling("bandwidth", "spec:memory", "", 0, spec.bandwidth_gbs, "spec", host, dev,
-                       method=f"{spec.name}: published; {spec.source}; confidence {spec.confidence}"))
+    out = [
+        Ceiling("compute", f"spec:{key}", key, 0, tflops * 1000.0, "spec", host, dev, method=method(key))
+        for key, tflops in spec.peaks.items()
+        if key != "int8"
+    ]
+    out.append(
+        Ceiling(
+            "bandwidth",
+            "spec:memory",
+            "",
+            0,
+            spec.bandwidth_gbs,
+            "spec",
+            host,
+            dev,
+            method=f"{spec.name}: published; {spec.source}; confidence {spec.confidence}",
+        )
+    )
     return out

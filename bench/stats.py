@@ -8,12 +8,12 @@ as "best seen", and mean/stddev are reported only for completeness.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Summary", "summarize", "noise_verdict", "median_ci_halfwidth", "NOISY_REL_IQR"]
+__all__ = ["NOISY_REL_IQR", "Summary", "median_ci_halfwidth", "noise_verdict", "summarize"]
 
 #: Relative IQR above which a result is flagged noisy (docs/architecture.md, "Measurement rules").
 NOISY_REL_IQR = 0.10
@@ -67,8 +67,8 @@ def median_ci_halfwidth(samples: Sequence[float], z: float = 1.96) -> float:
     if n < 2:
         return math.inf
     half = z * math.sqrt(n) / 2
-    lo = max(0, int(math.floor(n / 2 - half)))
-    hi = min(n - 1, int(math.ceil(n / 2 + half)) - 1)
+    lo = max(0, math.floor(n / 2 - half))
+    hi = min(n - 1, math.ceil(n / 2 + half) - 1)
     med = float(np.median(x))
     return (x[hi] - x[lo]) / 2 / med if med > 0 else math.inf
 
@@ -84,7 +84,7 @@ def _bimodal(x: np.ndarray, median: float) -> bool:
 
 
 def noise_verdict(samples: Sequence[float], summary: Summary | None = None) -> str:
-    """"ok", or a ';'-joined list of reasons not to trust the median blindly (``summary``: of ``samples``)."""
+    """ "ok", or a ';'-joined list of reasons not to trust the median blindly (``summary``: of ``samples``)."""
     s = summary or summarize(samples)
     flags = []
     if s.rel_iqr > NOISY_REL_IQR:

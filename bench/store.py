@@ -13,8 +13,16 @@ import datetime as _dt
 import secrets
 from pathlib import Path
 
-__all__ = ["RESULTS_DIR", "ceilings_path", "latest_ceilings", "latest_results", "new_run_id", "results_path",
-           "sidecar_path", "utc_now"]
+__all__ = [
+    "RESULTS_DIR",
+    "ceilings_path",
+    "latest_ceilings",
+    "latest_results",
+    "new_run_id",
+    "results_path",
+    "sidecar_path",
+    "utc_now",
+]
 
 RESULTS_DIR = Path("results")
 _MACHINE_PREFIX = "machine-"

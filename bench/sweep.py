@@ -98,8 +98,12 @@ def host_ceilings(folder: Path = RESULTS_DIR) -> list[Ceiling]:
         return []
 
 
-def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions,
-             ) -> Iterator[tuple[Job, Measurement, Sequence[float]]]:
+def _results(
+    entry: Entry,
+    header: RunHeader,
+    jobs: Sequence[Job],
+    options: RunOptions,
+) -> Iterator[tuple[Job, Measurement, Sequence[float]]]:
     prov = Provenance(header.run_id, entry.name, entry.cls.variant, header.threads)
 
     def parent_row(job: Job, status: str, reason: str) -> Measurement:  # never reached a session
@@ -111,8 +115,10 @@ def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunO
             yield job, parent_row(job, "skipped", f"{entry.name} unavailable: {reason}"), ()
         return
     if options.isolate:
+
         def error(job: Job, why: str) -> Measurement:
             return parent_row(job, "error", why)
+
         for index, row, samples in run_in_worker(entry, header, jobs, options.case_timeout_s, error):
             yield jobs[index], row, samples
         return
@@ -129,8 +135,12 @@ def _resume_state(output: Path, resume: bool) -> tuple[str, set[tuple]]:
     return new_run_id(), set()
 
 
-def _plan(entries: Sequence[Entry], cases: Sequence[GemmCase], options: RunOptions, done: set[tuple],
-          ) -> list[tuple[Entry, int, list[Job]]]:
+def _plan(
+    entries: Sequence[Entry],
+    cases: Sequence[GemmCase],
+    options: RunOptions,
+    done: set[tuple],
+) -> list[tuple[Entry, int, list[Job]]]:
     """(backend, threads, jobs) groups, each run by one worker; one job per group when interleaving."""
     jobs = [Job(c, mode) for c in cases for mode in options.modes]
     threads = options.thread_counts()
@@ -145,10 +155,18 @@ def _plan(entries: Sequence[Entry], cases: Sequence[GemmCase], options: RunOptio
     return [g for g in groups if g[2]]
 
 
-def run(cases: Iterable[GemmCase], *, backends: Sequence[str] | None = None, options: RunOptions | None = None,
-        output: Path | str | None = None, resume: bool = False, registry: Registry | None = None,
-        reporter: Reporter | None = None, run_id: str | None = None,
-        ceilings: Sequence[Ceiling] | None = None) -> list[Measurement]:
+def run(
+    cases: Iterable[GemmCase],
+    *,
+    backends: Sequence[str] | None = None,
+    options: RunOptions | None = None,
+    output: Path | str | None = None,
+    resume: bool = False,
+    registry: Registry | None = None,
+    reporter: Reporter | None = None,
+    run_id: str | None = None,
+    ceilings: Sequence[Ceiling] | None = None,
+) -> list[Measurement]:
     """Run a sweep and append its rows to ``output`` (default ``results/<run-id>.csv``).
 
     With ``resume``, rows already in ``output`` (default: the newest results CSV) are

@@ -23,8 +23,9 @@ from .timer import TimingPolicy
 __all__ = ["FAST_POLICY", "PLANTED", "ConformanceError", "ScriptedDevice", "check_kernel", "conformance_cases"]
 
 #: A short policy for tests: a few samples, milliseconds per case.
-FAST_POLICY = TimingPolicy(warmup_count=1, warmup_time_s=0.0, min_block_s=1e-4, min_samples=3, min_time_s=0.0,
-                           max_time_s=0.05, target=1.0)
+FAST_POLICY = TimingPolicy(
+    warmup_count=1, warmup_time_s=0.0, min_block_s=1e-4, min_samples=3, min_time_s=0.0, max_time_s=0.05, target=1.0
+)
 
 
 class ScriptedDevice:
@@ -80,8 +81,9 @@ def conformance_cases(dtypes: Sequence[str]) -> list[GemmCase]:
     return [GemmCase(m, n, k, d, t) for (m, n, k), d, t in itertools.product(shapes, dtypes, ("NN", "NT", "TN", "TT"))]
 
 
-def check_kernel(cls: type[Kernel], cases: Iterable[GemmCase] | None = None, threads: int = 1,
-                 policy: TimingPolicy = FAST_POLICY) -> list[Measurement]:
+def check_kernel(
+    cls: type[Kernel], cases: Iterable[GemmCase] | None = None, threads: int = 1, policy: TimingPolicy = FAST_POLICY
+) -> list[Measurement]:
     """Run ``cls`` in-process over conformance cases; raise ``ConformanceError`` on any failure.
 
     Checks: ``probe()`` does not raise and reports available; every case the kernel

@@ -155,8 +155,9 @@ def quiet_interpreter() -> Iterator[None]:
             gc.enable()
 
 
-def measure(launches: Sequence[Callable[[], object]], device: Device, policy: TimingPolicy,
-            now: Clock = time.perf_counter_ns) -> Samples:
+def measure(
+    launches: Sequence[Callable[[], object]], device: Device, policy: TimingPolicy, now: Clock = time.perf_counter_ns
+) -> Samples:
     """Time the GEMM behind ``launches`` (hot: one launch; cold: one per rotated operand copy)."""
     blocks = _Blocks(launches, device)
     first = _first_call(blocks.launches[0], device, now)
@@ -169,8 +170,11 @@ def measure(launches: Sequence[Callable[[], object]], device: Device, policy: Ti
         while True:
             samples.append(blocks.run(inner))
             elapsed = (now() - t0) * 1e-9
-            if (len(samples) >= policy.min_samples and elapsed >= policy.min_time_s
-                    and policy.noise(samples) <= policy.target):
+            if (
+                len(samples) >= policy.min_samples
+                and elapsed >= policy.min_time_s
+                and policy.noise(samples) <= policy.target
+            ):
                 converged = True
                 break
             if elapsed >= policy.max_time_s and len(samples) >= 3:

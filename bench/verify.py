@@ -21,7 +21,7 @@ from .buffers import aligned_empty
 from .case import GemmCase, dtype_eps, numpy_dtype
 from .kernel import Operands
 
-__all__ = ["make_operands", "tolerance", "Verdict", "verify", "FULL_CHECK_MAX_MNK", "SAMPLED_LINES"]
+__all__ = ["FULL_CHECK_MAX_MNK", "SAMPLED_LINES", "Verdict", "make_operands", "tolerance", "verify"]
 
 #: Up to this m*n*k the whole product is recomputed in float64; above it, sampled rows and columns.
 FULL_CHECK_MAX_MNK = 1 << 30
@@ -71,8 +71,9 @@ def _normwise(diff_parts: list[np.ndarray], bound_parts: list[np.ndarray]) -> fl
     return err / scale if scale > 0 else err
 
 
-def verify(case: GemmCase, operands: Operands, c: np.ndarray, seed: int = 0,
-           compute_dtype: str | None = None) -> Verdict:
+def verify(
+    case: GemmCase, operands: Operands, c: np.ndarray, seed: int = 0, compute_dtype: str | None = None
+) -> Verdict:
     """Compare ``c`` with the float64 product of ``operands`` (tolerance of ``compute_dtype`` if given)."""
     tol = tolerance(case, compute_dtype)
     if c.shape != (case.m, case.n):

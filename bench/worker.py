@@ -33,7 +33,7 @@ from .registry import Entry, load_kernel_class
 from .result import Measurement
 from .session import RunHeader, Session, header_from_json, header_to_json
 
-__all__ = ["WorkerResult", "run_in_worker", "main"]
+__all__ = ["WorkerResult", "main", "run_in_worker"]
 
 #: An event as the runner consumes it: (job index, row, samples) once a job finishes.
 WorkerResult = tuple[int, Measurement, Sequence[float]]
@@ -65,7 +65,12 @@ class _Worker:
 
     def __init__(self, request: dict) -> None:
         self.stderr = tempfile.NamedTemporaryFile("w+", prefix="gemmbench-worker-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(python_argv("from gemmbench.worker import main; main()"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.proc = subprocess.Popen(
+            python_argv("from gemmbench.worker import main; main()"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+        )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(request).encode())
         self.proc.stdin.close()
@@ -109,8 +114,13 @@ class _Worker:
         os.unlink(self.stderr.name)
 
 
-def run_in_worker(entry: Entry, header: RunHeader, jobs: Sequence[Job], timeout_s: float,
-                  make_error: Callable[[Job, str], Measurement]) -> Iterator[WorkerResult]:
+def run_in_worker(
+    entry: Entry,
+    header: RunHeader,
+    jobs: Sequence[Job],
+    timeout_s: float,
+    make_error: Callable[[Job, str], Measurement],
+) -> Iterator[WorkerResult]:
     """Measure ``jobs`` in worker processes, yielding each result as it arrives.
 
     A worker that crashes or exceeds ``timeout_s`` on one job turns that job into an
@@ -137,8 +147,9 @@ def run_in_worker(entry: Entry, header: RunHeader, jobs: Sequence[Job], timeout_
 _Failure = tuple[int | None, str]
 
 
-def _drain(worker: _Worker, pending: list[int], timeout_s: float
-           ) -> Generator[WorkerResult, None, tuple[set[int], _Failure | None]]:
+def _drain(
+    worker: _Worker, pending: list[int], timeout_s: float
+) -> Generator[WorkerResult, None, tuple[set[int], _Failure | None]]:
     """Yield results from one worker; return (finished indices, (index running, reason) or None)."""
     done: set[int] = set()
     current: int | None = None

@@ -42,8 +42,11 @@ I8P = ir.IntType(8).as_pointer()
 
 VECTOR_BITS = vector_bits()
 #: (MR, NR) per dtype and vector width. NR is a multiple of the lanes per vector.
-TILES = {256: {"float32": (6, 16), "float64": (4, 12)}, 512: {"float32": (12, 32), "float64": (12, 16)},
-         128: {"float32": (4, 8), "float64": (4, 4)}}[VECTOR_BITS]
+TILES = {
+    256: {"float32": (6, 16), "float64": (4, 12)},
+    512: {"float32": (12, 32), "float64": (12, 16)},
+    128: {"float32": (4, 8), "float64": (4, 4)},
+}[VECTOR_BITS]
 #: Narrow B (n <= this) reads row-major A in place; very short A (m <= this) reads row-major B in place.
 DIRECT_A_MAX_N = 128
 DIRECT_B_MAX_M = 16
@@ -66,10 +69,12 @@ def _tile(dtype: types.Type) -> tuple[int, int]:
 def _dtype_constant(value_of):
     """An intrinsic ``f(x)`` returning ``value_of(context, x.dtype)`` as a compile-time constant, so
     loops bounded by it unroll."""
+
     @intrinsic
-    def constant(typingctx, x):  # noqa: ARG001
+    def constant(typingctx, x):
         def codegen(context, builder, sig, args):
             return context.get_constant(types.intp, value_of(context, sig.args[0].dtype))
+
         return types.intp(x), codegen
 
     return constant
@@ -90,7 +95,8 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
     nv, vptr = nr // vty.count, vty.as_pointer()
     zero = ir.Constant(vty, [ir.Constant(vty.element, 0.0)] * vty.count)
     prefetch = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(ir.VoidType(), [I8P, I32, I32, I32]), "llvm.prefetch.p0")
+        builder.module, ir.FunctionType(ir.VoidType(), [I8P, I32, I32, I32]), "llvm.prefetch.p0"
+    )
     c_rows = [builder.gep(c_ptr, [builder.mul(ldc_v, ir.Constant(I64, i))]) for i in range(rows)]
     # Prefetch the C tile first: its rows are ldc apart and usually not cached; the k loop
     # hides the misses. Without it every call stalls on the tile (measured: -15 %).
@@ -106,8 +112,10 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
     p = builder.phi(I64)
     accs = [[builder.phi(vty) for _ in range(nv)] for _ in range(rows)]
     b_row = builder.gep(b_ptr, [builder.mul(p, b_sp)])
-    b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(I64, j * vty.count)]), vptr),
-                          align=align) for j in range(nv)]
+    b_vec = [
+        builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(I64, j * vty.count)]), vptr), align=align)
+        for j in range(nv)
+    ]
     a_row = builder.gep(a_ptr, [builder.mul(p, a_sp)])
     new = []
     for i in range(rows):
@@ -134,8 +142,22 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
 
 
 @intrinsic
-def micro_kernel(typingctx, rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc,  # noqa: ARG001
-                 accumulate):
+def micro_kernel(
+    typingctx,
+    rows,
+    kc,
+    ap,
+    aoff,
+    a_si,
+    a_sp,
+    bp,
+    boff,
+    b_sp,
+    c,
+    coff,
+    ldc,
+    accumulate,
+):
     """C[coff : ``rows`` rows of ldc, NR cols] (+)= A . B over kc steps.
 
     ``rows`` (1..MR) selects one of MR specialised tiles (edge strips compute only the rows
@@ -143,11 +165,14 @@ def micro_kernel(typingctx, rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, c
     buffers, or a row-major operand read in place. ``c`` is a 1-D view of C (or a scratch
     tile); ``accumulate`` selects += over =.
     """
+
     def codegen(context, builder, sig, args):
         rows_v, kc_v, _, _, a_si, a_sp, _, _, b_sp, _, _, ldc_v, acc_v = args
         mr, nr = _tile(sig.args[2].dtype)
-        a_ptr, b_ptr, c_ptr = (_element_ptr(context, builder, sig.args[k], args[k],
-                                            [_intp(context, builder, sig, args, k + 1)]) for k in (2, 6, 9))
+        a_ptr, b_ptr, c_ptr = (
+            _element_ptr(context, builder, sig.args[k], args[k], [_intp(context, builder, sig, args, k + 1)])
+            for k in (2, 6, 9)
+        )
         vty = vector_type(context.get_value_type(sig.args[2].dtype), VECTOR_BITS)
         fma = fma_function(builder.module, vty)
         align = vty.element.get_abi_size(context.target_data)
@@ -184,8 +209,9 @@ def _transposer(which: int):
     are contiguous, turned into step-major packed order by R vector loads, one wide shuffle
     and one wide store (LLVM lowers the shuffle to register permutes: several times faster
     than element copies, which LLVM leaves scalar here)."""
+
     @intrinsic
-    def transpose(typingctx, src, i, j, dst, off):  # noqa: ARG001
+    def transpose(typingctx, src, i, j, dst, off):
         def codegen(context, builder, sig, args):
             src_v, _, _, dst_v, _ = args
             off_v = _intp(context, builder, sig, args, 4)
@@ -193,13 +219,23 @@ def _transposer(which: int):
             vty = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS)
             w, align = vty.count, vty.element.get_abi_size(context.target_data)
             i_v, j_v = _intp(context, builder, sig, args, 1), _intp(context, builder, sig, args, 2)
-            rows = [builder.load(builder.bitcast(
-                _element_ptr(context, builder, sig.args[0], src_v, [builder.add(i_v, ir.Constant(I64, r)), j_v]),
-                vty.as_pointer()), align=align) for r in range(count)]
+            rows = [
+                builder.load(
+                    builder.bitcast(
+                        _element_ptr(
+                            context, builder, sig.args[0], src_v, [builder.add(i_v, ir.Constant(I64, r)), j_v]
+                        ),
+                        vty.as_pointer(),
+                    ),
+                    align=align,
+                )
+                for r in range(count)
+            ]
             wide = _concat(builder, rows)  # row r at lanes [r*W, (r+1)*W)
             mask = [r * w + q for q in range(w) for r in range(count)]
-            out = builder.shuffle_vector(wide, ir.Constant(wide.type, ir.Undefined),
-                                         ir.Constant(ir.VectorType(I32, count * w), mask))
+            out = builder.shuffle_vector(
+                wide, ir.Constant(wide.type, ir.Undefined), ir.Constant(ir.VectorType(I32, count * w), mask)
+            )
             dst_ptr = _element_ptr(context, builder, sig.args[3], dst_v, [off_v])
             builder.store(out, builder.bitcast(dst_ptr, out.type.as_pointer()), align=align)
             return context.get_dummy_value()
@@ -214,9 +250,10 @@ transpose_nr = _transposer(1)
 
 
 @intrinsic
-def copy_nr(typingctx, src, i, j, dst, off):  # noqa: ARG001
+def copy_nr(typingctx, src, i, j, dst, off):
     """dst[off : off+NR] = src[i, j : j+NR] (a contiguous row segment) in NR/W vector moves:
     the packing of row-major B, which LLVM otherwise copies one element at a time."""
+
     def codegen(context, builder, sig, args):
         src_v, _, _, dst_v, _ = args
         i_v, j_v, off_v = (_intp(context, builder, sig, args, k) for k in (1, 2, 4))
@@ -226,10 +263,12 @@ def copy_nr(typingctx, src, i, j, dst, off):  # noqa: ARG001
         s_ptr = _element_ptr(context, builder, sig.args[0], src_v, [i_v, j_v])
         d_ptr = _element_ptr(context, builder, sig.args[3], dst_v, [off_v])
         for q in range(0, nr, vty.count):
-            value = builder.load(builder.bitcast(builder.gep(s_ptr, [ir.Constant(I64, q)]), vty.as_pointer()),
-                                 align=align)
-            builder.store(value, builder.bitcast(builder.gep(d_ptr, [ir.Constant(I64, q)]), vty.as_pointer()),
-                          align=align)
+            value = builder.load(
+                builder.bitcast(builder.gep(s_ptr, [ir.Constant(I64, q)]), vty.as_pointer()), align=align
+            )
+            builder.store(
+                value, builder.bitcast(builder.gep(d_ptr, [ir.Constant(I64, q)]), vty.as_pointer()), align=align
+            )
         return context.get_dummy_value()
 
     return types.void(src, i, j, dst, off), codegen
@@ -315,6 +354,8 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first):
                 buf[o + j] = b[pc + p, jc + s * nr + j] if j < cols else 0
 
 
+# The argument lists of this njit kernel read best packed, as at its call below.
+# fmt: off
 @njit(cache=True, nogil=True)
 def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, bjit, tile, pack_b_here,
            direct_a, direct_b):
@@ -354,13 +395,13 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             # Four call sites rather than one with variable strides: each inlined copy of the
             # micro-kernel gets the strides of packed operands as constants (A: 1 and MR; B: NR).
             if direct_a and in_place:
-                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb,
-                             target, off, ld, acc)
+                micro_kernel(
+                    rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb, target, off, ld, acc
+                )
             elif direct_a:
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, target, off, ld, acc)
             elif in_place:
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, pc * ldb + jc + j, ldb,
-                             target, off, ld, acc)
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, pc * ldb + jc + j, ldb, target, off, ld, acc)
             else:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc)
             if cols < nr:
@@ -370,6 +411,9 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                             c[ic + i + r, jc + j + q] = tile[r * nr + q]
                         else:
                             c[ic + i + r, jc + j + q] += tile[r * nr + q]
+
+
+# fmt: on
 
 
 @njit(cache=True, nogil=True)
@@ -427,9 +471,11 @@ def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, bjits, tiles, mc_max, kc_max, nc_
                 tid = get_thread_id()
                 ib, ch = w // chunks, w % chunks
                 ic, mc = _rows(m, mr, blocks, ib)
+                # fmt: off
                 _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, ch * strips // chunks,
                        (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], bjits[tid], tiles[tid],
                        not (shared_b or direct_b), direct_a, direct_b)
+                # fmt: on
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -453,8 +499,16 @@ def gemv_row(a, b, c, parts):
             r0, r1, r2, r3 = b[p], b[p + 1], b[p + 2], b[p + 3]
             r4, r5, r6, r7 = b[p + 4], b[p + 5], b[p + 6], b[p + 7]
             for j in range(n):
-                out[j] += (a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j]
-                           + a4 * r4[j] + a5 * r5[j] + a6 * r6[j] + a7 * r7[j])
+                out[j] += (
+                    a0 * r0[j]
+                    + a1 * r1[j]
+                    + a2 * r2[j]
+                    + a3 * r3[j]
+                    + a4 * r4[j]
+                    + a5 * r5[j]
+                    + a6 * r6[j]
+                    + a7 * r7[j]
+                )
         for p in range(p8, p1):
             ap, row = a[0, p], b[p]
             for j in range(n):

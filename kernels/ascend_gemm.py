@@ -34,7 +34,8 @@ except BaseException as exc:
     say(ok=False, reason=f"torch import failed: {type(exc).__name__}: {exc}")
 cuda = getattr(torch.version, "cuda", None)
 if cuda:
-    say(ok=False, reason=f"torch {torch.__version__} is a CUDA build (CUDA {cuda}); torch_npu needs its matching CPU build of torch")
+    say(ok=False, reason=f"torch {torch.__version__} is a CUDA build (CUDA {cuda}); "
+                         "torch_npu needs its matching CPU build of torch")
 try:
     import torch_npu
 except BaseException as exc:
@@ -56,8 +57,15 @@ say(ok=True, devices=n, name=torch.npu.get_device_name(0), soc=str(soc), torch_n
 def chip_family(name: str) -> str:
     """'910A', '910B', '910C', '310P' or '' from a device/SoC name such as 'Ascend910B3'."""
     text = name.replace(" ", "").upper()
-    for key, family in (("910_93", "910C"), ("910C", "910C"), ("910B", "910B"), ("910PREMIUMA", "910A"),
-                        ("910A", "910A"), ("910", "910A"), ("310P", "310P")):
+    for key, family in (
+        ("910_93", "910C"),
+        ("910C", "910C"),
+        ("910B", "910B"),
+        ("910PREMIUMA", "910A"),
+        ("910A", "910A"),
+        ("910", "910A"),
+        ("310P", "310P"),
+    ):
         if key in text:
             return family
     return ""
@@ -106,8 +114,12 @@ class AscendGemm(Kernel):
 
     @classmethod
     def probe(cls) -> str | None:
-        return probe_stack("torch_npu", "torch_npu not installed (needs torch_npu, its CPU build of torch, and the "
-                           "CANN toolkit)", _PROBE, 60.0)
+        return probe_stack(
+            "torch_npu",
+            "torch_npu not installed (needs torch_npu, its CPU build of torch, and the CANN toolkit)",
+            _PROBE,
+            60.0,
+        )
 
     def setup(self, threads: int) -> dict[str, str]:
         import torch
@@ -123,13 +135,16 @@ class AscendGemm(Kernel):
         if self.nz:
             torch.npu.config.allow_internal_format = True  # keep FRACTAL_NZ instead of converting back
         self.soc = soc
-        return {"host_threads": str(threads), "allow_hf32": str(getattr(torch.npu.matmul, "allow_hf32", "")),
-                "format": "NZ" if self.nz else "ND"}
+        return {
+            "host_threads": str(threads),
+            "allow_hf32": str(getattr(torch.npu.matmul, "allow_hf32", "")),
+            "format": "NZ" if self.nz else "ND",
+        }
 
     def device(self) -> NpuEvents:
-        if not hasattr(self, "_device"):
-            self._device = NpuEvents(self.torch, self.chip)
-        return self._device
+        if not hasattr(self, "_events"):
+            self._events = NpuEvents(self.torch, self.chip)
+        return self._events
 
     def supports(self, case: GemmCase) -> str | None:
         if case.dtype == "float64":
@@ -175,9 +190,14 @@ class AscendGemm(Kernel):
         return lambda: dst.copy_(src)
 
     def describe(self) -> dict[str, str]:
-        return {"torch": self.torch.__version__, "torch_npu": self.torch_npu.__version__, "soc": self.soc,
-                "chip": self.chip, "cann": _cann_version(),
-                "TASK_QUEUE_ENABLE": os.environ.get("TASK_QUEUE_ENABLE", "(unset)")}
+        return {
+            "torch": self.torch.__version__,
+            "torch_npu": self.torch_npu.__version__,
+            "soc": self.soc,
+            "chip": self.chip,
+            "cann": _cann_version(),
+            "TASK_QUEUE_ENABLE": os.environ.get("TASK_QUEUE_ENABLE", "(unset)"),
+        }
 
 
 class AscendGemmNZ(AscendGemm):

@@ -26,7 +26,8 @@ except Exception as exc:
 try:
     n = cupy.cuda.runtime.getDeviceCount()
 except Exception as exc:
-    print(json.dumps({"ok": False, "reason": f"no CUDA device or driver: {type(exc).__name__}: {exc}"})); raise SystemExit
+    reason = f"no CUDA device or driver: {type(exc).__name__}: {exc}"
+    print(json.dumps({"ok": False, "reason": reason})); raise SystemExit
 if n == 0:
     print(json.dumps({"ok": False, "reason": "no CUDA device visible"})); raise SystemExit
 name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
@@ -71,11 +72,17 @@ class CudaEvents(EventDevice):
 
     def describe(self) -> dict[str, str]:
         rt, p = self.cp.cuda.runtime, self.props
-        return {"gpu": self.name, "compute_capability": f"{p.get('major')}.{p.get('minor')}",
-                "sms": str(p.get("multiProcessorCount", "")), "memory_bytes": str(p.get("totalGlobalMem", "")),
-                "l2_bytes": str(p.get("l2CacheSize", "")), "clock_khz": str(p.get("clockRate", "")),
-                "memory_clock_khz": str(p.get("memoryClockRate", "")),
-                "driver": str(rt.driverGetVersion()), "cuda_runtime": str(rt.runtimeGetVersion())}
+        return {
+            "gpu": self.name,
+            "compute_capability": f"{p.get('major')}.{p.get('minor')}",
+            "sms": str(p.get("multiProcessorCount", "")),
+            "memory_bytes": str(p.get("totalGlobalMem", "")),
+            "l2_bytes": str(p.get("l2CacheSize", "")),
+            "clock_khz": str(p.get("clockRate", "")),
+            "memory_clock_khz": str(p.get("memoryClockRate", "")),
+            "driver": str(rt.driverGetVersion()),
+            "cuda_runtime": str(rt.runtimeGetVersion()),
+        }
 
 
 class CupyGemm(Kernel):
@@ -93,8 +100,10 @@ class CupyGemm(Kernel):
         global _tf32_mode
         want = "1" if self.allow_tf32 else "0"
         if _tf32_mode not in (None, want):
-            raise RuntimeError("CuPy fixes TF32 at its first float32 matmul; run cupy and cupy-tf32 in separate "
-                               "workers (drop --in-process)")
+            raise RuntimeError(
+                "CuPy fixes TF32 at its first float32 matmul; run cupy and cupy-tf32 in separate "
+                "workers (drop --in-process)"
+            )
         _tf32_mode = want
         os.environ["CUPY_TF32"] = want  # before CuPy is imported and before any GEMM
         import cupy
@@ -103,9 +112,9 @@ class CupyGemm(Kernel):
         return {"tf32": "on" if self.allow_tf32 else "off", "host_threads": str(threads)}
 
     def device(self) -> CudaEvents:
-        if not hasattr(self, "_device"):
-            self._device = CudaEvents(self.cp)
-        return self._device
+        if not hasattr(self, "_events"):
+            self._events = CudaEvents(self.cp)
+        return self._events
 
     def supports(self, case: GemmCase) -> str | None:
         reason = super().supports(case)

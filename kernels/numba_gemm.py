@@ -65,8 +65,7 @@ class NumbaGemm(Kernel):
         return Prepared(launch, c, {**self._facts("packed", impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})
 
     def _facts(self, path: str, impl) -> dict[str, str]:
-        return {"path": path, "vector_bits": str(impl.VECTOR_BITS),
-                "threading_layer": _threading_layer(self.numba)}
+        return {"path": path, "vector_bits": str(impl.VECTOR_BITS), "threading_layer": _threading_layer(self.numba)}
 
     def describe(self) -> dict[str, str]:
         import llvmlite

@@ -44,8 +44,14 @@ class NumpyGemm(Kernel):
         blas = [p for p in blas_info() if p["user_api"] == "blas"]
         facts = {"numpy": np.__version__}
         for pool in blas[:1]:
-            facts.update({"blas": pool["internal_api"], "blas_version": pool["version"],
-                          "blas_kernel": pool["architecture"], "blas_threading": pool["threading_layer"]})
+            facts.update(
+                {
+                    "blas": pool["internal_api"],
+                    "blas_version": pool["version"],
+                    "blas_kernel": pool["architecture"],
+                    "blas_threading": pool["threading_layer"],
+                }
+            )
         return facts
 
 

@@ -68,7 +68,7 @@ class Event:
     def synchronize(self) -> None:
         self.tl.drain()
 
-    def elapsed_time(self, end: "Event") -> float:
+    def elapsed_time(self, end: Event) -> float:
         if not (self.done and end.done):
             raise NotReady("event not yet completed (read without synchronising)")
         return end.time - self.time
@@ -86,7 +86,7 @@ class Array:
     dtype = property(lambda self: self.data.dtype)
 
     @property
-    def T(self) -> "Array":
+    def T(self) -> Array:
         return Array(self.tl, self.data.T, charge=False)
 
 
@@ -112,21 +112,43 @@ def make_cupy(capacity: int = 1 << 30, name: str = "Fake H200") -> types.SimpleN
         return np.array(x.data)
 
     stream = types.SimpleNamespace(synchronize=tl.drain)
-    props = {"name": name.encode(), "major": 9, "minor": 0, "multiProcessorCount": 132,
-             "totalGlobalMem": capacity, "l2CacheSize": 50 << 20, "clockRate": 1980000, "memoryClockRate": 2619000}
+    props = {
+        "name": name.encode(),
+        "major": 9,
+        "minor": 0,
+        "multiProcessorCount": 132,
+        "totalGlobalMem": capacity,
+        "l2CacheSize": 50 << 20,
+        "clockRate": 1980000,
+        "memoryClockRate": 2619000,
+    }
     runtime = types.SimpleNamespace(
-        getDeviceProperties=lambda i: props, getDeviceCount=lambda: 1, memGetInfo=lambda: (
-            tl.capacity - tl.allocated, tl.capacity), driverGetVersion=lambda: 13000, runtimeGetVersion=lambda: 12080)
+        getDeviceProperties=lambda i: props,
+        getDeviceCount=lambda: 1,
+        memGetInfo=lambda: (tl.capacity - tl.allocated, tl.capacity),
+        driverGetVersion=lambda: 13000,
+        runtimeGetVersion=lambda: 12080,
+    )
     cuda = types.SimpleNamespace(
-        Event=lambda: Event(tl), get_current_stream=lambda: stream, runtime=runtime,
-        get_elapsed_time=lambda a, b: a.elapsed_time(b), Device=lambda: types.SimpleNamespace(id=0))
+        Event=lambda: Event(tl),
+        get_current_stream=lambda: stream,
+        runtime=runtime,
+        get_elapsed_time=lambda a, b: a.elapsed_time(b),
+        Device=lambda: types.SimpleNamespace(id=0),
+    )
     return types.SimpleNamespace(
-        __version__="14.0.0-fake", cuda=cuda, asarray=asarray, asnumpy=asnumpy, uint8=np.uint8,
+        __version__="14.0.0-fake",
+        cuda=cuda,
+        asarray=asarray,
+        asnumpy=asnumpy,
+        uint8=np.uint8,
         empty=lambda shape, dtype: Array(tl, np.empty(shape, dtype)),
         ones=lambda n, dtype: Array(tl, np.ones(n, dtype)),
         empty_like=lambda x: Array(tl, np.empty_like(x.data)),
         copyto=lambda dst, src: tl.enqueue(1.0, lambda: np.copyto(dst.data, src.data)),
-        matmul=lambda a, b, out: _gemm(tl, a, b, out, first), timeline=tl)
+        matmul=lambda a, b, out: _gemm(tl, a, b, out, first),
+        timeline=tl,
+    )
 
 
 class Tensor:
@@ -171,10 +193,15 @@ def make_torch(soc: str = "Ascend910B3", capacity: int = 1 << 30, cuda: str | No
     tl = Timeline(capacity)
     first: dict = {}
     npu = types.SimpleNamespace(
-        Event=lambda enable_timing=False: Event(tl), synchronize=tl.drain,
-        mem_get_info=lambda: (tl.capacity - tl.allocated, tl.capacity), get_device_name=lambda i: soc,
-        device_count=lambda: 1, is_available=lambda: True,
-        matmul=types.SimpleNamespace(allow_hf32=True), config=types.SimpleNamespace(allow_internal_format=False))
+        Event=lambda enable_timing=False: Event(tl),
+        synchronize=tl.drain,
+        mem_get_info=lambda: (tl.capacity - tl.allocated, tl.capacity),
+        get_device_name=lambda i: soc,
+        device_count=lambda: 1,
+        is_available=lambda: True,
+        matmul=types.SimpleNamespace(allow_hf32=True),
+        config=types.SimpleNamespace(allow_internal_format=False),
+    )
 
     def empty(shape, dtype, device):
         tl.alloc(int(np.prod(shape)) * np.dtype(dtype).itemsize)
@@ -184,12 +211,24 @@ def make_torch(soc: str = "Ascend910B3", capacity: int = 1 << 30, cuda: str | No
         _gemm(tl, a, b, out, first)
 
     torch = types.SimpleNamespace(
-        __version__="2.5.1-fake", version=types.SimpleNamespace(cuda=cuda), npu=npu,
-        float16=np.dtype(np.float16), float32=np.dtype(np.float32), bfloat16=np.dtype(ml_dtypes.bfloat16),
-        from_numpy=lambda x: Tensor(tl, x, "cpu"), set_num_threads=lambda n: None, empty=empty, matmul=matmul,
-        ones=lambda n, dtype, device: Tensor(tl, np.ones(n, dtype), device), uint8=np.dtype(np.uint8),
-        empty_like=lambda t: Tensor(tl, np.empty_like(t.data), t.device), timeline=tl)
+        __version__="2.5.1-fake",
+        version=types.SimpleNamespace(cuda=cuda),
+        npu=npu,
+        float16=np.dtype(np.float16),
+        float32=np.dtype(np.float32),
+        bfloat16=np.dtype(ml_dtypes.bfloat16),
+        from_numpy=lambda x: Tensor(tl, x, "cpu"),
+        set_num_threads=lambda n: None,
+        empty=empty,
+        matmul=matmul,
+        ones=lambda n, dtype, device: Tensor(tl, np.ones(n, dtype), device),
+        uint8=np.dtype(np.uint8),
+        empty_like=lambda t: Tensor(tl, np.empty_like(t.data), t.device),
+        timeline=tl,
+    )
     torch_npu = types.SimpleNamespace(
-        __version__="2.5.1.post-fake", npu=types.SimpleNamespace(get_soc_version=lambda: soc),
-        npu_format_cast=lambda t, fmt: Tensor(tl, t.data, t.device, fmt))
+        __version__="2.5.1.post-fake",
+        npu=types.SimpleNamespace(get_soc_version=lambda: soc),
+        npu_format_cast=lambda t, fmt: Tensor(tl, t.data, t.device, fmt),
+    )
     return torch, torch_npu

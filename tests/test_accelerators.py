@@ -16,15 +16,14 @@ import pytest
 
 import fake_accel
 from fake_accel import FIRST_CALL_S, GEMM_MS
-from gemmbench.case import GemmCase
-from gemmbench.case import Job
+from gemmbench.case import GemmCase, Job
 from gemmbench.commands.machine import accelerator_ceilings
-from gemmbench.session import RunHeader, Session
-from gemmbench.probe import run_probe
-from gemmbench.testing import FAST_POLICY
-from gemmbench.kernels.ascend_gemm import AscendGemm, AscendGemmNZ, chip_family
 from gemmbench.kernels import cupy_gemm
+from gemmbench.kernels.ascend_gemm import AscendGemm, AscendGemmNZ, chip_family
 from gemmbench.kernels.cupy_gemm import CupyGemm, CupyGemmTF32
+from gemmbench.probe import run_probe
+from gemmbench.session import RunHeader, Session
+from gemmbench.testing import FAST_POLICY
 
 
 @pytest.fixture
@@ -154,8 +153,10 @@ def test_ascend_device_ceilings(fake_torch):
 
 
 def test_chip_family():
-    assert [chip_family(s) for s in ("Ascend910B3", "Ascend910A", "Ascend910PremiumA", "Ascend910_9391",
-                                     "Ascend310P3", "Tesla")] == ["910B", "910A", "910A", "910C", "310P", ""]
+    assert [
+        chip_family(s)
+        for s in ("Ascend910B3", "Ascend910A", "Ascend910PremiumA", "Ascend910_9391", "Ascend310P3", "Tesla")
+    ] == ["910B", "910A", "910A", "910C", "310P", ""]
 
 
 def test_missing_libraries_give_precise_reasons():
@@ -178,27 +179,51 @@ def _probe_with(tmp_path, files, code):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-TORCH_CPU = {"torch/__init__.py": """
+TORCH_CPU = {
+    "torch/__init__.py": """
     import types
     __version__ = "2.5.1"
     version = types.SimpleNamespace(cuda=None)
-    """}
+    """
+}
 
 
-@pytest.mark.parametrize("files, fragment", [
-    ({"torch/__init__.py": """
+@pytest.mark.parametrize(
+    "files, fragment",
+    [
+        (
+            {
+                "torch/__init__.py": """
         import types
         __version__ = "2.5.1+cu121"
         version = types.SimpleNamespace(cuda="12.1")
-        """}, "is a CUDA build (CUDA 12.1)"),
-    ({**TORCH_CPU, "torch_npu/__init__.py": "raise ImportError('libascendcl.so: cannot open shared object file')\n"},
-     "CANN runtime not found (libascendcl.so"),
-    ({**TORCH_CPU, "torch_npu/__init__.py": "import sys\nsys.exit('ASCEND_HOME_PATH is not set')\n"},
-     "CANN runtime not found"),
-    ({"torch/__init__.py": TORCH_CPU["torch/__init__.py"] + """
+        """
+            },
+            "is a CUDA build (CUDA 12.1)",
+        ),
+        (
+            {
+                **TORCH_CPU,
+                "torch_npu/__init__.py": "raise ImportError('libascendcl.so: cannot open shared object file')\n",
+            },
+            "CANN runtime not found (libascendcl.so",
+        ),
+        (
+            {**TORCH_CPU, "torch_npu/__init__.py": "import sys\nsys.exit('ASCEND_HOME_PATH is not set')\n"},
+            "CANN runtime not found",
+        ),
+        (
+            {
+                "torch/__init__.py": TORCH_CPU["torch/__init__.py"]
+                + """
     npu = types.SimpleNamespace(is_available=lambda: False, device_count=lambda: 0)
-    """, "torch_npu/__init__.py": "__version__ = '2.5.1'\n"}, "no NPU visible"),
-])
+    """,
+                "torch_npu/__init__.py": "__version__ = '2.5.1'\n",
+            },
+            "no NPU visible",
+        ),
+    ],
+)
 def test_ascend_probe_reasons(tmp_path, files, fragment):
     from gemmbench.kernels import ascend_gemm
 
@@ -206,11 +231,17 @@ def test_ascend_probe_reasons(tmp_path, files, fragment):
     assert result["ok"] is False and fragment in result["reason"], result
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ("class _R:\n    @staticmethod\n    def getDeviceCount():\n        raise RuntimeError('cudaErrorNoDevice')\n",
-     "no CUDA device or driver: RuntimeError: cudaErrorNoDevice"),
-    ("class _R:\n    @staticmethod\n    def getDeviceCount():\n        return 0\n", "no CUDA device visible"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (
+            "class _R:\n    @staticmethod\n    def getDeviceCount():\n"
+            "        raise RuntimeError('cudaErrorNoDevice')\n",
+            "no CUDA device or driver: RuntimeError: cudaErrorNoDevice",
+        ),
+        ("class _R:\n    @staticmethod\n    def getDeviceCount():\n        return 0\n", "no CUDA device visible"),
+    ],
+)
 def test_cupy_probe_reasons(tmp_path, body, fragment):
     from gemmbench.kernels import cupy_gemm
 
@@ -232,5 +263,6 @@ def test_list_shows_accelerators_unavailable_with_reason(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for name in ("cupy", "cupy-tf32", "ascend", "ascend-nz"):
-        assert any(line.startswith(name + " ") and ("unavailable:" in line or "available" in line)
-                   for line in out.splitlines()), out
+        assert any(
+            line.startswith(name + " ") and ("unavailable:" in line or "available" in line) for line in out.splitlines()
+        ), out

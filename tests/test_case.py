@@ -17,14 +17,20 @@ def test_transpose_flags_and_label():
     assert str(c) == "5x6x7 float16 TN"
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    (dict(m=0, n=1, k=1), "m must be an integer >= 1, got 0"),
-    (dict(m=1, n=-3, k=1), "n must be an integer >= 1"),
-    (dict(m=1, n=1, k=2.5), "k must be an integer >= 1"),
-    (dict(m=1, n=1, k=True), "k must be an integer >= 1"),
-    (dict(m=1, n=1, k=1, dtype="float8"), "unknown dtype 'float8'; valid choices: float16, bfloat16, float32, float64"),
-    (dict(m=1, n=1, k=1, trans="NX"), "unknown transpose 'NX'; valid choices: NN, NT, TN, TT"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(m=0, n=1, k=1), "m must be an integer >= 1, got 0"),
+        (dict(m=1, n=-3, k=1), "n must be an integer >= 1"),
+        (dict(m=1, n=1, k=2.5), "k must be an integer >= 1"),
+        (dict(m=1, n=1, k=True), "k must be an integer >= 1"),
+        (
+            dict(m=1, n=1, k=1, dtype="float8"),
+            "unknown dtype 'float8'; valid choices: float16, bfloat16, float32, float64",
+        ),
+        (dict(m=1, n=1, k=1, trans="NX"), "unknown transpose 'NX'; valid choices: NN, NT, TN, TT"),
+    ],
+)
 def test_invalid_fields_are_named(kwargs, fragment):
     with pytest.raises(CaseError, match=fragment.replace("(", r"\(")):
         GemmCase(**kwargs)

@@ -12,28 +12,31 @@ from gemmbench.cli import main
 from gemmbench.result import read_results
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["run", "--dtypes", "float8"], "unknown dtype 'float8'; valid choices: float16, bfloat16, float32, float64"),
-    (["run", "-b", "nope"], "unknown backend 'nope'; valid choices: ascend, ascend-nz, cupy, cupy-tf32,"),
-    (["run", "--sizes", "0"], "size must be >= 1, got 0"),
-    (["run", "--sizes", "abc"], "size 'abc' is not an integer"),
-    (["run", "--sizes", "64:16:x2"], "gives 0 sizes"),
-    (["run", "--sizes", "1:100000:1"], "gives 100000 sizes; need 1 to 64"),
-    (["run", "--sizes", "8:64:x1"], "range factor must be >= 2"),
-    (["run", "--shape", "12x34"], "bad shape '12x34'; use MxNxK"),
-    (["run", "--trans", "NX"], "unknown transpose 'NX'; valid choices: NN, NT, TN, TT"),
-    (["run", "--mode", "warm"], "unknown cache mode 'warm'; valid choices: hot, cold"),
-    (["run", "--threads", "0"], "thread count must be >= 1"),
-    (["run", "--threads", "4096"], "threads must be between 1 and"),
-    (["run", "--noise-metric", "mad"], "unknown noise metric 'mad'; valid choices: iqr, ci"),
-    (["run", "--max-time", "-1"], "max time must be >= 0"),
-    (["run", "--shape", "100000x100000x100000"], "GiB of host memory"),
-    (["run", "--rounds", "0"], "--rounds must be >= 1, got 0"),
-    (["run", "--rounds", "2", "--resume"], "--rounds and --resume cannot be combined"),
-    (["run", "--bogus"], "unrecognized arguments: --bogus"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-    ([], "the following arguments are required"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "--dtypes", "float8"], "unknown dtype 'float8'; valid choices: float16, bfloat16, float32, float64"),
+        (["run", "-b", "nope"], "unknown backend 'nope'; valid choices: ascend, ascend-nz, cupy, cupy-tf32,"),
+        (["run", "--sizes", "0"], "size must be >= 1, got 0"),
+        (["run", "--sizes", "abc"], "size 'abc' is not an integer"),
+        (["run", "--sizes", "64:16:x2"], "gives 0 sizes"),
+        (["run", "--sizes", "1:100000:1"], "gives 100000 sizes; need 1 to 64"),
+        (["run", "--sizes", "8:64:x1"], "range factor must be >= 2"),
+        (["run", "--shape", "12x34"], "bad shape '12x34'; use MxNxK"),
+        (["run", "--trans", "NX"], "unknown transpose 'NX'; valid choices: NN, NT, TN, TT"),
+        (["run", "--mode", "warm"], "unknown cache mode 'warm'; valid choices: hot, cold"),
+        (["run", "--threads", "0"], "thread count must be >= 1"),
+        (["run", "--threads", "4096"], "threads must be between 1 and"),
+        (["run", "--noise-metric", "mad"], "unknown noise metric 'mad'; valid choices: iqr, ci"),
+        (["run", "--max-time", "-1"], "max time must be >= 0"),
+        (["run", "--shape", "100000x100000x100000"], "GiB of host memory"),
+        (["run", "--rounds", "0"], "--rounds must be >= 1, got 0"),
+        (["run", "--rounds", "2", "--resume"], "--rounds and --resume cannot be combined"),
+        (["run", "--bogus"], "unrecognized arguments: --bogus"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(argv, fragment, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
@@ -76,8 +79,9 @@ def test_run_writes_table_and_csv(capsys, tmp_path):
 
 def test_rounds_are_runs_of_their_own_in_one_file(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["run", "-b", "numpy", "-s", "16", "-d", "float32", "-j", "1", "--max-time", "0.02",
-                 "--rounds", "3"]) == 0
+    assert (
+        main(["run", "-b", "numpy", "-s", "16", "-d", "float32", "-j", "1", "--max-time", "0.02", "--rounds", "3"]) == 0
+    )
     assert "round 3 of 3" in capsys.readouterr().err
     (path,) = tmp_path.glob("results/*.csv")  # every round appends to the first round's file
     rows = read_results(path)
@@ -97,8 +101,24 @@ def test_killed_sweep_keeps_rows_and_resumes(tmp_path):
     """Kill the console script mid-sweep, then --resume: no row lost, none duplicated."""
     out = tmp_path / "kill.csv"
     exe = os.path.join(os.path.dirname(sys.executable), "gemmbench")
-    args = [exe, "run", "-b", "numpy", "-s", "8,16,24,32,40,48", "-d", "float32", "-j", "1",
-            "--max-time", "0.3", "--noise-target", "0", "-o", str(out)]
+    args = [
+        exe,
+        "run",
+        "-b",
+        "numpy",
+        "-s",
+        "8,16,24,32,40,48",
+        "-d",
+        "float32",
+        "-j",
+        "1",
+        "--max-time",
+        "0.3",
+        "--noise-target",
+        "0",
+        "-o",
+        str(out),
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not out.exists() or len(read_results(out)) < 2):

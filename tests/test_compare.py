@@ -27,14 +27,17 @@ def test_compare_verdicts(tmp_path, capsys):
     base = [1.00 + 0.001 * i for i in range(20)]
     fast = [0.80 + 0.001 * i for i in range(20)]
     close = [0.995 + 0.001 * i for i in range(20)]
-    _write(tmp_path / "r.csv", [
-        (make_row(backend="numpy", m=8, n=8, k=8, median_s=1.0, gflops=1.0), base),
-        (make_row(backend="numba", m=8, n=8, k=8, median_s=0.8, gflops=1.25), fast),
-        (make_row(backend="numpy", m=16, n=16, k=16, median_s=1.0, gflops=1.0), base),
-        (make_row(backend="numba", m=16, n=16, k=16, median_s=0.995, gflops=1.005), close),
-        (make_row(backend="numpy", m=32, n=32, k=32, median_s=1.0, gflops=1.0), base),
-        (make_row(backend="numba", m=32, n=32, k=32, median_s=1.0, gflops=1.0), base[::-1]),
-    ])
+    _write(
+        tmp_path / "r.csv",
+        [
+            (make_row(backend="numpy", m=8, n=8, k=8, median_s=1.0, gflops=1.0), base),
+            (make_row(backend="numba", m=8, n=8, k=8, median_s=0.8, gflops=1.25), fast),
+            (make_row(backend="numpy", m=16, n=16, k=16, median_s=1.0, gflops=1.0), base),
+            (make_row(backend="numba", m=16, n=16, k=16, median_s=0.995, gflops=1.005), close),
+            (make_row(backend="numpy", m=32, n=32, k=32, median_s=1.0, gflops=1.0), base),
+            (make_row(backend="numba", m=32, n=32, k=32, median_s=1.0, gflops=1.0), base[::-1]),
+        ],
+    )
     result = {c.other.m: c for c in compare([tmp_path / "r.csv"], "numpy")}
     assert result[8].verdict == "faster" and result[8].ratio == pytest.approx(1.25)
     assert result[16].verdict in ("same", "ambiguous")
@@ -56,11 +59,15 @@ def test_compare_pairs_rows_within_runs_and_reports_the_median(tmp_path, capsys)
     rows = []
     for i, (run, b, o) in enumerate(rounds):
         stamp = f"2026-01-01T00:0{i}:00+00:00"
-        rows += [(make_row(run_id=run, timestamp=stamp, backend="numpy", gflops=b, median_s=1 / b), scaled(1 / b)),
-                 (make_row(run_id=run, timestamp=stamp, backend="numba", gflops=o, median_s=1 / o), scaled(1 / o))]
+        rows += [
+            (make_row(run_id=run, timestamp=stamp, backend="numpy", gflops=b, median_s=1 / b), scaled(1 / b)),
+            (make_row(run_id=run, timestamp=stamp, backend="numba", gflops=o, median_s=1 / o), scaled(1 / o)),
+        ]
     # a case whose baseline was only measured in another run is still compared (newest rows)
-    rows += [(make_row(run_id="r1", backend="numpy", m=16, gflops=1.0), base),
-             (make_row(run_id="r2", backend="numba", m=16, gflops=2.0), scaled(0.5))]
+    rows += [
+        (make_row(run_id="r1", backend="numpy", m=16, gflops=1.0), base),
+        (make_row(run_id="r2", backend="numba", m=16, gflops=2.0), scaled(0.5)),
+    ]
     _write(tmp_path / "r.csv", rows)
     result = {c.other.m: c for c in compare([tmp_path / "r.csv"], "numpy")}
     three = result[4]

@@ -2,15 +2,15 @@ import itertools
 import json
 import os
 
-import gemmbench.session as execute
 import pytest
+
+import gemmbench.session as execute
 from gemmbench.case import GemmCase
 from gemmbench.ceilings import read_ceilings, write_ceilings
 from gemmbench.cli import main
 from gemmbench.commands.machine import measure_host
-from gemmbench.hostfacts import clock_mhz
+from gemmbench.hostfacts import clock_mhz, hostname, steal_seconds
 from gemmbench.kernels.numpy_gemm import NumpyGemm
-from gemmbench.hostfacts import hostname, steal_seconds
 from gemmbench.testing import check_kernel
 from test_roofline import CEILS
 
@@ -25,6 +25,7 @@ def test_measure_host_small(tmp_path, monkeypatch):
         assert ("compute", "theoretical", "float64", "derived") in names
     try:
         import numba  # noqa: F401
+
         assert ("compute", "fma", "float32", "measured") in names
         assert ("bandwidth", "triad", "", "measured") in names
     except ImportError:
@@ -40,10 +41,13 @@ def test_machine_if_missing_reuses_existing(tmp_path, capsys):
     assert read_ceilings(path) == CEILS
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["machine", "-j", "999"], "threads must be between 1 and"),
-    (["machine", "-b", "nope"], "unknown backend 'nope'"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["machine", "-j", "999"], "threads must be between 1 and"),
+        (["machine", "-b", "nope"], "unknown backend 'nope'"),
+    ],
+)
 def test_machine_usage_errors(argv, fragment, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
@@ -58,10 +62,7 @@ def test_specs_command_lists_sources(capsys):
 
 def test_steal_seconds_sums_the_measured_cpus(tmp_path):
     stat = tmp_path / "stat"
-    stat.write_text("cpu  9 0 9 9 0 0 0 999 0 0\n"
-                    "cpu0 1 0 1 1 0 0 0 250 0 0\n"
-                    "cpu1 1 0 1 1 0 0 0 150 0 0\n"
-                    "intr 12345\n")
+    stat.write_text("cpu  9 0 9 9 0 0 0 999 0 0\ncpu0 1 0 1 1 0 0 0 250 0 0\ncpu1 1 0 1 1 0 0 0 150 0 0\nintr 12345\n")
     tick = os.sysconf("SC_CLK_TCK")
     assert steal_seconds([0, 1], str(stat)) == 400 / tick
     assert steal_seconds([1], str(stat)) == 150 / tick  # the "cpu" total line is never counted

@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("numba", reason="the Numba backends need numba (extra 'numba')")
 
-from gemmbench.case import GemmCase  # noqa: E402
-from gemmbench.kernels.numba_gemm import NumbaGemm, NumbaNaive  # noqa: E402
-from gemmbench.hostfacts import cpu_flags  # noqa: E402
-from gemmbench.testing import check_kernel  # noqa: E402
-from gemmbench.verify import make_operands  # noqa: E402
+from gemmbench.case import GemmCase
+from gemmbench.hostfacts import cpu_flags
+from gemmbench.kernels.numba_gemm import NumbaGemm, NumbaNaive
+from gemmbench.testing import check_kernel
+from gemmbench.verify import make_operands
 
 
 def test_conformance_suite():
@@ -68,9 +68,9 @@ def test_micro_kernel_compiles_to_vector_fma():
     if isa is None:
         pytest.skip("this CPU has neither AVX-512 nor AVX2+FMA: no vector FMA to look for")
     reg, name = isa
-    from gemmbench.kernels import _numba_gemm_impl as impl
-
     import numba
+
+    from gemmbench.kernels import _numba_gemm_impl as impl
 
     a = np.ones((64, 64), np.float32)
     c = np.zeros((64, 64), np.float32)
@@ -79,8 +79,29 @@ def test_micro_kernel_compiles_to_vector_fma():
     # A fresh, uncached dispatcher: code loaded from Numba's disk cache cannot be inspected.
     fresh = numba.njit(nogil=True)(impl._block.py_func)
     empty = np.empty(0, np.float32)
-    fresh(a, empty, a, empty, c, c.reshape(-1), 0, min(mc, 64), 0, kc, 0, 0, 64 // impl.TILES["float32"][1], 64, bbuf,
-          abufs[0], bjits[0], tiles[0], False, False, False)
+    fresh(
+        a,
+        empty,
+        a,
+        empty,
+        c,
+        c.reshape(-1),
+        0,
+        min(mc, 64),
+        0,
+        kc,
+        0,
+        0,
+        64 // impl.TILES["float32"][1],
+        64,
+        bbuf,
+        abufs[0],
+        bjits[0],
+        tiles[0],
+        False,
+        False,
+        False,
+    )
     assert np.allclose(c, 64.0)
     asm = fresh.inspect_asm(fresh.signatures[0])
     fmas = re.findall(rf"vfmadd\w*p[sd]\s+[^\n]*%{reg}", asm)
@@ -96,10 +117,12 @@ def test_in_process_use_leaves_the_callers_affinity_alone():
     import subprocess
     import sys
 
-    code = ("import os; from gemmbench.testing import check_kernel; "
-            "from gemmbench.kernels.numba_gemm import NumbaGemm; from gemmbench.case import GemmCase; "
-            "check_kernel(NumbaGemm, [GemmCase(64, 64, 64)], threads=len(os.sched_getaffinity(0))); "
-            "print(len(os.sched_getaffinity(0)))")
+    code = (
+        "import os; from gemmbench.testing import check_kernel; "
+        "from gemmbench.kernels.numba_gemm import NumbaGemm; from gemmbench.case import GemmCase; "
+        "check_kernel(NumbaGemm, [GemmCase(64, 64, 64)], threads=len(os.sched_getaffinity(0))); "
+        "print(len(os.sched_getaffinity(0)))"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd="/", check=True)
     assert int(out.stdout.strip().splitlines()[-1]) == len(os.sched_getaffinity(0))
@@ -134,10 +157,10 @@ def test_b_packing_layout(dtype, order):
         buf = np.full((s1 - s0 + 1) * kc * nr, np.nan, dtype)
         impl.pack_b(b, pc, kc, jc, nc, s0, s1, buf, s0 - 1)  # strip s0 - 1 would be at buf[0]
         for s in range(s0, s1):
-            block = buf[(s - s0 + 1) * kc * nr:(s - s0 + 2) * kc * nr].reshape(kc, nr)
+            block = buf[(s - s0 + 1) * kc * nr : (s - s0 + 2) * kc * nr].reshape(kc, nr)
             want = np.zeros((kc, nr), dtype)
-            cols = b[pc:pc + kc, jc + s * nr:jc + min(nc, (s + 1) * nr)]
-            want[:, :cols.shape[1]] = cols
+            cols = b[pc : pc + kc, jc + s * nr : jc + min(nc, (s + 1) * nr)]
+            want[:, : cols.shape[1]] = cols
             np.testing.assert_array_equal(block, want, err_msg=f"strip {s}")
 
 
@@ -153,9 +176,31 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
 
     def run(name: str) -> dict[str, str]:
         out = tmp_path / f"{name}.csv"
-        subprocess.run([sys.executable, "-m", "gemmbench.cli", "run", "-b", "numba", "-s", "48", "-d", "float64",
-                        "-j", "1", "--in-process", "--max-time", "0.2", "-o", str(out)],
-                       env=env, check=True, capture_output=True, cwd=tmp_path)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gemmbench.cli",
+                "run",
+                "-b",
+                "numba",
+                "-s",
+                "48",
+                "-d",
+                "float64",
+                "-j",
+                "1",
+                "--in-process",
+                "--max-time",
+                "0.2",
+                "-o",
+                str(out),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=tmp_path,
+        )
         (row,) = csv.DictReader(out.open())
         assert row["status"] == "ok", row["reason"]
         return row

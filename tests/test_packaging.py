@@ -13,8 +13,10 @@ HEAVY = ("numba", "cupy", "torch", "torch_npu", "matplotlib", "ml_dtypes")
 
 
 def test_import_and_list_do_not_import_optional_dependencies():
-    code = ("import sys, gemmbench; from gemmbench.cli import main; main(['list']); "
-            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        "import sys, gemmbench; from gemmbench.cli import main; main(['list']); "
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 

@@ -9,8 +9,8 @@ from gemmbench.ceilings import write_ceilings
 from gemmbench.cli import main
 from gemmbench.commands.plot import load
 from gemmbench.result import ResultWriter
-from tests_support import make_row
 from test_roofline import CEILS, HOST
+from tests_support import make_row
 
 pytest.importorskip("matplotlib", reason="plots need matplotlib (extra 'plots')")
 
@@ -21,8 +21,21 @@ def _results(folder, name="run.csv", host=HOST, backends=("numpy", "other")):
         for b in backends:
             for n in (64, 256, 1024):
                 for dt in ("float32", "float64"):
-                    w.write(make_row(backend=b, host=host, m=n, n=n, k=n, dtype=dt, threads=2, median_s=1e-3,
-                                     q1_s=0.9e-3, q3_s=1.1e-3, gflops=2 * n**3 / 1e-3 / 1e9 / 50))
+                    w.write(
+                        make_row(
+                            backend=b,
+                            host=host,
+                            m=n,
+                            n=n,
+                            k=n,
+                            dtype=dt,
+                            threads=2,
+                            median_s=1e-3,
+                            q1_s=0.9e-3,
+                            q3_s=1.1e-3,
+                            gflops=2 * n**3 / 1e-3 / 1e9 / 50,
+                        )
+                    )
         w.write(make_row(backend="numpy", host=host, m=32, n=32, k=32, status="wrong", gflops=9e9))
         w.write(make_row(backend="numpy", host=host, m=16, n=16, k=16, status="skipped", gflops=None))
     return path
@@ -34,8 +47,14 @@ def test_plot_writes_png_and_svg_with_ceilings(tmp_path, capsys):
     out = tmp_path / "plots"
     assert main(["plot", str(csv), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["run-comparison.png", "run-comparison.svg", "run-roofline.png", "run-roofline.svg",
-                     "run-throughput.png", "run-throughput.svg"]
+    assert names == [
+        "run-comparison.png",
+        "run-comparison.svg",
+        "run-roofline.png",
+        "run-roofline.svg",
+        "run-throughput.png",
+        "run-throughput.svg",
+    ]
     assert "no measured ceilings" not in capsys.readouterr().err
     svg = (out / "run-roofline.svg").read_text()
     assert "fma, measured, x2" in svg and "ridge" in svg
@@ -62,14 +81,23 @@ def test_two_machines_on_one_roofline(tmp_path):
     assert "numpy@alpha" in svg and "numpy@beta" in svg
 
 
-@pytest.mark.parametrize("content, fragment", [
-    ("", "empty file"),
-    ("a,b\n1,2\n", "not a gemmbench results CSV"),
-    ("schema_version,run_id,backend,m,n,k,dtype,trans,cache_mode,threads,status,median_s\n"
-     "9,r,numpy,1,1,1,float32,NN,hot,1,ok,1.0\n", "schema version '9' is newer"),
-    ("schema_version,run_id,backend,m,n,k,dtype,trans,cache_mode,threads,status,median_s\n"
-     "1,r,numpy,1,1,x,float32,NN,hot,1,ok,1.0\n", "bad row"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("", "empty file"),
+        ("a,b\n1,2\n", "not a gemmbench results CSV"),
+        (
+            "schema_version,run_id,backend,m,n,k,dtype,trans,cache_mode,threads,status,median_s\n"
+            "9,r,numpy,1,1,1,float32,NN,hot,1,ok,1.0\n",
+            "schema version '9' is newer",
+        ),
+        (
+            "schema_version,run_id,backend,m,n,k,dtype,trans,cache_mode,threads,status,median_s\n"
+            "1,r,numpy,1,1,x,float32,NN,hot,1,ok,1.0\n",
+            "bad row",
+        ),
+    ],
+)
 def test_malformed_csv_is_one_line_exit_2(tmp_path, capsys, content, fragment):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -99,8 +127,10 @@ def test_plot_usage_errors(tmp_path, capsys, monkeypatch):
 def test_plot_module_does_not_import_measuring_code():
     import subprocess
 
-    code = ("import sys, gemmbench.commands.plot; "
-            "print(sorted(m for m in sys.modules if m.split('.')[-1] in "
-            "('timer', 'session', 'sweep', 'worker', 'microbench', 'device')))")
+    code = (
+        "import sys, gemmbench.commands.plot; "
+        "print(sorted(m for m in sys.modules if m.split('.')[-1] in "
+        "('timer', 'session', 'sweep', 'worker', 'microbench', 'device')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == "[]"

@@ -18,8 +18,18 @@ class Missing(PlantedUnavailable):
 
 KERNELS = [Wrong, Missing]
 """
-SMALL = ["-p", "gemmbench.pytest_plugin", "--gemm-sizes", "8,16", "--gemm-dtypes", "float32",
-         "--gemm-threads", "1", "--gemm-max-time", "0.05"]
+SMALL = [
+    "-p",
+    "gemmbench.pytest_plugin",
+    "--gemm-sizes",
+    "8,16",
+    "--gemm-dtypes",
+    "float32",
+    "--gemm-threads",
+    "1",
+    "--gemm-max-time",
+    "0.05",
+]
 
 
 @pytest.fixture
@@ -28,13 +38,15 @@ def suite(pytester, monkeypatch, tmp_path):
     kernels.mkdir()
     (kernels / "planted.py").write_text(PLANTED)
     monkeypatch.setenv("GEMMBENCH_KERNEL_PATH", str(kernels))
-    pytester.makepyfile(test_suite="""
+    pytester.makepyfile(
+        test_suite="""
         def test_gemm(gemm_job):
             gemm_job.check()
 
         def test_unit():
             assert 1 + 1 == 2
-    """)
+    """
+    )
     return pytester
 
 
@@ -57,12 +69,22 @@ def test_with_flag_rows_written_and_summary_printed(suite):
     available = sum(reg.get(name).probe() is None for name in reg.names())
     unavailable = len(reg.names()) - available  # includes planted-missing
     result.assert_outcomes(passed=2 * (available - 1) + 1, failed=2, skipped=2 * unavailable)  # -1: planted-wrong
-    result.stdout.fnmatch_lines(["*= gemmbench =*", "backend *GFLOP/s*", "numpy *8x8x8 *ok*",
-                                 "SKIPPED * planted-missing unavailable: planted: library not installed",
-                                 "FAILED *test_gemm?planted-wrong-8x8x8*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*= gemmbench =*",
+            "backend *GFLOP/s*",
+            "numpy *8x8x8 *ok*",
+            "SKIPPED * planted-missing unavailable: planted: library not installed",
+            "FAILED *test_gemm?planted-wrong-8x8x8*",
+        ]
+    )
     rows = read_results(out)
     assert sorted((r.backend, r.status) for r in rows if r.backend in ("numpy", "planted-wrong")) == [
-        ("numpy", "ok"), ("numpy", "ok"), ("planted-wrong", "wrong"), ("planted-wrong", "wrong")]
+        ("numpy", "ok"),
+        ("numpy", "ok"),
+        ("planted-wrong", "wrong"),
+        ("planted-wrong", "wrong"),
+    ]
     assert len({r.run_id for r in rows}) == 1
 
 

@@ -77,11 +77,13 @@ def test_entry_point_group(tmp_path, monkeypatch, clean_path):
     dist = pkg / "fakeplug-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent("""
+    (dist / "entry_points.txt").write_text(
+        textwrap.dedent("""
         [gemmbench.kernels]
         plug = fakeplug_mod:Plug
         broken = fakeplug_mod:Missing
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(pkg))
     reg = discover("")
     assert reg.get("plug").origin == "entry point plug = fakeplug_mod:Plug"

@@ -3,16 +3,20 @@ import re
 
 import pytest
 
-from gemmbench.result import (COLUMNS, SCHEMA_VERSION, Measurement, ResultsFileError, ResultWriter, read_results,
-                              sidecar_path)
+from gemmbench.result import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    Measurement,
+    ResultsFileError,
+    ResultWriter,
+    read_results,
+    sidecar_path,
+)
+from tests_support import make_row
 
 
 def _row(**kw):
-    base = dict(run_id="r1", timestamp="2026-01-01T00:00:00+00:00", host="h", backend="numpy", variant="",
-                device="cpu: X", m=4, n=5, k=6, dtype="float32", trans="NN", cache_mode="hot", threads=1,
-                status="ok", n_samples=3, median_s=0.5, gflops=1.25, converged=True, libs='{"a": "1"}')
-    base.update(kw)
-    return Measurement(**base)
+    return make_row(**{"host": "h", "libs": '{"a": "1"}', **kw})
 
 
 def test_round_trip_preserves_every_field(tmp_path):
@@ -49,12 +53,15 @@ def test_truncated_tail_is_skipped_then_repaired(tmp_path):
     assert [r.m for r in read_results(path)] == [1, 3]
 
 
-@pytest.mark.parametrize("content, fragment", [
-    ("", "empty file"),
-    ("a,b,c\n1,2,3\n", "not a gemmbench results CSV (missing columns: schema_version"),
-    (None, "schema version '99' is newer"),
-    (None, "bad row"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("", "empty file"),
+        ("a,b,c\n1,2,3\n", "not a gemmbench results CSV (missing columns: schema_version"),
+        (None, "schema version '99' is newer"),
+        (None, "bad row"),
+    ],
+)
 def test_bad_files_raise_one_clear_error(tmp_path, content, fragment):
     path = tmp_path / "r.csv"
     if content is None:

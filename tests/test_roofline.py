@@ -4,11 +4,11 @@ import re
 import numpy as np
 import pytest
 
-from gemmbench.ceilings import Ceiling, CeilingSet, CeilingsError, read_ceilings, write_ceilings
-from gemmbench.store import latest_ceilings
+from gemmbench.ceilings import Ceiling, CeilingsError, CeilingSet, read_ceilings, write_ceilings
 from gemmbench.roofline import attainable_gflops, place, ridge_intensity
 from gemmbench.rows import place_row as annotate
 from gemmbench.specs import SPECS, find_spec, spec_ceilings
+from gemmbench.store import latest_ceilings
 
 HOST, DEV = "h1", "cpu: X"
 
@@ -17,9 +17,13 @@ def _c(kind, name, dtype, threads, value, source="measured"):
     return Ceiling(kind, name, dtype, threads, value, source, HOST, DEV, "2026-01-01", "test")
 
 
-CEILS = [_c("compute", "fma", "float32", 1, 90.0), _c("compute", "fma", "float32", 2, 180.0),
-         _c("compute", "theoretical", "float64", 2, 80.0, "derived"), _c("bandwidth", "triad", "", 1, 12.0),
-         _c("bandwidth", "triad", "", 2, 30.0)]
+CEILS = [
+    _c("compute", "fma", "float32", 1, 90.0),
+    _c("compute", "fma", "float32", 2, 180.0),
+    _c("compute", "theoretical", "float64", 2, 80.0, "derived"),
+    _c("bandwidth", "triad", "", 1, 12.0),
+    _c("bandwidth", "triad", "", 2, 30.0),
+]
 
 
 def test_roofline_maths_literal():
@@ -53,9 +57,17 @@ def test_spec_fallback_and_lookup():
     assert cs.peak(HOST, "NVIDIA H200", "bfloat16", 1).value == pytest.approx(989_500.0)
     assert cs.bandwidth(HOST, "NVIDIA H200", 1).value == 4800.0
     assert all(s.source and s.confidence in ("high", "medium", "low") for s in SPECS)
-    assert {s.name for s in SPECS} >= {"NVIDIA A100 SXM 80GB", "NVIDIA H100 SXM", "NVIDIA H200", "NVIDIA B200",
-                                       "AMD Instinct MI300X", "Huawei Ascend 910", "Huawei Ascend 910B",
-                                       "Huawei Ascend 910C", "Huawei Ascend 310P"}
+    assert {s.name for s in SPECS} >= {
+        "NVIDIA A100 SXM 80GB",
+        "NVIDIA H100 SXM",
+        "NVIDIA H200",
+        "NVIDIA B200",
+        "AMD Instinct MI300X",
+        "Huawei Ascend 910",
+        "Huawei Ascend 910B",
+        "Huawei Ascend 910C",
+        "Huawei Ascend 310P",
+    }
 
 
 def test_machine_csv_round_trip_and_latest(tmp_path):
@@ -65,10 +77,13 @@ def test_machine_csv_round_trip_and_latest(tmp_path):
     assert latest_ceilings(tmp_path, HOST) == path
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("", "not a gemmbench machine CSV (missing columns: kind"),
-    ("x,y\n1,2\n", "not a gemmbench machine CSV"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("", "not a gemmbench machine CSV (missing columns: kind"),
+        ("x,y\n1,2\n", "not a gemmbench machine CSV"),
+    ],
+)
 def test_bad_machine_csv(tmp_path, text, fragment):
     (tmp_path / "m.csv").write_text(text)
     with pytest.raises(CeilingsError, match=re.escape(fragment)):

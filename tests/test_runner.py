@@ -84,8 +84,13 @@ def test_worker_setup_failure_marks_every_case(tmp_path):
     from gemmbench.testing import PlantedWrong
 
     reg.entries["ghost"] = Entry("ghost", PlantedWrong, "test", "no_such_module_anywhere")
-    rows = run(CASES[:2], backends=["ghost"], options=RunOptions(threads=(1,), policy=FAST_POLICY),
-               output=tmp_path / "g.csv", registry=reg)
+    rows = run(
+        CASES[:2],
+        backends=["ghost"],
+        options=RunOptions(threads=(1,), policy=FAST_POLICY),
+        output=tmp_path / "g.csv",
+        registry=reg,
+    )
     assert [r.status for r in rows] == ["error", "error"]
     assert "backend setup failed: ModuleNotFoundError" in rows[0].reason
 
@@ -93,8 +98,9 @@ def test_worker_setup_failure_marks_every_case(tmp_path):
 def test_resume_skips_finished_rows_and_keeps_run_id(tmp_path):
     first = _run(tmp_path, "numpy", isolate=False, cases=CASES[:1])
     options = RunOptions(threads=(1,), policy=FAST_POLICY, isolate=False)
-    second = run(CASES, backends=["numpy"], options=options, output=tmp_path / "r.csv", resume=True,
-                 registry=_registry())
+    second = run(
+        CASES, backends=["numpy"], options=options, output=tmp_path / "r.csv", resume=True, registry=_registry()
+    )
     assert [r.m for r in second] == [6, 16]
     assert {r.run_id for r in second} == {first[0].run_id}
     assert len(read_results(tmp_path / "r.csv")) == 3
@@ -123,6 +129,7 @@ def test_options_validation():
 
 def test_interleave_alternates_backends_case_by_case(tmp_path):
     options = RunOptions(threads=(1,), policy=FAST_POLICY, interleave=True)
-    rows = run(CASES[:2], backends=["numpy", "test-wrong"], options=options, output=tmp_path / "i.csv",
-               registry=_registry())
+    rows = run(
+        CASES[:2], backends=["numpy", "test-wrong"], options=options, output=tmp_path / "i.csv", registry=_registry()
+    )
     assert [(r.backend, r.m) for r in rows] == [("numpy", 9), ("test-wrong", 9), ("numpy", 6), ("test-wrong", 6)]

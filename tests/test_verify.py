@@ -6,8 +6,8 @@ import pytest
 from gemmbench import verify as V
 from gemmbench.buffers import ALIGN, is_aligned
 from gemmbench.case import GemmCase
-from gemmbench.session import _clone
 from gemmbench.kernels.numpy_gemm import NumpyGemm
+from gemmbench.session import _clone
 from gemmbench.verify import make_operands, tolerance, verify
 
 

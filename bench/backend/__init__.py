@@ -21,7 +21,24 @@ from ..probe import probe_stack, run_probe
 from ..testing import ConformanceError, check_kernel
 
 __all__ = [
-    "ALIGN", "DTYPES", "TRANSPOSES", "ConformanceError", "Device", "EventDevice", "GemmCase", "HostDevice", "Kernel",
-    "Operands", "Prepared", "aligned_copy", "aligned_empty", "aligned_zeros", "blas_info", "check_kernel",
-    "is_aligned", "probe_stack", "run_probe", "vector_bits",
+    "ALIGN",
+    "DTYPES",
+    "TRANSPOSES",
+    "ConformanceError",
+    "Device",
+    "EventDevice",
+    "GemmCase",
+    "HostDevice",
+    "Kernel",
+    "Operands",
+    "Prepared",
+    "aligned_copy",
+    "aligned_empty",
+    "aligned_zeros",
+    "blas_info",
+    "check_kernel",
+    "is_aligned",
+    "probe_stack",
+    "run_probe",
+    "vector_bits",
 ]

@@ -53,6 +53,12 @@ def mann_whitney_p(x: Sequence[float], y: Sequence[float]) -> float:
     return math.erfc(max(z, 0.0) / math.sqrt(2))
 
 
+def _gf(row: Measurement) -> float:
+    """GFLOP/s of a row compare kept (only ok rows with a rate are compared)."""
+    assert row.gflops is not None
+    return row.gflops
+
+
 @dataclass(frozen=True)
 class Comparison:
     """One backend against the baseline on one case, over one or more paired runs.
@@ -80,7 +86,7 @@ class Comparison:
 
     @property
     def ratios(self) -> tuple[float, ...]:
-        return tuple(o.gflops / b.gflops for b, o in self.pairs)
+        return tuple(_gf(o) / _gf(b) for b, o in self.pairs)
 
     @property
     def ratio(self) -> float:
@@ -88,11 +94,11 @@ class Comparison:
 
     @property
     def base_gflops(self) -> float:
-        return median([b.gflops for b, _ in self.pairs])
+        return median([_gf(b) for b, _ in self.pairs])
 
     @property
     def other_gflops(self) -> float:
-        return median([o.gflops for _, o in self.pairs])
+        return median([_gf(o) for _, o in self.pairs])
 
     @property
     def p_value(self) -> float:
@@ -126,8 +132,9 @@ def _verdict(ratio: float, p: float, alpha: float, threshold: float) -> str:
     return "faster" if ratio > 1 else "slower"
 
 
-def compare(csvs: Iterable[Path | str], baseline: str, alpha: float = 0.01, threshold: float = 0.02
-            ) -> list[Comparison]:
+def compare(
+    csvs: Iterable[Path | str], baseline: str, alpha: float = 0.01, threshold: float = 0.02
+) -> list[Comparison]:
     """Each non-baseline ok row against the baseline's ok row for the same host, case, mode
     and threads: paired within each run that measured both, else the newest rows of each."""
     rows: list[Measurement] = []
@@ -152,19 +159,21 @@ def compare(csvs: Iterable[Path | str], baseline: str, alpha: float = 0.01, thre
             pairs[(r.setting, r.key)] = [(b, r)]
     out = []
     for matched in pairs.values():
-        ps = tuple(mann_whitney_p(samples.get((o.run_id, o.key), []), samples.get((b.run_id, b.key), []))
-                   for b, o in matched)
-        verdicts = tuple(_verdict(o.gflops / b.gflops, p, alpha, threshold) for (b, o), p in zip(matched, ps))
+        ps = tuple(
+            mann_whitney_p(samples.get((o.run_id, o.key), []), samples.get((b.run_id, b.key), [])) for b, o in matched
+        )
+        verdicts = tuple(_verdict(_gf(o) / _gf(b), p, alpha, threshold) for (b, o), p in zip(matched, ps))
         o = matched[-1][1]
-        out.append(Comparison(str(o.case), o.threads, o.cache_mode, tuple(matched),
-                              ps, verdicts))
+        out.append(Comparison(str(o.case), o.threads, o.cache_mode, tuple(matched), ps, verdicts))
     return out
 
 
 def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:
     """One line per comparison; with several runs, the ratio's range and each verdict's count."""
-    head = (f"{'case':<26} {'thr':>3} {'mode':<4} {baseline + ' GF/s':>12} {'backend':<12} {'GF/s':>8} "
-            f"{'ratio':>6}  verdict")
+    head = (
+        f"{'case':<26} {'thr':>3} {'mode':<4} {baseline + ' GF/s':>12} {'backend':<12} {'GF/s':>8} "
+        f"{'ratio':>6}  verdict"
+    )
     lines = [head]
     for c in comparisons:
         if len(c.pairs) == 1:
@@ -172,8 +181,10 @@ def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:
         else:
             counts = ", ".join(f"{v} {c.verdicts.count(v)}" for v in sorted(set(c.verdicts)))
             detail = f"{c.verdict} over {len(c.pairs)} runs ({counts}; range {min(c.ratios):.3f}-{max(c.ratios):.3f})"
-        lines.append(f"{c.case:<26} {c.threads:>3} {c.mode:<4} {c.base_gflops:>12.1f} {c.other.backend:<12} "
-                     f"{c.other_gflops:>8.1f} {c.ratio:>6.3f}  {detail}")
+        lines.append(
+            f"{c.case:<26} {c.threads:>3} {c.mode:<4} {c.base_gflops:>12.1f} {c.other.backend:<12} "
+            f"{c.other_gflops:>8.1f} {c.ratio:>6.3f}  {detail}"
+        )
     return "\n".join(lines)
 
 
@@ -181,8 +192,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("csv", nargs="+", help="results CSVs (their .samples.jsonl sidecars give the raw samples)")
     parser.add_argument("--baseline", default="numpy", help="backend to divide by (default numpy)")
     parser.add_argument("--alpha", type=float, default=0.01, help="Mann-Whitney U significance level (default 0.01)")
-    parser.add_argument("--threshold", type=float, default=0.02,
-                        help="smallest relative difference called faster/slower (default 0.02)")
+    parser.add_argument(
+        "--threshold", type=float, default=0.02, help="smallest relative difference called faster/slower (default 0.02)"
+    )
     parser.set_defaults(func=handle)
 
 

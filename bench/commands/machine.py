@@ -44,9 +44,13 @@ def _lanes(bits: int, dtype: str) -> int:
     return bits // (32 if dtype == "float32" else 64)
 
 
-def measure_host(threads: Sequence[int], gemm_backends: Sequence[str] | None = ("numpy",),
-                 say: Callable[[str], None] = lambda s: None, gemm_size: int = GEMM_SIZE,
-                 stream_elements: int | None = None) -> list[Ceiling]:
+def measure_host(
+    threads: Sequence[int],
+    gemm_backends: Sequence[str] | None = ("numpy",),
+    say: Callable[[str], None] = lambda s: None,
+    gemm_size: int = GEMM_SIZE,
+    stream_elements: int | None = None,
+) -> list[Ceiling]:
     """All ceilings of this host for each thread count in ``threads`` (sizes overridable for tests)."""
     host, device = hostname(), HostDevice().name
     now = utc_now()
@@ -63,30 +67,63 @@ def measure_host(threads: Sequence[int], gemm_backends: Sequence[str] | None = (
         for dtype in PEAK_DTYPES:
             per_cycle = FMA_UNITS * 2 * _lanes(bits, dtype)
             if mhz:
-                add("compute", "theoretical", dtype, t, t * per_cycle * mhz / 1000.0, "derived",
+                add(
+                    "compute",
+                    "theoretical",
+                    dtype,
+                    t,
+                    t * per_cycle * mhz / 1000.0,
+                    "derived",
                     f"{t} cores x {FMA_UNITS} FMA units x {_lanes(bits, dtype)} lanes ({simd}) x 2 x {mhz:.0f} MHz "
-                    f"({clock_src})")
+                    f"({clock_src})",
+                )
             if numba_available():
                 value = fma_peak_gflops(dtype, t)
-                add("compute", "fma", dtype, t, value, "measured",
+                add(
+                    "compute",
+                    "fma",
+                    dtype,
+                    t,
+                    value,
+                    "measured",
                     f"{fma_chains_for(bits)} independent {bits}-bit FMA chains per thread in registers (Numba/LLVM); "
-                    f"implies {1000 * value / (t * per_cycle):.0f} MHz")
+                    f"implies {1000 * value / (t * per_cycle):.0f} MHz",
+                )
         bw = stream_gbs(t, elements=stream_elements)
         for name, value in bw.items():
-            how = ("STREAM triad a=b+s*c, 24 B/element" if name == "triad" else "copy a=b, 16 B/element")
-            add("bandwidth", name, "", t, value, "measured",
-                how + (", float64 arrays >= 4x LLC, best of 10" if numba_available() else
-                       "; np.copyto, 1 thread (Numba not installed)"))
+            how = "STREAM triad a=b+s*c, 24 B/element" if name == "triad" else "copy a=b, 16 B/element"
+            add(
+                "bandwidth",
+                name,
+                "",
+                t,
+                value,
+                "measured",
+                how
+                + (
+                    ", float64 arrays >= 4x LLC, best of 10"
+                    if numba_available()
+                    else "; np.copyto, 1 thread (Numba not installed)"
+                ),
+            )
     cases = [GemmCase(gemm_size, gemm_size, gemm_size, d) for d in PEAK_DTYPES]
-    rows = run(cases, backends=gemm_backends, options=RunOptions(threads=tuple(threads), policy=_GEMM_POLICY),
-               ceilings=[])
+    rows = run(
+        cases, backends=gemm_backends, options=RunOptions(threads=tuple(threads), policy=_GEMM_POLICY), ceilings=[]
+    )
     best: dict[tuple[str, int], tuple[float, str]] = {}
     for r in rows:
         if r.status == "ok" and r.gflops and r.gflops > best.get((r.dtype, r.threads), (0.0, ""))[0]:
             best[(r.dtype, r.threads)] = (r.gflops, r.backend)
     for (dtype, t), (value, backend) in sorted(best.items()):
-        add("compute", "gemm", dtype, t, value, "measured",
-            f"median GFLOP/s of {backend} at {gemm_size}^3, hot cache (best of the selected backends)")
+        add(
+            "compute",
+            "gemm",
+            dtype,
+            t,
+            value,
+            "measured",
+            f"median GFLOP/s of {backend} at {gemm_size}^3, hot cache (best of the selected backends)",
+        )
     out += _accelerators(gemm_backends, say)
     return out
 
@@ -109,8 +146,9 @@ def _facts_text(facts: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in facts.items())
 
 
-def accelerator_ceilings(kernel: Kernel, size: int = 8192, copy_bytes: int = 1 << 30,
-                         policy: TimingPolicy = _GEMM_POLICY) -> list[Ceiling]:
+def accelerator_ceilings(
+    kernel: Kernel, size: int = 8192, copy_bytes: int = 1 << 30, policy: TimingPolicy = _GEMM_POLICY
+) -> list[Ceiling]:
     """An accelerator backend's roofs, measured through the same timer and device events.
 
     Peak: median GFLOP/s of a ``size``^3 GEMM per supported dtype (a practical peak: the
@@ -127,17 +165,40 @@ def accelerator_ceilings(kernel: Kernel, size: int = 8192, copy_bytes: int = 1 <
             continue
         prepared = kernel.prepare(case, make_operands(case))
         value = case.flops / summarize(measure([prepared.launch], device, policy).per_call_s).median / 1e9
-        out.append(Ceiling("compute", "gemm-peak", dtype, 0, value, "measured", host, device.name, now,
-                           f"median of {kernel.name} at {size}^3 ({_facts_text(prepared.facts)})"))
+        out.append(
+            Ceiling(
+                "compute",
+                "gemm-peak",
+                dtype,
+                0,
+                value,
+                "measured",
+                host,
+                device.name,
+                now,
+                f"median of {kernel.name} at {size}^3 ({_facts_text(prepared.facts)})",
+            )
+        )
         del prepared
     copy = getattr(kernel, "device_copy", None)
     if copy is not None:
         copy_bytes = min(copy_bytes, device.memory_available() // 4)  # two buffers, room to spare
         launch = copy(copy_bytes)
         median = summarize(measure([launch], device, policy).per_call_s).median
-        out.append(Ceiling("bandwidth", "copy-device", "", 0, 2 * copy_bytes / median / 1e9,
-                           "measured", host, device.name, now,
-                           f"device-to-device copy of {copy_bytes >> 20} MiB, read + write counted"))
+        out.append(
+            Ceiling(
+                "bandwidth",
+                "copy-device",
+                "",
+                0,
+                2 * copy_bytes / median / 1e9,
+                "measured",
+                host,
+                device.name,
+                now,
+                f"device-to-device copy of {copy_bytes >> 20} MiB, read + write counted",
+            )
+        )
     spec = find_spec(device.name)
     if spec is not None:
         out += spec_ceilings(spec, host, device.name)
@@ -145,14 +206,34 @@ def accelerator_ceilings(kernel: Kernel, size: int = 8192, copy_bytes: int = 1 <
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-j", "--threads", type=parse_ints("thread count"), default=None, metavar="LIST",
-                        help="thread counts (default: 1 and all usable CPUs)")
-    parser.add_argument("-b", "--backends", type=parse_names, default=["numpy"], metavar="LIST",
-                        help="backends whose best 2048^3 GEMM is recorded as a ceiling (default numpy)")
-    parser.add_argument("-o", "--output", default=None, metavar="CSV",
-                        help="default results/machine-<host>-<time>.csv (runs and plots use the newest)")
-    parser.add_argument("--if-missing", action="store_true",
-                        help="do nothing when this host already has a machine CSV (the main job uses this)")
+    parser.add_argument(
+        "-j",
+        "--threads",
+        type=parse_ints("thread count"),
+        default=None,
+        metavar="LIST",
+        help="thread counts (default: 1 and all usable CPUs)",
+    )
+    parser.add_argument(
+        "-b",
+        "--backends",
+        type=parse_names,
+        default=["numpy"],
+        metavar="LIST",
+        help="backends whose best 2048^3 GEMM is recorded as a ceiling (default numpy)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="CSV",
+        help="default results/machine-<host>-<time>.csv (runs and plots use the newest)",
+    )
+    parser.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when this host already has a machine CSV (the main job uses this)",
+    )
     parser.set_defaults(func=handle)
 
 

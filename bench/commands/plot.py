@@ -91,12 +91,14 @@ def _title(kind: str, data: PlotInput, rows: Sequence[Measurement]) -> str:
 
 
 def _save(fig: Any, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    """Write ``fig`` in each format, then close it (pyplot keeps every open figure alive)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
         fig.savefig(path, dpi=130, bbox_inches="tight")
         paths.append(path)
+    _plt().close(fig)
     return paths
 
 
@@ -106,8 +108,18 @@ def _label(r: Measurement, many_hosts: bool) -> str:
 
 def _colours(keys: Iterable[str]) -> dict[str, str]:
     # Backend colours avoid the dtype colours used by the roofs.
-    palette = ["#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#000000", "#aec7e8",
-               "#ffbb78", "#98df8a"]
+    palette = [
+        "#ff7f0e",
+        "#17becf",
+        "#8c564b",
+        "#e377c2",
+        "#bcbd22",
+        "#7f7f7f",
+        "#000000",
+        "#aec7e8",
+        "#ffbb78",
+        "#98df8a",
+    ]
     return {k: palette[i % len(palette)] for i, k in enumerate(sorted(set(keys)))}
 
 
@@ -129,24 +141,52 @@ def _draw_roofs(ax: Any, data: PlotInput, rows: Sequence[Measurement], threads: 
                 ys = [bw.value * xlim[0], peak.value, peak.value]
                 ax.plot(xs, ys, style, color=colour, lw=2, alpha=0.8)
                 ax.plot([ridge], [peak.value], "o", color=colour, ms=5, mfc="white")
-                ax.annotate(f"ridge {ridge:.1f} FLOP/B", (ridge, peak.value), textcoords="offset points",
-                            xytext=(6, 4), fontsize=7, color=colour)
+                ax.annotate(
+                    f"ridge {ridge:.1f} FLOP/B",
+                    (ridge, peak.value),
+                    textcoords="offset points",
+                    xytext=(6, 4),
+                    fontsize=7,
+                    color=colour,
+                )
             else:
                 ax.axhline(peak.value, ls=style, color=colour, lw=2, alpha=0.8)
-            ax.annotate(f"{dtype} peak {peak.value:.0f} GFLOP/s ({peak.name}, {peak.source}, x{peak.threads}){suffix}",
-                        (xlim[1], peak.value), textcoords="offset points", xytext=(-4, 3), ha="right",
-                        fontsize=7, color=colour)
-            theo = [c for c in data.ceilings if c.name == "theoretical" and c.dtype == dtype and c.host == host
-                    and c.threads == threads]
+            ax.annotate(
+                f"{dtype} peak {peak.value:.0f} GFLOP/s ({peak.name}, {peak.source}, x{peak.threads}){suffix}",
+                (xlim[1], peak.value),
+                textcoords="offset points",
+                xytext=(-4, 3),
+                ha="right",
+                fontsize=7,
+                color=colour,
+            )
+            theo = [
+                c
+                for c in data.ceilings
+                if c.name == "theoretical" and c.dtype == dtype and c.host == host and c.threads == threads
+            ]
             for c in theo[:1]:
                 ax.axhline(c.value, ls=":", color=colour, lw=1, alpha=0.6)
-                ax.annotate(f"{dtype} derived {c.value:.0f} GFLOP/s (nominal clock){suffix}", (xlim[1], c.value),
-                            textcoords="offset points", xytext=(-4, -9), ha="right", fontsize=6, color=colour,
-                            alpha=0.8)
+                ax.annotate(
+                    f"{dtype} derived {c.value:.0f} GFLOP/s (nominal clock){suffix}",
+                    (xlim[1], c.value),
+                    textcoords="offset points",
+                    xytext=(-4, -9),
+                    ha="right",
+                    fontsize=6,
+                    color=colour,
+                    alpha=0.8,
+                )
         if bw is not None:
             x = xlim[0] * 1.3
-            ax.annotate(f"{bw.name} {bw.value:.1f} GB/s ({bw.source}, x{bw.threads}){suffix}", (x, bw.value * x),
-                        textcoords="offset points", xytext=(6, -4), fontsize=7, color="0.25")
+            ax.annotate(
+                f"{bw.name} {bw.value:.1f} GB/s ({bw.source}, x{bw.threads}){suffix}",
+                (x, bw.value * x),
+                textcoords="offset points",
+                xytext=(6, -4),
+                fontsize=7,
+                color="0.25",
+            )
 
 
 def _xlim(data: PlotInput, rows: Sequence[Measurement], threads: int) -> tuple[float, float]:
@@ -176,8 +216,16 @@ def roofline(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str] =
         seen = set()
         for r in rows:
             key = (_label(r, many), r.dtype)
-            ax.plot(r.intensity, r.gflops, _MARKERS.get(r.dtype, "x"), color=colours[key[0]], ms=7,
-                    mec="black", mew=0.5, label=f"{key[0]} {r.dtype}" if key not in seen else None)
+            ax.plot(
+                r.intensity,
+                r.gflops,
+                _MARKERS.get(r.dtype, "x"),
+                color=colours[key[0]],
+                ms=7,
+                mec="black",
+                mew=0.5,
+                label=f"{key[0]} {r.dtype}" if key not in seen else None,
+            )
             seen.add(key)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -193,7 +241,6 @@ def roofline(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str] =
             ax.legend(fontsize=8, loc="lower right")
         suffix = f"-x{threads}" if len(by_threads) > 1 else ""
         paths += _save(fig, out_dir, f"{stem}-roofline{suffix}", formats)
-        plt.close(fig)
     return paths
 
 
@@ -220,8 +267,14 @@ def throughput(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str]
         lo = [r.flops / r.q3_s / 1e9 if r.q3_s else r.gflops for r in pts]
         hi = [r.flops / r.q1_s / 1e9 if r.q1_s else r.gflops for r in pts]
         style = "-" if mode == "hot" else "--"
-        ax.plot(x, y, style, marker=_MARKERS.get(dtype, "x"), color=colour,
-                label=f"{label} {dtype} {trans} x{threads} {mode}")
+        ax.plot(
+            x,
+            y,
+            style,
+            marker=_MARKERS.get(dtype, "x"),
+            color=colour,
+            label=f"{label} {dtype} {trans} x{threads} {mode}",
+        )
         ax.fill_between(x, lo, hi, color=colour, alpha=0.2)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("problem size (m·n·k)^(1/3)")
@@ -230,23 +283,22 @@ def throughput(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str]
     ax.set_title(_title("Throughput", data, rows), fontsize=9)
     if series:
         ax.legend(fontsize=7, loc="best")
-    paths = _save(fig, out_dir, f"{stem}-throughput", formats)
-    plt.close(fig)
-    return paths
+    return _save(fig, out_dir, f"{stem}-throughput", formats)
 
 
-def comparison(data: PlotInput, out_dir: Path, stem: str, baseline: str | None = None,
-               formats: Sequence[str] = FORMATS) -> list[Path]:
+def comparison(
+    data: PlotInput, out_dir: Path, stem: str, baseline: str | None = None, formats: Sequence[str] = FORMATS
+) -> list[Path]:
     """Ratio of each backend's GFLOP/s to ``baseline`` on the same host, case, mode and threads."""
     plt = _plt()
     rows = data.ok
     backends = sorted({r.backend for r in rows})
     base = baseline or ("numpy" if "numpy" in backends else (backends[0] if backends else ""))
-    ref = {r.setting: r.gflops for r in rows if r.backend == base}
+    ref = {r.setting: r.gflops or 0.0 for r in rows if r.backend == base}
     bars: dict[str, dict[str, float]] = defaultdict(dict)
     for r in rows:
         if r.backend != base and r.setting in ref:
-            bars[r.backend][f"{r.case} x{r.threads} {r.cache_mode}"] = r.gflops / ref[r.setting]
+            bars[r.backend][f"{r.case} x{r.threads} {r.cache_mode}"] = (r.gflops or 0.0) / ref[r.setting]
     fig, ax = plt.subplots(figsize=(max(8, 0.5 * len(ref) + 4), 5.5))
     labels = sorted({lab for d in bars.values() for lab in d}, key=lambda s: (s.split()[1], s))
     width = 0.8 / max(len(bars), 1)
@@ -255,36 +307,53 @@ def comparison(data: PlotInput, out_dir: Path, stem: str, baseline: str | None =
         xs = [j + i * width for j, lab in enumerate(labels) if lab in values]
         ax.bar(xs, [values[lab] for lab in labels if lab in values], width, color=colours[backend], label=backend)
     ax.axhline(1.0, color="black", lw=1)
-    ax.set_xticks([j + width * (len(bars) - 1) / 2 for j in range(len(labels))], labels, rotation=60, ha="right",
-                  fontsize=7)
+    ax.set_xticks(
+        [j + width * (len(bars) - 1) / 2 for j in range(len(labels))], labels, rotation=60, ha="right", fontsize=7
+    )
     ax.set_ylabel(f"GFLOP/s ÷ {base}")
     ax.set_title(_title(f"Comparison with {base}", data, rows), fontsize=9)
     if not bars:
-        ax.text(0.5, 0.5, f"nothing to compare: no other backend measured the cases {base or 'any backend'} did",
-                transform=ax.transAxes, ha="center")
+        ax.text(
+            0.5,
+            0.5,
+            f"nothing to compare: no other backend measured the cases {base or 'any backend'} did",
+            transform=ax.transAxes,
+            ha="center",
+        )
     else:
         ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
-    paths = _save(fig, out_dir, f"{stem}-comparison", formats)
-    plt.close(fig)
-    return paths
+    return _save(fig, out_dir, f"{stem}-comparison", formats)
 
 
-def plot_all(data: PlotInput, out_dir: Path, stem: str, baseline: str | None = None,
-             formats: Sequence[str] = FORMATS) -> list[Path]:
+def plot_all(
+    data: PlotInput, out_dir: Path, stem: str, baseline: str | None = None, formats: Sequence[str] = FORMATS
+) -> list[Path]:
     """Every plot for ``data``; returns the files written."""
-    return (roofline(data, out_dir, stem, formats) + throughput(data, out_dir, stem, formats)
-            + comparison(data, out_dir, stem, baseline, formats))
+    return (
+        roofline(data, out_dir, stem, formats)
+        + throughput(data, out_dir, stem, formats)
+        + comparison(data, out_dir, stem, baseline, formats)
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("csv", nargs="*", help="results CSVs (default: newest in results/); several = one plot")
-    parser.add_argument("--ceilings", action="append", metavar="CSV",
-                        help="machine CSV(s) from 'gemmbench machine' (default: newest for each host, beside the CSV)")
+    parser.add_argument(
+        "--ceilings",
+        action="append",
+        metavar="CSV",
+        help="machine CSV(s) from 'gemmbench machine' (default: newest for each host, beside the CSV)",
+    )
     parser.add_argument("--baseline", default=None, help="backend the comparison divides by (default numpy)")
     parser.add_argument("--out", default="plots", help="output folder (default plots/)")
-    parser.add_argument("--formats", type=lambda s: [x for x in s.split(",") if x], default=["png", "svg"],
-                        metavar="LIST", help="png,svg")
+    parser.add_argument(
+        "--formats",
+        type=lambda s: [x for x in s.split(",") if x],
+        default=["png", "svg"],
+        metavar="LIST",
+        help="png,svg",
+    )
     parser.set_defaults(func=handle)
 
 

@@ -18,6 +18,9 @@ def handle(args: argparse.Namespace) -> int:
     for s in SPECS:
         peaks = ", ".join(f"{k} {v:g}" for k, v in s.peaks.items())
         print(f"{s.name:<24} {s.bandwidth_gbs:7.0f} GB/s  {s.memory_gb:4.0f} GB  [{peaks}] TFLOP/s")
-        print(f"{'':<24} source: {s.source}; confidence {s.confidence}"
-              + (f"; derived: {', '.join(s.derived)}" if s.derived else "") + (f"; {s.notes}" if s.notes else ""))
+        print(
+            f"{'':<24} source: {s.source}; confidence {s.confidence}"
+            + (f"; derived: {', '.join(s.derived)}" if s.derived else "")
+            + (f"; {s.notes}" if s.notes else "")
+        )
     return 0

@@ -48,19 +48,26 @@ def check(sizes: Sequence[int], dtypes: Sequence[str], threads: int, output: str
         # the two measurements would otherwise pass for disagreement.
         (row,) = run([case], backends=["numpy"], options=RunOptions(threads=(threads,)), output=output)
         if row.status != "ok" or row.median_s is None:
-            lines.append(f"{str(case):<22} {row.status}: {row.reason}")
+            lines.append(f"{case!s:<22} {row.status}: {row.reason}")
             continue
         out = timeit_median(case, "np.matmul(a, b, out=c)", threads)
         new = timeit_median(case, "a @ b", threads)
-        lines.append(f"{str(case):<22} {row.median_s * 1e6:>10.2f}us {out * 1e6:>10.2f}us {row.median_s / out:>6.3f} "
-                     f"{new * 1e6:>10.2f}us {row.median_s / new:>6.3f}  {row.noise}")
+        lines.append(
+            f"{case!s:<22} {row.median_s * 1e6:>10.2f}us {out * 1e6:>10.2f}us {row.median_s / out:>6.3f} "
+            f"{new * 1e6:>10.2f}us {row.median_s / new:>6.3f}  {row.noise}"
+        )
     return lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-s", "--sizes", type=parse_sizes, default=[32, 256, 512, 1024], metavar="LIST")
-    parser.add_argument("-d", "--dtypes", type=parse_choices(("float32", "float64"), "dtype"),
-                        default=["float32", "float64"], metavar="LIST")
+    parser.add_argument(
+        "-d",
+        "--dtypes",
+        type=parse_choices(("float32", "float64"), "dtype"),
+        default=["float32", "float64"],
+        metavar="LIST",
+    )
     parser.add_argument("-j", "--threads", type=int, default=1, help="thread count for both (default 1)")
     parser.add_argument("-o", "--output", default=None, metavar="CSV", help="where the harness rows go")
     parser.set_defaults(func=handle)
