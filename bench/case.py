@@ -16,7 +16,18 @@ from .errors import GemmbenchError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DTYPES", "MODES", "TRANSPOSES", "CaseError", "GemmCase", "Job", "dtype_eps", "grid", "numpy_dtype"]
+__all__ = [
+    "DTYPES",
+    "MODES",
+    "TRANSPOSES",
+    "CaseError",
+    "GemmCase",
+    "Job",
+    "check_mode",
+    "dtype_eps",
+    "grid",
+    "numpy_dtype",
+]
 
 #: Element size in bytes and unit roundoff (machine epsilon) of each supported dtype.
 DTYPES: dict[str, tuple[int, float]] = {
@@ -103,6 +114,11 @@ class GemmCase:
         return f"{self.label} {self.dtype} {self.trans}"
 
 
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a cache mode, else ``CaseError`` naming the valid ones (the one place modes are checked)."""
+    return _choice("cache mode", mode, MODES)
+
+
 def dtype_eps(dtype: str) -> float:
     """Machine epsilon of ``dtype`` (spacing of floats at 1.0)."""
     return DTYPES[_choice("dtype", dtype, DTYPES)][1]
@@ -136,4 +152,4 @@ class Job:
     mode: str = "hot"
 
     def __post_init__(self) -> None:
-        _choice("cache mode", self.mode, MODES)
+        check_mode(self.mode)

@@ -11,7 +11,9 @@ A kernel never times itself. The harness calls, in order:
    *asynchronously* (it never synchronises: the device does that). A JIT backend may
    compile here or in its first launch: the first call is timed on its own
    (``first_call_s``) and never sampled, so either way the cost is reported, not mixed in.
-5. ``fetch(prepared.output)`` - the result as a host NumPy array, for verification.
+5. ``poison(prepared.output)`` after timing - fill the output with NaN; then one more
+   ``launch()`` whose result ``fetch(prepared.output)`` brings to the host for verification. A
+   kernel that skips work after its first call, or accumulates into C, cannot pass.
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ class Kernel(abc.ABC):
     @abc.abstractmethod
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         """Set up one GEMM outside timing and return its launcher."""
+
+    def poison(self, output: Any) -> None:
+        """Fill ``output`` with NaN, so only a launch that writes every entry passes verification.
+
+        CPU outputs are NumPy arrays; accelerator backends override this for device arrays.
+        """
+        np.asarray(output)[...] = np.nan
 
     def fetch(self, output: Any) -> np.ndarray:
         """Bring a result to the host; CPU kernels already have it there."""

@@ -28,7 +28,7 @@ from .kernel import Kernel, Operands, Prepared
 from .result import Measurement
 from .rows import Measured, Provenance, make_row
 from .timer import TimingPolicy, measure
-from .verify import make_operands, verify
+from .verify import Verdict, make_operands, verify
 
 __all__ = ["RunHeader", "Session", "cold_copies", "header_from_json", "header_to_json", "memory_problem"]
 
@@ -180,6 +180,13 @@ class Session:
         prepared += [self.kernel.prepare(case, _clone(operands)) for _ in range(copies - 1)]
         return operands, prepared, prepare_s
 
+    def _verify(self, job: Job, operands: Operands, out: Prepared) -> Verdict:
+        """Poison the output, launch once more, check that result: only a launch that writes C passes."""
+        self.kernel.poison(out.output)
+        out.launch()
+        self.device.synchronize()
+        return verify(job.case, operands, self.kernel.fetch(out.output), compute_dtype=out.compute_dtype)
+
     def _measure(self, job: Job) -> tuple[Measurement, Sequence[float]]:
         reason = self.kernel.supports(job.case)
         if reason:
@@ -192,13 +199,11 @@ class Session:
         samples = measure([p.launch for p in prepared], self.device, self.header.policy)
         self.device.synchronize()
         steal = _steal_share(steal0, steal_seconds(self.cpus), (time.perf_counter() - t0) * len(self.cpus))
-        verdict = verify(
-            job.case, operands, self.kernel.fetch(prepared[0].output), self.header.seed, prepared[0].compute_dtype
-        )
+        verdict = self._verify(job, operands, prepared[0])
         status, reason = (
             ("ok", "")
             if verdict.ok
-            else ("wrong", f"max error {verdict.max_error:.3g} > tolerance {verdict.tolerance:.3g} ({verdict.method})")
+            else ("wrong", f"{verdict.detail} ({verdict.max_error:.3g}x its bound; {verdict.method} check)")
         )
         measured = Measured(samples, verdict, prepare_s, len(prepared), steal)
         return self._row(job, status, reason, measured, prepared[0].facts), samples.per_call_s

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .case import GemmCase, Job
+from .case import GemmCase, Job, check_mode
 from .ceilings import Ceiling, CeilingsError, read_ceilings
 from .errors import UsageError
 from .hostfacts import hostname, threads_problem, usable_cpus
@@ -47,7 +47,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         for mode in self.modes:
-            Job(GemmCase(1, 1, 1), mode)  # the one place a mode name is checked: the model's Job
+            check_mode(mode)
         problem = threads_problem(self.threads)
         if problem:
             raise UsageError(problem)

@@ -145,6 +145,33 @@ class PlantedAccumulate(_MatmulKernel):
         return Prepared(lambda: self.compute(operands.a, operands.b, c), c)
 
 
+class PlantedOffset(_MatmulKernel):
+    """C = A B + 1e-3 everywhere: within a normwise bound for float32 at k >= 256, not per entry."""
+
+    name = "test-offset"
+
+    def compute(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
+        np.matmul(a, b, out=c)
+        c += np.asarray(1e-3, dtype=c.dtype)
+
+
+class PlantedOnce(_MatmulKernel):
+    """Computes the product on its first call only and returns at once afterwards (millions of GFLOP/s)."""
+
+    name = "test-once"
+
+    def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
+        c = np.empty((case.m, case.n), dtype=operands.a.dtype)
+        done: list[bool] = []
+
+        def launch() -> None:
+            if not done:
+                self.compute(operands.a, operands.b, c)
+                done.append(True)
+
+        return Prepared(launch, c)
+
+
 class PlantedRaise(_MatmulKernel):
     """Raises in prepare for k > 8: an ``error`` row, the sweep goes on."""
 
@@ -190,4 +217,13 @@ class PlantedUnavailable(_MatmulKernel):
         return "planted: library not installed"
 
 
-PLANTED = [PlantedWrong, PlantedAccumulate, PlantedRaise, PlantedCrash, PlantedHang, PlantedUnavailable]
+PLANTED = [
+    PlantedWrong,
+    PlantedAccumulate,
+    PlantedOffset,
+    PlantedOnce,
+    PlantedRaise,
+    PlantedCrash,
+    PlantedHang,
+    PlantedUnavailable,
+]

@@ -148,6 +148,9 @@ class CupyGemm(Kernel):
 
         return Prepared(launch, c, {"tf32": "on" if self.allow_tf32 else "off"})
 
+    def poison(self, output: Any) -> None:
+        output.fill(float("nan"))  # on the stream, ordered before the verified launch
+
     def fetch(self, output: Any) -> np.ndarray:
         return self.cp.asnumpy(output)
 

@@ -89,6 +89,9 @@ class Array:
     def T(self) -> Array:
         return Array(self.tl, self.data.T, charge=False)
 
+    def fill(self, value) -> None:
+        self.tl.enqueue(0.001, lambda: self.data.fill(value))
+
 
 def _gemm(tl: Timeline, a, b, out, first_call_state: dict) -> None:
     if not first_call_state.get("done"):
@@ -177,6 +180,9 @@ class Tensor:
     def cpu(self):
         self.tl.drain()
         return Tensor(self.tl, self.data.copy(), "cpu")
+
+    def fill_(self, value):
+        self.tl.enqueue(0.001, lambda: self.data.fill(value))
 
     def copy_(self, src):
         self.tl.enqueue(1.0, lambda: np.copyto(self.data, src.data))

@@ -40,11 +40,12 @@ def test_numpy_rows_ok_and_written(tmp_path, isolate):
 
 
 @pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "worker"])
-@pytest.mark.parametrize("backend", ["test-wrong", "test-accumulate"])
+@pytest.mark.parametrize("backend", ["test-wrong", "test-accumulate", "test-offset", "test-once"])
 def test_planted_wrong_kernels_are_flagged(tmp_path, backend, isolate):
     rows = _run(tmp_path, backend, isolate)
     assert {r.status for r in rows} == {"wrong"}
-    assert "max error" in rows[0].reason and "> tolerance" in rows[0].reason
+    assert "x its bound; full check" in rows[0].reason and "error" in rows[0].reason
+    assert all(r.gflops is None for r in rows)  # a wrong result never charts as fast
 
 
 def test_raising_kernel_is_an_error_row_and_sweep_continues(tmp_path):
