@@ -14,13 +14,11 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from importlib import metadata
-from pathlib import Path
 
 __all__ = [
     "ENV_PREFIXES",
-    "STEAL_FLAG",
     "affinity",
     "blas_info",
     "blas_summary",
@@ -37,7 +35,6 @@ __all__ = [
     "python_argv",
     "simd",
     "slow_blas_warning",
-    "steal_seconds",
     "threads_problem",
     "usable_cpus",
     "vector_bits",
@@ -103,33 +100,6 @@ def threads_problem(threads: Iterable[int]) -> str | None:
     cpus = usable_cpus()
     bad = [t for t in threads if not 1 <= t <= cpus]
     return f"threads must be between 1 and {cpus} (usable CPUs), got {bad[0]}" if bad else None
-
-
-#: Share of the measured CPUs' time taken by the hypervisor above which a row's noise says so.
-STEAL_FLAG = 0.02
-
-
-def steal_seconds(cpus: Sequence[int], stat: str = "/proc/stat") -> float | None:
-    """CPU time the hypervisor ran other guests on ``cpus`` since boot ("steal", from /proc/stat);
-    None where the kernel does not report it.
-
-    On a virtual machine a vCPU can be taken away for milliseconds to seconds while the guest
-    believes it is running: a 2-thread GEMM then runs at one core's speed with no sign in its
-    own samples. Read before and after a measurement, the difference names that interference.
-    """
-    try:
-        lines = Path(stat).read_text().splitlines()
-    except OSError:
-        return None
-    wanted = {f"cpu{c}" for c in cpus}
-    ticks = 0
-    for line in lines:
-        fields = line.split()
-        if fields and fields[0] in wanted:
-            if len(fields) < 9:
-                return None
-            ticks += int(fields[8])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 #: Widest vector instruction set first: (cpuinfo flag, register bits).

@@ -8,6 +8,8 @@ Schema history (bump ``SCHEMA_VERSION`` and add a line when columns change;
 readers accept every version up to their own):
   1 - first release.
   2 - roofline placement: peak_gflops, pct_peak, roof_gflops, pct_roof, ceilings.
+  3 - contention: disturbed (blocks set aside), contention (share of thread time spent waiting for a
+      CPU); max_error is the worst error as a multiple of its per-entry bound, tolerance is 1.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ __all__ = [
     "row_key",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "skipped", "error", "wrong")
 
 
@@ -90,6 +92,8 @@ class Measurement:
     verified: str = ""
     noise: str = ""
     converged: bool = False
+    disturbed: int = 0  # timed blocks set aside: the worker's threads waited for a CPU (schema 3)
+    contention: float | None = None  # share of the worker threads' time spent waiting for a CPU
     prepare_s: float | None = None
     first_call_s: float | None = None
     sampling_s: float | None = None
@@ -174,16 +178,17 @@ class ResultWriter:
             _repair_tail(side)
         self._side = open(side, "a")
 
-    def write(self, row: Measurement, samples: Sequence[float] = ()) -> None:
-        """Append one row (and its raw samples), flushed so a kill cannot lose it."""
+    def write(self, row: Measurement, samples: Sequence[float] = (), disturbed: Sequence[float] = ()) -> None:
+        """Append one row (its raw samples, and the blocks set aside), flushed so a kill cannot lose it."""
         self._writer.writerow(encode(row))
         self._csv.flush()
-        if samples:
+        if samples or disturbed:
             record = {
                 "run_id": row.run_id,
                 "key": list(row.key),
                 "inner_loops": row.inner_loops,
                 "samples_s": list(samples),
+                "disturbed_s": list(disturbed),
             }
             self._side.write(json.dumps(record) + "\n")
             self._side.flush()

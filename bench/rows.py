@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .case import Job
 from .ceilings import CeilingSet
-from .hostfacts import STEAL_FLAG, cpu_model, env_snapshot, git_revision, hostname
+from .contention import Steal
+from .hostfacts import cpu_model, env_snapshot, git_revision, hostname
 from .result import Measurement
 from .roofline import place
 from .stats import noise_verdict, summarize
@@ -60,18 +61,39 @@ class Measured:
     verdict: Verdict
     prepare_s: float
     copies: int
-    #: Share of the measured CPUs' time the hypervisor ran other guests (None: not reported).
-    steal: float | None = None
+    #: Steal ticks over the measurement on the measured CPUs (None: not reported).
+    steal: Steal | None = None
+    #: Cold mode: bytes of the rotated operand copies and the cache size they must exceed twice.
+    cold_bytes: int | None = None
+    cache_bytes: int | None = None
 
 
-def _noise(samples: Sequence[float], steal: float | None) -> str:
-    noise = noise_verdict(samples)
-    if steal is not None and steal > STEAL_FLAG:  # the VM took CPU time away: the samples cannot show it
-        flag = f"VM steal {100 * steal:.0f}% of CPU time"
-        noise = flag if noise == "ok" else f"{noise}; {flag}"
-    return noise
+def _flags(m: Measured) -> str:
+    """The noise verdict of the clean samples, plus what the samples themselves cannot show."""
+    flags = [] if (v := noise_verdict(m.samples.per_call_s)) == "ok" else [v]
+    if m.samples.contended:
+        share = m.samples.contention or 0.0
+        flags.append(f"contended ({100 * share:.0f}% of thread time waiting for a CPU; few clean blocks)")
+    if m.steal is not None and m.steal.proven:  # the VM took CPU time away: the samples cannot show it
+        flags.append(f"VM steal {100 * m.steal.share:.0f}% of CPU time")
+    if m.cold_bytes is not None and m.cache_bytes and m.cold_bytes < COLD_CACHE_FACTOR * m.cache_bytes:
+        flags.append(f"cold set {m.cold_bytes / 2**20:.1f} MiB < {COLD_CACHE_FACTOR}x cache: partly cache-resident")
+    return "; ".join(flags) or "ok"
 
 
+def _facts(m: Measured) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if m.steal is not None:
+        out.update(
+            steal=f"{m.steal.share:.3f}", steal_ticks=str(m.steal.ticks), steal_window_s=f"{m.steal.window_s:.3f}"
+        )
+    if m.cold_bytes is not None:
+        out["cold_bytes"] = str(m.cold_bytes)
+    return out
+
+
+#: Cold mode rotates operand copies totalling at least this many times the last-level cache.
+COLD_CACHE_FACTOR = 2
 #: Order statistics and moments copied from the summary, each as the column ``<name>_s``.
 _SUMMARY = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev")
 #: Columns a case determines.
@@ -86,7 +108,8 @@ def _measured_columns(m: Measured, ok: bool, flops: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {f"{name}_s": getattr(s, name) for name in _SUMMARY}
     out.update(n_samples=s.n, inner_loops=t.inner, copies=m.copies, gflops=rate(s.median), gflops_best=rate(s.min))
-    out.update(max_error=v.max_error, tolerance=v.tolerance, verified=v.method, noise=_noise(t.per_call_s, m.steal))
+    out.update(max_error=v.max_error, tolerance=v.tolerance, verified=v.method, noise=_flags(m))
+    out.update(disturbed=len(t.disturbed_s), contention=t.contention)
     out.update(converged=t.converged, prepare_s=m.prepare_s, first_call_s=t.first_call_s, sampling_s=t.sampling_s)
     out.update(warmup_calls=t.warmup_calls)
     return out
@@ -107,8 +130,7 @@ def make_row(
     facts = dict(facts or {})
     columns: dict[str, Any] = {}
     if measured is not None:
-        if measured.steal is not None:
-            facts["steal"] = f"{measured.steal:.3f}"
+        facts.update(_facts(measured))
         columns = _measured_columns(measured, status == "ok", case.flops)
     columns.update({name: getattr(case, name) for name in _CASE})
     facts_json = json.dumps(facts, sort_keys=True) if facts else ""

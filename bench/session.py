@@ -13,28 +13,28 @@ import json
 import os
 import platform
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .buffers import ALIGN, aligned_copy
 from .case import GemmCase, Job
 from .ceilings import Ceiling, CeilingSet
-from .device import Device
+from .contention import RunQueueMonitor, Steal, steal_ticks
+from .device import Device, HostDevice
 from .errors import one_line
-from .hostfacts import affinity, blas_summary, host_memory_available, steal_seconds
+from .hostfacts import affinity, blas_summary, host_memory_available
 from .kernel import Kernel, Operands, Prepared
 from .result import Measurement
-from .rows import Measured, Provenance, make_row
+from .rows import COLD_CACHE_FACTOR, Measured, Provenance, make_row
 from .timer import TimingPolicy, measure
 from .verify import Verdict, make_operands, verify
 
-__all__ = ["RunHeader", "Session", "cold_copies", "header_from_json", "header_to_json", "memory_problem"]
+__all__ = ["Outcome", "RunHeader", "Session", "cold_copies", "header_from_json", "header_to_json", "memory_problem"]
 
-#: Cold mode rotates operand copies totalling at least this many times the last-level cache.
-COLD_CACHE_FACTOR = 2
-#: ... but never more copies than this, nor more memory than COLD_MAX_BYTES.
+#: Cold mode rotates operand copies totalling at least COLD_CACHE_FACTOR times the last-level cache,
+#: but never more copies than this, nor more memory than COLD_MAX_BYTES.
 COLD_MAX_COPIES = 4096
 COLD_MAX_BYTES = 1 << 30
 GIB = float(1 << 30)
@@ -103,11 +103,12 @@ def _pin(threads: int) -> str:
         return ""
 
 
-def _steal_share(before: float | None, after: float | None, cpu_seconds: float) -> float | None:
-    """Share of the measured CPUs' time the hypervisor gave to other guests (None: not reported)."""
-    if before is None or after is None or cpu_seconds <= 0:
-        return None
-    return max(0.0, after - before) / cpu_seconds
+class Outcome(NamedTuple):
+    """A job's row, its raw per-call samples and the per-call times of blocks set aside (for the sidecar)."""
+
+    row: Measurement
+    samples: tuple[float, ...] = ()
+    disturbed: tuple[float, ...] = ()
 
 
 class Session:
@@ -160,12 +161,12 @@ class Session:
             ceilings=self.roofs,
         )
 
-    def run(self, job: Job) -> tuple[Measurement, Sequence[float]]:
+    def run(self, job: Job) -> Outcome:
         """Measure one job; never raises for a kernel's failure (it becomes the row's status)."""
         try:
             return self._measure(job)
         except Exception as exc:
-            return self._row(job, "error", one_line(exc)), ()
+            return Outcome(self._row(job, "error", one_line(exc)))
 
     def _prepare(self, job: Job) -> tuple[Operands, list[Prepared], float] | str:
         case = job.case
@@ -180,6 +181,12 @@ class Session:
         prepared += [self.kernel.prepare(case, _clone(operands)) for _ in range(copies - 1)]
         return operands, prepared, prepare_s
 
+    def _monitor(self) -> RunQueueMonitor | None:
+        """Run-queue wait per block on a CPU device (an accelerator's events do not see host contention)."""
+        if isinstance(self.device, HostDevice) and RunQueueMonitor.available():
+            return RunQueueMonitor(len(self.cpus))
+        return None
+
     def _verify(self, job: Job, operands: Operands, out: Prepared) -> Verdict:
         """Poison the output, launch once more, check that result: only a launch that writes C passes."""
         self.kernel.poison(out.output)
@@ -187,26 +194,29 @@ class Session:
         self.device.synchronize()
         return verify(job.case, operands, self.kernel.fetch(out.output), compute_dtype=out.compute_dtype)
 
-    def _measure(self, job: Job) -> tuple[Measurement, Sequence[float]]:
+    def _measure(self, job: Job) -> Outcome:
         reason = self.kernel.supports(job.case)
         if reason:
-            return self._row(job, "skipped", reason), ()
+            return Outcome(self._row(job, "skipped", reason))
         ready = self._prepare(job)
         if isinstance(ready, str):
-            return self._row(job, "skipped", ready), ()
+            return Outcome(self._row(job, "skipped", ready))
         operands, prepared, prepare_s = ready
-        steal0, t0 = steal_seconds(self.cpus), time.perf_counter()
-        samples = measure([p.launch for p in prepared], self.device, self.header.policy)
+        steal0, t0 = steal_ticks(self.cpus), time.perf_counter()
+        samples = measure([p.launch for p in prepared], self.device, self.header.policy, monitor=self._monitor())
         self.device.synchronize()
-        steal = _steal_share(steal0, steal_seconds(self.cpus), (time.perf_counter() - t0) * len(self.cpus))
+        steal1, window = steal_ticks(self.cpus), time.perf_counter() - t0
+        steal = None if steal0 is None or steal1 is None else Steal(max(0, steal1 - steal0), window, len(self.cpus))
         verdict = self._verify(job, operands, prepared[0])
         status, reason = (
             ("ok", "")
             if verdict.ok
             else ("wrong", f"{verdict.detail} ({verdict.max_error:.3g}x its bound; {verdict.method} check)")
         )
-        measured = Measured(samples, verdict, prepare_s, len(prepared), steal)
-        return self._row(job, status, reason, measured, prepared[0].facts), samples.per_call_s
+        cold = (len(prepared) * job.case.bytes, self.device.cache_bytes()) if job.mode == "cold" else (None, None)
+        measured = Measured(samples, verdict, prepare_s, len(prepared), steal, *cold)
+        row = self._row(job, status, reason, measured, prepared[0].facts)
+        return Outcome(row, samples.per_call_s, samples.disturbed_s)
 
 
 def header_to_json(header: RunHeader) -> dict[str, object]:

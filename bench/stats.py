@@ -7,13 +7,14 @@ as "best seen", and mean/stddev are reported only for completeness.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NOISY_REL_IQR", "Summary", "median_ci_halfwidth", "noise_verdict", "summarize"]
+__all__ = ["NOISY_REL_IQR", "Summary", "median_ci_halfwidth", "median_ci_ranks", "noise_verdict", "summarize"]
 
 #: Relative IQR above which a result is flagged noisy (docs/architecture.md, "Measurement rules").
 NOISY_REL_IQR = 0.10
@@ -57,30 +58,44 @@ def summarize(samples: Sequence[float]) -> Summary:
     return Summary(int(x.size), float(med), float(q1), float(q3), float(x.min()), float(x.max()), float(x.mean()), std)
 
 
-def median_ci_halfwidth(samples: Sequence[float], z: float = 1.96) -> float:
-    """Half-width of a distribution-free ~95 % confidence interval of the median, relative to it.
+@functools.cache
+def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
+    """0-based ranks (lo, hi) of the sorted samples bounding a distribution-free CI of the median.
 
-    Uses the binomial order-statistic interval: ranks n/2 -+ z*sqrt(n)/2 of the sorted samples.
+    Exact: the number of samples below the median is Binomial(n, 1/2), so [x_(j), x_(n-1-j)]
+    covers the median with probability 1 - 2 P(B <= j); the largest j keeping that >= ``confidence``
+    is taken (never rounded inward). None when even [min, max] is not enough (n < 6 at 95 %).
     """
+    tail, j, cdf = (1 - confidence) / 2, -1, 0.0
+    while True:
+        cdf += math.comb(n, j + 1) / 2.0**n  # P(B <= j + 1)
+        if cdf > tail:
+            break
+        j += 1
+    return (j, n - 1 - j) if j >= 0 else None
+
+
+def median_ci_halfwidth(samples: Sequence[float], confidence: float = 0.95) -> float:
+    """Half-width of the exact distribution-free CI of the median (``median_ci_ranks``), relative to it."""
     x = np.sort(np.asarray(samples, dtype=np.float64))
-    n = x.size
-    if n < 2:
+    ranks = median_ci_ranks(x.size, confidence)
+    med = float(np.median(x)) if x.size else 0.0
+    if ranks is None or med <= 0:
         return math.inf
-    half = z * math.sqrt(n) / 2
-    lo = max(0, math.floor(n / 2 - half))
-    hi = min(n - 1, math.ceil(n / 2 + half) - 1)
-    med = float(np.median(x))
-    return (x[hi] - x[lo]) / 2 / med if med > 0 else math.inf
+    lo, hi = ranks
+    return float(x[hi] - x[lo]) / 2 / med
 
 
 def _bimodal(x: np.ndarray, median: float) -> bool:
+    """A gap wider than BIMODAL_GAP x median between two groups each holding >= BIMODAL_MIN_SHARE of
+    the samples. Only such gaps are looked at: the widest gap overall is often one tail sample's, and
+    would hide two real modes behind it."""
     if x.size < 10 or median <= 0:
         return False
     x = np.sort(x)
-    gaps = np.diff(x)
-    i = int(np.argmax(gaps))
-    share = min(i + 1, x.size - i - 1) / x.size
-    return gaps[i] > BIMODAL_GAP * median and share >= BIMODAL_MIN_SHARE
+    least = math.ceil(BIMODAL_MIN_SHARE * x.size)  # samples on each side of gap i: i + 1 and n - i - 1
+    gaps = np.diff(x)[least - 1 : x.size - least]
+    return gaps.size > 0 and float(gaps.max()) > BIMODAL_GAP * median
 
 
 def noise_verdict(samples: Sequence[float], summary: Summary | None = None) -> str:

@@ -20,7 +20,7 @@ from .hostfacts import hostname, threads_problem, usable_cpus
 from .registry import Entry, Registry, discover
 from .result import Measurement, ResultWriter, done_keys, read_results, row_key
 from .rows import Provenance, make_row
-from .session import RunHeader, Session
+from .session import Outcome, RunHeader, Session
 from .store import RESULTS_DIR, latest_ceilings, latest_results, new_run_id, results_path
 from .timer import TimingPolicy
 from .worker import run_in_worker
@@ -98,12 +98,8 @@ def host_ceilings(folder: Path = RESULTS_DIR) -> list[Ceiling]:
         return []
 
 
-def _results(
-    entry: Entry,
-    header: RunHeader,
-    jobs: Sequence[Job],
-    options: RunOptions,
-) -> Iterator[tuple[Job, Measurement, Sequence[float]]]:
+def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions) -> Iterator[Outcome]:
+    """Each job's outcome, in order: from a worker, this process, or the parent when it never ran."""
     prov = Provenance(header.run_id, entry.name, entry.cls.variant, header.threads)
 
     def parent_row(job: Job, status: str, reason: str) -> Measurement:  # never reached a session
@@ -112,20 +108,19 @@ def _results(
     reason = entry.probe()
     if reason:
         for job in jobs:
-            yield job, parent_row(job, "skipped", f"{entry.name} unavailable: {reason}"), ()
+            yield Outcome(parent_row(job, "skipped", f"{entry.name} unavailable: {reason}"))
         return
     if options.isolate:
 
         def error(job: Job, why: str) -> Measurement:
             return parent_row(job, "error", why)
 
-        for index, row, samples in run_in_worker(entry, header, jobs, options.case_timeout_s, error):
-            yield jobs[index], row, samples
+        for _index, outcome in run_in_worker(entry, header, jobs, options.case_timeout_s, error):
+            yield outcome
         return
     session = Session(entry.cls(), header, pin=False)  # never pin the caller's own process
     for job in jobs:
-        row, samples = session.run(job)
-        yield job, row, samples
+        yield session.run(job)
 
 
 def _resume_state(output: Path, resume: bool) -> tuple[str, set[tuple]]:
@@ -194,8 +189,8 @@ def run(
             for entry, threads, jobs in plan:
                 header = RunHeader(run_id, options.policy, threads, options.seed, roofs)
                 reporter.begin(entry.name, jobs[0], threads)
-                for i, (_job, row, samples) in enumerate(_results(entry, header, jobs, options), start=1):
-                    writer.write(row, samples)
+                for i, (row, samples, disturbed) in enumerate(_results(entry, header, jobs, options), start=1):
+                    writer.write(row, samples, disturbed)
                     rows.append(row)
                     reporter.row(row)
                     if i < len(jobs):  # jobs run in order, so the next one starts now

@@ -96,7 +96,7 @@ def check_kernel(
     session = Session(cls(), RunHeader("conformance", policy, threads), pin=False)
     rows, failures = [], []
     for case in cases or conformance_cases(cls.dtypes):
-        row, _ = session.run(Job(case))
+        row = session.run(Job(case)).row
         rows.append(row)
         if row.status == "skipped" and not row.reason:
             failures.append(f"{case}: skipped without a reason")

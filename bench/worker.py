@@ -9,7 +9,8 @@ library) costs one case, not the sweep.
 Protocol: the parent writes one JSON request to the worker's stdin; the worker answers
 with JSON lines on a private copy of its stdout (fd 1 itself is redirected to stderr, so
 a library printing to stdout cannot corrupt the stream):
-``{"event": "start", "index": i}``, ``{"event": "row", "index": i, "row": {...}, "samples": [...]}``,
+``{"event": "start", "index": i}``,
+``{"event": "row", "index": i, "row": {...}, "samples": [...], "disturbed": [...]}``,
 ``{"event": "fatal", "reason": "..."}`` and finally ``{"event": "done"}``.
 """
 
@@ -31,12 +32,12 @@ from .errors import one_line
 from .hostfacts import python_argv
 from .registry import Entry, load_kernel_class
 from .result import Measurement
-from .session import RunHeader, Session, header_from_json, header_to_json
+from .session import Outcome, RunHeader, Session, header_from_json, header_to_json
 
 __all__ = ["WorkerResult", "main", "run_in_worker"]
 
-#: An event as the runner consumes it: (job index, row, samples) once a job finishes.
-WorkerResult = tuple[int, Measurement, Sequence[float]]
+#: An event as the runner consumes it: (job index, outcome) once a job finishes.
+WorkerResult = tuple[int, Outcome]
 
 
 def _request(entry: Entry, header: RunHeader, jobs: Sequence[Job]) -> dict:
@@ -138,10 +139,10 @@ def run_in_worker(
             current, reason = failure
             if current is None:  # the worker died before starting any job: every job gets the reason
                 for i in pending:
-                    yield i, make_error(jobs[i], reason), ()
+                    yield i, Outcome(make_error(jobs[i], reason))
                 return
             pending.remove(current)
-            yield current, make_error(jobs[current], reason), ()
+            yield current, Outcome(make_error(jobs[current], reason))
 
 
 _Failure = tuple[int | None, str]
@@ -169,7 +170,7 @@ def _drain(
             index = pending[msg["index"]]
             done.add(index)
             current = None
-            yield index, Measurement(**msg["row"]), msg["samples"]
+            yield index, Outcome(Measurement(**msg["row"]), tuple(msg["samples"]), tuple(msg["disturbed"]))
         elif event == "fatal":
             return done, (None, msg["reason"])
         elif event == "done":
@@ -199,6 +200,12 @@ def main() -> None:
         return
     for index, raw in enumerate(request["jobs"]):
         send(event="start", index=index)
-        row, samples = session.run(Job(GemmCase(**raw["case"]), raw["mode"]))
-        send(event="row", index=index, row=dataclasses.asdict(row), samples=list(samples))
+        result = session.run(Job(GemmCase(**raw["case"]), raw["mode"]))
+        send(
+            event="row",
+            index=index,
+            row=dataclasses.asdict(result.row),
+            samples=result.samples,
+            disturbed=result.disturbed,
+        )
     send(event="done")

@@ -40,7 +40,7 @@ def _session(kernel):
 
 
 def test_cupy_times_with_events_not_host_clock(fake_cupy):
-    row, samples = _session(CupyGemm()).run(Job(GemmCase(64, 48, 32, "float32", "NT")))
+    row, samples, _ = _session(CupyGemm()).run(Job(GemmCase(64, 48, 32, "float32", "NT")))
     assert row.status == "ok", row.reason
     # Every sample is exactly the device time of one GEMM: no copy (setup) and no host time inside.
     assert set(samples) == {GEMM_MS * 1e-3}
@@ -62,21 +62,21 @@ def test_event_read_before_sync_raises_in_the_fake(fake_cupy):
 
 
 def test_cupy_cold_mode_rotates_device_copies(fake_cupy):
-    row, samples = _session(CupyGemm()).run(Job(GemmCase(256, 256, 256), "cold"))
+    row, samples, _ = _session(CupyGemm()).run(Job(GemmCase(256, 256, 256), "cold"))
     assert row.status == "ok" and row.copies >= 2
     assert row.copies * GemmCase(256, 256, 256).bytes >= 2 * (50 << 20)  # > 2x the fake's L2
     assert set(samples) == {GEMM_MS * 1e-3}
 
 
 def test_cupy_refuses_oversized_case_before_allocating(fake_cupy):
-    row, _ = _session(CupyGemm()).run(Job(GemmCase(16384, 16384, 16384, "float32")))
+    row = _session(CupyGemm()).run(Job(GemmCase(16384, 16384, 16384, "float32"))).row
     assert row.status == "skipped"
     assert "GiB on Fake H200" in row.reason and "choose smaller sizes" in row.reason
     assert fake_cupy.timeline.allocations == 0
 
 
 def test_cupy_tf32_fixed_per_process(fake_cupy):
-    row, _ = _session(CupyGemmTF32()).run(Job(GemmCase(8, 8, 8)))
+    row = _session(CupyGemmTF32()).run(Job(GemmCase(8, 8, 8))).row
     assert json.loads(row.facts)["tf32"] == "on"
     with pytest.raises(RuntimeError, match="CuPy fixes TF32 at its first float32 matmul"):
         CupyGemm().setup(1)
@@ -110,7 +110,7 @@ def fake_torch(monkeypatch):
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 def test_ascend_910b_dtypes_timed_with_npu_events(fake_torch, dtype):
     torch = fake_torch()
-    row, samples = _session(AscendGemm()).run(Job(GemmCase(40, 24, 33, dtype, "TN")))
+    row, samples, _ = _session(AscendGemm()).run(Job(GemmCase(40, 24, 33, dtype, "TN")))
     assert row.status == "ok", row.reason
     assert set(samples) == {GEMM_MS * 1e-3}
     facts = json.loads(row.facts)
@@ -126,20 +126,20 @@ def test_ascend_910b_dtypes_timed_with_npu_events(fake_torch, dtype):
 def test_ascend_910a_rules(fake_torch):
     fake_torch("Ascend910A")
     session = _session(AscendGemm())
-    bf16, _ = session.run(Job(GemmCase(16, 16, 16, "bfloat16")))
+    bf16 = session.run(Job(GemmCase(16, 16, 16, "bfloat16"))).row
     assert bf16.status == "skipped" and bf16.reason == "bfloat16 needs Ascend 910B/910C (this is Ascend910A)"
-    f64, _ = session.run(Job(GemmCase(16, 16, 16, "float64")))
+    f64 = session.run(Job(GemmCase(16, 16, 16, "float64"))).row
     assert f64.reason == "Ascend cube units have no float64 GEMM"
-    f32, _ = session.run(Job(GemmCase(32, 32, 32, "float32")))
+    f32 = session.run(Job(GemmCase(32, 32, 32, "float32"))).row
     assert f32.status == "ok" and json.loads(f32.facts)["float32_computed_as"] == "float16"
 
 
 def test_ascend_nz_variant(fake_torch):
     fake_torch()
     session = _session(AscendGemmNZ())
-    row, _ = session.run(Job(GemmCase(32, 32, 32, "float16")))
+    row = session.run(Job(GemmCase(32, 32, 32, "float16"))).row
     assert row.status == "ok" and row.variant == "NZ" and json.loads(row.facts)["format"] == "NZ"
-    nt, _ = session.run(Job(GemmCase(32, 32, 32, "float16", "NT")))
+    nt = session.run(Job(GemmCase(32, 32, 32, "float16", "NT"))).row
     assert nt.status == "skipped" and "transposed B" in nt.reason
 
 

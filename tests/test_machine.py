@@ -9,7 +9,8 @@ from gemmbench.case import GemmCase
 from gemmbench.ceilings import read_ceilings, write_ceilings
 from gemmbench.cli import main
 from gemmbench.commands.machine import measure_host
-from gemmbench.hostfacts import clock_mhz, hostname, steal_seconds
+from gemmbench.contention import CLK_TCK, Steal, steal_ticks
+from gemmbench.hostfacts import clock_mhz, hostname
 from gemmbench.kernels.numpy_gemm import NumpyGemm
 from gemmbench.testing import check_kernel
 from test_roofline import CEILS
@@ -60,25 +61,35 @@ def test_specs_command_lists_sources(capsys):
     assert "NVIDIA H200" in out and "source:" in out and "confidence" in out
 
 
-def test_steal_seconds_sums_the_measured_cpus(tmp_path):
+def test_steal_ticks_sum_the_measured_cpus(tmp_path):
     stat = tmp_path / "stat"
     stat.write_text("cpu  9 0 9 9 0 0 0 999 0 0\ncpu0 1 0 1 1 0 0 0 250 0 0\ncpu1 1 0 1 1 0 0 0 150 0 0\nintr 12345\n")
-    tick = os.sysconf("SC_CLK_TCK")
-    assert steal_seconds([0, 1], str(stat)) == 400 / tick
-    assert steal_seconds([1], str(stat)) == 150 / tick  # the "cpu" total line is never counted
+    assert steal_ticks([0, 1], str(stat)) == 400
+    assert steal_ticks([1], str(stat)) == 150  # the "cpu" total line is never counted
     stat.write_text("cpu0 1 0 1 1\n")  # a kernel too old to report steal
-    assert steal_seconds([0], str(stat)) is None
-    assert steal_seconds([0], str(tmp_path / "missing")) is None
+    assert steal_ticks([0], str(stat)) is None
+    assert steal_ticks([0], str(tmp_path / "missing")) is None
 
 
 def test_vm_steal_during_a_measurement_is_flagged_in_the_row(monkeypatch):
     """A vCPU taken away by the hypervisor leaves no trace in the samples themselves; the row
-    records the stolen share (facts) and says so in its noise column."""
-    clock = itertools.count(0, 50.0)  # every read: 50 s more steal than the one before
-    monkeypatch.setattr(execute, "steal_seconds", lambda cpus: next(clock))
+    records the stolen ticks and window (facts) and says so in its noise column."""
+    clock = itertools.count(0, 5000)  # every read: 50 s more steal than the one before
+    monkeypatch.setattr(execute, "steal_ticks", lambda cpus: next(clock))
     (row,) = check_kernel(NumpyGemm, [GemmCase(16, 16, 16)])
+    facts = json.loads(row.facts)
     assert "VM steal" in row.noise
-    assert float(json.loads(row.facts)["steal"]) > 0.02
-    monkeypatch.setattr(execute, "steal_seconds", lambda cpus: 7.0)  # none stolen meanwhile
+    assert float(facts["steal"]) > 0.02 and facts["steal_ticks"] == "5000" and float(facts["steal_window_s"]) > 0
+    monkeypatch.setattr(execute, "steal_ticks", lambda cpus: 7)  # none stolen meanwhile
     (row,) = check_kernel(NumpyGemm, [GemmCase(16, 16, 16)])
     assert "VM steal" not in row.noise and json.loads(row.facts)["steal"] == "0.000"
+
+
+def test_one_steal_tick_in_a_short_window_is_not_flagged():
+    """/proc/stat counts 10 ms ticks: one tick in a 0.2 s one-CPU window reads as 5 % but proves nothing."""
+    one = Steal(ticks=1, window_s=0.2, cpus=1)
+    assert one.share == pytest.approx(1 / CLK_TCK / 0.2) and not one.proven
+    two = Steal(ticks=2, window_s=0.3, cpus=2)  # reads 3.3 %, but one tick less is 1.7 %
+    assert two.share > 0.02 and not two.proven
+    assert Steal(ticks=3, window_s=0.2, cpus=1).proven  # at least 2 ticks of 0.2 s: 10 %
+    assert Steal(ticks=40, window_s=2.0, cpus=2).proven  # 10 %

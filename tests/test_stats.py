@@ -25,10 +25,13 @@ def test_summary_single_sample_and_empty():
 
 
 def test_median_ci_halfwidth_literal():
-    # n = 10: ranks 5 -+ 1.96*sqrt(10)/2 = 3.10 -> sorted[1] and sorted[8]
+    # n = 10: P(B <= 1) = 11/1024 <= 2.5 % < P(B <= 2) -> sorted[1] and sorted[8]
     x = [float(v) for v in range(1, 11)]
     assert median_ci_halfwidth(x) == pytest.approx((9 - 2) / 2 / 5.5)
     assert median_ci_halfwidth([1.0]) == math.inf
+    # n = 21: ranks 5 and 15 (coverage 97.3 %), not 6 and 14 (92.2 %)
+    x = [float(v) for v in range(21)]
+    assert median_ci_halfwidth(x) == pytest.approx((15 - 5) / 2 / 10)
 
 
 def test_noise_verdicts():
@@ -37,3 +40,10 @@ def test_noise_verdicts():
     bimodal = [1.0] * 10 + [1.5] * 10
     assert "bimodal" in noise_verdict(bimodal)
     assert "outliers (worst 3.0x best)" in noise_verdict([1.0] * 20 + [3.0])
+
+
+def test_bimodal_is_seen_behind_a_tail_sample():
+    """The widest gap overall is the tail sample's; the two modes must still be found."""
+    samples = [1.0] * 10 + [1.3] * 10 + [3.0]
+    assert "bimodal" in noise_verdict(samples)
+    assert "bimodal" not in noise_verdict([1.0] * 20 + [3.0])
