@@ -93,6 +93,11 @@ class ConsoleReporter:
             self.err.write("\r" + " " * 120 + "\r")
         print(format_row(row), file=self.out, flush=True)
 
+    def warn(self, text: str) -> None:
+        if self.live:
+            self.err.write("\r" + " " * 120 + "\r")
+        print(f"gemmbench: warning: {text}", file=self.err, flush=True)
+
     def finish(self) -> None:
         if self.live:
             self.err.write("\r" + " " * 120 + "\r")

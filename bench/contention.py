@@ -154,7 +154,7 @@ def _governor(cpu: int) -> str:
         return ""
 
 
-def system_warnings(cpus: Sequence[int], window_s: float = 0.2) -> list[str]:
+def system_warnings(cpus: Sequence[int], window_s: float = 0.1) -> list[str]:
     """One short phrase per problem found on ``cpus`` before measuring: busy CPUs, a power-saving governor."""
     warnings = [
         f"cpu{c} {100 * share:.0f}% busy"

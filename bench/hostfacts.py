@@ -14,7 +14,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "affinity",
     "blas_info",
     "blas_summary",
+    "choose_cpus",
     "clock_mhz",
     "cpu_facts",
     "cpu_flags",
@@ -35,6 +36,7 @@ __all__ = [
     "python_argv",
     "simd",
     "slow_blas_warning",
+    "thread_affinities",
     "threads_problem",
     "usable_cpus",
     "vector_bits",
@@ -88,6 +90,46 @@ def affinity() -> list[int]:
         return sorted(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return list(range(os.cpu_count() or 1))
+
+
+def _core_of(cpu: int) -> tuple[int, int]:
+    """(package, core) of a CPU from sysfs; (0, cpu) where the topology is not exposed."""
+    base = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+    try:
+        with open(f"{base}/physical_package_id") as f, open(f"{base}/core_id") as g:
+            return int(f.read()), int(g.read())
+    except (OSError, ValueError):
+        return 0, cpu
+
+
+def choose_cpus(threads: int, available: Sequence[int] | None = None) -> list[int]:
+    """The CPUs a ``threads``-thread worker is pinned to: one per physical core first (two threads on one
+    core's hyperthreads share its FMA units), and CPU 0 last (it takes most interrupts and housekeeping)."""
+    cpus = sorted(available if available is not None else affinity())
+    seen: dict[tuple[int, int], int] = {}
+    rank = {}
+    for c in cpus:
+        core = _core_of(c)
+        rank[c] = seen.get(core, 0)  # 0 for the first CPU of each core, 1 for its sibling, ...
+        seen[core] = rank[c] + 1
+    return sorted(cpus, key=lambda c: (rank[c], c == 0, c))[:threads]
+
+
+def thread_affinities(task_dir: str = "/proc/self/task") -> str:
+    """The CPU affinity of every thread of this process, read back, e.g. '1 x3' or '0-1 x1; 1 x2'."""
+    counts: dict[str, int] = {}
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return ""
+    for tid in tids:
+        try:
+            with open(f"{task_dir}/{tid}/status") as f:
+                allowed = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list")), "")
+        except OSError:
+            continue
+        counts[allowed] = counts.get(allowed, 0) + 1
+    return "; ".join(f"{cpus} x{n}" for cpus, n in sorted(counts.items()))
 
 
 def usable_cpus() -> int:

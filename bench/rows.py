@@ -73,7 +73,7 @@ def _flags(m: Measured) -> str:
     flags = [] if (v := noise_verdict(m.samples.per_call_s)) == "ok" else [v]
     if m.samples.contended:
         share = m.samples.contention or 0.0
-        flags.append(f"contended ({100 * share:.0f}% of thread time waiting for a CPU; few clean blocks)")
+        flags.append(f"contended ({100 * share:.0f}% of thread time waiting for a CPU)")
     if m.steal is not None and m.steal.proven:  # the VM took CPU time away: the samples cannot show it
         flags.append(f"VM steal {100 * m.steal.share:.0f}% of CPU time")
     if m.cold_bytes is not None and m.cache_bytes and m.cold_bytes < COLD_CACHE_FACTOR * m.cache_bytes:

@@ -24,7 +24,7 @@ from .ceilings import Ceiling, CeilingSet
 from .contention import RunQueueMonitor, Steal, steal_ticks
 from .device import Device, HostDevice
 from .errors import one_line
-from .hostfacts import affinity, blas_summary, host_memory_available
+from .hostfacts import affinity, blas_summary, host_memory_available, thread_affinities
 from .kernel import Kernel, Operands, Prepared
 from .result import Measurement
 from .rows import COLD_CACHE_FACTOR, Measured, Provenance, make_row
@@ -42,13 +42,17 @@ GIB = float(1 << 30)
 
 @dataclass(frozen=True)
 class RunHeader:
-    """What every row of a run shares: its id, the timing policy, threads, seed and the roofs rows go under."""
+    """What every row of a run shares: its id, the timing policy, threads, seed, the roofs rows go under,
+    and the CPUs a worker is pinned to (chosen by the sweep, set before the worker's interpreter starts)."""
 
     run_id: str
     policy: TimingPolicy
     threads: int
     seed: int = 0
     ceilings: tuple[Ceiling, ...] = ()
+    cpus: tuple[int, ...] = ()
+    #: What the system check saw on those CPUs before the run ('' when nothing was amiss).
+    system: str = ""
 
 
 def cold_copies(case: GemmCase, cache_bytes: int) -> int:
@@ -92,17 +96,6 @@ def _clone(ops: Operands) -> Operands:
     return Operands(aligned_copy(ops.a), aligned_copy(ops.b))
 
 
-def _pin(threads: int) -> str:
-    """Pin this process to ``threads`` CPUs so pools cannot migrate onto a busy core."""
-    try:
-        cpus = affinity()
-        if threads < len(cpus):
-            os.sched_setaffinity(0, cpus[:threads])
-        return ",".join(map(str, affinity()))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return ""
-
-
 class Outcome(NamedTuple):
     """A job's row, its raw per-call samples and the per-call times of blocks set aside (for the sidecar)."""
 
@@ -118,15 +111,16 @@ class Session:
         self.kernel = kernel
         self.header = header
         self.roofs = CeilingSet(header.ceilings)
-        pinned = ""
         if pin:  # only in a worker: binding OpenMP threads also pins the process's own main thread
             os.environ.setdefault("OMP_PROC_BIND", "close")
             os.environ.setdefault("OMP_PLACES", "cores")
-            pinned = _pin(header.threads)
-        self.cpus = affinity()  # after pinning: the CPUs whose steal time a measurement reads
+        self.cpus = affinity()  # a worker was pinned before its interpreter started: every thread inherits it
+        pinned = ",".join(map(str, self.cpus)) if pin else ""
         thread_facts = kernel.setup(header.threads)
         self.device = kernel.device()
         self.facts = {**thread_facts, "affinity": pinned, "alignment": str(ALIGN)}
+        if header.system:
+            self.facts["system"] = header.system
         libs = {
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -151,15 +145,10 @@ class Session:
         measured: Measured | None = None,
         case_facts: dict[str, str] | None = None,
     ) -> Measurement:
-        return make_row(
-            self.provenance,
-            job,
-            status,
-            reason,
-            measured=measured,
-            facts={**self.facts, **(case_facts or {})},
-            ceilings=self.roofs,
-        )
+        facts = {**self.facts, **(case_facts or {})}
+        if measured is not None:  # read back now: every pool the backend starts has started
+            facts["thread_affinity"] = thread_affinities()
+        return make_row(self.provenance, job, status, reason, measured=measured, facts=facts, ceilings=self.roofs)
 
     def run(self, job: Job) -> Outcome:
         """Measure one job; never raises for a kernel's failure (it becomes the row's status)."""
@@ -232,4 +221,6 @@ def header_from_json(raw: dict) -> RunHeader:
         int(raw["threads"]),
         int(raw["seed"]),
         tuple(Ceiling(**c) for c in raw.get("ceilings", ())),
+        tuple(raw.get("cpus", ())),
+        str(raw.get("system", "")),
     )

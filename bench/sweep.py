@@ -15,8 +15,9 @@ from typing import Protocol
 
 from .case import GemmCase, Job, check_mode
 from .ceilings import Ceiling, CeilingsError, read_ceilings
+from .contention import system_warnings
 from .errors import UsageError
-from .hostfacts import hostname, threads_problem, usable_cpus
+from .hostfacts import affinity, choose_cpus, hostname, threads_problem, usable_cpus
 from .registry import Entry, Registry, discover
 from .result import Measurement, ResultWriter, done_keys, read_results, row_key
 from .rows import Provenance, make_row
@@ -62,6 +63,7 @@ class Reporter(Protocol):
     def start(self, total: int, output: Path) -> None: ...
     def begin(self, backend: str, job: Job, threads: int) -> None: ...
     def row(self, row: Measurement) -> None: ...
+    def warn(self, text: str) -> None: ...
     def finish(self) -> None: ...
 
 
@@ -73,6 +75,9 @@ class _Silent:
         pass
 
     def row(self, row: Measurement) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
         pass
 
     def finish(self) -> None:
@@ -183,11 +188,18 @@ def run(
     plan = _plan(entries, cases, options, done)
     roofs = tuple(host_ceilings() if ceilings is None else ceilings)
     rows: list[Measurement] = []
+    checked: dict[tuple[int, ...], str] = {}
     with ResultWriter(path) as writer:
         reporter.start(sum(len(jobs) for _, _, jobs in plan), path)
         try:
             for entry, threads, jobs in plan:
-                header = RunHeader(run_id, options.policy, threads, options.seed, roofs)
+                cpus = tuple(choose_cpus(threads)) if options.isolate else ()
+                system = checked.get(cpus)
+                if system is None:  # once per set of CPUs and call: the check watches them for a moment
+                    system = checked[cpus] = "; ".join(system_warnings(cpus or affinity()))
+                    if system:
+                        reporter.warn(f"before measuring: {system}; figures may be low (recorded in each row)")
+                header = RunHeader(run_id, options.policy, threads, options.seed, roofs, cpus, system)
                 reporter.begin(entry.name, jobs[0], threads)
                 for i, (row, samples, disturbed) in enumerate(_results(entry, header, jobs, options), start=1):
                     writer.write(row, samples, disturbed)

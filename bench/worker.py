@@ -61,13 +61,28 @@ def _tail(path: str, limit: int = 300) -> str:
     return lines[-1][:limit] if lines else ""
 
 
+def _command(cpus: Sequence[int]) -> list[str]:
+    """The worker's command line; pinned to ``cpus`` before its interpreter starts, where the OS allows.
+
+    Pinning from inside the worker pinned only its main thread: NumPy starts OpenBLAS's pool at
+    import, before any code of ours runs, and those threads stayed free to run anywhere. A bare
+    interpreter sets the affinity and execs the worker, which inherits it in every thread it starts
+    (no ``preexec_fn``: it is unsafe in a parent with threads).
+    """
+    argv = python_argv("from gemmbench.worker import main; main()")
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return argv
+    pin = f"import os, sys; os.sched_setaffinity(0, {set(cpus)!r}); os.execv(sys.executable, {argv!r})"
+    return python_argv(pin)
+
+
 class _Worker:
     """One worker process and a line reader with a deadline."""
 
-    def __init__(self, request: dict) -> None:
+    def __init__(self, request: dict, cpus: Sequence[int] = ()) -> None:
         self.stderr = tempfile.NamedTemporaryFile("w+", prefix="gemmbench-worker-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
-            python_argv("from gemmbench.worker import main; main()"),
+            _command(cpus),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
@@ -129,7 +144,7 @@ def run_in_worker(
     """
     pending = list(range(len(jobs)))
     while pending:
-        worker = _Worker(_request(entry, header, [jobs[i] for i in pending]))
+        worker = _Worker(_request(entry, header, [jobs[i] for i in pending]), header.cpus)
         try:
             done, failure = yield from _drain(worker, pending, timeout_s)
         finally:
