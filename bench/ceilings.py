@@ -148,8 +148,9 @@ class CeilingSet:
         return None
 
     def bandwidth(self, host: str, device: str, threads: int) -> Ceiling | None:
-        """Measured triad bandwidth (best at the nearest thread count), else the spec sheet's."""
-        for names in (("triad", "copy-device"), ("spec:memory",)):
+        """Measured triad bandwidth (best at the nearest thread count), else measured copy bandwidth (the
+        NumPy-only fallback of ``gemmbench machine``), else the spec sheet's."""
+        for names in (("triad", "copy-device"), ("copy",), ("spec:memory",)):
             hit = self._best("bandwidth", names, host, device, "", threads, scale=False)
             if hit:
                 return hit

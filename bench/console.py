@@ -10,7 +10,7 @@ from .case import Job
 from .hostfacts import slow_blas_warning
 from .result import Measurement
 
-__all__ = ["HEADER", "ConsoleReporter", "format_row", "format_seconds", "warn_if_slow_blas"]
+__all__ = ["HEADER", "ConsoleReporter", "flagged_summary", "format_row", "format_seconds", "warn_if_slow_blas"]
 
 _COLS = (
     ("backend", 12),
@@ -71,6 +71,7 @@ class ConsoleReporter:
         self.width = width
         self.live = self.err.isatty()
         self.total = self.done = 0
+        self.rows: list[Measurement] = []
 
     def start(self, total: int, output: Path) -> None:
         self.total = total
@@ -89,6 +90,7 @@ class ConsoleReporter:
 
     def row(self, row: Measurement) -> None:
         self.done += 1
+        self.rows.append(row)
         if self.live:
             self.err.write("\r" + " " * 120 + "\r")
         print(format_row(row), file=self.out, flush=True)
@@ -102,6 +104,9 @@ class ConsoleReporter:
         if self.live:
             self.err.write("\r" + " " * 120 + "\r")
             self.err.flush()
+        line = flagged_summary(self.rows)
+        if line:
+            print(line, file=self.out, flush=True)
 
 
 def warn_if_slow_blas() -> None:
@@ -109,3 +114,28 @@ def warn_if_slow_blas() -> None:
     warning = slow_blas_warning()
     if warning:
         print(f"gemmbench: warning: {warning}", file=sys.stderr)
+
+
+def _kind(flag: str) -> str:
+    flag = flag.strip()
+    for word in ("VM steal", "cold set", "not converged", "noisy", "bimodal", "outliers", "contended", "suspect"):
+        if flag.startswith(word):
+            return word
+    return flag.split(" ")[0]
+
+
+def flagged_summary(rows: list[Measurement]) -> str | None:
+    """One line counting the flagged rows by kind and saying what to do; None when every ok row is sound."""
+    kinds: dict[str, int] = {}
+    flagged = [r for r in rows if r.flagged]
+    for r in flagged:
+        for flag in ([] if r.noise in ("", "ok") else r.noise.split(";")) + ([] if r.converged else ["not converged"]):
+            kinds[_kind(flag)] = kinds.get(_kind(flag), 0) + 1
+    if not flagged:
+        return None
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    ok = sum(r.status == "ok" for r in rows)
+    return (
+        f"gemmbench: {len(flagged)} of {ok} ok rows flagged ({counts}): their medians are doubtful; rerun "
+        "them on a quiet machine (nothing else on the measured CPUs), with a larger --max-time if not converged"
+    )

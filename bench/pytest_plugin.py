@@ -217,11 +217,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     st = config.stash.get(_STATE, None)
     if st is None or not st.rows:
         return
-    from .console import HEADER, format_row
+    from .console import HEADER, flagged_summary, format_row
 
     tr = terminalreporter
     tr.section("gemmbench")
     tr.write_line(HEADER)
     for row in st.rows:
         tr.write_line(format_row(row))
+    line = flagged_summary(st.rows)
+    if line:
+        tr.write_line(line)
     tr.write_line(f"{len(st.rows)} rows appended to {st.output}")

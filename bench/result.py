@@ -120,6 +120,12 @@ class Measurement:
         return (self.host, self.m, self.n, self.k, self.dtype, self.trans, self.cache_mode, self.threads)
 
     @property
+    def flagged(self) -> bool:
+        """An ok row whose figure is doubtful: a noise flag (noisy, bimodal, outliers, contended, VM steal,
+        suspect, cache-resident cold set) or a measurement that did not converge."""
+        return self.status == "ok" and (self.noise not in ("", "ok") or not self.converged)
+
+    @property
     def key(self) -> tuple:
         return row_key(self.backend, self.variant, self.case, self.cache_mode, self.threads)
 

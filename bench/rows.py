@@ -156,6 +156,10 @@ def place_row(row: Measurement, ceilings: CeilingSet) -> Measurement:
         return row
     p = place(row.gflops, row.intensity, peak.value if peak else None, bw.value if bw else None)
     sources = "; ".join(f"{c.name} {c.value:.1f} {c.unit} ({c.source}, x{c.threads})" for c in (peak, bw) if c)
+    noise = row.noise
+    if p.pct_peak is not None and p.pct_peak > 100 and peak is not None:  # never above a roof without a flag
+        flag = f"suspect: {p.pct_peak:.0f}% of the {peak.name} roof ({peak.source})"
+        noise = flag if noise in ("", "ok") else f"{noise}; {flag}"
     return dataclasses.replace(
         row,
         peak_gflops=p.peak_gflops,
@@ -163,4 +167,5 @@ def place_row(row: Measurement, ceilings: CeilingSet) -> Measurement:
         roof_gflops=p.roof_gflops,
         pct_roof=p.pct_roof,
         ceilings=sources,
+        noise=noise,
     )

@@ -134,3 +134,54 @@ def test_plot_module_does_not_import_measuring_code():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == "[]"
+
+
+def test_flagged_rows_are_drawn_hollow_with_a_legend_entry():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gemmbench.commands.plot import FLAGGED_LABEL, _flag_legend_entry, _marker_style
+
+    good, noisy = make_row(noise="ok"), make_row(noise="noisy (IQR 14% of median)")
+    slow = make_row(noise="ok", converged=False)
+    assert _marker_style(good, "red")["mec"] == "black" and "mfc" not in _marker_style(good, "red")
+    assert _marker_style(noisy, "red")["mfc"] == "none" and _marker_style(slow, "red")["mfc"] == "none"
+    fig, ax = plt.subplots()
+    _flag_legend_entry(ax, [good])
+    assert not ax.get_legend_handles_labels()[1]
+    _flag_legend_entry(ax, [good, noisy])
+    assert ax.get_legend_handles_labels()[1] == [FLAGGED_LABEL]
+    plt.close(fig)
+
+
+def test_comparison_bars_carry_their_range_and_flag():
+    from gemmbench.commands.plot import _bar
+
+    b = make_row(backend="numpy", median_s=1.0, q1_s=0.9, q3_s=1.1)
+    o = make_row(backend="numba", median_s=0.5, q1_s=0.45, q3_s=0.6, noise="ok")
+    one = _bar([(b, o)])
+    assert (
+        one.ratio == pytest.approx(2.0)
+        and one.low == pytest.approx(0.9 / 0.6)
+        and one.high == pytest.approx(1.1 / 0.45)
+    )
+    assert not one.flagged
+    rounds = _bar([(b, o), (b, make_row(backend="numba", median_s=0.4, noise="contended (30% ...)"))])
+    assert (rounds.low, rounds.high) == pytest.approx((2.0, 2.5)) and rounds.flagged
+
+
+def test_sweep_table_ends_with_a_count_of_flagged_rows():
+    from gemmbench.console import flagged_summary
+
+    rows = [
+        make_row(noise="ok"),
+        make_row(noise="noisy (IQR 12% of median); VM steal 4% of CPU time"),
+        make_row(noise="ok", converged=False),
+        make_row(status="wrong", gflops=None, noise="noisy"),
+    ]
+    line = flagged_summary(rows)
+    assert line.startswith("gemmbench: 2 of 3 ok rows flagged (") and "1 noisy" in line and "1 VM steal" in line
+    assert "1 not converged" in line and "rerun" in line
+    assert flagged_summary(rows[:1]) is None

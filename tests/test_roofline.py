@@ -125,3 +125,35 @@ def test_microbenchmarks_run_and_are_positive():
     bw = stream_gbs(1, repeats=1, elements=1 << 16)
     assert bw["triad"] > 0 and bw["copy"] > 0
     assert np.isfinite(bw["triad"])
+
+
+def test_a_rate_above_its_roof_is_never_shown_without_a_flag():
+    """With Numba absent the derived roof (nominal clock) was the peak, and pct_peak reached 116 %."""
+    from tests_support import make_row
+
+    roofs = CeilingSet([_c("compute", "theoretical", "float64", 1, 40.0, "derived")])
+    row = annotate(make_row(gflops=46.4, dtype="float64", threads=1, noise="ok"), roofs)
+    assert row.pct_peak == pytest.approx(116.0)
+    assert row.noise.startswith("suspect: 116% of the theoretical roof (derived)")
+    fine = annotate(make_row(gflops=30.0, dtype="float64", threads=1, noise="ok"), roofs)
+    assert fine.noise == "ok"
+
+
+def test_numpy_only_copy_bandwidth_is_a_roof():
+    """Without Numba, 'gemmbench machine' measures copy bandwidth only; the roofline never read that key."""
+    roofs = CeilingSet([_c("bandwidth", "copy", "", 1, 9.0)])
+    assert roofs.bandwidth(HOST, DEV, 1).value == 9.0
+    assert CeilingSet(CEILS).bandwidth(HOST, DEV, 1).name == "triad"  # triad first when both exist
+
+
+def test_derived_peak_states_its_assumptions(tmp_path, monkeypatch):
+    from gemmbench.commands.machine import measure_host
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("gemmbench.commands.machine.numba_available", lambda: False)
+    monkeypatch.setattr("gemmbench.microbench.numba_available", lambda: False)
+    monkeypatch.setattr("gemmbench.commands.machine.clock_mhz", lambda: (2445.0, "/proc/cpuinfo (may be nominal)"))
+    ceilings = measure_host([1], ["numpy"], gemm_size=32, stream_elements=1 << 12)
+    (theo,) = [c for c in ceilings if c.name == "theoretical" and c.dtype == "float64"]
+    assert "assumes 2 FMA units per core" in theo.method and "2445 MHz" in theo.method
+    assert {c.name for c in ceilings if c.kind == "bandwidth"} == {"copy"}

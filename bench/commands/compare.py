@@ -31,7 +31,7 @@ from statistics import median
 from ..errors import UsageError
 from ..result import Measurement, latest_per_key, read_results
 
-__all__ = ["ALPHA", "MIN_ROUNDS", "Comparison", "compare", "format_table", "interval", "verdict"]
+__all__ = ["ALPHA", "MIN_ROUNDS", "Comparison", "compare", "format_table", "interval", "pair_rows", "verdict"]
 
 NAME = "compare"
 HELP = "ratio of each backend to a baseline, with a verdict across rounds"
@@ -134,10 +134,10 @@ class Comparison:
     @property
     def flagged(self) -> bool:
         """Whether any row of the comparison carries a noise flag or did not converge."""
-        return any(r.noise not in ("", "ok") or not r.converged for pair in self.pairs for r in pair)
+        return any(r.flagged for pair in self.pairs for r in pair)
 
 
-def _pairs(rows: Sequence[Measurement], baseline: str) -> list[list[tuple[Measurement, Measurement]]]:
+def pair_rows(rows: Sequence[Measurement], baseline: str) -> list[list[tuple[Measurement, Measurement]]]:
     """(baseline, other) rows of one case, paired within each run; a case the baseline measured only in
     another run gets the newest rows of each (one pair, never a verdict)."""
     ok = [r for r in rows if r.status == "ok" and r.gflops]
@@ -181,7 +181,7 @@ def compare(
     rows: list[Measurement] = []
     for p in map(Path, csvs):
         rows += read_results(p)
-    return [_judge(matched, alpha, threshold) for matched in _pairs(rows, baseline)]
+    return [_judge(matched, alpha, threshold) for matched in pair_rows(rows, baseline)]
 
 
 def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:

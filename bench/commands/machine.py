@@ -40,6 +40,14 @@ GEMM_SIZE = 2048
 _GEMM_POLICY = TimingPolicy(min_samples=5, max_time_s=3.0, target=0.02)
 
 
+#: What the derived peak takes for granted, said in its label.
+_ASSUMPTIONS = (
+    f"assumes {FMA_UNITS} FMA units per core (x86 cores since Haswell and Zen 2; some Xeon Bronze/Silver have one "
+    "512-bit unit, Zen 4 splits 512-bit FMAs in two) and no clock above the one named; boost clocks run higher, "
+    "so a measured rate can exceed this roof"
+)
+
+
 def _lanes(bits: int, dtype: str) -> int:
     return bits // (32 if dtype == "float32" else 64)
 
@@ -75,7 +83,7 @@ def measure_host(
                     t * per_cycle * mhz / 1000.0,
                     "derived",
                     f"{t} cores x {FMA_UNITS} FMA units x {_lanes(bits, dtype)} lanes ({simd}) x 2 x {mhz:.0f} MHz "
-                    f"({clock_src})",
+                    f"({clock_src}); {_ASSUMPTIONS}",
                 )
             if numba_available():
                 value = fma_peak_gflops(dtype, t)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from ..ceilings import Ceiling, CeilingSet, read_ceilings
@@ -20,6 +21,7 @@ from ..errors import UsageError
 from ..result import Measurement, latest_per_key, read_results
 from ..roofline import ridge_intensity
 from ..store import latest_ceilings, latest_results
+from .compare import pair_rows
 
 __all__ = ["FORMATS", "PlotInput", "comparison", "load", "plot_all", "roofline", "throughput"]
 
@@ -36,10 +38,11 @@ _HOST_STYLES = ("-", "--", ":", "-.")
 class PlotInput:
     """Rows and ceilings to draw, with notes for what is missing."""
 
-    rows: list[Measurement]
+    rows: list[Measurement]  # the newest row of each key
     ceilings: list[Ceiling]
     sources: list[Path]
     notes: list[str] = field(default_factory=list)
+    history: list[Measurement] = field(default_factory=list)  # every row read (rounds of a comparison)
 
     @property
     def ok(self) -> list[Measurement]:
@@ -53,10 +56,11 @@ class PlotInput:
 def load(csvs: Sequence[Path | str], ceiling_files: Sequence[Path | str] = ()) -> PlotInput:
     """Read results (errors raise ``ResultsFileError``) and the ceilings that apply to them."""
     paths = [Path(p) for p in csvs]
+    history = [r for p in paths for r in read_results(p)]
     # The last row per (host, key) wins, as after a --resume that retried an error.
-    rows = list(latest_per_key((r for p in paths for r in read_results(p)), lambda r: (r.host, r.key)).values())
+    rows = list(latest_per_key(history, lambda r: (r.host, r.key)).values())
     ceilings = [c for f in ceiling_files for c in read_ceilings(f)]
-    data = PlotInput(rows, ceilings, paths)
+    data = PlotInput(rows, ceilings, paths, history=history)
     if not data.ok:
         data.notes.append("no ok rows to plot")
     if not ceiling_files:
@@ -216,17 +220,18 @@ def roofline(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str] =
         seen = set()
         for r in rows:
             key = (_label(r, many), r.dtype)
+            colour = colours[key[0]]
             ax.plot(
                 r.intensity,
                 r.gflops,
                 _MARKERS.get(r.dtype, "x"),
-                color=colours[key[0]],
+                color=colour,
                 ms=7,
-                mec="black",
-                mew=0.5,
+                **_marker_style(r, colour),
                 label=f"{key[0]} {r.dtype}" if key not in seen else None,
             )
             seen.add(key)
+        _flag_legend_entry(ax, rows)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(*xlim)
@@ -242,6 +247,20 @@ def roofline(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str] =
         suffix = f"-x{threads}" if len(by_threads) > 1 else ""
         paths += _save(fig, out_dir, f"{stem}-roofline{suffix}", formats)
     return paths
+
+
+#: Legend text of hollow markers, on every plot that has any.
+FLAGGED_LABEL = "hollow: flagged (noisy, not converged, contended, VM steal or above a roof)"
+
+
+def _marker_style(r: Measurement, colour: str) -> dict[str, Any]:
+    """Filled with a thin black edge when the row is sound; hollow in its colour when flagged."""
+    return {"mfc": "none", "mec": colour, "mew": 1.5} if r.flagged else {"mec": "black", "mew": 0.5}
+
+
+def _flag_legend_entry(ax: Any, rows: Sequence[Measurement]) -> None:
+    if any(r.flagged for r in rows):
+        ax.plot([], [], "o", mfc="none", mec="0.3", mew=1.5, ls="none", label=FLAGGED_LABEL)
 
 
 def _size(r: Measurement) -> float:
@@ -267,50 +286,88 @@ def throughput(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str]
         lo = [r.flops / r.q3_s / 1e9 if r.q3_s else r.gflops for r in pts]
         hi = [r.flops / r.q1_s / 1e9 if r.q1_s else r.gflops for r in pts]
         style = "-" if mode == "hot" else "--"
-        ax.plot(
-            x,
-            y,
-            style,
-            marker=_MARKERS.get(dtype, "x"),
-            color=colour,
-            label=f"{label} {dtype} {trans} x{threads} {mode}",
-        )
+        ax.plot(x, y, style, color=colour, label=f"{label} {dtype} {trans} x{threads} {mode}")
+        for r, xi, yi in zip(pts, x, y):
+            ax.plot(xi, yi, _MARKERS.get(dtype, "x"), color=colour, ms=6, **_marker_style(r, colour))
         ax.fill_between(x, lo, hi, color=colour, alpha=0.2)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("problem size (m·n·k)^(1/3)")
     ax.set_ylabel("GFLOP/s (median; band = IQR)")
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(_title("Throughput", data, rows), fontsize=9)
+    _flag_legend_entry(ax, rows)
     if series:
         ax.legend(fontsize=7, loc="best")
     return _save(fig, out_dir, f"{stem}-throughput", formats)
 
 
+@dataclass(frozen=True)
+class _Bar:
+    ratio: float  # median over rounds
+    low: float  # range: over rounds, or from the IQRs of a single pair
+    high: float
+    flagged: bool
+
+
+def _bar(pairs: Sequence[tuple[Measurement, Measurement]]) -> _Bar:
+    ratios = sorted(b.median_s / o.median_s for b, o in pairs if b.median_s and o.median_s)
+    if len(pairs) == 1:
+        b, o = pairs[0]
+        low = (b.q1_s or 0.0) / (o.q3_s or 1.0) if b.q1_s and o.q3_s else ratios[0]
+        high = (b.q3_s or 0.0) / (o.q1_s or 1.0) if b.q3_s and o.q1_s else ratios[0]
+    else:
+        low, high = ratios[0], ratios[-1]
+    return _Bar(median(ratios), low, high, any(r.flagged for pair in pairs for r in pair))
+
+
+def _draw_bar(ax: Any, x: float, width: float, bar: _Bar, colour: str, label: str | None) -> None:
+    err = [[bar.ratio - min(bar.low, bar.ratio)], [max(bar.high, bar.ratio) - bar.ratio]]
+    hatch, alpha = ("//", 0.55) if bar.flagged else (None, 1.0)
+    ax.bar(
+        x,
+        bar.ratio,
+        width,
+        color=colour,
+        yerr=err,
+        capsize=2,
+        hatch=hatch,
+        alpha=alpha,
+        edgecolor="black",
+        lw=0.3,
+        label=label,
+    )
+
+
 def comparison(
     data: PlotInput, out_dir: Path, stem: str, baseline: str | None = None, formats: Sequence[str] = FORMATS
 ) -> list[Path]:
-    """Ratio of each backend's GFLOP/s to ``baseline`` on the same host, case, mode and threads."""
+    """Ratio of each backend's GFLOP/s to ``baseline`` on the same host, case, mode and threads: the median
+    over rounds, the range as an error bar (over rounds, or the IQRs of one round), hatched when flagged."""
     plt = _plt()
     rows = data.ok
     backends = sorted({r.backend for r in rows})
     base = baseline or ("numpy" if "numpy" in backends else (backends[0] if backends else ""))
-    ref = {r.setting: r.gflops or 0.0 for r in rows if r.backend == base}
-    bars: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in rows:
-        if r.backend != base and r.setting in ref:
-            bars[r.backend][f"{r.case} x{r.threads} {r.cache_mode}"] = (r.gflops or 0.0) / ref[r.setting]
-    fig, ax = plt.subplots(figsize=(max(8, 0.5 * len(ref) + 4), 5.5))
+    bars: dict[str, dict[str, _Bar]] = defaultdict(dict)
+    for pairs in pair_rows(data.history, base):
+        o = pairs[-1][1]
+        bars[o.backend][f"{o.case} x{o.threads} {o.cache_mode}"] = _bar(pairs)
     labels = sorted({lab for d in bars.values() for lab in d}, key=lambda s: (s.split()[1], s))
+    fig, ax = plt.subplots(figsize=(max(8, 0.5 * len(labels) + 4), 5.5))
     width = 0.8 / max(len(bars), 1)
     colours = _colours(bars)
     for i, (backend, values) in enumerate(sorted(bars.items())):
-        xs = [j + i * width for j, lab in enumerate(labels) if lab in values]
-        ax.bar(xs, [values[lab] for lab in labels if lab in values], width, color=colours[backend], label=backend)
+        label: str | None = backend  # once per backend
+        for j, lab in enumerate(labels):
+            if lab in values:
+                _draw_bar(ax, j + i * width, width, values[lab], colours[backend], label)
+                label = None
+    if any(v.flagged for d in bars.values() for v in d.values()):
+        ax.bar([0], [0], 0, color="white", hatch="//", edgecolor="black", label="hatched: a flagged row in the pair")
     ax.axhline(1.0, color="black", lw=1)
     ax.set_xticks(
         [j + width * (len(bars) - 1) / 2 for j in range(len(labels))], labels, rotation=60, ha="right", fontsize=7
     )
-    ax.set_ylabel(f"GFLOP/s ÷ {base}")
+    ax.set_ylabel(f"GFLOP/s ÷ {base} (median over rounds; bar = range)")
     ax.set_title(_title(f"Comparison with {base}", data, rows), fontsize=9)
     if not bars:
         ax.text(
