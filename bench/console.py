@@ -118,7 +118,17 @@ def warn_if_slow_blas() -> None:
 
 def _kind(flag: str) -> str:
     flag = flag.strip()
-    for word in ("VM steal", "cold set", "not converged", "noisy", "bimodal", "outliers", "contended", "suspect"):
+    for word in (
+        "VM steal",
+        "cold set",
+        "not converged",
+        "launcher",
+        "noisy",
+        "bimodal",
+        "outliers",
+        "contended",
+        "suspect",
+    ):
         if flag.startswith(word):
             return word
     return flag.split(" ")[0]

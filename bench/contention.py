@@ -14,11 +14,16 @@ samples can look perfectly steady (a busy neighbour slowed a 256^3 float64 case 
 * **Load before a sweep** (``busy_shares``, ``system_warnings``): the chosen CPUs' busy share over
   a short window, and the frequency governor where the OS exposes it (as pyperf's system check
   does).
+* **Our own threads** (``quiesce``): nothing of ours may run while a worker measures. The process
+  that launches a worker (the CLI, the pytest plugin, a fleet worker) may itself hold thread pools
+  still spinning after an in-process run (pytest-benchmark's); before each worker starts, it waits,
+  bounded, until its other threads are idle, and the rows record whether it was quiet.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,10 +31,13 @@ from pathlib import Path
 
 __all__ = [
     "CLK_TCK",
+    "QUIET_SHARE",
     "STEAL_FLAG",
     "RunQueueMonitor",
     "Steal",
     "busy_shares",
+    "own_threads_busy",
+    "quiesce",
     "run_queue_wait_ns",
     "steal_ticks",
     "system_warnings",
@@ -166,3 +174,54 @@ def system_warnings(cpus: Sequence[int], window_s: float = 0.1) -> list[str]:
         f"cpufreq governor {g} (performance gives steadier clocks)" for g in sorted(governors) if g != "performance"
     ]
     return warnings
+
+
+#: The launching process counts as quiet when its other threads used less than this share of one CPU.
+QUIET_SHARE = 0.05
+
+
+def _other_threads_cpu_ns(task_dir: str = "/proc/self/task") -> int | None:
+    """CPU time (ns) of this process's threads other than the calling one, from schedstat."""
+    me = str(threading.get_native_id())
+    total = 0
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return None
+    for tid in tids:
+        if tid == me:
+            continue
+        try:
+            with open(f"{task_dir}/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def own_threads_busy(window_s: float = 0.05, task_dir: str = "/proc/self/task") -> float | None:
+    """Share of one CPU this process's other threads used over ``window_s`` (None where not reported)."""
+    before = _other_threads_cpu_ns(task_dir)
+    time.sleep(window_s)
+    after = _other_threads_cpu_ns(task_dir)
+    if before is None or after is None:
+        return None
+    return max(0, after - before) * 1e-9 / window_s
+
+
+def quiesce(max_wait_s: float = 5.0, window_s: float = 0.05, task_dir: str = "/proc/self/task") -> str:
+    """Wait, at most ``max_wait_s``, until this process's other threads are idle; a fact for the rows.
+
+    Returns "quiet", "quiet after waiting X s", "busy: N% of a CPU after waiting X s" (the rows of
+    such a worker are flagged), or "" where the OS does not report per-thread CPU time.
+    """
+    t0 = time.perf_counter()
+    while True:
+        busy = own_threads_busy(window_s, task_dir)
+        waited = time.perf_counter() - t0 - window_s
+        if busy is None:
+            return ""
+        if busy < QUIET_SHARE:
+            return "quiet" if waited < window_s else f"quiet after waiting {waited:.1f} s"
+        if waited >= max_wait_s:
+            return f"busy: {100 * busy:.0f}% of a CPU after waiting {waited:.1f} s"

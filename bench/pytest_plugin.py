@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from .case import GemmCase
+from .contention import quiesce
 from .errors import GemmbenchError
 from .options import add_run_options, resolve
 from .registry import Entry, Registry, discover
@@ -197,6 +198,7 @@ class GemmJob:
                 self.benchmark.extra_info["gflops"] = p.case.flops / stats.stats.median / 1e9
         finally:
             kernel.teardown()
+            quiesce()  # the in-process pools go quiet before the next test's worker measures
 
 
 class _Plain:

@@ -68,7 +68,7 @@ class Measured:
     cache_bytes: int | None = None
 
 
-def _flags(m: Measured) -> str:
+def _flags(m: Measured, launcher: str = "") -> str:
     """The noise verdict of the clean samples, plus what the samples themselves cannot show."""
     flags = [] if (v := noise_verdict(m.samples.per_call_s)) == "ok" else [v]
     if m.samples.contended:
@@ -76,6 +76,8 @@ def _flags(m: Measured) -> str:
         flags.append(f"contended ({100 * share:.0f}% of thread time waiting for a CPU)")
     if m.steal is not None and m.steal.proven:  # the VM took CPU time away: the samples cannot show it
         flags.append(f"VM steal {100 * m.steal.share:.0f}% of CPU time")
+    if launcher.startswith("busy"):  # the process that launched the worker kept running on our CPUs
+        flags.append(f"launcher {launcher}")
     if m.cold_bytes is not None and m.cache_bytes and m.cold_bytes < COLD_CACHE_FACTOR * m.cache_bytes:
         flags.append(f"cold set {m.cold_bytes / 2**20:.1f} MiB < {COLD_CACHE_FACTOR}x cache: partly cache-resident")
     return "; ".join(flags) or "ok"
@@ -100,7 +102,7 @@ _SUMMARY = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev")
 _CASE = ("m", "n", "k", "dtype", "trans", "flops", "bytes", "intensity")
 
 
-def _measured_columns(m: Measured, ok: bool, flops: int) -> dict[str, Any]:
+def _measured_columns(m: Measured, ok: bool, flops: int, launcher: str) -> dict[str, Any]:
     s, t, v = summarize(m.samples.per_call_s), m.samples, m.verdict
 
     def rate(sec: float) -> float | None:  # a wrong result gets no rate: it must never chart as fast
@@ -108,7 +110,7 @@ def _measured_columns(m: Measured, ok: bool, flops: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {f"{name}_s": getattr(s, name) for name in _SUMMARY}
     out.update(n_samples=s.n, inner_loops=t.inner, copies=m.copies, gflops=rate(s.median), gflops_best=rate(s.min))
-    out.update(max_error=v.max_error, tolerance=v.tolerance, verified=v.method, noise=_flags(m))
+    out.update(max_error=v.max_error, tolerance=v.tolerance, verified=v.method, noise=_flags(m, launcher))
     out.update(disturbed=len(t.disturbed_s), contention=t.contention)
     out.update(converged=t.converged, prepare_s=m.prepare_s, first_call_s=t.first_call_s, sampling_s=t.sampling_s)
     out.update(warmup_calls=t.warmup_calls)
@@ -131,7 +133,7 @@ def make_row(
     columns: dict[str, Any] = {}
     if measured is not None:
         facts.update(_facts(measured))
-        columns = _measured_columns(measured, status == "ok", case.flops)
+        columns = _measured_columns(measured, status == "ok", case.flops, facts.get("launcher", ""))
     columns.update({name: getattr(case, name) for name in _CASE})
     facts_json = json.dumps(facts, sort_keys=True) if facts else ""
     row = Measurement(

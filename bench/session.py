@@ -53,6 +53,8 @@ class RunHeader:
     cpus: tuple[int, ...] = ()
     #: What the system check saw on those CPUs before the run ('' when nothing was amiss).
     system: str = ""
+    #: Whether the launching process's own threads were idle when this worker started (``quiesce``).
+    launcher: str = ""
 
 
 def cold_copies(case: GemmCase, cache_bytes: int) -> int:
@@ -121,6 +123,8 @@ class Session:
         self.facts = {**thread_facts, "affinity": pinned, "alignment": str(ALIGN)}
         if header.system:
             self.facts["system"] = header.system
+        if header.launcher:
+            self.facts["launcher"] = header.launcher
         libs = {
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -223,4 +227,5 @@ def header_from_json(raw: dict) -> RunHeader:
         tuple(Ceiling(**c) for c in raw.get("ceilings", ())),
         tuple(raw.get("cpus", ())),
         str(raw.get("system", "")),
+        str(raw.get("launcher", "")),
     )

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from .case import GemmCase, Job, check_mode
 from .ceilings import Ceiling, CeilingsError, read_ceilings
-from .contention import system_warnings
+from .contention import quiesce, system_warnings
 from .errors import UsageError
 from .hostfacts import affinity, choose_cpus, hostname, threads_problem, usable_cpus
 from .registry import Entry, Registry, discover
@@ -45,6 +45,8 @@ class RunOptions:
     #: Alternate backends case by case (each case in a fresh worker), so slow drift of the
     #: machine (thermal, neighbours) hits every backend alike instead of whichever ran last.
     interleave: bool = False
+    #: Before each worker, wait at most this long for this process's own threads to go idle.
+    quiet_wait_s: float = 5.0
 
     def __post_init__(self) -> None:
         for mode in self.modes:
@@ -199,7 +201,8 @@ def run(
                     system = checked[cpus] = "; ".join(system_warnings(cpus or affinity()))
                     if system:
                         reporter.warn(f"before measuring: {system}; figures may be low (recorded in each row)")
-                header = RunHeader(run_id, options.policy, threads, options.seed, roofs, cpus, system)
+                launcher = quiesce(options.quiet_wait_s)  # nothing of ours may run while a worker measures
+                header = RunHeader(run_id, options.policy, threads, options.seed, roofs, cpus, system, launcher)
                 reporter.begin(entry.name, jobs[0], threads)
                 for i, (row, samples, disturbed) in enumerate(_results(entry, header, jobs, options), start=1):
                     writer.write(row, samples, disturbed)
