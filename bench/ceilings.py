@@ -82,6 +82,8 @@ def write_ceilings(path: Path | str, ceilings: Iterable[Ceiling]) -> Path:
 def read_ceilings(path: Path | str) -> list[Ceiling]:
     """Every ceiling in a machine CSV; one clear error for a foreign, truncated or newer file."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise CeilingsError(f"{path} is {'a folder' if path.is_dir() else 'not a regular file'}; give a machine CSV")
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)

@@ -1,14 +1,17 @@
 """The ``gemmbench`` command line: subcommands from ``commands.COMMANDS``, errors caught once.
 
 Every error a user can cause is a ``GemmbenchError``; ``main`` catches that base alone and
-prints one line naming the problem and the valid choices, exit code 2. Ctrl-C keeps the
-rows already written (they are flushed row by row) and exits 130.
+prints one line naming the problem and the valid choices, exit code 2. Ctrl-C and SIGTERM keep
+the rows already written (they are flushed row by row) and exit 130 and 143; workers die with
+this process (see ``worker._command``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -35,17 +38,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: rows already written are kept."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; returns its exit code (2 for a usage error)."""
+    """Run one subcommand; returns its exit code (2 usage error, 130 Ctrl-C, 143 SIGTERM)."""
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()  # signals can only be set there
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return int(args.func(args))
     except GemmbenchError as exc:
         print(f"gemmbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gemmbench: interrupted; finished rows are kept (continue with --resume)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        print(f"gemmbench: {how}; finished rows are kept (continue with --resume)", file=sys.stderr)
+        return code
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":  # pragma: no cover

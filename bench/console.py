@@ -95,10 +95,10 @@ class ConsoleReporter:
             self.err.write("\r" + " " * 120 + "\r")
         print(format_row(row), file=self.out, flush=True)
 
-    def warn(self, text: str) -> None:
+    def note(self, text: str) -> None:
         if self.live:
             self.err.write("\r" + " " * 120 + "\r")
-        print(f"gemmbench: warning: {text}", file=self.err, flush=True)
+        print(f"gemmbench: {text}", file=self.err, flush=True)
 
     def finish(self) -> None:
         if self.live:

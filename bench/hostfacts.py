@@ -17,8 +17,12 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 
+from .ceilings import Ceiling
+
 __all__ = [
+    "DERIVED_ASSUMPTIONS",
     "ENV_PREFIXES",
+    "FMA_UNITS",
     "affinity",
     "blas_info",
     "blas_summary",
@@ -27,7 +31,9 @@ __all__ = [
     "cpu_facts",
     "cpu_flags",
     "cpu_model",
+    "derived_peak",
     "env_snapshot",
+    "flops_per_cycle",
     "git_revision",
     "host_memory_available",
     "hostname",
@@ -203,6 +209,39 @@ def clock_mhz() -> tuple[float, str]:
         pass
     mhz = _cpuinfo().get("cpu MHz", "")
     return (float(mhz), "/proc/cpuinfo (may be nominal)") if mhz else (0.0, "unknown")
+
+
+#: FMA pipes per core the derived peak assumes (x86 server and client cores since Haswell and Zen 2).
+FMA_UNITS = 2
+#: What the derived peak takes for granted, said in its label.
+DERIVED_ASSUMPTIONS = (
+    f"assumes {FMA_UNITS} FMA units per core (x86 cores since Haswell and Zen 2; some Xeon Bronze/Silver have one "
+    "512-bit unit, Zen 4 splits 512-bit FMAs in two) and no clock above the one named; boost clocks run higher, "
+    "so a measured rate can exceed this roof"
+)
+
+
+def flops_per_cycle(dtype: str, bits: int | None = None) -> int:
+    """FLOPs one core can issue per cycle in ``dtype``: FMA units x lanes x 2 (multiply and add)."""
+    lanes = (bits or vector_bits()) // (64 if dtype == "float64" else 32)
+    return FMA_UNITS * 2 * lanes
+
+
+def derived_peak(threads: int, dtype: str, host: str = "", device: str = "", timestamp: str = "") -> Ceiling | None:
+    """cores x FLOP/cycle x clock, from the highest clock the OS reports, with its assumptions; None without a clock.
+
+    The roof rows are placed under when no measured ceilings exist, so a rate above it is still flagged.
+    """
+    mhz, source = clock_mhz()
+    if not mhz or dtype not in ("float32", "float64"):
+        return None
+    name, bits = simd()
+    value = threads * flops_per_cycle(dtype, bits) * mhz / 1000.0
+    method = (
+        f"{threads} cores x {FMA_UNITS} FMA units x {bits // (64 if dtype == 'float64' else 32)} lanes ({name}) "
+        f"x 2 x {mhz:.0f} MHz ({source}); {DERIVED_ASSUMPTIONS}"
+    )
+    return Ceiling("compute", "theoretical", dtype, threads, value, "derived", host, device, timestamp, method)
 
 
 def python_argv(code: str) -> list[str]:

@@ -26,10 +26,7 @@ import numpy as np
 
 from .hostfacts import last_level_cache_bytes, vector_bits
 
-__all__ = ["FMA_UNITS", "fma_chains_for", "fma_peak_gflops", "numba_available", "stream_gbs"]
-
-#: FMA pipes per core assumed for the *derived* peak (x86 server cores since Haswell/Zen 2 have 2).
-FMA_UNITS = 2
+__all__ = ["fma_chains_for", "fma_peak_gflops", "numba_available", "stream_gbs"]
 
 
 def numba_available() -> bool:

@@ -11,9 +11,10 @@ raises ``PolicyError`` (a ``GemmbenchError``) for combinations no single parser 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .case import DTYPES, MODES, TRANSPOSES, GemmCase, grid
 from .timer import TimingPolicy
@@ -25,14 +26,18 @@ __all__ = [
     "Resolved",
     "add_run_options",
     "parse_choices",
+    "parse_fraction",
     "parse_ints",
     "parse_names",
     "parse_positive",
+    "parse_seconds",
     "parse_shape",
     "parse_sizes",
     "resolve",
+    "unique",
 ]
 
+T = TypeVar("T")
 DEFAULT_SIZES = (64, 256, 1024, 2048)
 DEFAULT_DTYPES = ("float32", "float64")
 #: The main job's budget: enough samples for a stable median, a sweep in about a minute.
@@ -73,6 +78,11 @@ def _range(text: str) -> list[int]:
     return out
 
 
+def unique(items: Iterable[T]) -> list[T]:
+    """``items`` without repeats, first occurrence kept: '-s 64,64' is one size, not two rows with one key."""
+    return list(dict.fromkeys(items))
+
+
 def parse_sizes(text: str) -> list[int]:
     """'256,512,1024', ranges '64:1024:x2' / '256:1024:256', or a mix: square sizes n (m=n=k)."""
     sizes: list[int] = []
@@ -80,7 +90,7 @@ def parse_sizes(text: str) -> list[int]:
         sizes += _range(item) if ":" in item else [_positive(item, "size")]
     if not sizes:
         raise argparse.ArgumentTypeError("no sizes given; e.g. --sizes 256,512 or --sizes 64:1024:x2")
-    return sizes
+    return unique(sizes)
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -102,14 +112,17 @@ def parse_choices(valid: tuple[str, ...], what: str) -> Callable[[str], list[str
             raise argparse.ArgumentTypeError(
                 f"unknown {what} {bad[0] if bad else text!r}; valid choices: {', '.join(valid)}"
             )
-        return items
+        return unique(items)
 
     return parse
 
 
 def parse_ints(what: str) -> Callable[[str], list[int]]:
     def parse(text: str) -> list[int]:
-        return [_positive(t.strip(), what) for t in text.split(",") if t.strip()]
+        values = unique(_positive(t.strip(), what) for t in text.split(",") if t.strip())
+        if not values:
+            raise argparse.ArgumentTypeError(f"no {what} given")
+        return values
 
     return parse
 
@@ -126,7 +139,7 @@ def parse_names(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
         raise argparse.ArgumentTypeError("no backend given; see 'gemmbench list'")
-    return names
+    return unique(names)
 
 
 def _float(what: str, low: float = 0.0) -> Callable[[str], float]:
@@ -135,11 +148,37 @@ def _float(what: str, low: float = 0.0) -> Callable[[str], float]:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what} {text!r} is not a number") from None
-        if not value >= low:
-            raise argparse.ArgumentTypeError(f"{what} must be >= {low:g}, got {text}")
+        if not value >= low or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number >= {low:g}, got {text}")
         return value
 
     return parse
+
+
+def parse_seconds(what: str) -> Callable[[str], float]:
+    """A finite number of seconds > 0 (0, negative, nan and inf are refused)."""
+
+    def parse(text: str) -> float:
+        value = _float(what)(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number of seconds > 0, got {text}")
+        return value
+
+    return parse
+
+
+def parse_fraction(text: str) -> float:
+    """A noise target: a fraction in [0, 1] ('0.02') or a percentage ('2%'); '2' alone is ambiguous."""
+    raw = text.strip()
+    percent = raw.endswith("%")
+    value = _float("noise target")(raw[:-1] if percent else raw) / (100 if percent else 1)
+    if not percent and value > 1:
+        raise argparse.ArgumentTypeError(
+            f"noise target {text!r} is ambiguous: give a fraction ({value / 100:g}) or a percentage ({raw}%)"
+        )
+    if not 0 <= value <= 1:  # 0: never stop early, sample for the whole --max-time
+        raise argparse.ArgumentTypeError(f"noise target must be in [0, 1] or [0%, 100%], got {text}")
+    return value
 
 
 def add_run_options(add: Callable[..., Any], prefix: str = "") -> None:
@@ -208,17 +247,17 @@ def add_run_options(add: Callable[..., Any], prefix: str = "") -> None:
     )
     opt(
         "max-time",
-        type=_float("max time"),
+        type=parse_seconds("max time"),
         default=None,
         metavar="S",
-        help="stop sampling a case after S seconds, converged or not",
+        help="warm-up, calibration and sampling of one case take at most S seconds, converged or not",
     )
     opt(
         "noise-target",
-        type=_float("noise target"),
+        type=parse_fraction,
         default=None,
         metavar="FRAC",
-        help="stop once the noise metric is <= FRAC, e.g. 0.02",
+        help="stop once the noise metric is <= FRAC: a fraction (0.02) or a percentage (2%%)",
     )
     opt(
         "noise-metric",
@@ -256,7 +295,7 @@ def _policy(get: Callable[[str], Any], prefix: str) -> TimingPolicy:
 def resolve(get: Callable[[str], Any], prefix: str = "") -> Resolved:
     """Turn parsed option values (read by dest name through ``get``) into what a run needs."""
     p = prefix.replace("-", "_")
-    shapes = [(n, n, n) for n in (get(p + "sizes") or [])] + list(get(p + "shape") or [])
+    shapes = unique([(n, n, n) for n in (get(p + "sizes") or [])] + list(get(p + "shape") or []))
     if not shapes:
         shapes = [(n, n, n) for n in DEFAULT_SIZES]
     cases = grid(shapes, get(p + "dtypes") or DEFAULT_DTYPES, get(p + "trans") or ["NN"])

@@ -14,6 +14,7 @@ listed as broken with its error; a duplicate name is refused, naming both origin
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -25,10 +26,12 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
+from .case import DTYPES
 from .errors import GemmbenchError, one_line
 from .kernel import Kernel
 
 __all__ = [
+    "ENTRY_POINTS_ENV",
     "ENTRY_POINT_GROUP",
     "KERNEL_PATH_ENV",
     "Entry",
@@ -41,6 +44,8 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "gemmbench.kernels"
 KERNEL_PATH_ENV = "GEMMBENCH_KERNEL_PATH"
+#: Set to 0 to ignore installed entry points (the project's own tests do: they see only what they build).
+ENTRY_POINTS_ENV = "GEMMBENCH_ENTRY_POINTS"
 _USER_PREFIX = "gemmbench_user_kernels"
 
 
@@ -59,11 +64,16 @@ class Entry:
     path: str = ""  # file path, for modules found through GEMMBENCH_KERNEL_PATH
 
     def probe(self) -> str | None:
-        """Availability, with ``probe()`` bugs turned into a reason rather than a crash."""
+        """Availability; a probe that raises, calls ``sys.exit`` or returns garbage gives a reason, never a crash."""
         try:
-            return self.cls.probe()
-        except Exception as exc:  # a probe must never take the tool down
-            return f"probe failed: {type(exc).__name__}: {exc}"
+            reason = self.cls.probe()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit from a third-party probe must not end the tool
+            return f"probe failed: {one_line(exc)}"
+        if reason is not None and not isinstance(reason, str):
+            return f"probe failed: returned {type(reason).__name__}, not None or a reason"
+        return reason
 
 
 @dataclass(frozen=True)
@@ -82,13 +92,18 @@ class Registry:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, cls: object, origin: str, module: str, path: str = "") -> None:
-        if not (isinstance(cls, type) and issubclass(cls, Kernel)):
-            self.problems.append(Problem(origin, f"{cls!r} is not a gemmbench Kernel subclass"))
+        """Register ``cls``, or record why it cannot be (every attribute the harness reads is checked now)."""
+        try:
+            problem = _class_problem(cls)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a class attribute that raises (a property on a metaclass, ...)
+            problem = f"reading its attributes failed: {one_line(exc)}"
+        if problem:
+            self.problems.append(Problem(origin, problem))
             return
-        name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not name:
-            self.problems.append(Problem(origin, f"{cls.__name__} has no 'name'"))
-            return
+        assert isinstance(cls, type) and issubclass(cls, Kernel)
+        name = cls.name
         if name in self.entries:
             first = self.entries[name].origin
             self.problems.append(
@@ -106,8 +121,10 @@ class Registry:
         try:
             return self.entries[name]
         except KeyError:
+            broken = "; ".join(f"{p.origin}: {p.error}" for p in self.problems)
             raise UnknownBackendError(
                 f"unknown backend {name!r}; valid choices: {', '.join(self.entries) or '(none found)'}"
+                + (f" (could not load: {broken})" if broken else "")
             ) from None
 
     def select(self, names: Iterable[str] | None) -> list[Entry]:
@@ -115,10 +132,35 @@ class Registry:
         return list(self.entries.values()) if names is None else [self.get(n) for n in names]
 
 
+def _class_problem(cls: object) -> str | None:
+    """Why ``cls`` cannot be a backend, or None."""
+    if not (isinstance(cls, type) and issubclass(cls, Kernel)):
+        return f"{cls!r} is not a gemmbench Kernel subclass"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        return f"{cls.__name__} has no 'name' (a non-empty string)"
+    for attr in ("variant", "description"):
+        if not isinstance(getattr(cls, attr), str):
+            return f"{cls.__name__}.{attr} must be a string, got {getattr(cls, attr)!r}"
+    dtypes = cls.dtypes
+    if not isinstance(dtypes, (tuple, list)) or not all(isinstance(d, str) and d in DTYPES for d in dtypes):
+        return f"{cls.__name__}.dtypes must be a tuple of {', '.join(DTYPES)}, got {dtypes!r}"
+    if not callable(getattr(cls, "probe", None)):
+        return f"{cls.__name__}.probe is not callable"
+    return None
+
+
 def _add_module(reg: Registry, module: ModuleType, origin: str, path: str = "") -> None:
-    kernels = getattr(module, "KERNELS", None)
+    try:
+        kernels = getattr(module, "KERNELS", None)
+    except BaseException as exc:  # a module-level __getattr__ that raises
+        reg.problems.append(Problem(origin, f"reading KERNELS failed: {one_line(exc)}"))
+        return
     if kernels is None:
         return  # a helper module, not a backend
+    if not isinstance(kernels, (list, tuple)):
+        reg.problems.append(Problem(origin, f"KERNELS must be a list of Kernel classes, got {kernels!r}"))
+        return
     for cls in kernels:
         reg.add(cls, origin, module.__name__, path)
 
@@ -139,12 +181,17 @@ def _scan_package(reg: Registry) -> None:
 
 
 def import_file(path: str) -> ModuleType:
-    """Import a kernel file by path under a private package name (idempotent)."""
-    stem = Path(path).stem
-    name = f"{_USER_PREFIX}.{stem}"
+    """Import a kernel file by path under a private name unique to that path (idempotent).
+
+    The name carries a digest of the resolved path: two ``GEMMBENCH_KERNEL_PATH`` folders holding
+    files of the same name are two modules, not one loaded twice and reported as a duplicate.
+    """
+    resolved = str(Path(path).resolve())
+    digest = hashlib.sha1(resolved.encode()).hexdigest()[:10]
+    name = f"{_USER_PREFIX}.{Path(path).stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, resolved)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
@@ -171,6 +218,8 @@ def _scan_paths(reg: Registry, env: str | None) -> None:
 
 
 def _scan_entry_points(reg: Registry) -> None:
+    if os.environ.get(ENTRY_POINTS_ENV, "1") == "0":
+        return
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         origin = f"entry point {ep.name} = {ep.value}"
         try:
@@ -182,11 +231,12 @@ def _scan_entry_points(reg: Registry) -> None:
             _add_module(reg, obj, origin)
             continue
         for cls in obj if isinstance(obj, (list, tuple)) else [obj]:
-            reg.add(cls, origin, getattr(cls, "__module__", ""))
+            reg.add(cls, origin, str(getattr(cls, "__module__", "")))
 
 
 def discover(kernel_path: str | None = None) -> Registry:
-    """Build the registry: built-in package, then ``GEMMBENCH_KERNEL_PATH`` folders, then entry points."""
+    """Build the registry: built-in package, then ``GEMMBENCH_KERNEL_PATH`` folders, then entry points
+    (unless ``GEMMBENCH_ENTRY_POINTS=0``)."""
     reg = Registry()
     _scan_package(reg)
     _scan_paths(reg, kernel_path if kernel_path is not None else os.environ.get(KERNEL_PATH_ENV))

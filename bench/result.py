@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,30 @@ STATUSES = ("ok", "skipped", "error", "wrong")
 
 class ResultsFileError(GemmbenchError, ValueError):
     """A results file cannot be read: empty, truncated header, foreign, or from a newer schema."""
+
+
+#: Figures that are times, rates, shares or sizes: a hand-edited "nan", "inf" or "-3" in one is a bad row.
+_NON_NEGATIVE = (
+    "median_s",
+    "q1_s",
+    "q3_s",
+    "iqr_s",
+    "min_s",
+    "max_s",
+    "mean_s",
+    "stddev_s",
+    "gflops",
+    "gflops_best",
+    "peak_gflops",
+    "pct_peak",
+    "roof_gflops",
+    "pct_roof",
+    "intensity",
+    "contention",
+    "prepare_s",
+    "first_call_s",
+    "sampling_s",
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +134,13 @@ class Measurement:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}; valid choices: {', '.join(STATUSES)}")
+        self.case  # noqa: B018 - validates m, n, k, dtype and trans (a CaseError names the field)
+        for name in _NON_NEGATIVE:
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.threads < 1 or self.n_samples < 0:
+            raise ValueError(f"threads must be >= 1 and n_samples >= 0, got {self.threads} and {self.n_samples}")
 
     @property
     def case(self) -> GemmCase:
@@ -243,6 +275,8 @@ def read_results(path: Path | str) -> list[Measurement]:
     path = Path(path)
     if not path.exists():
         raise ResultsFileError(f"{path}: no such results file")
+    if not path.is_file():
+        raise ResultsFileError(f"{path} is {'a folder' if path.is_dir() else 'not a regular file'}; give a results CSV")
     rows = []
     try:
         for lineno, raw in enumerate(_rows(path), start=2):

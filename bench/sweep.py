@@ -16,17 +16,18 @@ from typing import Protocol
 from .case import GemmCase, Job, check_mode
 from .ceilings import Ceiling, CeilingsError, read_ceilings
 from .contention import quiesce, system_warnings
+from .device import HostDevice
 from .errors import UsageError
-from .hostfacts import affinity, choose_cpus, hostname, threads_problem, usable_cpus
+from .hostfacts import affinity, choose_cpus, derived_peak, hostname, threads_problem, usable_cpus
 from .registry import Entry, Registry, discover
 from .result import Measurement, ResultWriter, done_keys, read_results, row_key
 from .rows import Provenance, make_row
 from .session import Outcome, RunHeader, Session
-from .store import RESULTS_DIR, latest_ceilings, latest_results, new_run_id, results_path
+from .store import RESULTS_DIR, check_writable, latest_ceilings, latest_results, new_run_id, results_path
 from .timer import TimingPolicy
 from .worker import run_in_worker
 
-__all__ = ["Reporter", "RunOptions", "host_ceilings", "resume_target", "run"]
+__all__ = ["Reporter", "Resumed", "RunOptions", "host_ceilings", "resume_state", "resume_target", "run"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Reporter(Protocol):
     def start(self, total: int, output: Path) -> None: ...
     def begin(self, backend: str, job: Job, threads: int) -> None: ...
     def row(self, row: Measurement) -> None: ...
-    def warn(self, text: str) -> None: ...
+    def note(self, text: str) -> None: ...
     def finish(self) -> None: ...
 
 
@@ -79,7 +80,7 @@ class _Silent:
     def row(self, row: Measurement) -> None:
         pass
 
-    def warn(self, text: str) -> None:
+    def note(self, text: str) -> None:
         pass
 
     def finish(self) -> None:
@@ -96,13 +97,19 @@ def resume_target(output: Path | str | None) -> Path:
     return found
 
 
-def host_ceilings(folder: Path = RESULTS_DIR) -> list[Ceiling]:
-    """This host's newest ``gemmbench machine`` ceilings in ``folder`` (none if absent or unreadable)."""
+def host_ceilings(folder: Path = RESULTS_DIR, threads: Sequence[int] = ()) -> list[Ceiling]:
+    """This host's newest ``gemmbench machine`` ceilings in ``folder``; without a readable one, the derived
+    peaks for ``threads`` (cores x FLOP/cycle x clock), so a rate above what the CPU can do is still flagged."""
     path = latest_ceilings(folder, hostname())
     try:
-        return read_ceilings(path) if path else []
+        found = read_ceilings(path) if path else []
     except CeilingsError:
-        return []
+        found = []
+    if found:
+        return found
+    device = HostDevice().name
+    derived = (derived_peak(t, d, hostname(), device) for t in threads for d in ("float32", "float64"))
+    return [c for c in derived if c is not None]
 
 
 def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions) -> Iterator[Outcome]:
@@ -130,11 +137,33 @@ def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunO
         yield session.run(job)
 
 
-def _resume_state(output: Path, resume: bool) -> tuple[str, set[tuple]]:
-    if resume and output.exists():
-        rows = read_results(output)
-        return (rows[-1].run_id if rows else new_run_id()), done_keys(rows)
-    return new_run_id(), set()
+@dataclass(frozen=True)
+class Resumed:
+    """What ``--resume`` continues: the interrupted run (the file's last run id) and its finished rows."""
+
+    run_id: str
+    done: frozenset[tuple]
+    other_runs: int  # earlier runs in the same file, whose rows do not count as done
+    retried: int  # error rows of the run, measured again
+
+    def describe(self, planned: int) -> str:
+        line = f"resuming run {self.run_id}: {len(self.done)} rows done, {planned} to measure"
+        if self.retried:
+            line += f" ({self.retried} error rows retried)"
+        if self.other_runs:
+            line += f"; {self.other_runs} earlier run(s) in the file are not continued"
+        return line
+
+
+def resume_state(output: Path) -> Resumed:
+    """The run to continue in ``output``: its last run, never the rows of earlier runs of the same cases."""
+    rows = read_results(output) if output.exists() else []
+    if not rows:
+        return Resumed(new_run_id(), frozenset(), 0, 0)
+    last = rows[-1].run_id
+    mine = [r for r in rows if r.run_id == last]
+    retried = {r.key for r in mine if r.status == "error"} - done_keys(mine)
+    return Resumed(last, frozenset(done_keys(mine)), len({r.run_id for r in rows}) - 1, len(retried))
 
 
 def _plan(
@@ -184,11 +213,15 @@ def run(
     cases = list(cases)
     if resume:
         output = resume_target(output)
-    found_id, done = _resume_state(Path(output), resume) if output else (new_run_id(), set())
-    run_id = run_id or found_id
+    if output is not None:
+        check_writable(output, "output")
+    state = resume_state(Path(output)) if resume and output else None
+    run_id = run_id or (state.run_id if state else new_run_id())
     path = Path(output) if output else results_path(run_id)
-    plan = _plan(entries, cases, options, done)
-    roofs = tuple(host_ceilings() if ceilings is None else ceilings)
+    plan = _plan(entries, cases, options, set(state.done) if state else set())
+    if state is not None:
+        reporter.note(state.describe(sum(len(jobs) for _, _, jobs in plan)))
+    roofs = tuple(host_ceilings(threads=options.thread_counts()) if ceilings is None else ceilings)
     rows: list[Measurement] = []
     checked: dict[tuple[int, ...], str] = {}
     with ResultWriter(path) as writer:
@@ -200,7 +233,7 @@ def run(
                 if system is None:  # once per set of CPUs and call: the check watches them for a moment
                     system = checked[cpus] = "; ".join(system_warnings(cpus or affinity()))
                     if system:
-                        reporter.warn(f"before measuring: {system}; figures may be low (recorded in each row)")
+                        reporter.note(f"warning: before measuring: {system}; figures may be low (recorded in each row)")
                 launcher = quiesce(options.quiet_wait_s)  # nothing of ours may run while a worker measures
                 header = RunHeader(run_id, options.policy, threads, options.seed, roofs, cpus, system, launcher)
                 reporter.begin(entry.name, jobs[0], threads)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import IO
 
 from .case import GemmCase, Job
 from .errors import one_line
@@ -55,32 +56,42 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def _tail(path: str, limit: int = 300) -> str:
-    with open(path, errors="replace") as f:
-        lines = [ln.strip() for ln in f.read().splitlines() if ln.strip()]
+def _tail(log: IO[bytes], limit: int = 300) -> str:
+    log.seek(0)
+    lines = [ln.strip() for ln in log.read().decode(errors="replace").splitlines() if ln.strip()]
     return lines[-1][:limit] if lines else ""
 
 
 def _command(cpus: Sequence[int]) -> list[str]:
-    """The worker's command line; pinned to ``cpus`` before its interpreter starts, where the OS allows.
+    """The worker's command line: a bare interpreter that ties the worker's life to ours, pins it, and execs it.
 
-    Pinning from inside the worker pinned only its main thread: NumPy starts OpenBLAS's pool at
-    import, before any code of ours runs, and those threads stayed free to run anywhere. A bare
-    interpreter sets the affinity and execs the worker, which inherits it in every thread it starts
-    (no ``preexec_fn``: it is unsafe in a parent with threads).
+    * On Linux the worker gets SIGKILL when this process dies (``PR_SET_PDEATHSIG``, kept across exec),
+      so a killed ``gemmbench`` never leaves a worker running a hung kernel; the check of the parent's
+      pid after setting it closes the race with a parent that died first.
+    * Pinning from inside the worker pinned only its main thread: NumPy starts OpenBLAS's pool at
+      import, before any code of ours runs. Set before the exec, every thread inherits the pin
+      (and no ``preexec_fn``, which is unsafe in a parent with threads).
     """
     argv = python_argv("from gemmbench.worker import main; main()")
-    if not cpus or not hasattr(os, "sched_setaffinity"):
-        return argv
-    pin = f"import os, sys; os.sched_setaffinity(0, {set(cpus)!r}); os.execv(sys.executable, {argv!r})"
-    return python_argv(pin)
+    steps = ["import os, sys"]
+    if sys.platform.startswith("linux"):
+        steps += [
+            "import ctypes, signal",
+            "ctypes.CDLL(None).prctl(1, signal.SIGKILL)",
+            f"os.getppid() == {os.getpid()} or sys.exit(70)",
+        ]
+    if cpus and hasattr(os, "sched_setaffinity"):
+        steps.append(f"os.sched_setaffinity(0, {set(cpus)!r})")
+    steps.append(f"os.execv(sys.executable, {argv!r})")
+    return python_argv("; ".join(steps))
 
 
 class _Worker:
     """One worker process and a line reader with a deadline."""
 
     def __init__(self, request: dict, cpus: Sequence[int] = ()) -> None:
-        self.stderr = tempfile.NamedTemporaryFile("w+", prefix="gemmbench-worker-", suffix=".log", delete=False)
+        # An unnamed temporary file (unlinked at creation): nothing is left behind, even if we are killed.
+        self.stderr = tempfile.TemporaryFile(prefix="gemmbench-worker-")
         self.proc = subprocess.Popen(
             _command(cpus),
             stdin=subprocess.PIPE,
@@ -115,9 +126,8 @@ class _Worker:
     def failure(self) -> str:
         """Why the worker stopped early, with the last line of its stderr."""
         code = self.proc.wait()
-        self.stderr.flush()
         why = f"killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
-        last = _tail(self.stderr.name)
+        last = _tail(self.stderr)
         return f"worker {why}" + (f": {last}" if last else "")
 
     def close(self) -> None:
@@ -127,7 +137,6 @@ class _Worker:
         self.sel.close()
         self.proc.stdout.close()  # type: ignore[union-attr]
         self.stderr.close()
-        os.unlink(self.stderr.name)
 
 
 def run_in_worker(

@@ -28,7 +28,7 @@ from gemmbench.result import read_results
         (["run", "--threads", "0"], "thread count must be >= 1"),
         (["run", "--threads", "4096"], "threads must be between 1 and"),
         (["run", "--noise-metric", "mad"], "unknown noise metric 'mad'; valid choices: iqr, ci"),
-        (["run", "--max-time", "-1"], "max time must be >= 0"),
+        (["run", "--max-time", "-1"], "max time must be a finite number >= 0"),
         (["run", "--shape", "100000x100000x100000"], "GiB of host memory"),
         (["run", "--rounds", "0"], "--rounds must be >= 1, got 0"),
         (["run", "--rounds", "2", "--resume"], "--rounds and --resume cannot be combined"),

@@ -129,7 +129,7 @@ def test_a_busy_cpu_before_a_sweep_is_warned_about_and_recorded(tmp_path):
         def row(self, row):
             pass
 
-        def warn(self, text):
+        def note(self, text):
             notes.append(text)
 
         def finish(self):

@@ -13,19 +13,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..case import GemmCase
-from ..ceilings import Ceiling, write_ceilings
+from ..ceilings import Ceiling, CeilingsError, read_ceilings, write_ceilings
 from ..console import warn_if_slow_blas
 from ..device import HostDevice
 from ..errors import UsageError
-from ..hostfacts import clock_mhz, hostname, threads_problem, usable_cpus, vector_bits
+from ..hostfacts import derived_peak, flops_per_cycle, hostname, threads_problem, usable_cpus, vector_bits
 from ..kernel import Kernel
-from ..microbench import FMA_UNITS, fma_chains_for, fma_peak_gflops, numba_available, stream_gbs
+from ..microbench import fma_chains_for, fma_peak_gflops, numba_available, stream_gbs
 from ..options import parse_ints, parse_names
 from ..registry import discover
 from ..session import memory_problem
 from ..specs import find_spec, spec_ceilings
 from ..stats import summarize
-from ..store import RESULTS_DIR, ceilings_path, latest_ceilings, new_run_id, utc_now
+from ..store import RESULTS_DIR, ceilings_path, check_writable, gemm_rows_path, latest_ceilings, new_run_id, utc_now
 from ..sweep import RunOptions, run
 from ..timer import TimingPolicy, measure
 from ..verify import make_operands
@@ -40,31 +40,22 @@ GEMM_SIZE = 2048
 _GEMM_POLICY = TimingPolicy(min_samples=5, max_time_s=3.0, target=0.02)
 
 
-#: What the derived peak takes for granted, said in its label.
-_ASSUMPTIONS = (
-    f"assumes {FMA_UNITS} FMA units per core (x86 cores since Haswell and Zen 2; some Xeon Bronze/Silver have one "
-    "512-bit unit, Zen 4 splits 512-bit FMAs in two) and no clock above the one named; boost clocks run higher, "
-    "so a measured rate can exceed this roof"
-)
-
-
-def _lanes(bits: int, dtype: str) -> int:
-    return bits // (32 if dtype == "float32" else 64)
-
-
 def measure_host(
     threads: Sequence[int],
     gemm_backends: Sequence[str] | None = ("numpy",),
     say: Callable[[str], None] = lambda s: None,
     gemm_size: int = GEMM_SIZE,
     stream_elements: int | None = None,
+    gemm_output: Path | None = None,
 ) -> list[Ceiling]:
-    """All ceilings of this host for each thread count in ``threads`` (sizes overridable for tests)."""
+    """All ceilings of this host for each thread count in ``threads`` (sizes overridable for tests).
+
+    The GEMM rows behind the ``gemm`` ceilings go to ``gemm_output`` (``store.gemm_rows_path`` of the
+    ceilings file), never into a results file a later ``plot`` or ``run --resume`` would pick up.
+    """
     host, device = hostname(), HostDevice().name
     now = utc_now()
     bits = vector_bits()
-    simd = "avx512" if bits == 512 else "avx2" if bits == 256 else "sse/neon"
-    mhz, clock_src = clock_mhz()
     out: list[Ceiling] = []
 
     def add(kind: str, name: str, dtype: str, t: int, value: float, source: str, method: str) -> None:
@@ -73,18 +64,9 @@ def measure_host(
 
     for t in threads:
         for dtype in PEAK_DTYPES:
-            per_cycle = FMA_UNITS * 2 * _lanes(bits, dtype)
-            if mhz:
-                add(
-                    "compute",
-                    "theoretical",
-                    dtype,
-                    t,
-                    t * per_cycle * mhz / 1000.0,
-                    "derived",
-                    f"{t} cores x {FMA_UNITS} FMA units x {_lanes(bits, dtype)} lanes ({simd}) x 2 x {mhz:.0f} MHz "
-                    f"({clock_src}); {_ASSUMPTIONS}",
-                )
+            theo = derived_peak(t, dtype, host, device, now)
+            if theo is not None:
+                add("compute", "theoretical", dtype, t, theo.value, "derived", theo.method)
             if numba_available():
                 value = fma_peak_gflops(dtype, t)
                 add(
@@ -95,7 +77,7 @@ def measure_host(
                     value,
                     "measured",
                     f"{fma_chains_for(bits)} independent {bits}-bit FMA chains per thread in registers (Numba/LLVM); "
-                    f"implies {1000 * value / (t * per_cycle):.0f} MHz",
+                    f"implies {1000 * value / (t * flops_per_cycle(dtype, bits)):.0f} MHz",
                 )
         bw = stream_gbs(t, elements=stream_elements)
         for name, value in bw.items():
@@ -115,8 +97,13 @@ def measure_host(
                 ),
             )
     cases = [GemmCase(gemm_size, gemm_size, gemm_size, d) for d in PEAK_DTYPES]
+    options = RunOptions(threads=tuple(threads), policy=_GEMM_POLICY)
     rows = run(
-        cases, backends=gemm_backends, options=RunOptions(threads=tuple(threads), policy=_GEMM_POLICY), ceilings=[]
+        cases,
+        backends=gemm_backends,
+        options=options,
+        ceilings=[],
+        output=gemm_output or gemm_rows_path(ceilings_path(host, new_run_id())),
     )
     best: dict[tuple[str, int], tuple[float, str]] = {}
     for r in rows:
@@ -255,9 +242,24 @@ def handle(args: argparse.Namespace) -> int:
     if problem:
         raise UsageError(problem)
     discover().select(args.backends)
+    out = _output(args.output)
     warn_if_slow_blas()
-    ceilings = measure_host(threads, args.backends, say=print)
-    out = Path(args.output) if args.output else ceilings_path(hostname(), new_run_id())
+    ceilings = measure_host(threads, args.backends, say=print, gemm_output=gemm_rows_path(out))
     write_ceilings(out, ceilings)
-    print(f"gemmbench: {len(ceilings)} ceilings -> {out}")
+    print(f"gemmbench: {len(ceilings)} ceilings -> {out} (GEMM rows: {gemm_rows_path(out)})")
     return 0
+
+
+def _output(path: str | None) -> Path:
+    """The ceilings file to write, checked before 30 s of measuring: never a results file or a foreign one."""
+    out = check_writable(path, "--output") if path else ceilings_path(hostname(), new_run_id())
+    if out.exists() and out.stat().st_size > 0:
+        try:
+            read_ceilings(out)
+        except CeilingsError:
+            raise UsageError(
+                f"--output {out} already holds another kind of file (not a machine CSV); "
+                "refusing to overwrite it: choose a new path"
+            ) from None
+    check_writable(gemm_rows_path(out), "--output")
+    return out

@@ -420,8 +420,11 @@ def handle(args: argparse.Namespace) -> int:
     if not csvs:
         raise UsageError("no results CSV given and none in results/; run 'gemmbench run' first")
     bad = [f for f in args.formats if f not in FORMATS]
-    if bad:
-        raise UsageError(f"unknown format {bad[0]!r}; valid choices: {', '.join(FORMATS)}")
+    if bad or not args.formats:
+        what = f"unknown format {bad[0]!r}" if bad else "no plot format given"
+        raise UsageError(f"{what}; valid choices: {', '.join(FORMATS)}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a file; give a folder for the plots (default plots/)")
     data = load(csvs, args.ceilings or ())
     stem = Path(csvs[0]).stem + (f"+{len(csvs) - 1}" if len(csvs) > 1 else "")
     paths = plot_all(data, Path(args.out), stem, args.baseline, args.formats)

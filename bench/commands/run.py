@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from ..case import GemmCase
 from ..console import ConsoleReporter, warn_if_slow_blas
 from ..errors import UsageError
-from ..options import add_run_options, parse_positive, resolve
+from ..options import add_run_options, parse_positive, parse_seconds, resolve
 from ..registry import Registry, discover
 from ..session import memory_problem
-from ..store import new_run_id, results_path
+from ..store import check_writable, new_run_id, results_path
 from ..sweep import RunOptions, resume_target, run
 
 NAME = "run"
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=parse_seconds("--timeout"),
         default=600.0,
         metavar="S",
         help="kill a worker silent for S seconds on one case (default 600)",
@@ -61,7 +61,9 @@ def _check_memory(cases: Sequence[GemmCase]) -> None:
 
 
 def _available(reg: Registry) -> list[str]:
-    """Default selection: every available backend; the others are named once, with why."""
+    """Default selection: every available backend; the others, and what could not be loaded, named once."""
+    for problem in reg.problems:
+        print(f"gemmbench: could not load {problem.origin}: {problem.error}", file=sys.stderr)
     names = []
     for entry in reg.entries.values():
         reason = entry.probe()
@@ -83,6 +85,8 @@ def handle(args: argparse.Namespace) -> int:
             "start the rounds again, or resume with --rounds 1"
         )
     output = str(resume_target(spec.output)) if args.resume else spec.output
+    if output is not None:
+        check_writable(output, "output")  # before anything is measured or said
     options = RunOptions(
         modes=spec.modes,
         threads=spec.threads,
