@@ -92,20 +92,27 @@ class Steal:
         return (self.ticks - 1) / CLK_TCK / (self.window_s * self.cpus) > STEAL_FLAG
 
 
-def run_queue_wait_ns(task_dir: str = "/proc/self/task") -> int | None:
-    """Nanoseconds this process's threads have waited, runnable, for a CPU (None where not reported)."""
+def _schedstat_sum(field: int, task_dir: str, skip: str = "") -> int | None:
+    """Sum of one schedstat field over this process's threads (0: ns on a CPU, 1: ns waiting for one)."""
     total = 0
     try:
         tids = os.listdir(task_dir)
     except OSError:
         return None
     for tid in tids:
+        if tid == skip:
+            continue
         try:
             with open(f"{task_dir}/{tid}/schedstat") as f:
-                total += int(f.read().split()[1])
+                total += int(f.read().split()[field])
         except (OSError, IndexError, ValueError):
             continue  # a thread that ended meanwhile
     return total
+
+
+def run_queue_wait_ns(task_dir: str = "/proc/self/task") -> int | None:
+    """Nanoseconds this process's threads have waited, runnable, for a CPU (None where not reported)."""
+    return _schedstat_sum(1, task_dir)
 
 
 class RunQueueMonitor:
@@ -181,22 +188,8 @@ QUIET_SHARE = 0.05
 
 
 def _other_threads_cpu_ns(task_dir: str = "/proc/self/task") -> int | None:
-    """CPU time (ns) of this process's threads other than the calling one, from schedstat."""
-    me = str(threading.get_native_id())
-    total = 0
-    try:
-        tids = os.listdir(task_dir)
-    except OSError:
-        return None
-    for tid in tids:
-        if tid == me:
-            continue
-        try:
-            with open(f"{task_dir}/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
+    """CPU time (ns) of this process's threads other than the calling one."""
+    return _schedstat_sum(0, task_dir, skip=str(threading.get_native_id()))
 
 
 def own_threads_busy(window_s: float = 0.05, task_dir: str = "/proc/self/task") -> float | None:

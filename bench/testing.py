@@ -113,12 +113,18 @@ class _MatmulKernel(Kernel):
     """Shared body of the planted test kernels below: NumPy matmul plus a twist."""
 
     name = "test-base"
+    #: How the output is first filled (a kernel that accumulates starts from zeros).
+    zeroed = False
 
     def compute(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
         np.matmul(a, b, out=c)
 
+    def output(self, case: GemmCase, operands: Operands) -> np.ndarray:
+        make = np.zeros if self.zeroed else np.empty
+        return make((case.m, case.n), dtype=operands.a.dtype)
+
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
-        c = np.empty((case.m, case.n), dtype=operands.a.dtype)
+        c = self.output(case, operands)
         return Prepared(lambda: self.compute(operands.a, operands.b, c), c)
 
 
@@ -136,13 +142,10 @@ class PlantedAccumulate(_MatmulKernel):
     """Computes C += A B (forgets beta = 0): right on the first call, wrong after timing."""
 
     name = "test-accumulate"
+    zeroed = True
 
     def compute(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
         c += a @ b
-
-    def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
-        c = np.zeros((case.m, case.n), dtype=operands.a.dtype)
-        return Prepared(lambda: self.compute(operands.a, operands.b, c), c)
 
 
 class PlantedOffset(_MatmulKernel):
@@ -161,7 +164,7 @@ class PlantedOnce(_MatmulKernel):
     name = "test-once"
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
-        c = np.empty((case.m, case.n), dtype=operands.a.dtype)
+        c = self.output(case, operands)
         done: list[bool] = []
 
         def launch() -> None:

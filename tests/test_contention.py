@@ -1,5 +1,6 @@
 """Other work on the measuring CPUs: pinning every thread, seeing a hog, flagging what cannot be removed."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -45,12 +46,20 @@ def test_every_thread_of_the_worker_inherits_its_pin(tmp_path):
     assert facts["thread_affinity"].split(" x")[0] == want and ";" not in facts["thread_affinity"], facts
 
 
-def _hog(cpu: int, seconds: float) -> subprocess.Popen:
+@contextlib.contextmanager
+def hogging(cpu: int, seconds: float = 20.0):
+    """Another process busy on ``cpu`` for the duration of the block (killed at its end)."""
     code = (
         f"import os, time\nos.sched_setaffinity(0, {{{cpu}}})\nend = time.time() + {seconds}\n"
         "while time.time() < end: pass\n"
     )
-    return subprocess.Popen([sys.executable, "-c", code])
+    hog = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 @linux_only
@@ -58,18 +67,15 @@ def test_run_queue_wait_sees_a_hog_on_our_cpu():
     cpu = affinity()[-1]
     old = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {cpu})
-    hog = _hog(cpu, 3.0)
     try:
-        time.sleep(0.2)
-        monitor = RunQueueMonitor(1)
-        monitor.start()
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < 0.3:
-            pass
-        share = monitor.stop(time.perf_counter() - t0)
+        with hogging(cpu, 3.0):
+            monitor = RunQueueMonitor(1)
+            monitor.start()
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < 0.3:
+                pass
+            share = monitor.stop(time.perf_counter() - t0)
     finally:
-        hog.kill()
-        hog.wait()
         os.sched_setaffinity(0, old)
     assert share > 0.2  # about half the time waiting for the CPU the hog holds
     assert run_queue_wait_ns() is not None
@@ -85,13 +91,8 @@ def test_a_hog_on_the_workers_cpu_gives_a_flagged_row_never_a_silently_wrong_one
     )
     options = RunOptions(threads=(1,), policy=policy)
     (quiet,) = run([case], backends=["numpy"], options=options, output=tmp_path / "q.csv", ceilings=[])
-    hog = _hog(choose_cpus(1)[0], 20.0)
-    try:
-        time.sleep(0.2)
+    with hogging(choose_cpus(1)[0]):
         (busy,) = run([case], backends=["numpy"], options=options, output=tmp_path / "b.csv", ceilings=[])
-    finally:
-        hog.kill()
-        hog.wait()
     assert busy.status == "ok"
     within = abs(busy.gflops / quiet.gflops - 1) <= 0.05
     assert within or "contended" in busy.noise, (quiet.gflops, busy.gflops, busy.noise)
@@ -102,13 +103,8 @@ def test_a_hog_on_the_workers_cpu_gives_a_flagged_row_never_a_silently_wrong_one
 @linux_only
 def test_system_check_names_a_busy_cpu():
     cpu = affinity()[-1]
-    hog = _hog(cpu, 3.0)
-    try:
-        time.sleep(0.2)
+    with hogging(cpu, 3.0):
         warnings = system_warnings([cpu], window_s=0.3)
-    finally:
-        hog.kill()
-        hog.wait()
     assert any(w.startswith(f"cpu{cpu} ") and "busy" in w for w in warnings), warnings
 
 
@@ -116,7 +112,6 @@ def test_system_check_names_a_busy_cpu():
 @pytest.mark.skipif(len(affinity()) < 2, reason="needs 2 CPUs")
 def test_a_busy_cpu_before_a_sweep_is_warned_about_and_recorded(tmp_path):
     cpu = choose_cpus(1)[0]
-    hog = _hog(cpu, 20.0)
     notes = []
 
     class Notes:
@@ -135,19 +130,16 @@ def test_a_busy_cpu_before_a_sweep_is_warned_about_and_recorded(tmp_path):
         def finish(self):
             pass
 
-    try:
-        time.sleep(0.2)
+    with hogging(cpu):
+        options = RunOptions(threads=(1,), policy=FAST_POLICY)
         (row,) = run(
             [GemmCase(32, 32, 32)],
             backends=["numpy"],
-            options=RunOptions(threads=(1,), policy=FAST_POLICY),
+            options=options,
             output=tmp_path / "r.csv",
             ceilings=[],
             reporter=Notes(),
         )
-    finally:
-        hog.kill()
-        hog.wait()
     assert len(notes) == 1 and f"cpu{cpu} " in notes[0] and "busy" in notes[0]
     assert "busy" in json.loads(row.facts)["system"]
 

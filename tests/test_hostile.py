@@ -160,24 +160,10 @@ def test_a_kernel_that_computes_once_is_wrong_under_pytest_benchmark_too(tmp_pat
     pytester.makepyfile(test_gemm="def test_gemm(gemm_job):\n    gemm_job.check()\n")
     os.environ[KERNEL_PATH_ENV] = str(folder)
     try:
+        args = "--benchmark -p no:benchmark --gemm-backends cheat --gemm-sizes 64 --gemm-dtypes float32"
+        args += " --gemm-threads 1 --gemm-max-time 0.05"
         result = pytester.runpytest_subprocess(
-            "-p",
-            "gemmbench.pytest_plugin",
-            "--benchmark",
-            "-p",
-            "no:benchmark",
-            "--gemm-backends",
-            "cheat",
-            "--gemm-sizes",
-            "64",
-            "--gemm-dtypes",
-            "float32",
-            "--gemm-threads",
-            "1",
-            "--gemm-max-time",
-            "0.05",
-            "--gemm-output",
-            str(tmp_path / "p.csv"),
+            "-p", "gemmbench.pytest_plugin", *args.split(), "--gemm-output", str(tmp_path / "p.csv")
         )
     finally:
         del os.environ[KERNEL_PATH_ENV]

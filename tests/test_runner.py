@@ -134,3 +134,10 @@ def test_interleave_alternates_backends_case_by_case(tmp_path):
         CASES[:2], backends=["numpy", "test-wrong"], options=options, output=tmp_path / "i.csv", registry=_registry()
     )
     assert [(r.backend, r.m) for r in rows] == [("numpy", 9), ("test-wrong", 9), ("numpy", 6), ("test-wrong", 6)]
+
+
+def test_a_cold_set_that_fits_in_cache_says_so(tmp_path):
+    """8^3 float32: 4096 copies are 3 MiB, less than twice the last-level cache: 'cold' is not cold."""
+    (row,) = _run(tmp_path, "numpy", isolate=False, cases=[GemmCase(8, 8, 8)], modes=("cold",))
+    assert "partly cache-resident" in row.noise and row.flagged
+    assert int(json.loads(row.facts)["cold_bytes"]) == row.copies * GemmCase(8, 8, 8).bytes

@@ -8,6 +8,13 @@ from gemmbench.stats import median_ci_ranks
 from gemmbench.testing import ScriptedDevice
 from gemmbench.timer import PolicyError, TimingPolicy, _Blocks, calibrate, measure
 
+#: The test policy most tests start from: one warm-up call, no minimum block or time, a loose target.
+BASE = dict(warmup_count=1, warmup_time_s=0, min_block_s=0, min_samples=3, min_time_s=0, max_time_s=1, target=0.5)
+
+
+def _policy(**changes):
+    return TimingPolicy(**{**BASE, **changes})
+
 
 def _run(durations, policy, cost=35.0):
     dev = ScriptedDevice(durations, timer_cost_ns=cost)
@@ -16,16 +23,7 @@ def _run(durations, policy, cost=35.0):
 
 def test_first_call_recorded_separately_and_not_in_samples():
     # first call 1 s (JIT), then 1 ms per call
-    policy = TimingPolicy(
-        warmup_count=2,
-        warmup_time_s=0,
-        min_block_s=0.0005,
-        min_samples=5,
-        min_time_s=0,
-        max_time_s=1,
-        target=0.01,
-        patience=1,
-    )
+    policy = _policy(warmup_count=2, min_block_s=0.0005, min_samples=5, target=0.01, patience=1)
     dev, s = _run(itertools.chain([1e9], itertools.repeat(1e6)), policy)
     assert s.first_call_s == pytest.approx(1.0)
     assert s.warmup_calls == 2
@@ -36,9 +34,7 @@ def test_first_call_recorded_separately_and_not_in_samples():
 
 def test_calibration_reaches_1000x_timer_cost():
     # 100 ns per call, timer cost 35 ns -> block must last >= 35 us -> inner >= 350
-    policy = TimingPolicy(
-        warmup_count=1, warmup_time_s=0, min_block_s=0, min_samples=3, min_time_s=0, max_time_s=1, target=0.5
-    )
+    policy = _policy()
     dev = ScriptedDevice(itertools.repeat(100), timer_cost_ns=35)
     blocks = _Blocks([dev.launch], dev)
     inner = calibrate(blocks, dev, policy)
@@ -53,9 +49,7 @@ def test_calibration_uses_min_block_when_larger():
 
 
 def test_stops_at_max_time_unconverged_when_noisy():
-    policy = TimingPolicy(
-        warmup_count=1, warmup_time_s=0, min_block_s=0, min_samples=3, min_time_s=0, max_time_s=0.05, target=0.01
-    )
+    policy = _policy(max_time_s=0.05, target=0.01)
     dev, s = _run(itertools.cycle([1e6, 3e6]), policy, cost=0.001)
     assert not s.converged
     assert 0.045 <= dev.now() * 1e-9 - s.first_call_s <= 0.05  # warm-up, calibration and sampling: within the cap
@@ -63,33 +57,14 @@ def test_stops_at_max_time_unconverged_when_noisy():
 
 
 def test_respects_min_samples_and_min_time():
-    policy = TimingPolicy(
-        warmup_count=1,
-        warmup_time_s=0,
-        min_block_s=0,
-        min_samples=4,
-        min_time_s=0.01,
-        max_time_s=1,
-        target=0.5,
-        patience=1,
-    )
+    policy = _policy(min_samples=4, min_time_s=0.01, patience=1)
     _, s = _run(itertools.repeat(1e6), policy, cost=0.001)  # 1 ms per sample: needs 10 for min_time
     assert s.converged
     assert len(s.per_call_s) == 10
 
 
 def test_ci_metric():
-    policy = TimingPolicy(
-        warmup_count=1,
-        warmup_time_s=0,
-        min_block_s=0,
-        min_samples=5,
-        min_time_s=0,
-        max_time_s=1,
-        metric="ci",
-        target=0.001,
-        patience=1,
-    )
+    policy = _policy(min_samples=5, metric="ci", target=0.001, patience=1)
     _, s = _run(itertools.repeat(2e6), policy, cost=0.001)
     assert s.converged and len(s.per_call_s) == 12  # the exact median CI needs 6 samples, in the recent half too
 
@@ -98,9 +73,7 @@ def test_cold_rotation_cycles_through_copies():
     seen = []
     dev = ScriptedDevice(itertools.repeat(1e6), timer_cost_ns=0.001)
     launches = [lambda i=i: (seen.append(i), dev.launch()) for i in range(3)]
-    policy = TimingPolicy(
-        warmup_count=1, warmup_time_s=0, min_block_s=0, min_samples=4, min_time_s=0, max_time_s=1, target=0.5
-    )
+    policy = _policy(min_samples=4)
     measure(launches, dev, policy, now=dev.now)
     assert seen[:7] == [0, 0, 1, 2, 0, 1, 2]  # first call, then strict rotation
 
@@ -113,9 +86,7 @@ def test_gc_disabled_only_while_sampling():
         states.append(gc.isenabled())
         dev.launch()
 
-    policy = TimingPolicy(
-        warmup_count=1, warmup_time_s=0, min_block_s=0, min_samples=3, min_time_s=0, max_time_s=1, target=0.5
-    )
+    policy = _policy()
     assert gc.isenabled()
     measure([launch], dev, policy, now=dev.now)
     assert states[0] is True and states[-1] is False
@@ -141,9 +112,7 @@ def test_converged_is_not_a_lucky_streak():
     """True relative IQR 3 % against a 2 % target: stopping at the first sample that meets the target
     called 46 % of such cases converged; the trailing-window rule calls about 5 %."""
     rng = np.random.default_rng(11)
-    policy = TimingPolicy(
-        warmup_count=1, warmup_time_s=0, min_block_s=0, min_samples=10, min_time_s=0, max_time_s=0.2, target=0.02
-    )
+    policy = _policy(min_samples=10, max_time_s=0.2, target=0.02)
     early = 0
     for _ in range(150):
         durations = 1e6 * (1 + (0.03 / 1.349) * rng.standard_normal(400))
@@ -188,16 +157,7 @@ class _Sometimes:
 
 
 def test_disturbed_blocks_are_set_aside_and_counted():
-    policy = TimingPolicy(
-        warmup_count=1,
-        warmup_time_s=0,
-        min_block_s=0,
-        min_samples=5,
-        min_time_s=0.05,
-        max_time_s=0.5,
-        target=0.5,
-        patience=1,
-    )
+    policy = _policy(min_samples=5, min_time_s=0.05, max_time_s=0.5, patience=1)
     dev = ScriptedDevice(itertools.repeat(1e6), timer_cost_ns=0.001)
     s = measure([dev.launch], dev, policy, now=dev.now, monitor=_Sometimes())
     assert s.converged and not s.contended  # one block in ten set aside: 3 % waiting overall
@@ -206,3 +166,12 @@ def test_disturbed_blocks_are_set_aside_and_counted():
     s = measure([dev.launch], dev, policy, now=dev.now, monitor=_Hog())
     assert s.contended and not s.converged and s.contention == pytest.approx(0.5)
     assert len(s.per_call_s) >= 3  # the row still has figures, flagged
+
+
+def test_warm_up_covers_every_cold_copy_before_calibration():
+    """Warm-up used to end after 2 calls: with 20 rotated copies the first samples (and the calibration)
+    ran on copies never touched before (64^3 cold: the first 12-17 samples 2.2x slower)."""
+    dev = ScriptedDevice(itertools.repeat(1e6), timer_cost_ns=0.001)
+    launches = [dev.launch] * 20
+    s = measure(launches, dev, _policy(warmup_count=2, min_samples=3), now=dev.now)
+    assert s.warmup_calls >= 20
