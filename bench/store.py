@@ -115,6 +115,6 @@ def check_readable(path: Path | str, what: str = "results file") -> Path:
 
 
 def latest_ceilings(folder: Path | str, host: str) -> Path | None:
-    """Newest ``machine-<host>-*.csv`` in ``folder`` (names sort by time)."""
-    files = sorted(Path(folder).glob(f"{_MACHINE_PREFIX}{host}-*.csv"))
+    """Newest ``machine-<host>-*.csv`` in ``folder`` (names sort by time); the GEMM rows beside them excluded."""
+    files = sorted(p for p in Path(folder).glob(f"{_MACHINE_PREFIX}{host}-*.csv") if not p.name.endswith(_GEMM_SUFFIX))
     return files[-1] if files else None

@@ -412,3 +412,16 @@ def test_installed_entry_points_are_ignored_when_asked(monkeypatch):
     assert set(discover("").names()) == {"ascend", "ascend-nz", "cupy", "cupy-tf32", "numba", "numba-naive", "numpy"}
     facts = json.dumps(sorted(discover("").names()))
     assert "numpy-again" not in facts
+
+
+def test_the_gemm_rows_beside_a_ceilings_file_are_never_taken_for_ceilings(tmp_path):
+    """make bench: 'machine' wrote machine-h-X.csv and machine-h-X.gemm.csv; 'plot' took the second as ceilings."""
+    from gemmbench.ceilings import write_ceilings
+    from gemmbench.store import gemm_rows_path, latest_ceilings
+    from test_roofline import CEILS
+
+    ceilings = write_ceilings(tmp_path / "machine-h-20260101-000000-aaaa.csv", CEILS)
+    with ResultWriter(gemm_rows_path(ceilings)) as w:
+        w.write(make_row())
+    assert latest_ceilings(tmp_path, "h") == ceilings
+    assert latest_results(tmp_path) is None
