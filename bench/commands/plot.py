@@ -172,7 +172,7 @@ def _draw_roofs(ax: Any, data: PlotInput, rows: Sequence[Measurement], threads: 
             for c in theo[:1]:
                 ax.axhline(c.value, ls=":", color=colour, lw=1, alpha=0.6)
                 ax.annotate(
-                    f"{dtype} derived {c.value:.0f} GFLOP/s (nominal clock){suffix}",
+                    f"{dtype} derived {c.value:.0f} GFLOP/s (assumed FMA units x clock, see its method){suffix}",
                     (xlim[1], c.value),
                     textcoords="offset points",
                     xytext=(-4, -9),
