@@ -40,8 +40,8 @@ class TimingPolicy:
     against a 2 % target; with this rule about 5 %).
 
     ``max_time_s`` bounds warm-up, calibration and sampling together: no block is started that
-    would end after it, except that ``warmup_count`` calls and 3 samples are always taken. Not inside the bound: the first call
-    (JIT, handles), preparing operands, and verification; the row records each of them.
+    would end after it, except that ``warmup_count`` calls and 3 samples are always taken. Not inside
+    the bound: the first call (JIT, handles), preparing operands, and verification; the row records each.
     """
 
     warmup_count: int = 2

@@ -16,7 +16,16 @@ from types import ModuleType
 __all__ = ["COMMANDS", "load"]
 
 #: Module names, in the order ``gemmbench --help`` lists them.
-COMMANDS: tuple[str, ...] = ("list_backends", "run", "machine", "plot", "compare", "timeit_check", "specs")
+COMMANDS: tuple[str, ...] = (
+    "list_backends",
+    "run",
+    "machine",
+    "plot",
+    "compare",
+    "timeit_check",
+    "specs",
+    "workloads",
+)
 
 
 def load(module: str) -> ModuleType:
