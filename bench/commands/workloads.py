@@ -20,37 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "name",
         nargs="?",
-        help="a workload, e.g. pangu-ultra-135b, deepseek-v3:decode, deepbench-training, alignment, decode:llama3.1-8b",
+        help="a workload: pangu-ultra-135b, deepseek-v3:decode, deepbench-training, alignment, decode:llama3.1-8b",
     )
     parser.add_argument("--phase", choices=PHASES, default="train", help="for a model: train, prefill or decode")
-    parser.add_argument(
-        "--tokens",
-        type=parse_positive("--tokens"),
-        default=4096,
-        metavar="N",
-        help="token rows a step processes on one device (decode: sequences decoded), default 4096",
-    )
-    parser.add_argument(
-        "--tp",
-        type=parse_positive("--tp"),
-        default=1,
-        metavar="T",
-        help="tensor-parallel degree (splits N of column- and K of row-parallel layers)",
-    )
-    parser.add_argument(
-        "--seq",
-        type=parse_positive("--seq"),
-        default=4096,
-        metavar="S",
-        help="sequence length of train/prefill (default 4096)",
-    )
-    parser.add_argument(
-        "--context",
-        type=parse_positive("--context"),
-        default=4096,
-        metavar="C",
-        help="cached tokens each decoded token attends to (default 4096)",
-    )
+    for flag, default, meta, text in (
+        ("--tokens", 4096, "N", "token rows a step processes on one device (decode: sequences decoded)"),
+        ("--tp", 1, "T", "tensor-parallel degree (splits N of column- and K of row-parallel layers)"),
+        ("--seq", 4096, "S", "sequence length of train/prefill"),
+        ("--context", 4096, "C", "cached tokens each decoded token attends to"),
+    ):
+        parser.add_argument(flag, type=parse_positive(flag), default=default, metavar=meta, help=f"{text} ({default})")
     parser.set_defaults(func=handle)
 
 

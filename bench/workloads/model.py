@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PHASES", "ModelConfig", "WorkloadGemm", "load_model", "model_names"]
+__all__ = ["MLA", "PHASES", "MoE", "ModelConfig", "WorkloadGemm", "load_model", "model_names"]
 
 PHASES = ("train", "prefill", "decode")
 MODELS_DIR = Path(__file__).with_name("models")
@@ -59,11 +59,37 @@ class WorkloadGemm:
 
 
 @dataclass(frozen=True)
+class MLA:
+    """Multi-head latent attention: low-rank query and key/value projections, split RoPE dimensions."""
+
+    q_lora_rank: int
+    kv_lora_rank: int
+    qk_nope_dim: int
+    qk_rope_dim: int
+    v_dim: int
+
+    @property
+    def qk_dim(self) -> int:
+        return self.qk_nope_dim + self.qk_rope_dim
+
+
+@dataclass(frozen=True)
+class MoE:
+    """Mixture of experts after the first ``dense_layers`` layers."""
+
+    dense_layers: int
+    routed_experts: int
+    shared_experts: int
+    experts_per_token: int
+    expert_ffn: int
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A transformer's shape, as its config file and report give it."""
 
     name: str
-    kind: str  # "dense" (GQA attention, gated MLP) or "mla-moe" (DeepSeek-V3)
+    kind: str  # "dense" (GQA attention, gated MLP) or "mla-moe" (DeepSeek-V3: [mla] and [moe] tables)
     source: str
     layers: int
     hidden: int
@@ -76,33 +102,18 @@ class ModelConfig:
     qkv_bias: bool = False
     published_params: float = 0.0
     published_active_params: float = 0.0
-    # MLA and MoE (DeepSeek-V3)
-    dense_layers: int = 0
-    q_lora_rank: int = 0
-    kv_lora_rank: int = 0
-    qk_nope_dim: int = 0
-    qk_rope_dim: int = 0
-    v_dim: int = 0
-    routed_experts: int = 0
-    shared_experts: int = 0
-    experts_per_token: int = 0
-    expert_ffn: int = 0
+    mla: MLA | None = None  # DeepSeek-V3's attention ([mla] in the TOML)
+    moe: MoE | None = None  # and its experts ([moe])
 
     # ------------------------------------------------------------------ parameters
 
     def _attention_params(self) -> int:
-        h = self.hidden
-        if self.kind == "mla-moe":
-            qk = self.qk_nope_dim + self.qk_rope_dim
-            return (
-                h * self.q_lora_rank
-                + self.q_lora_rank
-                + self.q_lora_rank * self.heads * qk
-                + h * (self.kv_lora_rank + self.qk_rope_dim)
-                + self.kv_lora_rank
-                + self.kv_lora_rank * self.heads * (self.qk_nope_dim + self.v_dim)
-                + self.heads * self.v_dim * h
-            )
+        h, mla = self.hidden, self.mla
+        if mla is not None:  # down and up projections of queries and keys/values (+ their norms), output
+            q = h * mla.q_lora_rank + mla.q_lora_rank + mla.q_lora_rank * self.heads * mla.qk_dim
+            kv = h * (mla.kv_lora_rank + mla.qk_rope_dim) + mla.kv_lora_rank
+            kv += mla.kv_lora_rank * self.heads * (mla.qk_nope_dim + mla.v_dim)
+            return q + kv + self.heads * mla.v_dim * h
         q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
         bias = (q + 2 * kv) if self.qkv_bias else 0
         return h * (q + 2 * kv) + bias + q * h
@@ -110,17 +121,17 @@ class ModelConfig:
     def _mlp_params(self, ffn: int) -> int:
         return 3 * self.hidden * ffn  # gate, up, down
 
-    def _moe_params(self, active: bool) -> int:
-        experts = (self.experts_per_token if active else self.routed_experts) + self.shared_experts
-        return experts * self._mlp_params(self.expert_ffn) + self.hidden * self.routed_experts  # + router
+    def _moe_params(self, moe: MoE, active: bool) -> int:
+        experts = (moe.experts_per_token if active else moe.routed_experts) + moe.shared_experts
+        return experts * self._mlp_params(moe.expert_ffn) + self.hidden * moe.routed_experts  # + router
 
     def param_count(self, active: bool = False) -> int:
         """Weights of the model (``active``: those one token uses); norms included, embeddings once if tied."""
         norms = 2 * self.hidden
         dense = self._attention_params() + self._mlp_params(self.ffn) + norms
-        if self.kind == "mla-moe":
-            moe = self._attention_params() + self._moe_params(active) + norms
-            body = self.dense_layers * dense + (self.layers - self.dense_layers) * moe
+        if self.moe is not None:
+            sparse = self._attention_params() + self._moe_params(self.moe, active) + norms
+            body = self.moe.dense_layers * dense + (self.layers - self.moe.dense_layers) * sparse
         else:
             body = self.layers * dense
         embeddings = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
@@ -171,8 +182,8 @@ class ModelConfig:
 
     def _forward(self, phase: str, t: int, tp: int, seq: int, context: int) -> list[WorkloadGemm]:
         lm_head = WorkloadGemm("lm_head", t, -(-self.vocab // tp), self.hidden)  # vocabulary padded to split evenly
-        if self.kind == "mla-moe":
-            return [*self._forward_mla(phase, t, tp, seq, context), lm_head]
+        if self.mla is not None and self.moe is not None:
+            return [*self._forward_mla(self.mla, self.moe, phase, t, tp, seq, context), lm_head]
         h, d = self.hidden, self.head_dim
         heads, kv = self._split(self.heads, tp, "attention heads"), self._split(self.kv_heads, tp, "KV heads")
         out = [WorkloadGemm("attn.qkv", t, (heads + 2 * kv) * d, h, 1, self.layers)]
@@ -180,35 +191,37 @@ class ModelConfig:
         out.append(WorkloadGemm("attn.o", t, h, heads * d, 1, self.layers))
         return out + self._dense_mlp(t, tp, self.ffn, self.layers) + [lm_head]
 
-    def _forward_mla(self, phase: str, t: int, tp: int, seq: int, context: int) -> list[WorkloadGemm]:
+    def _forward_mla(
+        self, mla: MLA, moe: MoE, phase: str, t: int, tp: int, seq: int, context: int
+    ) -> list[WorkloadGemm]:
         h, n = self.hidden, self.layers
         heads = self._split(self.heads, tp, "attention heads")
-        qk = self.qk_nope_dim + self.qk_rope_dim
+        qk = mla.qk_dim
         out = [
-            WorkloadGemm("mla.q_down", t, self.q_lora_rank, h, 1, n),
-            WorkloadGemm("mla.q_up", t, heads * qk, self.q_lora_rank, 1, n),
-            WorkloadGemm("mla.kv_down", t, self.kv_lora_rank + self.qk_rope_dim, h, 1, n),
-            WorkloadGemm("mla.kv_up", t, heads * (self.qk_nope_dim + self.v_dim), self.kv_lora_rank, 1, n),
+            WorkloadGemm("mla.q_down", t, mla.q_lora_rank, h, 1, n),
+            WorkloadGemm("mla.q_up", t, heads * qk, mla.q_lora_rank, 1, n),
+            WorkloadGemm("mla.kv_down", t, mla.kv_lora_rank + mla.qk_rope_dim, h, 1, n),
+            WorkloadGemm("mla.kv_up", t, heads * (mla.qk_nope_dim + mla.v_dim), mla.kv_lora_rank, 1, n),
         ]
-        out += self._attention_core(phase, t, tp, seq, context, qk, self.v_dim, n)
-        out.append(WorkloadGemm("mla.o", t, h, heads * self.v_dim, 1, n))
-        moe_layers = n - self.dense_layers
-        out += self._dense_mlp(t, tp, self.ffn, self.dense_layers)
-        out.append(WorkloadGemm("moe.router", t, self.routed_experts, h, 1, moe_layers))
-        out += self._dense_mlp(t, tp, self.shared_experts * self.expert_ffn, moe_layers, "moe.shared")
-        per_expert = math.ceil(t * self.experts_per_token / self.routed_experts)
-        f = self._split(self.expert_ffn, tp, "expert FFN size")
+        out += self._attention_core(phase, t, tp, seq, context, qk, mla.v_dim, n)
+        out.append(WorkloadGemm("mla.o", t, h, heads * mla.v_dim, 1, n))
+        moe_layers = n - moe.dense_layers
+        out += self._dense_mlp(t, tp, self.ffn, moe.dense_layers)
+        out.append(WorkloadGemm("moe.router", t, moe.routed_experts, h, 1, moe_layers))
+        out += self._dense_mlp(t, tp, moe.shared_experts * moe.expert_ffn, moe_layers, "moe.shared")
+        per_expert = math.ceil(t * moe.experts_per_token / moe.routed_experts)
+        f = self._split(moe.expert_ffn, tp, "expert FFN size")
         out += [
-            WorkloadGemm("moe.experts.gate_up", per_expert, 2 * f, h, self.routed_experts, moe_layers),
-            WorkloadGemm("moe.experts.down", per_expert, h, f, self.routed_experts, moe_layers),
+            WorkloadGemm("moe.experts.gate_up", per_expert, 2 * f, h, moe.routed_experts, moe_layers),
+            WorkloadGemm("moe.experts.down", per_expert, h, f, moe.routed_experts, moe_layers),
         ]
         return out
 
     def model_flops(self, tokens: int, seq: int = 4096) -> float:
         """Training FLOPs of a step by the PaLM appendix formula: 6 N D + 12 L H Q T D (N the parameters a
         token uses, D the tokens, L layers, H heads, Q head dim, T sequence), attention counted once."""
-        n = self.param_count(active=self.kind == "mla-moe") - self.vocab * self.hidden  # input embedding is a lookup
-        q = self.qk_nope_dim + self.qk_rope_dim if self.kind == "mla-moe" else self.head_dim
+        n = self.param_count(active=True) - self.vocab * self.hidden  # the input embedding is a lookup
+        q = self.mla.qk_dim if self.mla is not None else self.head_dim
         return 6.0 * n * tokens + 12.0 * self.layers * self.heads * q * min(seq, tokens) * tokens
 
 
@@ -237,8 +250,8 @@ def load_model(name: str) -> ModelConfig:
     if not path.is_file():
         raise ValueError(f"unknown model {name!r}; valid choices: {', '.join(model_names())}")
     raw = _toml(path)
-    known = {f.name for f in fields(ModelConfig)}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - {f.name for f in fields(ModelConfig)})
     if unknown:
         raise ValueError(f"{path}: unknown field(s) {', '.join(unknown)}")
-    return ModelConfig(**raw)
+    mla, moe = raw.pop("mla", None), raw.pop("moe", None)
+    return ModelConfig(**raw, mla=MLA(**mla) if mla else None, moe=MoE(**moe) if moe else None)
