@@ -72,12 +72,19 @@ class GemmCase:
     k: int
     dtype: str = "float32"
     trans: str = "NN"
+    #: Independent products of this shape run by one call (attention heads, experts); each has its own A and B.
+    batch: int = 1
 
     def __post_init__(self) -> None:
-        for field in ("m", "n", "k"):
+        for field in ("m", "n", "k", "batch"):
             _check_dim(field, getattr(self, field))
         _choice("dtype", self.dtype, DTYPES)
         _choice("transpose", self.trans, TRANSPOSES)
+
+    @property
+    def c_shape(self) -> tuple[int, ...]:
+        """Shape of C: m x n, with a leading batch dimension when batched."""
+        return (self.batch, self.m, self.n) if self.batch > 1 else (self.m, self.n)
 
     @property
     def trans_a(self) -> bool:
@@ -94,12 +101,12 @@ class GemmCase:
     @property
     def flops(self) -> int:
         """Real GEMM work: one multiply and one add per (i, j, l) triple."""
-        return 2 * self.m * self.n * self.k
+        return 2 * self.m * self.n * self.k * self.batch
 
     @property
     def bytes(self) -> int:
         """Compulsory traffic s*(mk + kn + mn): each operand touched once (a lower bound)."""
-        return self.itemsize * (self.m * self.k + self.k * self.n + self.m * self.n)
+        return self.itemsize * self.batch * (self.m * self.k + self.k * self.n + self.m * self.n)
 
     @property
     def intensity(self) -> float:
@@ -108,7 +115,7 @@ class GemmCase:
 
     @property
     def label(self) -> str:
-        return f"{self.m}x{self.n}x{self.k}"
+        return f"{self.m}x{self.n}x{self.k}" + (f"@{self.batch}" if self.batch > 1 else "")
 
     def __str__(self) -> str:
         return f"{self.label} {self.dtype} {self.trans}"
@@ -138,10 +145,11 @@ def numpy_dtype(dtype: str) -> np.dtype:
     return np.dtype(dtype)
 
 
-def grid(sizes: Iterable[tuple[int, int, int]], dtypes: Iterable[str], transposes: Iterable[str]) -> list[GemmCase]:
-    """Cartesian product of shapes x dtypes x transposes, in that nesting order."""
+def grid(sizes: Iterable[tuple[int, ...]], dtypes: Iterable[str], transposes: Iterable[str]) -> list[GemmCase]:
+    """Cartesian product of shapes (m, n, k) or (m, n, k, batch) x dtypes x transposes, in that nesting order."""
     dtypes, transposes = list(dtypes), list(transposes)
-    return [GemmCase(m, n, k, d, t) for (m, n, k) in sizes for d in dtypes for t in transposes]
+    shapes = [(s[0], s[1], s[2], s[3] if len(s) > 3 else 1) for s in sizes]
+    return [GemmCase(m, n, k, d, t, b) for (m, n, k, b) in shapes for d in dtypes for t in transposes]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ this process (see ``worker._command``).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -56,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GemmbenchError as exc:
         print(f"gemmbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # 'gemmbench ... | head': the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt as exc:
         how, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
         print(f"gemmbench: {how}; finished rows are kept (continue with --resume)", file=sys.stderr)

@@ -47,7 +47,7 @@ def format_row(r: Measurement) -> str:
         note = (note + "; " if note else "") + "not converged"
     cells = (
         r.backend,
-        f"{r.m}x{r.n}x{r.k}",
+        r.case.label,
         r.dtype,
         r.trans,
         r.cache_mode,

@@ -33,10 +33,12 @@ __all__ = ["Kernel", "Operands", "Prepared"]
 
 @dataclass(frozen=True)
 class Operands:
-    """Host operands in their logical shapes: ``a`` is m x k, ``b`` is k x n.
+    """Host operands in their logical shapes: ``a`` is m x k, ``b`` is k x n (batch x m x k and
+    batch x k x n for a batched case).
 
-    For a transposed case the array is a ``.T`` view of the stored matrix, so
-    ``a.T`` is the contiguous k x m buffer a BLAS-style kernel would receive.
+    For a transposed case the array is a transposed view of the stored matrices (``.T``, or
+    ``.transpose(0, 2, 1)`` when batched), so transposing it back gives the contiguous buffer a
+    BLAS-style kernel would receive.
     """
 
     a: np.ndarray
@@ -67,6 +69,9 @@ class Kernel(abc.ABC):
     variant: ClassVar[str] = ""
     #: One line shown by ``gemmbench list``.
     description: ClassVar[str] = ""
+    #: Whether ``prepare`` handles batched cases (``case.batch > 1``: operands with a leading batch
+    #: dimension, C of ``case.c_shape``); others are skipped with a reason.
+    batched: ClassVar[bool] = False
     #: Accelerator backends set this: ``gemmbench machine`` then measures the device's own roofs
     #: (large-GEMM peak per dtype, and copy bandwidth when the kernel has ``device_copy(nbytes)``).
     measures_own_ceilings: ClassVar[bool] = False
@@ -99,6 +104,8 @@ class Kernel(abc.ABC):
         """``None`` if the case can run, else a one-line reason (recorded as *skipped*)."""
         if case.dtype not in self.dtypes:
             return f"{self.name} does not support {case.dtype} (supports {', '.join(self.dtypes)})"
+        if case.batch > 1 and not self.batched:
+            return f"{self.name} runs one product per call: batched cases ({case.label}) are skipped"
         return None
 
     @abc.abstractmethod

@@ -93,13 +93,16 @@ def parse_sizes(text: str) -> list[int]:
     return unique(sizes)
 
 
-def parse_shape(text: str) -> tuple[int, int, int]:
-    """'MxNxK', e.g. '128x4096x4096' (C is M x N, the shared dimension is K)."""
-    parts = text.lower().split("x")
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"bad shape {text!r}; use MxNxK, e.g. 128x4096x4096")
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'MxNxK', e.g. '128x4096x4096' (C is M x N, the shared dimension is K), or 'MxNxK@B' for B
+    independent products in one call (batched GEMM, e.g. attention heads)."""
+    dims, _, batch = text.lower().partition("@")
+    parts = dims.split("x")
+    if len(parts) != 3 or (_ and not batch):
+        raise argparse.ArgumentTypeError(f"bad shape {text!r}; use MxNxK or MxNxK@BATCH, e.g. 128x4096x4096")
     m, n, k = (_positive(p, "shape dimension") for p in parts)
-    return m, n, k
+    b = _positive(batch, "batch") if batch else 1
+    return (m, n, k, b) if b > 1 else (m, n, k)
 
 
 def parse_choices(valid: tuple[str, ...], what: str) -> Callable[[str], list[str]]:
@@ -210,8 +213,9 @@ def add_run_options(add: Callable[..., Any], prefix: str = "") -> None:
         type=parse_shape,
         action="append",
         default=None,
-        metavar="MxNxK",
-        help="a rectangular case, e.g. 128x4096x4096 (repeatable; adds to --sizes)",
+        metavar="MxNxK[@B]",
+        help="a rectangular case, e.g. 128x4096x4096, or 4096x4096x128@12 for 12 products per call "
+        "(repeatable; adds to --sizes)",
     )
     opt(
         "dtypes",

@@ -10,6 +10,7 @@ readers accept every version up to their own):
   2 - roofline placement: peak_gflops, pct_peak, roof_gflops, pct_roof, ceilings.
   3 - contention: disturbed (blocks set aside), contention (share of thread time spent waiting for a
       CPU); max_error is the worst error as a multiple of its per-entry bound, tolerance is 1.
+  4 - batch: independent products per call (batched GEMM); 1 in older files.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ __all__ = [
     "row_key",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("ok", "skipped", "error", "wrong")
 
 
@@ -129,6 +130,7 @@ class Measurement:
     libs: str = ""  # JSON object
     env: str = ""  # JSON object
     git_rev: str = ""
+    batch: int = 1  # independent products per call (schema 4)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -144,12 +146,12 @@ class Measurement:
 
     @property
     def case(self) -> GemmCase:
-        return GemmCase(self.m, self.n, self.k, self.dtype, self.trans)
+        return GemmCase(self.m, self.n, self.k, self.dtype, self.trans, self.batch)
 
     @property
     def setting(self) -> tuple:
         """Host, case, cache mode and threads: what two backends' rows share to be compared."""
-        return (self.host, self.m, self.n, self.k, self.dtype, self.trans, self.cache_mode, self.threads)
+        return (self.host, self.m, self.n, self.k, self.batch, self.dtype, self.trans, self.cache_mode, self.threads)
 
     @property
     def flagged(self) -> bool:
@@ -182,7 +184,8 @@ REQUIRED = (
 
 def row_key(backend: str, variant: str, case: GemmCase, cache_mode: str, threads: int) -> tuple:
     """Identity of a row within a run: what ``--resume`` skips."""
-    return (backend, variant, case.m, case.n, case.k, case.dtype, case.trans, cache_mode, int(threads))
+    key = (backend, variant, case.m, case.n, case.k, case.dtype, case.trans, cache_mode, int(threads))
+    return (*key, case.batch) if case.batch > 1 else key  # batch 1 keeps the keys of older files
 
 
 def _repair_tail(path: Path) -> int:

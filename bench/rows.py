@@ -99,7 +99,7 @@ COLD_CACHE_FACTOR = 2
 #: Order statistics and moments copied from the summary, each as the column ``<name>_s``.
 _SUMMARY = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev")
 #: Columns a case determines.
-_CASE = ("m", "n", "k", "dtype", "trans", "flops", "bytes", "intensity")
+_CASE = ("m", "n", "k", "batch", "dtype", "trans", "flops", "bytes", "intensity")
 
 
 def _measured_columns(m: Measured, ok: bool, flops: int, launcher: str) -> dict[str, Any]:

@@ -121,7 +121,7 @@ class _MatmulKernel(Kernel):
 
     def output(self, case: GemmCase, operands: Operands) -> np.ndarray:
         make = np.zeros if self.zeroed else np.empty
-        return make((case.m, case.n), dtype=operands.a.dtype)
+        return make(case.c_shape, dtype=operands.a.dtype)
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         c = self.output(case, operands)

@@ -67,15 +67,22 @@ FREIVALDS_Z = 6.0
 
 
 def make_operands(case: GemmCase, seed: int = 0) -> Operands:
-    """Seeded standard-normal A (m x k) and B (k x n) in the case's dtype and storage order."""
+    """Seeded standard-normal A (m x k) and B (k x n) in the case's dtype and storage order; batched cases
+    get a leading batch dimension (each product its own A and B)."""
     rng = np.random.default_rng(seed)
     dt = numpy_dtype(case.dtype)
-    a_shape = (case.k, case.m) if case.trans_a else (case.m, case.k)
-    b_shape = (case.n, case.k) if case.trans_b else (case.k, case.n)
+    lead = (case.batch,) if case.batch > 1 else ()
+    a_shape = lead + ((case.k, case.m) if case.trans_a else (case.m, case.k))
+    b_shape = lead + ((case.n, case.k) if case.trans_b else (case.k, case.n))
     a, b = aligned_empty(a_shape, dt), aligned_empty(b_shape, dt)  # see buffers.py: placement matters
     a[...] = rng.standard_normal(a_shape, dtype=np.float32)
     b[...] = rng.standard_normal(b_shape, dtype=np.float32)
-    return Operands(a.T if case.trans_a else a, b.T if case.trans_b else b)
+    return Operands(_swap(a) if case.trans_a else a, _swap(b) if case.trans_b else b)
+
+
+def _swap(x: np.ndarray) -> np.ndarray:
+    """The transposed view of each matrix (the last two axes)."""
+    return np.swapaxes(x, -1, -2)
 
 
 def unit_roundoff(dtype: str) -> float:
@@ -196,10 +203,22 @@ def verify(
     ``precision`` says how the kernel computed (default ``Precision.of(case, compute_dtype)``);
     ``seed`` draws Freivalds' vectors and the spot lines (default: fresh, recorded in ``method``).
     """
-    if c.shape != (case.m, case.n):
-        return Verdict(math.inf, 1.0, f"shape {c.shape} != {(case.m, case.n)}")
+    if c.shape != case.c_shape:
+        return Verdict(math.inf, 1.0, f"shape {c.shape} != {case.c_shape}")
     prec = precision or Precision.of(case, compute_dtype)
-    a, b, c64 = operands.a.astype(np.float64), operands.b.astype(np.float64), c.astype(np.float64)
+    seed = secrets.randbits(31) if seed is None else seed
+    if case.batch == 1:
+        return _check(operands.a, operands.b, c, case, prec, seed)
+    verdicts = [_check(operands.a[i], operands.b[i], c[i], case, prec, seed + i) for i in range(case.batch)]
+    worst = max(
+        range(case.batch), key=lambda i: math.inf if math.isnan(verdicts[i].max_error) else verdicts[i].max_error
+    )
+    v = verdicts[worst]  # every product checked; the row reports the worst, and which one it is
+    return Verdict(v.max_error, v.tolerance, v.method, f"batch {worst}, {v.detail}" if v.detail else v.detail)
+
+
+def _check(a: np.ndarray, b: np.ndarray, c: np.ndarray, case: GemmCase, prec: Precision, seed: int) -> Verdict:
+    a64, b64, c64 = a.astype(np.float64), b.astype(np.float64), c.astype(np.float64)
     if case.m * case.n * case.k <= FULL_CHECK_MAX_MNK:
-        return _full(a, b, c64, prec)
-    return _freivalds(a, b, c64, prec, secrets.randbits(31) if seed is None else seed)
+        return _full(a64, b64, c64, prec)
+    return _freivalds(a64, b64, c64, prec, seed)

@@ -109,6 +109,7 @@ class AscendGemm(Kernel):
     name = "ascend"
     dtypes = ("float16", "bfloat16", "float32")
     description = "torch.matmul on NPU tensors (aclnnMatmul), ND format, NPU-event timing"
+    batched = True  # a 3-D torch.matmul is one batched aclnn call
     nz = False
     measures_own_ceilings = True
 
@@ -160,13 +161,18 @@ class AscendGemm(Kernel):
         host = self.torch.from_numpy(np.ascontiguousarray(stored, dtype=np.float32))
         return host.to("npu").to(getattr(self.torch, dtype))
 
+    def _stored(self, x: np.ndarray, transposed: bool, dtype: str) -> Any:
+        """The operand on the NPU in its stored order, viewed back transposed (a flag, not a copy)."""
+        if not transposed:
+            return self._to_npu(x, dtype)
+        return self._to_npu(x.swapaxes(-1, -2), dtype).transpose(-1, -2)
+
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         torch = self.torch
-        a = self._to_npu(operands.a.T, case.dtype).t() if case.trans_a else self._to_npu(operands.a, case.dtype)
-        b = self._to_npu(operands.b.T, case.dtype).t() if case.trans_b else self._to_npu(operands.b, case.dtype)
+        a, b = (self._stored(x, t, case.dtype) for x, t in ((operands.a, case.trans_a), (operands.b, case.trans_b)))
         if self.nz:
             b = self.torch_npu.npu_format_cast(b, ACL_FORMAT_FRACTAL_NZ)  # once, outside timing
-        c = torch.empty((case.m, case.n), dtype=a.dtype, device=a.device)
+        c = torch.empty(case.c_shape, dtype=a.dtype, device=a.device)
         matmul = torch.matmul
 
         def launch() -> None:
@@ -208,6 +214,7 @@ class AscendGemmNZ(AscendGemm):
     variant = "NZ"
     description = "torch.matmul on NPU tensors with B pre-cast to FRACTAL_NZ (outside timing)"
     nz = True
+    batched = False  # the NZ cast is of one k x n matrix
 
 
 def _cann_version() -> str:

@@ -89,6 +89,7 @@ class CupyGemm(Kernel):
     name = "cupy"
     dtypes = ("float64", "float32", "float16", "bfloat16")
     description = "cupy.matmul (cuBLAS), CUDA-event timing, TF32 off"
+    batched = True  # a 3-D cupy.matmul is one strided-batched cuBLAS call
     allow_tf32 = False
     measures_own_ceilings = True
 
@@ -138,9 +139,10 @@ class CupyGemm(Kernel):
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         cp = self.cp
         # Copy the *stored* matrices and re-view them transposed: cuBLAS gets a transpose flag, not a copy.
-        a = cp.asarray(operands.a.T).T if case.trans_a else cp.asarray(operands.a)
-        b = cp.asarray(operands.b.T).T if case.trans_b else cp.asarray(operands.b)
-        c = cp.empty((case.m, case.n), dtype=a.dtype)
+        # (swapaxes: the last two axes, so batched operands work the same way)
+        a = cp.asarray(operands.a.swapaxes(-1, -2)).swapaxes(-1, -2) if case.trans_a else cp.asarray(operands.a)
+        b = cp.asarray(operands.b.swapaxes(-1, -2)).swapaxes(-1, -2) if case.trans_b else cp.asarray(operands.b)
+        c = cp.empty(case.c_shape, dtype=a.dtype)
         matmul = cp.matmul
 
         def launch() -> None:

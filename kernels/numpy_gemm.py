@@ -15,7 +15,8 @@ from gemmbench.backend import GemmCase, Kernel, Operands, Prepared, aligned_empt
 class NumpyGemm(Kernel):
     name = "numpy"
     dtypes = ("float32", "float64", "float16", "bfloat16")
-    description = "np.matmul with out= (BLAS for float32/float64)"
+    description = "np.matmul with out= (BLAS for float32/float64; batched cases as one 3-D call)"
+    batched = True
 
     @classmethod
     def probe(cls) -> str | None:
@@ -31,7 +32,7 @@ class NumpyGemm(Kernel):
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         a, b = operands.a, operands.b
-        c = aligned_empty((case.m, case.n), a.dtype)
+        c = aligned_empty(case.c_shape, a.dtype)  # batched: one 3-D matmul call
         matmul = np.matmul
 
         def launch() -> None:

@@ -89,6 +89,9 @@ class Array:
     def T(self) -> Array:
         return Array(self.tl, self.data.T, charge=False)
 
+    def swapaxes(self, a1: int, a2: int) -> Array:
+        return Array(self.tl, self.data.swapaxes(a1, a2), charge=False)
+
     def fill(self, value) -> None:
         self.tl.enqueue(0.001, lambda: self.data.fill(value))
 
@@ -169,6 +172,9 @@ class Tensor:
             return Tensor(self.tl, self.data.copy(), "npu")
         self.tl.drain()  # a device-side cast is ordered after pending work on the stream
         return Tensor(self.tl, self.data.astype(target), self.device)
+
+    def transpose(self, d0, d1):
+        return Tensor(self.tl, self.data.swapaxes(d0, d1), self.device, self.format)
 
     def t(self):
         return Tensor(self.tl, self.data.T, self.device, self.format)

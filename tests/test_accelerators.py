@@ -266,3 +266,14 @@ def test_list_shows_accelerators_unavailable_with_reason(capsys):
         assert any(
             line.startswith(name + " ") and ("unavailable:" in line or "available" in line) for line in out.splitlines()
         ), out
+
+
+def test_cupy_and_ascend_run_batched_cases_as_one_call(fake_cupy, fake_torch):
+    """A 3-D matmul is one strided-batched library call; each product is verified."""
+    case = GemmCase(16, 8, 12, "float32", "NT", batch=3)
+    row = _session(CupyGemm()).run(Job(case)).row
+    assert row.status == "ok" and row.batch == 3, row.reason
+    fake_torch("Ascend910B3")
+    row = _session(AscendGemm()).run(Job(GemmCase(16, 8, 12, "float16", "TN", batch=3))).row
+    assert row.status == "ok" and row.batch == 3, row.reason
+    assert "batched cases" in _session(AscendGemmNZ()).run(Job(GemmCase(16, 16, 16, "float16", batch=2))).row.reason

@@ -264,7 +264,7 @@ def _flag_legend_entry(ax: Any, rows: Sequence[Measurement]) -> None:
 
 
 def _size(r: Measurement) -> float:
-    return (r.m * r.n * r.k) ** (1 / 3)
+    return (r.batch * r.m * r.n * r.k) ** (1 / 3)
 
 
 def throughput(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str] = FORMATS) -> list[Path]:
