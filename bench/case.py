@@ -154,10 +154,16 @@ def grid(sizes: Iterable[tuple[int, ...]], dtypes: Iterable[str], transposes: It
 
 @dataclass(frozen=True)
 class Job:
-    """One unit of work: a case in a cache mode."""
+    """One unit of work: a case in a cache mode, and the workload it stands for, if any."""
 
     case: GemmCase
     mode: str = "hot"
+    #: The workload this case comes from (e.g. "pangu-ultra-135b:train tokens=256 tp=8"), its roles in it
+    #: ("mlp.down; attn.o dgrad": one case can serve several roles of the same shape) and how many times one
+    #: step runs it. Empty for plain sweeps.
+    workload: str = ""
+    role: str = ""
+    count: int = 0
 
     def __post_init__(self) -> None:
         check_mode(self.mode)

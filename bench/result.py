@@ -10,7 +10,8 @@ readers accept every version up to their own):
   2 - roofline placement: peak_gflops, pct_peak, roof_gflops, pct_roof, ceilings.
   3 - contention: disturbed (blocks set aside), contention (share of thread time spent waiting for a
       CPU); max_error is the worst error as a multiple of its per-entry bound, tolerance is 1.
-  4 - batch: independent products per call (batched GEMM); 1 in older files.
+  4 - batch: independent products per call (batched GEMM); 1 in older files. workload, role, count: the
+      workload a case stands for (gemmbench run --workload).
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ class Measurement:
     env: str = ""  # JSON object
     git_rev: str = ""
     batch: int = 1  # independent products per call (schema 4)
+    workload: str = ""  # the workload this case stands for, its roles in it, times one step runs it (schema 4)
+    role: str = ""
+    count: int = 0
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -161,7 +165,7 @@ class Measurement:
 
     @property
     def key(self) -> tuple:
-        return row_key(self.backend, self.variant, self.case, self.cache_mode, self.threads)
+        return row_key(self.backend, self.variant, self.case, self.cache_mode, self.threads, self.workload)
 
 
 COLUMNS: tuple[str, ...] = columns(Measurement)
@@ -182,10 +186,11 @@ REQUIRED = (
 )
 
 
-def row_key(backend: str, variant: str, case: GemmCase, cache_mode: str, threads: int) -> tuple:
+def row_key(backend: str, variant: str, case: GemmCase, cache_mode: str, threads: int, workload: str = "") -> tuple:
     """Identity of a row within a run: what ``--resume`` skips."""
     key = (backend, variant, case.m, case.n, case.k, case.dtype, case.trans, cache_mode, int(threads))
-    return (*key, case.batch) if case.batch > 1 else key  # batch 1 keeps the keys of older files
+    extra = ((case.batch,) if case.batch > 1 else ()) + ((workload,) if workload else ())
+    return (*key, *extra)  # plain batch-1 cases keep the keys of older files
 
 
 def _repair_tail(path: Path) -> int:

@@ -136,11 +136,12 @@ def make_row(
         columns = _measured_columns(measured, status == "ok", case.flops, facts.get("launcher", ""))
     columns.update({name: getattr(case, name) for name in _CASE})
     facts_json = json.dumps(facts, sort_keys=True) if facts else ""
+    tags: dict[str, Any] = {"cache_mode": job.mode, "workload": job.workload, "role": job.role, "count": job.count}
     row = Measurement(
         **dataclasses.asdict(prov),
         **columns,
+        **tags,
         timestamp=utc_now(),
-        cache_mode=job.mode,
         status=status,
         reason=reason,
         facts=facts_json,
@@ -163,11 +164,5 @@ def place_row(row: Measurement, ceilings: CeilingSet) -> Measurement:
         flag = f"suspect: {p.pct_peak:.0f}% of the {peak.name} roof ({peak.source})"
         noise = flag if noise in ("", "ok") else f"{noise}; {flag}"
     return dataclasses.replace(
-        row,
-        peak_gflops=p.peak_gflops,
-        pct_peak=p.pct_peak,
-        roof_gflops=p.roof_gflops,
-        pct_roof=p.pct_roof,
-        ceilings=sources,
-        noise=noise,
-    )
+        row, **dataclasses.asdict(p), ceilings=sources, noise=noise
+    )  # RoofPoint's fields are columns

@@ -8,6 +8,7 @@ This is the Python API behind ``gemmbench run``::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,16 +169,17 @@ def resume_state(output: Path) -> Resumed:
 
 def _plan(
     entries: Sequence[Entry],
-    cases: Sequence[GemmCase],
+    cases: Sequence[GemmCase | Job],
     options: RunOptions,
     done: set[tuple],
 ) -> list[tuple[Entry, int, list[Job]]]:
     """(backend, threads, jobs) groups, each run by one worker; one job per group when interleaving."""
-    jobs = [Job(c, mode) for c in cases for mode in options.modes]
+    bases = [c if isinstance(c, Job) else Job(c) for c in cases]  # a Job keeps its workload tags
+    jobs = [dataclasses.replace(b, mode=mode) for b in bases for mode in options.modes]
     threads = options.thread_counts()
 
     def todo(entry: Entry, t: int, batch: list[Job]) -> list[Job]:
-        return [j for j in batch if row_key(entry.name, entry.cls.variant, j.case, j.mode, t) not in done]
+        return [j for j in batch if row_key(entry.name, entry.cls.variant, j.case, j.mode, t, j.workload) not in done]
 
     if options.interleave:
         groups = [(e, t, todo(e, t, [j])) for t in threads for j in jobs for e in entries]
@@ -187,7 +189,7 @@ def _plan(
 
 
 def run(
-    cases: Iterable[GemmCase],
+    cases: Iterable[GemmCase | Job],
     *,
     backends: Sequence[str] | None = None,
     options: RunOptions | None = None,

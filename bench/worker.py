@@ -45,7 +45,7 @@ def _request(entry: Entry, header: RunHeader, jobs: Sequence[Job]) -> dict:
     return {
         "kernel": {"module": entry.module, "qualname": entry.cls.__qualname__, "path": entry.path},
         "header": header_to_json(header),
-        "jobs": [{"case": dataclasses.asdict(j.case), "mode": j.mode} for j in jobs],
+        "jobs": [{**dataclasses.asdict(j), "case": dataclasses.asdict(j.case)} for j in jobs],
     }
 
 
@@ -224,7 +224,7 @@ def main() -> None:
         return
     for index, raw in enumerate(request["jobs"]):
         send(event="start", index=index)
-        result = session.run(Job(GemmCase(**raw["case"]), raw["mode"]))
+        result = session.run(Job(**{**raw, "case": GemmCase(**raw["case"])}))
         send(
             event="row",
             index=index,

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "timeit_check",
     "specs",
     "workloads",
+    "project",
 )
 
 

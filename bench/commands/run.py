@@ -6,14 +6,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..case import GemmCase
+from ..case import GemmCase, Job
+from ..ceilings import CeilingSet
 from ..console import ConsoleReporter, warn_if_slow_blas
+from ..device import HostDevice
 from ..errors import UsageError
-from ..options import add_run_options, parse_positive, parse_seconds, resolve
+from ..hostfacts import hostname
+from ..options import Resolved, add_run_options, parse_ints, parse_positive, parse_seconds, resolve
 from ..registry import Registry, discover
 from ..session import memory_problem
 from ..store import check_writable, new_run_id, results_path
-from ..sweep import RunOptions, resume_target, run
+from ..sweep import RunOptions, host_ceilings, resume_target, run
+from ..timer import TimingPolicy
+from ..workloads.catalogue import workload_jobs
+from ..workloads.model import PHASES
 
 NAME = "run"
 HELP = "run a sweep and append rows to a results CSV"
@@ -49,7 +55,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="kill a worker silent for S seconds on one case (default 600)",
     )
+    workload = parser.add_argument_group("workloads (see 'gemmbench workloads')")
+    workload.add_argument(
+        "--workload",
+        metavar="NAME[:PHASE]",
+        help="run the GEMMs of a catalogue workload instead of --sizes/--shape (default dtype float32)",
+    )
+    workload.add_argument("--phase", choices=PHASES, default="train", help="train, prefill or decode (default train)")
+    for flag, default, text in (
+        ("--tokens", 4096, "token rows per step on one device"),
+        ("--tp", 1, "tensor-parallel degree"),
+        ("--seq", 4096, "train/prefill sequence"),
+        ("--context", 4096, "decode context"),
+    ):
+        workload.add_argument(
+            flag, type=parse_positive(flag), default=default, metavar="N", help=f"{text} (default {default})"
+        )
+    help_tokens = "several token counts, one workload instance each (e.g. decode at 1,8,64)"
+    workload.add_argument("--batch-tokens", type=parse_ints("--batch-tokens"), metavar="LIST", help=help_tokens)
+    help_dry = "list the cases and estimate the sweep's time from the newest ceilings; measure nothing"
+    parser.add_argument("--dry-run", action="store_true", help=help_dry)
     parser.set_defaults(func=handle)
+
+
+def _workload_jobs(args: argparse.Namespace, spec: Resolved) -> list[Job]:
+    if args.sizes or args.shape:
+        raise UsageError("--workload chooses the cases: drop --sizes/--shape")
+    dtypes = args.dtypes or ["float32"]
+    jobs: list[Job] = []
+    try:
+        for tokens in args.batch_tokens or [args.tokens]:
+            for dtype in dtypes:
+                jobs += workload_jobs(args.workload, dtype, args.phase, tokens, args.tp, args.seq, args.context)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return jobs
+
+
+def _dry_run(jobs: Sequence[Job], spec: Resolved, options: RunOptions, backends: Sequence[str]) -> int:
+    threads = options.thread_counts()
+    roofs = CeilingSet(host_ceilings(threads=threads))
+    host, device = hostname(), HostDevice().name
+    total = 0.0
+    print(f"{'case':<28} {'count':>6}  role")
+    for job in jobs:
+        fits = "" if memory_problem(job.case, 1) is None else "  (does not fit in host memory)"
+        print(f"{job.case!s:<28} {job.count:>6}  {job.role}{fits}")
+    for t in threads:
+        for job in jobs:
+            total += (
+                len(backends) * len(options.modes) * estimate_seconds(job.case, options.policy, roofs, host, device, t)
+            )
+    print(
+        f"gemmbench: {len(jobs)} cases x {len(backends)} backend(s) x {len(threads)} thread count(s) x "
+        f"{len(options.modes)} mode(s); estimated {total / 60:.1f} min ({total / 3600:.2f} h) on this host"
+    )
+    return 0
+
+
+def estimate_seconds(
+    case: GemmCase, policy: TimingPolicy, roofs: CeilingSet, host: str, device: str, threads: int
+) -> float:
+    """A case's wall time: worker start, first call, warm-up, sampling up to the cap or the 5-call floor, and
+    the float64 reference; calls at the best known rate for the dtype (measured GEMM, else the peak roof)."""
+    peak = roofs.peak(host, device, case.dtype, threads) or roofs.peak(host, device, "float32", threads)
+    rate = (peak.value if peak else 50.0) * 1e9
+    call = case.flops / rate
+    reference = 2 * case.flops / (rate / 2)  # the float64 check, about half the float32 rate
+    return 1.5 + call + max(policy.max_time_s, 5 * call) + reference
 
 
 def _check_memory(cases: Sequence[GemmCase]) -> None:
@@ -76,9 +149,11 @@ def _available(reg: Registry) -> list[str]:
 
 def handle(args: argparse.Namespace) -> int:
     spec = resolve(lambda name: getattr(args, name))
+    cases: list[GemmCase | Job] = list(_workload_jobs(args, spec) if args.workload else spec.cases)
     reg = discover()
     reg.select(spec.backends)
-    _check_memory(spec.cases)
+    if not args.dry_run:
+        _check_memory([c.case if isinstance(c, Job) else c for c in cases])
     if args.rounds > 1 and args.resume:
         raise UsageError(
             "--rounds and --resume cannot be combined: --resume continues one run; "
@@ -96,6 +171,8 @@ def handle(args: argparse.Namespace) -> int:
         interleave=args.interleave,
     )
     backends = spec.backends if spec.backends is not None else _available(reg)  # input is valid: now say more
+    if args.dry_run:
+        return _dry_run([c if isinstance(c, Job) else Job(c) for c in cases], spec, options, backends)
     warn_if_slow_blas()
     reporter = ConsoleReporter()
     rows = []
@@ -106,7 +183,7 @@ def handle(args: argparse.Namespace) -> int:
             run_id = new_run_id()
             output = output or str(results_path(run_id))
         rows += run(
-            spec.cases,
+            cases,
             backends=backends,
             options=options,
             output=output,

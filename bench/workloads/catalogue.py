@@ -22,6 +22,7 @@ import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..case import GemmCase, Job
 from .model import PHASES, WorkloadGemm, load_model, model_names
 
 __all__ = ["DEEPBENCH_SETS", "Workload", "alignment_sweep", "catalogue", "decode_sweep", "deepbench", "find_workload"]
@@ -112,3 +113,29 @@ def find_workload(
         valid = [w.name for w in catalogue()]
         raise ValueError(f"unknown workload {name!r}; valid choices: {', '.join(valid)}")
     return load_model(model).gemms(named_phase or phase, tokens, tp, seq, context)
+
+
+def workload_label(
+    name: str, phase: str = "train", tokens: int = 4096, tp: int = 1, seq: int = 4096, context: int = 4096
+) -> str:
+    """The full name of a workload instance, as rows record it (and ``project`` looks it up)."""
+    model, _, named_phase = name.partition(":")
+    if model not in model_names():
+        return f"{name} tp={tp}" if name.startswith("decode:") else name
+    phase = named_phase or phase
+    extra = f"context={context}" if phase == "decode" else f"seq={seq}"
+    return f"{model}:{phase} tokens={tokens} tp={tp} {extra}"
+
+
+def workload_jobs(
+    name: str, dtype: str, phase: str = "train", tokens: int = 4096, tp: int = 1, seq: int = 4096, context: int = 4096
+) -> list[Job]:
+    """One job per distinct GEMM of the workload: GEMMs of the same shape (say ``attn.qk dgrad`` and
+    ``attn.pv``) are measured once, the job naming every role and counting every run of a step."""
+    label = workload_label(name, phase, tokens, tp, seq, context)
+    merged: dict[GemmCase, tuple[list[str], int]] = {}
+    for g in find_workload(name, phase, tokens, tp, seq, context):
+        case = GemmCase(g.m, g.n, g.k, dtype, g.trans, g.batch)
+        roles, count = merged.get(case, ([], 0))
+        merged[case] = ([*roles, g.role], count + g.count)
+    return [Job(case, workload=label, role="; ".join(roles), count=count) for case, (roles, count) in merged.items()]

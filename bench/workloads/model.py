@@ -217,12 +217,15 @@ class ModelConfig:
         ]
         return out
 
-    def model_flops(self, tokens: int, seq: int = 4096) -> float:
-        """Training FLOPs of a step by the PaLM appendix formula: 6 N D + 12 L H Q T D (N the parameters a
-        token uses, D the tokens, L layers, H heads, Q head dim, T sequence), attention counted once."""
+    def model_flops(self, tokens: int, seq: int = 4096, phase: str = "train", context: int = 4096) -> float:
+        """Model FLOPs of a step by the PaLM appendix formula: 6 N D + 12 L H Q T D for training (N the
+        parameters a token uses, D the tokens, L layers, H heads, Q the query/key head dim, T the attended
+        length), the forward third (2 N D + 4 L H Q T D) for prefill, and for decode T = ``context``."""
         n = self.param_count(active=True) - self.vocab * self.hidden  # the input embedding is a lookup
         q = self.mla.qk_dim if self.mla is not None else self.head_dim
-        return 6.0 * n * tokens + 12.0 * self.layers * self.heads * q * min(seq, tokens) * tokens
+        attended = context if phase == "decode" else min(seq, tokens)
+        factor = 3.0 if phase == "train" else 1.0
+        return factor * (2.0 * n * tokens + 4.0 * self.layers * self.heads * q * attended * tokens)
 
 
 def model_names() -> list[str]:
