@@ -185,3 +185,19 @@ def test_sweep_table_ends_with_a_count_of_flagged_rows():
     assert line.startswith("gemmbench: 2 of 3 ok rows flagged (") and "1 noisy" in line and "1 VM steal" in line
     assert "1 not converged" in line and "rerun" in line
     assert flagged_summary(rows[:1]) is None
+
+
+def test_workload_rows_get_a_step_time_breakdown(tmp_path):
+    from gemmbench.commands.plot import step_breakdown
+
+    path = tmp_path / "w.csv"
+    with ResultWriter(path) as w:
+        w.write(make_row(workload="m:train tokens=4 tp=1 seq=4", role="mlp.down; attn.o dgrad", count=26, median_s=0.5))
+        w.write(make_row(workload="m:train tokens=4 tp=1 seq=4", role="attn.qkv", count=26, m=8, median_s=0.25))
+        w.write(make_row(m=9, median_s=1.0))  # a plain row: no workload
+    data = load([path])
+    (bars,) = step_breakdown(data).values()
+    (roles,) = bars.values()
+    assert roles == {"mlp.down": 13.0, "attn.qkv": 6.5}
+    assert main(["plot", str(path), "--out", str(tmp_path / "p"), "--formats", "png"]) == 0
+    assert (tmp_path / "p" / "w-workload1.png").exists()

@@ -101,7 +101,7 @@ def test_spec_bound_is_the_roofline_of_each_gemm():
         (["project", "--workload", "nope", "--spec", "h200"], "unknown workload 'nope'"),
         (["project", "--workload", "llama3.1-8b", "--spec", "tpu9"], "unknown spec 'tpu9'"),
         (
-            ["project", "--workload", "llama3.1-8b", "--spec", "ascend-910b", "--dtype", "float64"],
+            ["project", "--workload", "llama3.1-8b", "--spec", "ascend-910b", "--spec-dtype", "float64"],
             "has no float64 peak on its spec sheet",
         ),
         (["run", "--workload", "llama3.1-8b", "-s", "64"], "--workload chooses the cases: drop --sizes/--shape"),

@@ -383,14 +383,45 @@ def comparison(
     return _save(fig, out_dir, f"{stem}-comparison", formats)
 
 
+def step_breakdown(data: PlotInput) -> dict[str, dict[str, dict[str, float]]]:
+    """Workload -> device/backend/threads -> role -> seconds per step (count x median), from tagged rows."""
+    out: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in data.ok:
+        if r.workload and r.count and r.median_s:
+            where = f"{r.device.removeprefix('cpu: ')[:20]}\n{r.backend} x{r.threads} {r.dtype}"
+            role = r.role.split(";")[0].split(" ")[0]  # 'mlp.down dgrad; attn.o' -> 'mlp.down'
+            out[r.workload][where][role] = out[r.workload][where].get(role, 0.0) + r.count * r.median_s
+    return out
+
+
+def workloads(data: PlotInput, out_dir: Path, stem: str, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """One stacked bar per device/backend for each workload the rows carry: GEMM time per step by role."""
+    paths: list[Path] = []
+    for i, (workload, bars) in enumerate(sorted(step_breakdown(data).items())):
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(bars) + 3), 5))
+        roles = sorted({role for b in bars.values() for role in b})
+        labels, bottoms = list(bars), [0.0] * len(bars)
+        for role in roles:
+            heights = [bars[w].get(role, 0.0) for w in labels]
+            ax.bar(labels, heights, bottom=bottoms, label=role)
+            bottoms = [b + h for b, h in zip(bottoms, heights)]
+        ax.set_ylabel("GEMM seconds per step (count x median)")
+        ax.set_title(f"Step time by role - {workload}", fontsize=9)
+        ax.legend(fontsize=7, ncol=2)
+        paths += _save(fig, out_dir, f"{stem}-workload{i + 1}", formats)
+    return paths
+
+
 def plot_all(
     data: PlotInput, out_dir: Path, stem: str, baseline: str | None = None, formats: Sequence[str] = FORMATS
 ) -> list[Path]:
-    """Every plot for ``data``; returns the files written."""
+    """Every plot for ``data`` (and a step-time breakdown per workload the rows carry); returns the files."""
     return (
         roofline(data, out_dir, stem, formats)
         + throughput(data, out_dir, stem, formats)
         + comparison(data, out_dir, stem, baseline, formats)
+        + workloads(data, out_dir, stem, formats)
     )
 
 

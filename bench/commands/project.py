@@ -125,14 +125,14 @@ def _fmt(x: float | None, pattern: str) -> str:
 
 def _table(projections: Sequence[Projection], model_flops: float | None) -> list[str]:
     lines = [
-        f"{'source':<22} {'device':<26} {'backend':<20} {'thr':>3} {'GEMM s/step':>11} {'TFLOP/s':>8} "
+        f"{'source':<22} {'device':<26} {'backend':<20} {'thr':>3} {'dtype':<8} {'GEMM s/step':>11} {'TFLOP/s':>8} "
         f"{'MFU<=(roof)':>11} {'MFU<=(spec)':>11}  missing"
     ]
     for p in projections:
         roof = p.mfu(model_flops, p.peak_gflops) if model_flops else None
         spec = p.mfu(model_flops, p.spec_peak_gflops) if model_flops else None
         lines.append(
-            f"{Path(p.source).name[:22]:<22} {p.device[:26]:<26} {p.backend[:20]:<20} {p.threads:>3} "
+            f"{Path(p.source).name[:22]:<22} {p.device[:26]:<26} {p.backend[:20]:<20} {p.threads:>3} {p.dtype:<8} "
             f"{p.gemm_seconds:>11.4g} {p.achieved_tflops:>8.3g} {_fmt(roof, '11.1%')} {_fmt(spec, '11.1%')}"
             f"  {len(p.missing) or ''}"
         )
@@ -212,10 +212,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, default in (("--tokens", 4096), ("--tp", 1), ("--seq", 4096), ("--context", 4096)):
         parser.add_argument(flag, type=parse_positive(flag), default=default, metavar="N", help=f"default {default}")
     parser.add_argument(
-        "--dtype",
+        "--dtype", choices=tuple(DTYPES), default="float32", help="dtype of the measured rows (default float32)"
+    )
+    parser.add_argument(
+        "--spec-dtype",
         choices=tuple(DTYPES),
-        default=None,
-        help="dtype of the rows to use (default float32; bfloat16 for --spec alone)",
+        default="bfloat16",
+        help="dtype of the spec-sheet bounds (default bfloat16, what dense LLMs train in)",
     )
     parser.add_argument(
         "--spec",
@@ -248,19 +251,19 @@ def handle(args: argparse.Namespace) -> int:
     model = _model(args.workload)
     # Per device: tensor parallelism splits every GEMM of the step over --tp devices.
     flops = model.model_flops(args.tokens, args.seq, phase, args.context) / args.tp if model else None
-    dtype = args.dtype or ("bfloat16" if not args.csv else "float32")
     projections: list[Projection] = []
     for path in args.csv:
-        found = project_rows(read_results(path), gemms, dtype, str(path))
+        found = project_rows(read_results(path), gemms, args.dtype, str(path))
         if not found:
-            print(f"gemmbench project: note: {path} has no ok {dtype} rows", file=sys.stderr)
+            print(f"gemmbench project: note: {path} has no ok {args.dtype} rows", file=sys.stderr)
         projections += found
     for name in args.spec:
         spec = find_spec(name)
         if spec is None:
             raise UsageError(f"unknown spec {name!r}; valid choices: {', '.join(s.name for s in SPECS)}")
-        projections.append(project_spec(spec, gemms, dtype))
-    step = f"{args.workload} ({phase}, {args.tokens} tokens, --tp {args.tp}), {dtype}, {len(gemms)} GEMMs"
+        projections.append(project_spec(spec, gemms, args.spec_dtype))
+    dtypes = sorted({p.dtype for p in projections})
+    step = f"{args.workload} ({phase}, {args.tokens} tokens, --tp {args.tp}), {'/'.join(dtypes)}, {len(gemms)} GEMMs"
     print(f"{step}; model FLOPs per step and device: {flops / 1e12:.3f} TFLOP (PaLM formula, / tp)" if flops else step)
     for line in _table(projections, flops):
         print(line)
