@@ -134,7 +134,7 @@ def _table(projections: Sequence[Projection], model_flops: float | None) -> list
         lines.append(
             f"{Path(p.source).name[:22]:<22} {p.device[:26]:<26} {p.backend[:20]:<20} {p.threads:>3} {p.dtype:<8} "
             f"{p.gemm_seconds:>11.4g} {p.achieved_tflops:>8.3g} {_fmt(roof, '11.1%')} {_fmt(spec, '11.1%')}"
-            f"  {len(p.missing) or ''}"
+            f"  {f'{len(p.missing)} (time and MFU partial)' if p.missing else ''}"
         )
     return lines
 
