@@ -17,6 +17,7 @@ bench: venv
 	$(BIN)/gemmbench machine --if-missing
 	$(BIN)/gemmbench run --quick
 	$(BIN)/gemmbench plot
+	$(BIN)/gemmbench report
 
 # bench/ installs as gemmbench and kernels/ as gemmbench.kernels; mypy reads packages from folders,
 # so it checks a view of symlinks named as they install (docs/architecture.md, "Checks").

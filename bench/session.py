@@ -124,6 +124,11 @@ class Session:
         self.facts = {**thread_facts, "affinity": pinned, "alignment": str(ALIGN)}
         if header.system:
             self.facts["system"] = header.system
+        p = header.policy  # the stopping rule, so a report can say how every row was measured
+        self.facts["policy"] = (
+            f"{p.metric} <= {p.target:g} for {p.patience} samples, >= {p.min_samples} samples "
+            f"and {p.min_time_s:g} s, <= {p.max_time_s:g} s"
+        )
         if header.launcher:
             self.facts["launcher"] = header.launcher
         libs = {

@@ -24,6 +24,7 @@ __all__ = [
     "check_readable",
     "check_writable",
     "gemm_rows_path",
+    "given_or_newest",
     "latest_ceilings",
     "latest_results",
     "new_run_id",
@@ -76,6 +77,16 @@ def latest_results(folder: Path = RESULTS_DIR) -> Path | None:
         p for p in folder.glob("*.csv") if not p.name.startswith(_MACHINE_PREFIX) and not p.name.endswith(_GEMM_SUFFIX)
     )
     return files[-1] if files else None
+
+
+def given_or_newest(paths: list[str]) -> list[str]:
+    """The results CSVs a reading command was given, else the newest in results/; UsageError if none."""
+    if paths:
+        return paths
+    newest = latest_results()
+    if newest is None:
+        raise UsageError("no results CSV given and none in results/; run 'gemmbench run' first")
+    return [str(newest)]
 
 
 def check_writable(path: Path | str, what: str = "output") -> Path:

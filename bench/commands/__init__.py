@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "specs",
     "workloads",
     "project",
+    "report",
 )
 
 

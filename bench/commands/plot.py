@@ -20,7 +20,7 @@ from ..ceilings import Ceiling, CeilingSet, read_ceilings
 from ..errors import UsageError
 from ..result import Measurement, latest_per_key, read_results
 from ..roofline import ridge_intensity
-from ..store import latest_ceilings, latest_results
+from ..store import given_or_newest, latest_ceilings
 from .compare import pair_rows
 
 __all__ = ["FORMATS", "PlotInput", "comparison", "load", "plot_all", "roofline", "throughput"]
@@ -446,10 +446,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    newest = None if args.csv else latest_results()
-    csvs = args.csv or ([newest] if newest else [])
-    if not csvs:
-        raise UsageError("no results CSV given and none in results/; run 'gemmbench run' first")
+    csvs = given_or_newest(args.csv)
     bad = [f for f in args.formats if f not in FORMATS]
     if bad or not args.formats:
         what = f"unknown format {bad[0]!r}" if bad else "no plot format given"
