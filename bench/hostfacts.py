@@ -264,6 +264,8 @@ def cpu_facts() -> dict[str, str]:
         "mhz": info.get("cpu MHz", ""),
         "llc_bytes": str(last_level_cache_bytes()),
         "arch": platform.machine(),
+        "memory_bytes": str(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
+        "os": platform.platform(),
     }
 
 

@@ -64,41 +64,48 @@ def _facts(rows: Sequence[Measurement]) -> dict[str, str]:
     return out
 
 
+#: Facts the header shows on lines of their own; the rest go under "Device facts".
+_LIBS = ("python", "numpy", "numba", "llvmlite", "cupy", "torch", "torch_npu")
+_SHOWN = {"cpu", "cpus", "simd", "llc_bytes", "arch", "memory_bytes", "os", "mhz", *_LIBS}
+
+
+def _span(stamps: Sequence[str]) -> str:
+    """'first - last (UTC), N min': when the run took place and how long it took."""
+    from datetime import datetime
+
+    minutes = (datetime.fromisoformat(stamps[-1]) - datetime.fromisoformat(stamps[0])).total_seconds() / 60
+    return f"{stamps[0]} – {stamps[-1]} (UTC), {minutes:.1f} min"
+
+
 def _header(rows: Sequence[Measurement], sources: Sequence[Path]) -> str:
-    first = rows[0]
-    facts = _facts(rows)
+    first, facts = rows[0], _facts(rows)
     stamps = sorted(r.timestamp for r in rows if r.timestamp)
     env: dict[str, str] = {}
     for r in rows:
         env.update(json.loads(r.env) if r.env else {})
+    cpu = (
+        f"{first.cpu_model} — {facts.get('cpus', '?')} usable CPUs, SIMD {facts.get('simd', '?')}, "
+        f"LLC {facts.get('llc_bytes', '?')} bytes, {facts.get('arch', '')}"
+    )
     items = [
         ("Files", ", ".join(p.name for p in sources)),
         ("Host", ", ".join(sorted({r.host for r in rows}))),
-        (
-            "CPU",
-            f"{first.cpu_model} — {facts.get('cpus', '?')} usable CPUs, SIMD {facts.get('simd', '?')}, "
-            f"LLC {facts.get('llc_bytes', '?')} bytes, {facts.get('arch', '')}",
-        ),
+        ("CPU", cpu),
+        ("Memory, OS", f"{facts.get('memory_bytes', '?')} bytes; {facts.get('os', 'not recorded')}"),
         ("BLAS", "; ".join(sorted({r.blas for r in rows if r.blas})) or "none recorded"),
-        (
-            "Libraries",
-            ", ".join(
-                f"{k} {v}"
-                for k, v in sorted(facts.items())
-                if k in ("python", "numpy", "numba", "llvmlite", "cupy", "torch", "torch_npu")
-            ),
-        ),
+        ("Libraries", ", ".join(f"{k} {facts[k]}" for k in _LIBS if k in facts)),
         ("Devices", ", ".join(sorted({r.device for r in rows if r.device})) or "-"),
+        ("Device facts", ", ".join(f"{k}={v}" for k, v in sorted(facts.items()) if k not in _SHOWN) or "-"),
         ("Environment", ", ".join(f"{k}={v}" for k, v in sorted(env.items())) or "nothing recorded"),
         ("gemmbench", ", ".join(sorted({r.git_rev for r in rows if r.git_rev})) or "unknown revision"),
-        ("When", f"{stamps[0]} – {stamps[-1]} (UTC)" if stamps else "-"),
+        ("When", _span(stamps) if stamps else "-"),
     ]
     out = "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items) + "</dl>"
     slow = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in env]
     if slow:
         out += (
-            f'<p class="warn">{", ".join(slow)} set when measuring: OpenBLAS may have run a slower kernel than '
-            "this CPU allows; unset both for performance figures.</p>"
+            f'<p class="warn">{", ".join(slow)} set when measuring: OpenBLAS may have run a slower kernel '
+            "than this CPU allows; unset both for performance figures.</p>"
         )
     return out
 
@@ -224,6 +231,10 @@ def _workloads(data: PlotInput) -> str:
     return "".join(parts) or "<p>No row carries a workload (see 'gemmbench run --workload').</p>"
 
 
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
 def render(csvs: Sequence[Path | str], baseline: str | None = None) -> str:
     """The whole page for ``csvs`` as one HTML string."""
     sources = [Path(p) for p in csvs]
@@ -231,7 +242,9 @@ def render(csvs: Sequence[Path | str], baseline: str | None = None) -> str:
     rows = data.history
     if not rows:
         raise UsageError(f"{', '.join(map(str, sources))}: no rows to report")
-    csv_uri = "data:text/csv;base64," + base64.b64encode(sources[0].read_bytes()).decode()
+    links = " ".join(
+        f'<a download="{_e(p.name)}" href="data:text/csv;base64,{_b64(p)}">Download {_e(p.name)}</a>' for p in sources
+    )
     bad = [r for r in rows if r.status != "ok"]
     summary = (
         f"<p class='warn'>No row measured successfully: {len(bad)} rows are error, wrong or skipped "
@@ -249,8 +262,7 @@ def render(csvs: Sequence[Path | str], baseline: str | None = None) -> str:
         ("Workloads", _workloads(data)),
         (
             "Data",
-            f'<p><a download="{_e(sources[0].name)}" href="{csv_uri}">Download {_e(sources[0].name)}</a> '
-            "(embedded in this page: it reproduces every figure above).</p>",
+            f"<p>{links} (embedded in this page: they reproduce every figure above).</p>",
         ),
     ]
     body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
