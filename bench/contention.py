@@ -51,21 +51,27 @@ CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 BUSY_WARN = 0.10
 
 
-def _stat_fields(cpus: Sequence[int], stat: str) -> list[list[int]] | None:
+def _stat_fields(cpus: Sequence[int], stat: str) -> dict[int, list[int]] | None:
+    """The /proc/stat counters of each of ``cpus`` (one read of the file); None where it cannot be read."""
     try:
         lines = Path(stat).read_text().splitlines()
     except OSError:
         return None
-    wanted = {f"cpu{c}" for c in cpus}
-    return [[int(v) for v in line.split()[1:]] for line in lines if line.split()[:1] and line.split()[0] in wanted]
+    wanted = {f"cpu{c}": c for c in cpus}
+    out = {}
+    for line in lines:
+        name, *values = line.split() or [""]
+        if name in wanted:
+            out[wanted[name]] = [int(v) for v in values]
+    return out
 
 
 def steal_ticks(cpus: Sequence[int], stat: str = "/proc/stat") -> int | None:
     """Steal ticks of ``cpus`` since boot (the "cpu" total line never counts); None where not reported."""
     rows = _stat_fields(cpus, stat)
-    if rows is None or any(len(r) < 8 for r in rows):
+    if rows is None or any(len(r) < 8 for r in rows.values()):
         return None
-    return sum(r[7] for r in rows)
+    return sum(r[7] for r in rows.values())
 
 
 @dataclass(frozen=True)
@@ -143,14 +149,9 @@ def busy_shares(cpus: Sequence[int], window_s: float = 0.2, stat: str = "/proc/s
     """Busy share of each CPU over ``window_s`` (everything but idle and iowait), from /proc/stat."""
 
     def sample() -> dict[int, tuple[int, int]]:
-        out = {}
-        for c in cpus:
-            rows = _stat_fields([c], stat)
-            if rows:
-                r = rows[0]
-                idle = r[3] + (r[4] if len(r) > 4 else 0)
-                out[c] = (sum(r[:8]) - idle, sum(r[:8]))
-        return out
+        """(busy, total) ticks per CPU; busy is everything but idle and iowait."""
+        counters = _stat_fields(cpus, stat) or {}
+        return {c: (sum(r[:8]) - r[3] - (r[4] if len(r) > 4 else 0), sum(r[:8])) for c, r in counters.items()}
 
     before = sample()
     time.sleep(window_s)

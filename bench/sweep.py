@@ -108,7 +108,7 @@ def host_ceilings(folder: Path = RESULTS_DIR, threads: Sequence[int] = ()) -> li
         found = []
     if found:
         return found
-    device = HostDevice().name
+    device = HostDevice.name_of()
     derived = (derived_peak(t, d, hostname(), device) for t in threads for d in ("float32", "float64"))
     return [c for c in derived if c is not None]
 

@@ -205,23 +205,20 @@ class _Sampler:
         self.streak = 0
 
     def take(self, blocks: _Blocks, inner: int) -> float:
-        """Run one block; returns its wall seconds."""
-        if self.monitor is None:
-            per_call = blocks.run(inner)
-            self.clean.append(per_call)
-            self._update()
-            return per_call * inner
-        self.monitor.start()
+        """Run one block (the monitor reads before and after it, never inside); returns its wall seconds."""
+        if self.monitor is not None:
+            self.monitor.start()
         per_call = blocks.run(inner)
-        share = self.monitor.stop(per_call * inner)
-        self.waited += share * per_call * inner
-        self.threads_time += per_call * inner
+        wall = per_call * inner
+        share = self.monitor.stop(wall) if self.monitor is not None else 0.0
+        self.waited += share * wall
+        self.threads_time += wall
         if share > self.policy.max_contention:
             self.disturbed.append(per_call)
         else:
             self.clean.append(per_call)
             self._update()
-        return per_call * inner
+        return wall
 
     def _update(self) -> None:
         p = self.policy

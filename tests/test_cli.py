@@ -139,3 +139,16 @@ def test_timeit_check_prints_ratios(capsys, tmp_path):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("case") and out[1].startswith("16x16x16 float32 NN")
     assert len(read_results(tmp_path / "t.csv")) == 1
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """'gemmbench workloads show ... | head -1': the pipe closes while gemmbench still writes."""
+    exe = os.path.join(os.path.dirname(sys.executable), "gemmbench")
+    out = subprocess.run(
+        f"'{exe}' workloads show deepseek-v3 --phase train | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.startswith("deepseek-v3:") and "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr

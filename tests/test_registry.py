@@ -85,6 +85,8 @@ def test_entry_point_group(tmp_path, monkeypatch, clean_path):
     """)
     )
     monkeypatch.syspath_prepend(str(pkg))
+    monkeypatch.setenv(ENTRY_POINTS_ENV, "0")  # hermetic: an installed plugin is not seen
+    assert "plug" not in discover("").names()
     monkeypatch.setenv(ENTRY_POINTS_ENV, "1")  # the other tests see only what they build (conftest.py)
     reg = discover("")
     assert reg.get("plug").origin == "entry point plug = fakeplug_mod:Plug"

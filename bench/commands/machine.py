@@ -53,7 +53,7 @@ def measure_host(
     The GEMM rows behind the ``gemm`` ceilings go to ``gemm_output`` (``store.gemm_rows_path`` of the
     ceilings file), never into a results file a later ``plot`` or ``run --resume`` would pick up.
     """
-    host, device = hostname(), HostDevice().name
+    host, device = hostname(), HostDevice.name_of()
     now = utc_now()
     bits = vector_bits()
     out: list[Ceiling] = []

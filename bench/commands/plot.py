@@ -21,6 +21,7 @@ from ..errors import UsageError
 from ..result import Measurement, latest_per_key, read_results
 from ..roofline import ridge_intensity
 from ..store import given_or_newest, latest_ceilings
+from ..workloads.model import role_group
 from .compare import pair_rows
 
 __all__ = ["FORMATS", "PlotInput", "comparison", "load", "plot_all", "roofline", "throughput"]
@@ -389,7 +390,7 @@ def step_breakdown(data: PlotInput) -> dict[str, dict[str, dict[str, float]]]:
     for r in data.ok:
         if r.workload and r.count and r.median_s:
             where = f"{r.device.removeprefix('cpu: ')[:20]}\n{r.backend} x{r.threads} {r.dtype}"
-            role = r.role.split(";")[0].split(" ")[0]  # 'mlp.down dgrad; attn.o' -> 'mlp.down'
+            role = role_group(r.role)
             out[r.workload][where][role] = out[r.workload][where].get(role, 0.0) + r.count * r.median_s
     return out
 

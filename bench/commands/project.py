@@ -64,15 +64,16 @@ class Projection:
     def achieved_tflops(self) -> float:
         return self.gemm_flops / self.gemm_seconds / 1e12 if self.gemm_seconds else 0.0
 
+    def add(self, gemm: WorkloadGemm, seconds: float) -> None:
+        """Count one GEMM of the step (all its runs) taking ``seconds``."""
+        self.gemm_seconds += seconds
+        self.gemm_flops += gemm.flops
+        self.by_role[gemm.group] = self.by_role.get(gemm.group, 0.0) + seconds
+
     def mfu(self, model_flops: float, peak_gflops: float | None) -> float | None:
         if not peak_gflops or not self.gemm_seconds:
             return None
         return model_flops / self.gemm_seconds / (peak_gflops * 1e9)
-
-
-def _role_group(role: str) -> str:
-    """'attn.qkv dgrad' -> 'attn.qkv': what a step-time plot stacks."""
-    return role.split(" ", maxsplit=1)[0]
 
 
 def project_rows(
@@ -88,14 +89,11 @@ def project_rows(
     for (host, device, backend, threads), by_case in sorted(groups.items()):
         p = Projection(source, host, device, backend, threads, dtype)
         for g in gemms:
-            hit = by_case.get(GemmCase(g.m, g.n, g.k, dtype, g.trans, g.batch))
+            hit = by_case.get(g.case(dtype))
             if hit is None or hit.median_s is None:
                 p.missing.append(f"{g.role} {g.shape}")
                 continue
-            seconds = g.count * hit.median_s
-            p.gemm_seconds += seconds
-            p.gemm_flops += g.flops
-            p.by_role[_role_group(g.role)] = p.by_role.get(_role_group(g.role), 0.0) + seconds
+            p.add(g, g.count * hit.median_s)
             p.peak_gflops = p.peak_gflops or hit.peak_gflops
         spec = find_spec(device)
         p.spec_peak_gflops = spec.peaks[dtype] * 1e3 if spec and dtype in spec.peaks else None
@@ -111,11 +109,8 @@ def project_spec(spec: Spec, gemms: Sequence[WorkloadGemm], dtype: str) -> Proje
     p = Projection("spec", "", spec.name, "spec sheet (a bound)", 0, dtype, peak_gflops=peak / 1e9)
     p.spec_peak_gflops = peak / 1e9
     for g in gemms:
-        case = GemmCase(g.m, g.n, g.k, dtype, g.trans, g.batch)
-        seconds = g.count * max(case.flops / peak, case.bytes / bandwidth)
-        p.gemm_seconds += seconds
-        p.gemm_flops += g.flops
-        p.by_role[_role_group(g.role)] = p.by_role.get(_role_group(g.role), 0.0) + seconds
+        case = g.case(dtype)
+        p.add(g, g.count * max(case.flops / peak, case.bytes / bandwidth))
     return p
 
 

@@ -95,7 +95,7 @@ def _workload_jobs(args: argparse.Namespace, spec: Resolved) -> list[Job]:
 def _dry_run(jobs: Sequence[Job], spec: Resolved, options: RunOptions, backends: Sequence[str]) -> int:
     threads = options.thread_counts()
     roofs = CeilingSet(host_ceilings(threads=threads))
-    host, device = hostname(), HostDevice().name
+    host, device = hostname(), HostDevice.name_of()
     total = 0.0
     print(f"{'case':<28} {'count':>6}  role")
     for job in jobs:

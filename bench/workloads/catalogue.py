@@ -135,7 +135,7 @@ def workload_jobs(
     label = workload_label(name, phase, tokens, tp, seq, context)
     merged: dict[GemmCase, tuple[list[str], int]] = {}
     for g in find_workload(name, phase, tokens, tp, seq, context):
-        case = GemmCase(g.m, g.n, g.k, dtype, g.trans, g.batch)
+        case = g.case(dtype)
         roles, count = merged.get(case, ([], 0))
         merged[case] = ([*roles, g.role], count + g.count)
     return [Job(case, workload=label, role="; ".join(roles), count=count) for case, (roles, count) in merged.items()]

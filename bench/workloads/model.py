@@ -29,10 +29,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MLA", "PHASES", "MoE", "ModelConfig", "WorkloadGemm", "load_model", "model_names"]
+from ..case import GemmCase
+
+__all__ = ["MLA", "PHASES", "MoE", "ModelConfig", "WorkloadGemm", "load_model", "model_names", "role_group"]
 
 PHASES = ("train", "prefill", "decode")
 MODELS_DIR = Path(__file__).with_name("models")
+
+
+def role_group(role: str) -> str:
+    """'mlp.down dgrad; attn.o' -> 'mlp.down': the first role, without its backward suffix."""
+    return role.split(";", maxsplit=1)[0].split(" ", maxsplit=1)[0]
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,15 @@ class WorkloadGemm:
     def flops(self) -> int:
         """Work of all ``count`` runs: 2 M N K per product."""
         return 2 * self.m * self.n * self.k * self.batch * self.count
+
+    def case(self, dtype: str) -> GemmCase:
+        """This GEMM as a case to measure in ``dtype``."""
+        return GemmCase(self.m, self.n, self.k, dtype, self.trans, self.batch)
+
+    @property
+    def group(self) -> str:
+        """The role a step-time breakdown stacks it under ('attn.qkv dgrad' -> 'attn.qkv')."""
+        return role_group(self.role)
 
     @property
     def shape(self) -> str:
