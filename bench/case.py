@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "COMPUTE_PRECISIONS",
     "DTYPES",
     "MODES",
     "TRANSPOSES",
@@ -36,6 +37,10 @@ DTYPES: dict[str, tuple[int, float]] = {
     "float32": (4, 2.0**-23),
     "float64": (8, 2.0**-52),
 }
+#: Machine epsilon of the reduced precisions hardware may compute a float32 GEMM in, rounding the inputs to
+#: them: NVIDIA TF32 (10 mantissa bits, A100 and later with TF32 allowed) and Huawei HF32 (11 mantissa bits,
+#: per the CANN ATC reference, ``--allow_hf32``). float16 serves too (float32 on Ascend 910A/310P).
+COMPUTE_PRECISIONS: dict[str, float] = {"tf32": 2.0**-10, "hf32": 2.0**-11}
 #: Storage of (A, B): "N" row-major as used, "T" stored transposed (A is k x m, B is n x k).
 TRANSPOSES: tuple[str, ...] = ("NN", "NT", "TN", "TT")
 #: Cache state of a measurement: ``hot`` reuses the operands, ``cold`` rotates copies larger than the cache.
@@ -127,7 +132,9 @@ def check_mode(mode: str) -> str:
 
 
 def dtype_eps(dtype: str) -> float:
-    """Machine epsilon of ``dtype`` (spacing of floats at 1.0)."""
+    """Machine epsilon of ``dtype`` (spacing of floats at 1.0), or of a compute precision (``COMPUTE_PRECISIONS``)."""
+    if dtype in COMPUTE_PRECISIONS:
+        return COMPUTE_PRECISIONS[dtype]
     return DTYPES[_choice("dtype", dtype, DTYPES)][1]
 
 

@@ -7,6 +7,8 @@ and plots use. This module only reads, writes and looks up; it measures nothing.
 
 Machine CSV schema history:
   1 - first release.
+  2 - compute: the precision a compute roof was measured at when lower than its dtype (tf32, hf32, float16);
+      a float32 row computed in true float32 is never judged against a TF32 roof. '' in older files.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ __all__ = [
     "write_ceilings",
 ]
 
-MACHINE_SCHEMA_VERSION = 1
+MACHINE_SCHEMA_VERSION = 2
 KINDS = ("compute", "bandwidth")
 SOURCES = ("measured", "derived", "spec")
 
@@ -54,6 +56,8 @@ class Ceiling:
     device: str
     timestamp: str = ""
     method: str = ""
+    #: The precision the roof was reached in when lower than ``dtype`` ("tf32" for float32 with TF32); "" = dtype.
+    compute: str = ""
     schema_version: int = MACHINE_SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -68,14 +72,17 @@ class Ceiling:
 
 
 def write_ceilings(path: Path | str, ceilings: Iterable[Ceiling]) -> Path:
-    """Write a machine CSV (header and every ceiling)."""
+    """Write a machine CSV: the header, then each ceiling as it comes, flushed, so a failure later in a
+    measuring generator keeps every ceiling already measured."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(columns(Ceiling))
+        f.flush()
         for c in ceilings:
             w.writerow(encode(c))
+            f.flush()
     return path
 
 
@@ -120,12 +127,24 @@ class CeilingSet:
         self.ceilings = list(ceilings)
 
     def _best(
-        self, kind: str, names: Sequence[str], host: str, device: str, dtype: str, threads: int, scale: bool
+        self,
+        kind: str,
+        names: Sequence[str],
+        host: str,
+        device: str,
+        dtype: str,
+        threads: int,
+        scale: bool,
+        compute: str = "",
     ) -> Ceiling | None:
         pool = [
             c
             for c in self.ceilings
-            if c.kind == kind and c.name in names and c.dtype == dtype and c.device == device and c.host in ("", host)
+            if c.kind == kind
+            and (c.name in names or ("spec:" in names and c.name.startswith("spec:")))
+            and (c.dtype, c.compute) == (dtype, compute)
+            and c.device == device
+            and c.host in ("", host)
         ]
         exact = [c for c in pool if c.threads in (threads, 0)]  # 0: a whole-device figure (spec, GPU)
         if exact or not pool:
@@ -141,10 +160,11 @@ class CeilingSet:
             method=f"{c.method} (scaled from {c.threads} threads)",
         )
 
-    def peak(self, host: str, device: str, dtype: str, threads: int) -> Ceiling | None:
-        """The measured FMA peak, else the derived theoretical one, else the spec sheet's."""
-        for names in (("fma", "gemm-peak"), ("theoretical",), (f"spec:{dtype}",)):
-            hit = self._best("compute", names, host, device, dtype, threads, scale=True)
+    def peak(self, host: str, device: str, dtype: str, threads: int, compute: str = "") -> Ceiling | None:
+        """The measured FMA peak, else the derived theoretical one, else the spec sheet's; of ``dtype`` computed
+        in ``compute`` ('' = in ``dtype`` itself): a TF32 roof never judges a true float32 result, nor the reverse."""
+        for names in (("fma", "gemm-peak"), ("theoretical",), ("spec:",)):
+            hit = self._best("compute", names, host, device, dtype, threads, True, compute)
             if hit:
                 return hit
         return None

@@ -144,6 +144,13 @@ class RunQueueMonitor:
         waited = (run_queue_wait_ns(self.task_dir) or 0) - self._start
         return max(0, waited) * 1e-9 / (wall_s * self.cpus) if wall_s > 0 else 0.0
 
+    def describe(self, share: float) -> str:
+        return f"contended ({100 * share:.0f}% of thread time waiting for a CPU)"
+
+    def report(self) -> tuple[dict[str, str], list[str]]:
+        """Facts and flags beyond the per-block shares: none for the run queue."""
+        return {}, []
+
 
 def busy_shares(cpus: Sequence[int], window_s: float = 0.2, stat: str = "/proc/stat") -> dict[int, float]:
     """Busy share of each CPU over ``window_s`` (everything but idle and iowait), from /proc/stat."""

@@ -47,6 +47,11 @@ class Device(Protocol):
     def describe(self) -> dict[str, str]:
         """Facts recorded with every result (model, memory, clocks, library versions)."""
 
+    # Optional members, read with getattr (a device without them is a synchronous host device):
+    #   asynchronous: bool         - launches return before the work is done (GPU, NPU)
+    #   hold(seconds) -> bool      - keep the stream busy that long (a spin kernel); False if it cannot
+    #   monitor() -> BlockMonitor  - a per-block monitor (clocks, throttling), or None
+
 
 def timer_cost_ns(clock: Callable[[], int] = time.perf_counter_ns, reps: int = 2000) -> float:
     """Median cost of reading ``clock`` twice back to back, in ns (at least 1)."""
@@ -64,6 +69,8 @@ class HostDevice:
 
     #: Operands live in host memory, next to the float64 verification copies.
     shares_host_memory = True
+    #: A launch returns when the GEMM is done.
+    asynchronous = False
 
     def __init__(self, name: str = "cpu") -> None:
         self.name = self.name_of(name)
@@ -102,6 +109,8 @@ class EventDevice:
     """
 
     shares_host_memory = False
+    #: Launches return at once; the stream runs them later (see ``timer._Blocks`` for what that asks of timing).
+    asynchronous = True
     #: Event timestamps have ~0.5 us resolution and jitter by microseconds: with the timer's
     #: 1000x rule this makes every timed block last at least 1 ms.
     timer_cost_ns = 1000.0
@@ -136,6 +145,15 @@ class EventDevice:
 
     def describe(self) -> dict[str, str]:
         return {"device": self.name}
+
+    def hold(self, seconds: float) -> bool:
+        """Enqueue device work lasting ``seconds`` (a spin kernel) ahead of a block; False when the backend
+        has none (the timer then leads with untimed launches of the GEMM itself)."""
+        return False
+
+    def monitor(self) -> Any:
+        """A per-block monitor of the device's clocks and throttling (``timer.BlockMonitor``), or None."""
+        return None
 
     # -- the Device protocol
     def mark(self) -> Any:

@@ -53,8 +53,10 @@ class Prepared:
     output: Any
     #: Extra facts for the row (e.g. format "NZ", "tf32 on").
     facts: dict[str, str] = field(default_factory=dict)
-    #: Precision the hardware really computes in, when lower than the case's dtype (e.g. float32
-    #: run as float16 on an Ascend 910A): verification then uses that dtype's tolerance.
+    #: Precision the hardware really computes in, when lower than the case's dtype: float32 run as
+    #: "tf32" (cuBLAS with TF32 allowed), "hf32" (Ascend with HF32 allowed) or "float16" (Ascend 910A/310P).
+    #: Verification then rounds the inputs to it, the row's ``compute`` column records it, and the row is
+    #: placed under the ceilings measured at that compute precision.
     compute_dtype: str | None = None
 
 
@@ -122,6 +124,13 @@ class Kernel(abc.ABC):
     def fetch(self, output: Any) -> np.ndarray:
         """Bring a result to the host; CPU kernels already have it there."""
         return np.asarray(output)
+
+    def release(self) -> None:
+        """Give back memory cached between cases (a device memory pool), once a case's arrays are dropped.
+
+        Called after every case, so the next one is judged against, and can use, the whole device.
+        """
+        return None
 
     def describe(self) -> dict[str, str]:
         """Library versions and settings recorded with every row."""

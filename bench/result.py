@@ -12,6 +12,8 @@ readers accept every version up to their own):
       CPU); max_error is the worst error as a multiple of its per-entry bound, tolerance is 1.
   4 - batch: independent products per call (batched GEMM); 1 in older files. workload, role, count: the
       workload a case stands for (gemmbench run --workload).
+  5 - compute: the precision the hardware computed in when lower than dtype (tf32, hf32, float16; '' = dtype).
+      dispatch_s: median host seconds per call spent issuing launches on an asynchronous device.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ __all__ = [
     "row_key",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATUSES = ("ok", "skipped", "error", "wrong")
 
 
@@ -135,6 +137,8 @@ class Measurement:
     workload: str = ""  # the workload this case stands for, its roles in it, times one step runs it (schema 4)
     role: str = ""
     count: int = 0
+    compute: str = ""  # the precision the GEMM was computed in when lower than dtype: tf32, hf32, float16 (schema 5)
+    dispatch_s: float | None = None  # host seconds per call issuing launches (accelerators; schema 5)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -204,6 +208,16 @@ def _repair_tail(path: Path) -> int:
         return len(data) - keep
 
 
+def _check_header(path: Path) -> None:
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), [])
+    if tuple(header) != COLUMNS:
+        raise ResultsFileError(
+            f"{path} has the columns of an older gemmbench (schema < {SCHEMA_VERSION}); rows of this version "
+            "cannot be appended to it: write to a new file (--output)"
+        )
+
+
 class ResultWriter:
     """Appends rows to a CSV (writing the header when new) and samples to its sidecar."""
 
@@ -212,6 +226,7 @@ class ResultWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and self.path.stat().st_size > 0:
             read_results(self.path)  # refuse to append to a foreign or newer file
+            _check_header(self.path)  # ... or to an older one: its header lacks columns our rows carry
             _repair_tail(self.path)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._csv = open(self.path, "a", newline="")

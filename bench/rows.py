@@ -66,14 +66,21 @@ class Measured:
     #: Cold mode: bytes of the rotated operand copies and the cache size they must exceed twice.
     cold_bytes: int | None = None
     cache_bytes: int | None = None
+    #: Flags of the device monitor beyond disturbed blocks (e.g. clocks that changed during the measurement).
+    monitor_flags: tuple[str, ...] = ()
+    #: The precision the kernel computed in when lower than the case's dtype ("tf32"); '' = the dtype.
+    compute: str = ""
 
 
 def _flags(m: Measured, launcher: str = "") -> str:
     """The noise verdict of the clean samples, plus what the samples themselves cannot show."""
     flags = [] if (v := noise_verdict(m.samples.per_call_s)) == "ok" else [v]
     if m.samples.contended:
-        share = m.samples.contention or 0.0
-        flags.append(f"contended ({100 * share:.0f}% of thread time waiting for a CPU)")
+        flags.append(m.samples.disturbance or f"contended ({100 * (m.samples.contention or 0.0):.0f}% of the time)")
+    d, median = m.samples.dispatch_s, summarize(m.samples.per_call_s).median
+    if d is not None and median > 0 and d >= median:  # the host cannot issue GEMMs as fast as the device runs them
+        flags.append(f"launch-bound (host dispatch {1e6 * d:.1f} us/call >= device {1e6 * median:.1f} us)")
+    flags += m.monitor_flags
     if m.steal is not None and m.steal.proven:  # the VM took CPU time away: the samples cannot show it
         flags.append(f"VM steal {100 * m.steal.share:.0f}% of CPU time")
     if launcher.startswith("busy"):  # the process that launched the worker kept running on our CPUs
@@ -113,7 +120,7 @@ def _measured_columns(m: Measured, ok: bool, flops: int, launcher: str) -> dict[
     out.update(max_error=v.max_error, tolerance=v.tolerance, verified=v.method, noise=_flags(m, launcher))
     out.update(disturbed=len(t.disturbed_s), contention=t.contention)
     out.update(converged=t.converged, prepare_s=m.prepare_s, first_call_s=t.first_call_s, sampling_s=t.sampling_s)
-    out.update(warmup_calls=t.warmup_calls)
+    out.update(warmup_calls=t.warmup_calls, dispatch_s=t.dispatch_s, compute=m.compute)
     return out
 
 
@@ -153,7 +160,7 @@ def place_row(row: Measurement, ceilings: CeilingSet) -> Measurement:
     """Add the row's place under its roofs (% of peak, attainable bound) when they are known."""
     if row.status != "ok":
         return row
-    peak = ceilings.peak(row.host, row.device, row.dtype, row.threads)
+    peak = ceilings.peak(row.host, row.device, row.dtype, row.threads, row.compute)
     bw = ceilings.bandwidth(row.host, row.device, row.threads)
     if peak is None and bw is None:
         return row

@@ -8,6 +8,7 @@ here writes files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,7 +29,7 @@ from .hostfacts import affinity, blas_summary, host_memory_available, thread_aff
 from .kernel import Kernel, Operands, Prepared
 from .result import Measurement
 from .rows import COLD_CACHE_FACTOR, Measured, Provenance, make_row
-from .timer import TimingPolicy, measure
+from .timer import BlockMonitor, TimingPolicy, measure
 from .verify import Verdict, make_operands, verify
 
 __all__ = ["Outcome", "RunHeader", "Session", "cold_copies", "header_from_json", "header_to_json", "memory_problem"]
@@ -166,6 +167,9 @@ class Session:
             return self._measure(job)
         except Exception as exc:
             return Outcome(self._row(job, "error", one_line(exc)))
+        finally:  # the case's arrays are gone with _measure's frame: give cached device memory back
+            with contextlib.suppress(Exception):  # a failing release must not hide the row
+                self.kernel.release()
 
     def _prepare(self, job: Job) -> tuple[Operands, list[Prepared], float] | str:
         case = job.case
@@ -180,11 +184,13 @@ class Session:
         prepared += [self.kernel.prepare(case, _clone(operands)) for _ in range(copies - 1)]
         return operands, prepared, prepare_s
 
-    def _monitor(self) -> RunQueueMonitor | None:
-        """Run-queue wait per block on a CPU device (an accelerator's events do not see host contention)."""
-        if isinstance(self.device, HostDevice) and RunQueueMonitor.available():
-            return RunQueueMonitor(len(self.cpus))
-        return None
+    def _monitor(self) -> BlockMonitor | None:
+        """Run-queue wait per block on a CPU device (an accelerator's events do not see host contention);
+        an accelerator's own monitor (clocks and throttling through NVML) where its device offers one."""
+        if isinstance(self.device, HostDevice):
+            return RunQueueMonitor(len(self.cpus)) if RunQueueMonitor.available() else None
+        make = getattr(self.device, "monitor", None)
+        return make() if make is not None else None
 
     def _verify(self, job: Job, operands: Operands, out: Prepared) -> Verdict:
         """Poison the output, launch once more, check that result: only a launch that writes C passes."""
@@ -202,7 +208,8 @@ class Session:
             return Outcome(self._row(job, "skipped", ready))
         operands, prepared, prepare_s = ready
         steal0, t0 = steal_ticks(self.cpus), time.perf_counter()
-        samples = measure([p.launch for p in prepared], self.device, self.header.policy, monitor=self._monitor())
+        monitor = self._monitor()
+        samples = measure([p.launch for p in prepared], self.device, self.header.policy, monitor=monitor)
         self.device.synchronize()
         steal1, window = steal_ticks(self.cpus), time.perf_counter() - t0
         steal = None if steal0 is None or steal1 is None else Steal(max(0, steal1 - steal0), window, len(self.cpus))
@@ -212,9 +219,22 @@ class Session:
             if verdict.ok
             else ("wrong", f"{verdict.detail} ({verdict.max_error:.3g}x its bound; {verdict.method} check)")
         )
-        cold = (len(prepared) * job.case.bytes, self.device.cache_bytes()) if job.mode == "cold" else (None, None)
-        measured = Measured(samples, verdict, prepare_s, len(prepared), steal, *cold)
-        row = self._row(job, status, reason, measured, prepared[0].facts)
+        cold_bytes, cache_bytes = (
+            (len(prepared) * job.case.bytes, self.device.cache_bytes()) if job.mode == "cold" else (None, None)
+        )
+        monitor_facts, monitor_flags = monitor.report() if monitor is not None else ({}, [])
+        measured = Measured(
+            samples,
+            verdict,
+            prepare_s,
+            len(prepared),
+            steal,
+            cold_bytes=cold_bytes,
+            cache_bytes=cache_bytes,
+            monitor_flags=tuple(monitor_flags),
+            compute=prepared[0].compute_dtype or "",
+        )
+        row = self._row(job, status, reason, measured, {**prepared[0].facts, **monitor_facts})
         return Outcome(row, samples.per_call_s, samples.disturbed_s)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .case import COMPUTE_PRECISIONS
 from .ceilings import Ceiling
 
 __all__ = ["SPECS", "Spec", "find_spec", "spec_ceilings"]
@@ -104,11 +105,24 @@ def spec_ceilings(spec: Spec, host: str = "", device: str = "") -> list[Ceiling]
         return f"{spec.name}: {how}; {spec.source}; confidence {spec.confidence}"
 
     dev = device or spec.name
-    out = [
-        Ceiling("compute", f"spec:{key}", key, 0, tflops * 1000.0, "spec", host, dev, method=method(key))
-        for key, tflops in spec.peaks.items()
-        if key != "int8"
-    ]
+
+    def keyed(key: str) -> tuple[str, str]:
+        """(dtype, compute) a sheet's figure is a roof for: TF32 is float32 computed in tf32; the FP64 tensor-core
+        figure is the float64 GEMM roof (cuBLAS uses those units for DGEMM)."""
+        if key in COMPUTE_PRECISIONS:
+            return "float32", key
+        return key.removesuffix("_matrix"), ""
+
+    out = []
+    for key, tflops in spec.peaks.items():
+        if key == "int8":
+            continue
+        dtype, compute = keyed(key)
+        out.append(
+            Ceiling(
+                "compute", f"spec:{key}", dtype, 0, tflops * 1e3, "spec", host, dev, method=method(key), compute=compute
+            )
+        )
     out.append(
         Ceiling(
             "bandwidth",

@@ -103,6 +103,11 @@ class Samples:
     #: The worker's threads waited for a CPU more than ``max_contention`` of the time overall, or fewer
     #: than ``min_samples`` blocks were clean by the time limit (the samples then include disturbed ones).
     contended: bool = False
+    #: The monitor's words for what disturbed the blocks ("contended (...)", "throttled (...)"), when contended.
+    disturbance: str = ""
+    #: Median host seconds per call spent issuing the launches of a clean block, on an asynchronous device
+    #: (None on the host, where issuing is the work): reaching the device time means ``launch-bound``.
+    dispatch_s: float | None = None
 
 
 class BlockMonitor(Protocol):
@@ -112,16 +117,49 @@ class BlockMonitor(Protocol):
         """Called just before a block's start mark."""
 
     def stop(self, wall_s: float) -> float:
-        """Called just after a block's end mark: the share of the block's thread time spent waiting."""
+        """Called just after a block's end mark: the share of the block that was disturbed (0 to 1)."""
+
+    def describe(self, share: float) -> str:
+        """The flag of a measurement disturbed for ``share`` of its time, e.g. "contended (12% ...)"."""
+
+    def report(self) -> tuple[dict[str, str], list[str]]:
+        """After sampling: facts for the row (clock range, ...) and flags beyond disturbed blocks."""
+
+
+#: Upper bound of one hold (spin kernel or lead launches) ahead of a block on an asynchronous device.
+MAX_HOLD_S = 0.25
 
 
 class _Blocks:
-    """Runs blocks of launches, rotating through ``launches`` (one per operand copy)."""
+    """Runs blocks of launches, rotating through ``launches`` (one per operand copy).
+
+    On an asynchronous device the host issues launches while the device runs them. Were the
+    stream idle at the start mark, the host's dispatch of the first launch (a Python call, a
+    library call) would sit inside every block, and a GEMM shorter than its dispatch would
+    time the host. So before each block the device is *held* busy for longer than the host
+    needs to issue the block (``Device.hold``: a spin kernel, as nvbench's blocking kernel;
+    else untimed lead launches of the GEMM itself): the start mark and the launches queue
+    behind it and run back to back. Host dispatch time per call is recorded next to it.
+    """
 
     def __init__(self, launches: Sequence[Callable[[], object]], device: Device) -> None:
         self.launches = list(launches)
         self.device = device
         self.offset = 0
+        self.asynchronous = bool(getattr(device, "asynchronous", False))
+        self.dispatch_per_call = 0.0  # host seconds per launch, last block
+        self.device_per_call = 0.0  # device seconds per launch, last block
+
+    def _hold(self, inner: int) -> None:
+        """Keep the device busy for longer than issuing ``inner`` launches will take the host."""
+        seconds = min(MAX_HOLD_S, 2.0 * self.dispatch_per_call * inner + 50e-6)
+        hold = getattr(self.device, "hold", None)
+        if hold is not None and hold(seconds):
+            return
+        if self.device_per_call > 0:  # no spin kernel: lead launches of the GEMM, untimed
+            lead = min(inner, math.ceil(seconds / self.device_per_call))
+            for _ in range(lead):
+                self.launches[0]()
 
     def run(self, inner: int) -> float:
         """Seconds per call of one block of ``inner`` back-to-back launches."""
@@ -133,11 +171,17 @@ class _Blocks:
         self.offset = (self.offset + inner) % n
         dev = self.device
         dev.synchronize()
+        if self.asynchronous:
+            self._hold(inner)
         start = dev.mark()
+        t0 = time.perf_counter_ns()
         for launch in seq:
             launch()
+        t1 = time.perf_counter_ns()
         end = dev.mark()
-        return dev.elapsed_ns(start, end) * 1e-9 / inner
+        per_call = dev.elapsed_ns(start, end) * 1e-9 / inner
+        self.dispatch_per_call, self.device_per_call = (t1 - t0) * 1e-9 / inner, per_call
+        return per_call
 
 
 def _first_call(launch: Callable[[], object], device: Device, now: Clock) -> float:
@@ -203,6 +247,7 @@ class _Sampler:
         self.disturbed: list[float] = []
         self.waited = self.threads_time = 0.0
         self.streak = 0
+        self.dispatch: list[float] = []  # host seconds per call of each clean block
 
     def take(self, blocks: _Blocks, inner: int) -> float:
         """Run one block (the monitor reads before and after it, never inside); returns its wall seconds."""
@@ -217,6 +262,7 @@ class _Sampler:
             self.disturbed.append(per_call)
         else:
             self.clean.append(per_call)
+            self.dispatch.append(blocks.dispatch_per_call)
             self._update()
         return wall
 
@@ -265,6 +311,18 @@ def measure(
     starved = len(run.clean) < policy.min_samples and bool(run.disturbed)
     contended = starved or (contention is not None and contention > policy.max_contention)
     samples = run.clean + run.disturbed if len(run.clean) < 3 else run.clean
+    why = monitor.describe(contention or 0.0) if contended and monitor is not None else ""
+    dispatch = summarize(run.dispatch).median if blocks.asynchronous and run.dispatch else None
     return Samples(
-        tuple(samples), inner, first, warm, converged, (now() - t0) * 1e-9, tuple(run.disturbed), contention, contended
+        tuple(samples),
+        inner,
+        first,
+        warm,
+        converged,
+        (now() - t0) * 1e-9,
+        tuple(run.disturbed),
+        contention,
+        contended,
+        why,
+        dispatch,
     )

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .buffers import aligned_empty
-from .case import DTYPES, GemmCase, dtype_eps, numpy_dtype
+from .case import GemmCase, dtype_eps, numpy_dtype
 from .kernel import Operands
 
 __all__ = [
@@ -100,9 +100,10 @@ class Precision:
 
     @classmethod
     def of(cls, case: GemmCase, compute_dtype: str | None = None) -> Precision:
-        """The default for ``case``: float32 sums for 16-bit dtypes; inputs rounded to ``compute_dtype`` if lower."""
+        """The default for ``case``: float32 sums for 16-bit dtypes; inputs rounded to ``compute_dtype`` (a dtype
+        or a ``COMPUTE_PRECISIONS`` name such as tf32) when it is lower."""
         low = case.dtype in ("float16", "bfloat16")
-        lower = compute_dtype if compute_dtype and DTYPES[compute_dtype][1] > dtype_eps(case.dtype) else None
+        lower = compute_dtype if compute_dtype and dtype_eps(compute_dtype) > dtype_eps(case.dtype) else None
         return cls(case.dtype, "float32" if low else case.dtype, lower)
 
     def factors(self, k: int) -> tuple[float, float]:

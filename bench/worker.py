@@ -11,7 +11,9 @@ with JSON lines on a private copy of its stdout (fd 1 itself is redirected to st
 a library printing to stdout cannot corrupt the stream):
 ``{"event": "start", "index": i}``,
 ``{"event": "row", "index": i, "row": {...}, "samples": [...], "disturbed": [...]}``,
-``{"event": "fatal", "reason": "..."}`` and finally ``{"event": "done"}``.
+``{"event": "fatal", "reason": "..."}`` and finally ``{"event": "done"}``. A request with
+``"task": "ceilings"`` measures the backend's own device roofs instead of jobs and answers
+``{"event": "ceiling", "ceiling": {...}}`` per roof, as each is measured.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import IO
 
 from .case import GemmCase, Job
-from .errors import one_line
+from .ceilings import Ceiling
+from .devceilings import device_ceilings
+from .errors import GemmbenchError, one_line
 from .hostfacts import python_argv
 from .registry import Entry, load_kernel_class
 from .result import Measurement
 from .session import Outcome, RunHeader, Session, header_from_json, header_to_json
 
-__all__ = ["WorkerResult", "main", "run_in_worker"]
+__all__ = ["WorkerFailed", "WorkerResult", "ceilings_in_worker", "main", "run_in_worker"]
 
 #: An event as the runner consumes it: (job index, outcome) once a job finishes.
 WorkerResult = tuple[int, Outcome]
@@ -169,6 +173,35 @@ def run_in_worker(
             yield current, Outcome(make_error(jobs[current], reason))
 
 
+class WorkerFailed(GemmbenchError, RuntimeError):
+    """A worker measuring a backend's own roofs stopped early; the message says why."""
+
+
+def ceilings_in_worker(entry: Entry, header: RunHeader, timeout_s: float, **sizes: int) -> Iterator[Ceiling]:
+    """Measure ``entry``'s device roofs in a worker (``devceilings.device_ceilings``), yielding each as it comes.
+
+    Raises ``WorkerFailed`` (after the roofs already yielded) when the worker fails, dies or is silent for
+    ``timeout_s``.
+    """
+    worker = _Worker({**_request(entry, header, []), "task": "ceilings", "sizes": sizes}, header.cpus)
+    try:
+        while True:
+            line = worker.readline(timeout_s)
+            if line is None:
+                raise WorkerFailed(f"timed out after {timeout_s:g} s (worker killed)")
+            if line == "":
+                raise WorkerFailed(worker.failure())
+            msg = json.loads(line)
+            if msg["event"] == "ceiling":
+                yield Ceiling(**msg["ceiling"])
+            elif msg["event"] == "fatal":
+                raise WorkerFailed(msg["reason"])
+            elif msg["event"] == "done":
+                return
+    finally:
+        worker.close()
+
+
 _Failure = tuple[int | None, str]
 
 
@@ -221,6 +254,15 @@ def main() -> None:
         session = Session(cls(), header_from_json(request["header"]))
     except Exception as exc:
         send(event="fatal", reason=f"backend setup failed: {one_line(exc)}")
+        return
+    if request.get("task") == "ceilings":
+        try:
+            for ceiling in device_ceilings(session.kernel, **request["sizes"]):
+                send(event="ceiling", ceiling=dataclasses.asdict(ceiling))
+        except Exception as exc:
+            send(event="fatal", reason=f"measuring device ceilings failed: {one_line(exc)}")
+            return
+        send(event="done")
         return
     for index, raw in enumerate(request["jobs"]):
         send(event="start", index=index)

@@ -6,7 +6,8 @@ not installed / torch is a CUDA build / CANN runtime not found / no NPU visible.
 
 The cube unit multiplies 16x16x16 tiles: float16 everywhere, bfloat16 on 910B/910C;
 float32 is computed in float16 on 910A/310P (verified at float16 tolerance, recorded)
-and in true float32 on 910B+ with HF32 off (``allow_hf32`` recorded); no float64.
+and in true float32 on 910B+ with HF32 off (``allow_hf32`` recorded); ``ascend-hf32`` allows
+HF32 (11 mantissa bits) and states it as its compute precision; no float64.
 ``ascend-nz`` casts B once to FRACTAL_NZ outside timing. Shapes not multiple of 16 are
 marked unaligned: the runtime inserts format conversions for them.
 """
@@ -14,7 +15,7 @@ marked unaligned: the runtime inserts format conversions for them.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -107,10 +108,11 @@ class NpuEvents(EventDevice):
 
 class AscendGemm(Kernel):
     name = "ascend"
-    dtypes = ("float16", "bfloat16", "float32")
+    dtypes: ClassVar[tuple[str, ...]] = ("float16", "bfloat16", "float32")
     description = "torch.matmul on NPU tensors (aclnnMatmul), ND format, NPU-event timing"
     batched = True  # a 3-D torch.matmul is one batched aclnn call
     nz = False
+    allow_hf32 = False
     measures_own_ceilings = True
 
     @classmethod
@@ -132,7 +134,7 @@ class AscendGemm(Kernel):
         self.chip = torch.npu.get_device_name(0)
         self.family = chip_family(soc) or chip_family(self.chip)
         if self.family in ("910B", "910C"):
-            torch.npu.matmul.allow_hf32 = False  # true float32; HF32 would round inputs to 11 bits
+            torch.npu.matmul.allow_hf32 = self.allow_hf32  # off: true float32; on: inputs rounded to 11 bits
         if self.nz:
             torch.npu.config.allow_internal_format = True  # keep FRACTAL_NZ instead of converting back
         self.soc = soc
@@ -180,10 +182,13 @@ class AscendGemm(Kernel):
 
         aligned = all(d % 16 == 0 for d in (case.m, case.n, case.k))
         facts = {"format": "NZ" if self.nz else "ND", "aligned16": "yes" if aligned else "no"}
-        compute = None
+        compute: str | None = None
         if case.dtype == "float32":
-            compute = "float32" if self.family in ("910B", "910C") else "float16"
-            facts["float32_computed_as"] = compute
+            if self.family not in ("910B", "910C"):
+                compute = "float16"
+            elif self.allow_hf32:
+                compute = "hf32"
+            facts["float32_computed_as"] = compute or "float32"
         return Prepared(launch, c, facts, compute_dtype=compute)
 
     def poison(self, output: Any) -> None:
@@ -217,6 +222,19 @@ class AscendGemmNZ(AscendGemm):
     batched = False  # the NZ cast is of one k x n matrix
 
 
+class AscendGemmHF32(AscendGemm):
+    name = "ascend-hf32"
+    variant = "hf32"
+    description = "torch.matmul on NPU tensors with HF32 allowed: float32 computed in hf32 (910B/910C)"
+    dtypes = ("float32",)
+    allow_hf32 = True
+
+    def supports(self, case: GemmCase) -> str | None:
+        if self.family not in ("910B", "910C"):
+            return f"HF32 needs Ascend 910B/910C (this is {self.chip}); 'ascend' measures float32 here"
+        return super().supports(case)
+
+
 def _cann_version() -> str:
     """CANN toolkit version from the toolkit's version file, if the environment points at one."""
     home = os.environ.get("ASCEND_TOOLKIT_HOME") or os.environ.get("ASCEND_HOME_PATH") or ""
@@ -231,4 +249,4 @@ def _cann_version() -> str:
     return ""
 
 
-KERNELS = [AscendGemm, AscendGemmNZ]
+KERNELS = [AscendGemm, AscendGemmNZ, AscendGemmHF32]

@@ -5,17 +5,22 @@ process: ``cupy`` (TF32 off: true float32) and ``cupy-tf32`` (TF32 allowed). Eac
 its own worker, whose environment is fixed in ``setup`` before CuPy is imported.
 
 Launches go to the current stream and never synchronise; the harness brackets blocks of
-them with events on that stream. Operands are copied to the device in ``prepare``.
+them with events on that stream, and holds the stream busy ahead of each block with a spin
+kernel (``hold``) so the host's dispatch never sits inside a timed block. Operands are copied
+to the device in ``prepare``. ``cupy-tf32`` states its compute precision (``tf32``) for float32,
+so it is verified with inputs rounded to TF32 and placed under TF32 roofs. Device memory:
+CuPy's pool keeps freed blocks; they count as free, and are released after every case.
+Clocks and throttling are read through NVML when nvidia-ml-py is installed.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from gemmbench.backend import EventDevice, GemmCase, Kernel, Operands, Prepared, probe_stack
+from gemmbench.backend import ClockMonitor, EventDevice, GemmCase, Kernel, Operands, Prepared, open_nvml, probe_stack
 
 _PROBE = """
 import json
@@ -37,6 +42,16 @@ print(json.dumps({"ok": True, "devices": n, "name": name.decode() if isinstance(
 
 #: CUPY_TF32 as fixed for this process by the first CuPy kernel set up in it.
 _tf32_mode: str | None = None
+
+#: One thread spinning on the global nanosecond timer: occupies the stream, not the SMs (nvbench's blocking
+#: kernel waits on a host flag instead; a timed spin needs no host cooperation and cannot hang).
+_SPIN = r"""
+extern "C" __global__ void gemmbench_spin(unsigned long long ns) {
+    unsigned long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do { asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)); } while (t - t0 < ns);
+}
+"""
 
 
 class CudaEvents(EventDevice):
@@ -64,8 +79,24 @@ class CudaEvents(EventDevice):
         self.cp.cuda.get_current_stream().synchronize()
 
     def memory_available(self) -> int:
+        """Free device memory plus the blocks CuPy's pool holds free (reused before the device is asked)."""
         free, _total = self.cp.cuda.runtime.memGetInfo()
-        return int(free)
+        return int(free) + int(self.cp.get_default_memory_pool().free_bytes())
+
+    def hold(self, seconds: float) -> bool:
+        if not hasattr(self, "_spin"):
+            self._spin = self.cp.RawKernel(_SPIN, "gemmbench_spin")
+        self._spin((1,), (1,), (self.cp.uint64(int(seconds * 1e9)),))
+        return True
+
+    def monitor(self) -> ClockMonitor | None:
+        if not hasattr(self, "_nvml"):
+            self._nvml = open_nvml(self.pci_bus_id)
+        return ClockMonitor(*self._nvml) if self._nvml else None
+
+    @property
+    def pci_bus_id(self) -> str:
+        return str(self.cp.cuda.Device().pci_bus_id)
 
     def cache_bytes(self) -> int:
         return int(self.props.get("l2CacheSize", 0)) or (50 << 20)
@@ -82,12 +113,14 @@ class CudaEvents(EventDevice):
             "memory_clock_khz": str(p.get("memoryClockRate", "")),
             "driver": str(rt.driverGetVersion()),
             "cuda_runtime": str(rt.runtimeGetVersion()),
+            "pci_bus_id": self.pci_bus_id,
+            "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "(all)"),
         }
 
 
 class CupyGemm(Kernel):
     name = "cupy"
-    dtypes = ("float64", "float32", "float16", "bfloat16")
+    dtypes: ClassVar[tuple[str, ...]] = ("float64", "float32", "float16", "bfloat16")
     description = "cupy.matmul (cuBLAS), CUDA-event timing, TF32 off"
     batched = True  # a 3-D cupy.matmul is one strided-batched cuBLAS call
     allow_tf32 = False
@@ -148,7 +181,11 @@ class CupyGemm(Kernel):
         def launch() -> None:
             matmul(a, b, out=c)
 
-        return Prepared(launch, c, {"tf32": "on" if self.allow_tf32 else "off"})
+        tf32 = self.allow_tf32 and case.dtype == "float32"
+        return Prepared(launch, c, {"tf32": "on" if self.allow_tf32 else "off"}, compute_dtype="tf32" if tf32 else None)
+
+    def release(self) -> None:
+        self.cp.get_default_memory_pool().free_all_blocks()
 
     def poison(self, output: Any) -> None:
         output.fill(float("nan"))  # on the stream, ordered before the verified launch
@@ -169,7 +206,8 @@ class CupyGemm(Kernel):
 class CupyGemmTF32(CupyGemm):
     name = "cupy-tf32"
     variant = "tf32"
-    description = "cupy.matmul (cuBLAS) with TF32 allowed for float32"
+    description = "cupy.matmul (cuBLAS) with TF32 allowed: float32 computed in tf32"
+    dtypes = ("float32",)  # TF32 changes float32 GEMMs only; the other dtypes are measured by 'cupy'
     allow_tf32 = True
 
 

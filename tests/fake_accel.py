@@ -1,11 +1,17 @@
 """In-process fakes of CuPy and torch/torch_npu that model the device contract faithfully.
 
-Work is *asynchronous*: a launch only enqueues an op on the device timeline; it runs (and
-advances device time) when something synchronises. Events stamp device time when the
-stream reaches them, and reading an elapsed time before the end event completed raises,
-as CUDA's cudaEventElapsedTime does (cudaErrorNotReady). Host time does not move with
-device work, so a harness that read the host clock around launches would measure ~0.
-Allocation is counted and limited, so refusing a case must happen before allocating.
+Work is *asynchronous*: a launch only enqueues an op on the device timeline. The device
+runs ops in order, each starting when the previous one ends or when the host enqueued it,
+whichever is later (host time in ms, from ``perf_counter``): an idle stream waits for the
+host, as a real one does, so a harness whose blocks start on an idle stream times the
+host's dispatch. Events stamp device time when the stream reaches them, and reading an
+elapsed time before the end event completed raises, as CUDA's cudaEventElapsedTime does
+(cudaErrorNotReady). Launches may cost host time (``launch_host_ms``). Allocation is
+counted and limited, so refusing a case must happen before allocating; the fake CuPy
+keeps freed blocks in a memory pool, as CuPy does, until ``free_all_blocks``.
+
+Also here: CuPy's TF32 mode (inputs rounded to 10 mantissa bits when ``CUPY_TF32=1`` at the
+first float32 matmul), a spin kernel (``RawKernel``), and a fake NVML (``make_nvml``).
 """
 
 from __future__ import annotations
@@ -24,30 +30,48 @@ class NotReady(RuntimeError):
     pass
 
 
+def host_ms() -> float:
+    return time.perf_counter() * 1e3
+
+
 class Timeline:
-    def __init__(self, capacity: int = 1 << 30) -> None:
-        self.t_ms = 0.0
+    def __init__(self, capacity: int = 1 << 30, gemm_ms: float = GEMM_MS, launch_host_ms: float = 0.0) -> None:
+        self.t_ms = 0.0  # when the device is next free, in host ms
         self.queue: list = []
         self.capacity = capacity
-        self.allocated = 0
+        self.allocated = 0  # bytes the device has handed out (to arrays, or held in the pool)
+        self.pool_free = 0  # bytes held by the memory pool, free for reuse
         self.allocations = 0
         self.gemms = 0
+        self.gemm_ms, self.launch_host_ms = gemm_ms, launch_host_ms
+        self.spins: list[float] = []
 
     def enqueue(self, ms: float, fn=None) -> None:
-        self.queue.append((ms, fn))
+        self.queue.append((ms, fn, host_ms()))
 
     def drain(self) -> None:
-        for ms, fn in self.queue:
-            self.t_ms += ms
+        for ms, fn, at in self.queue:
+            start = max(self.t_ms, at)  # an idle stream waits for the host
             if fn:
-                fn()
+                fn(start)
+            self.t_ms = start + ms
         self.queue.clear()
 
     def alloc(self, nbytes: int) -> None:
-        if self.allocated + nbytes > self.capacity:
-            raise MemoryError(f"out of device memory allocating {nbytes} bytes")
-        self.allocated += nbytes
+        if nbytes <= self.pool_free:  # reuse a freed block (the pool is simplified to a byte count)
+            self.pool_free -= nbytes
+        else:
+            if self.allocated + nbytes > self.capacity:
+                raise MemoryError(f"out of device memory allocating {nbytes} bytes")
+            self.allocated += nbytes
         self.allocations += 1
+
+    def free_to_pool(self, nbytes: int) -> None:
+        self.pool_free += nbytes
+
+    def free_all_blocks(self) -> None:
+        self.allocated -= self.pool_free
+        self.pool_free = 0
 
 
 class Event:
@@ -59,8 +83,8 @@ class Event:
     def record(self, stream=None) -> None:
         self.done = False
 
-        def stamp():
-            self.time = self.tl.t_ms
+        def stamp(at):
+            self.time = at
             self.done = True
 
         self.tl.enqueue(0.0, stamp)
@@ -74,13 +98,23 @@ class Event:
         return end.time - self.time
 
 
+def _op(fn):
+    """A device op body (called with its start time, which most ops ignore)."""
+    return lambda _at: fn()
+
+
 class Array:
-    """A device array: numpy storage that only device ops touch."""
+    """A device array: numpy storage that only device ops touch; its bytes go back to the pool when dropped."""
 
     def __init__(self, tl: Timeline, data: np.ndarray, charge: bool = True) -> None:
         self.tl, self.data = tl, data
+        self.charged = data.nbytes if charge else 0
         if charge:
             tl.alloc(data.nbytes)
+
+    def __del__(self) -> None:
+        if self.charged:
+            self.tl.free_to_pool(self.charged)
 
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
@@ -93,20 +127,65 @@ class Array:
         return Array(self.tl, self.data.swapaxes(a1, a2), charge=False)
 
     def fill(self, value) -> None:
-        self.tl.enqueue(0.001, lambda: self.data.fill(value))
+        self.tl.enqueue(0.001, _op(lambda: self.data.fill(value)))
 
 
-def _gemm(tl: Timeline, a, b, out, first_call_state: dict) -> None:
+def round_to_tf32(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded to TF32 (10 mantissa bits, to nearest), as tensor cores read them."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32).reshape(x.shape)
+
+
+def _gemm(tl: Timeline, a, b, out, first_call_state: dict, tf32: bool = False) -> None:
     if not first_call_state.get("done"):
         time.sleep(FIRST_CALL_S)  # handle creation happens on the host, once
         first_call_state["done"] = True
+    if tl.launch_host_ms:
+        time.sleep(tl.launch_host_ms * 1e-3)  # the host's dispatch: Python, library, driver
     tl.gemms += 1
-    tl.enqueue(GEMM_MS, lambda: np.matmul(a.data, b.data, out=out.data))
+
+    def run():
+        x, y = a.data, b.data
+        if tf32 and x.dtype == np.float32:
+            x, y = round_to_tf32(x), round_to_tf32(y)
+        np.matmul(x, y, out=out.data)
+
+    tl.enqueue(tl.gemm_ms, _op(run))
 
 
-def make_cupy(capacity: int = 1 << 30, name: str = "Fake H200") -> types.SimpleNamespace:
-    tl = Timeline(capacity)
+def make_cupy(
+    capacity: int = 1 << 30,
+    name: str = "Fake H200",
+    gemm_ms: float = GEMM_MS,
+    launch_host_ms: float = 0.0,
+    l2_bytes: int = 50 << 20,
+) -> types.SimpleNamespace:
+    import os
+
+    tl = Timeline(capacity, gemm_ms, launch_host_ms)
     first: dict = {}
+    mode: dict = {}
+
+    def matmul(a, b, out):
+        if "tf32" not in mode and a.dtype == np.float32:  # CuPy reads CUPY_TF32 once, at the first float32 matmul
+            mode["tf32"] = os.environ.get("CUPY_TF32") == "1"
+        _gemm(tl, a, b, out, first, mode.get("tf32", False))
+
+    class RawKernel:
+        def __init__(self, code: str, name: str) -> None:
+            assert "globaltimer" in code and name in code
+            self.code, self.name = code, name
+
+        def __call__(self, grid, block, args) -> None:
+            ns = float(args[0])
+            tl.spins.append(ns)
+            tl.enqueue(ns * 1e-6)
+
+    pool = types.SimpleNamespace(
+        free_bytes=lambda: tl.pool_free,
+        used_bytes=lambda: tl.allocated - tl.pool_free,
+        free_all_blocks=tl.free_all_blocks,
+    )
 
     def asarray(x):
         arr = Array(tl, np.array(x))
@@ -124,7 +203,7 @@ def make_cupy(capacity: int = 1 << 30, name: str = "Fake H200") -> types.SimpleN
         "minor": 0,
         "multiProcessorCount": 132,
         "totalGlobalMem": capacity,
-        "l2CacheSize": 50 << 20,
+        "l2CacheSize": l2_bytes,
         "clockRate": 1980000,
         "memoryClockRate": 2619000,
     }
@@ -140,7 +219,7 @@ def make_cupy(capacity: int = 1 << 30, name: str = "Fake H200") -> types.SimpleN
         get_current_stream=lambda: stream,
         runtime=runtime,
         get_elapsed_time=lambda a, b: a.elapsed_time(b),
-        Device=lambda: types.SimpleNamespace(id=0),
+        Device=lambda: types.SimpleNamespace(id=0, pci_bus_id="0000:19:00.0"),
     )
     return types.SimpleNamespace(
         __version__="14.0.0-fake",
@@ -148,11 +227,14 @@ def make_cupy(capacity: int = 1 << 30, name: str = "Fake H200") -> types.SimpleN
         asarray=asarray,
         asnumpy=asnumpy,
         uint8=np.uint8,
+        uint64=np.uint64,
         empty=lambda shape, dtype: Array(tl, np.empty(shape, dtype)),
         ones=lambda n, dtype: Array(tl, np.ones(n, dtype)),
         empty_like=lambda x: Array(tl, np.empty_like(x.data)),
-        copyto=lambda dst, src: tl.enqueue(1.0, lambda: np.copyto(dst.data, src.data)),
-        matmul=lambda a, b, out: _gemm(tl, a, b, out, first),
+        copyto=lambda dst, src: tl.enqueue(1.0, _op(lambda: np.copyto(dst.data, src.data))),
+        matmul=matmul,
+        RawKernel=RawKernel,
+        get_default_memory_pool=lambda: pool,
         timeline=tl,
     )
 
@@ -188,21 +270,27 @@ class Tensor:
         return Tensor(self.tl, self.data.copy(), "cpu")
 
     def fill_(self, value):
-        self.tl.enqueue(0.001, lambda: self.data.fill(value))
+        self.tl.enqueue(0.001, _op(lambda: self.data.fill(value)))
 
     def copy_(self, src):
-        self.tl.enqueue(1.0, lambda: np.copyto(self.data, src.data))
+        self.tl.enqueue(1.0, _op(lambda: np.copyto(self.data, src.data)))
 
     def numpy(self):
         assert self.device == "cpu", "numpy() on an npu tensor"
         return self.data
 
 
-def make_torch(soc: str = "Ascend910B3", capacity: int = 1 << 30, cuda: str | None = None):
+def make_torch(
+    soc: str = "Ascend910B3",
+    capacity: int = 1 << 30,
+    cuda: str | None = None,
+    gemm_ms: float = GEMM_MS,
+    launch_host_ms: float = 0.0,
+):
     """(torch, torch_npu) fakes sharing one NPU timeline."""
     import ml_dtypes
 
-    tl = Timeline(capacity)
+    tl = Timeline(capacity, gemm_ms, launch_host_ms)
     first: dict = {}
     npu = types.SimpleNamespace(
         Event=lambda enable_timing=False: Event(tl),
@@ -244,3 +332,32 @@ def make_torch(soc: str = "Ascend910B3", capacity: int = 1 << 30, cuda: str | No
         npu_format_cast=lambda t, fmt: Tensor(tl, t.data, t.device, fmt),
     )
     return torch, torch_npu
+
+
+# ---------------------------------------------------------------- NVML
+
+
+#: NVML clock-event (throttle) reason bits, as nvml.h defines them.
+SW_POWER_CAP, HW_SLOWDOWN, SW_THERMAL = 0x4, 0x8, 0x20
+
+
+def make_nvml(reasons=lambda: 0, sm_mhz=lambda: 1980, mem_mhz=lambda: 2619) -> types.SimpleNamespace:
+    """A fake ``pynvml``: throttle reasons and clocks come from the callables (called on every query)."""
+    state = types.SimpleNamespace(inits=0, handles=[])
+
+    def init():
+        state.inits += 1
+
+    def handle(bus_id):
+        state.handles.append(bus_id)
+        return ("gpu", bus_id)
+
+    return types.SimpleNamespace(
+        NVML_CLOCK_SM=1,
+        NVML_CLOCK_MEM=2,
+        nvmlInit=init,
+        nvmlDeviceGetHandleByPciBusId=handle,
+        nvmlDeviceGetCurrentClocksEventReasons=lambda h: reasons(),
+        nvmlDeviceGetClockInfo=lambda h, which: sm_mhz() if which == 1 else mem_mhz(),
+        state=state,
+    )

@@ -16,7 +16,10 @@ from gemmbench.result import read_results
     "argv, fragment",
     [
         (["run", "--dtypes", "float8"], "unknown dtype 'float8'; valid choices: float16, bfloat16, float32, float64"),
-        (["run", "-b", "nope"], "unknown backend 'nope'; valid choices: ascend, ascend-nz, cupy, cupy-tf32,"),
+        (
+            ["run", "-b", "nope"],
+            "unknown backend 'nope'; valid choices: ascend, ascend-nz, ascend-hf32, cupy, cupy-tf32,",
+        ),
         (["run", "--sizes", "0"], "size must be >= 1, got 0"),
         (["run", "--sizes", "abc"], "size 'abc' is not an integer"),
         (["run", "--sizes", "64:16:x2"], "gives 0 sizes"),

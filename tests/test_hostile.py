@@ -263,7 +263,7 @@ def test_machine_keeps_its_gemm_rows_beside_its_ceilings(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "machine-h-20260101-000000-aaaa.csv"
-    measure_host([1], ["numpy"], gemm_size=32, stream_elements=1 << 12, gemm_output=gemm_rows_path(out))
+    list(measure_host([1], ["numpy"], gemm_size=32, stream_elements=1 << 12, gemm_output=gemm_rows_path(out)))
     assert gemm_rows_path(out).exists() and not (tmp_path / "results").exists()
     assert latest_results(tmp_path) is None  # never picked as the newest results by plot or --resume
 
@@ -409,7 +409,16 @@ def test_installed_entry_points_are_ignored_when_asked(monkeypatch):
     from gemmbench.registry import ENTRY_POINTS_ENV
 
     assert os.environ.get(ENTRY_POINTS_ENV) == "0"  # set for the whole suite (conftest.py)
-    assert set(discover("").names()) == {"ascend", "ascend-nz", "cupy", "cupy-tf32", "numba", "numba-naive", "numpy"}
+    assert set(discover("").names()) == {
+        "ascend",
+        "ascend-nz",
+        "ascend-hf32",
+        "cupy",
+        "cupy-tf32",
+        "numba",
+        "numba-naive",
+        "numpy",
+    }
     facts = json.dumps(sorted(discover("").names()))
     assert "numpy-again" not in facts
 

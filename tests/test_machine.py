@@ -17,7 +17,7 @@ from test_roofline import CEILS
 
 def test_measure_host_small(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the GEMM rows land in ./results
-    ceilings = measure_host([1], ["numpy"], gemm_size=64, stream_elements=1 << 16)
+    ceilings = list(measure_host([1], ["numpy"], gemm_size=64, stream_elements=1 << 16))
     names = {(c.kind, c.name, c.dtype, c.source) for c in ceilings}
     assert ("compute", "gemm", "float32", "measured") in names
     assert ("compute", "gemm", "float64", "measured") in names

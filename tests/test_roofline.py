@@ -153,7 +153,7 @@ def test_derived_peak_states_its_assumptions(tmp_path, monkeypatch):
     monkeypatch.setattr("gemmbench.commands.machine.numba_available", lambda: False)
     monkeypatch.setattr("gemmbench.microbench.numba_available", lambda: False)
     monkeypatch.setattr("gemmbench.hostfacts.clock_mhz", lambda: (2445.0, "/proc/cpuinfo (may be nominal)"))
-    ceilings = measure_host([1], ["numpy"], gemm_size=32, stream_elements=1 << 12)
+    ceilings = list(measure_host([1], ["numpy"], gemm_size=32, stream_elements=1 << 12))
     (theo,) = [c for c in ceilings if c.name == "theoretical" and c.dtype == "float64"]
     assert "assumes 2 FMA units per core" in theo.method and "2445 MHz" in theo.method
     assert {c.name for c in ceilings if c.kind == "bandwidth"} == {"copy"}

@@ -143,6 +143,9 @@ class _Hog:
     def stop(self, wall_s):
         return 0.5
 
+    def describe(self, share):
+        return f"contended ({100 * share:.0f}% of thread time waiting for a CPU)"
+
 
 class _Sometimes:
     def __init__(self):

@@ -17,6 +17,7 @@ from ..case import DTYPES, TRANSPOSES, GemmCase
 from ..device import Device, EventDevice, HostDevice
 from ..hostfacts import blas_info, vector_bits
 from ..kernel import Kernel, Operands, Prepared
+from ..nvml import ClockMonitor, open_nvml
 from ..probe import probe_stack, run_probe
 from ..testing import ConformanceError, check_kernel
 
@@ -24,6 +25,7 @@ __all__ = [
     "ALIGN",
     "DTYPES",
     "TRANSPOSES",
+    "ClockMonitor",
     "ConformanceError",
     "Device",
     "EventDevice",
@@ -38,6 +40,7 @@ __all__ = [
     "blas_info",
     "check_kernel",
     "is_aligned",
+    "open_nvml",
     "probe_stack",
     "run_probe",
     "vector_bits",

@@ -3,34 +3,35 @@
 Three sources per dtype, side by side: the FMA microkernel (measured peak), the best large
 GEMM any selected backend reaches (measured, a practical ceiling), and cores x FLOP/cycle x
 clock (derived; the clock the OS reports is often the nominal one, so turbo can exceed it).
-Bandwidth: STREAM triad and copy. GEMMs run through the normal harness, in workers.
+Bandwidth: STREAM triad and copy. GEMMs run through the normal harness, in workers; an
+accelerator backend's own roofs (``devceilings``) are measured in a worker per backend too.
+Ceilings are written as they are measured: a backend that fails later costs its own line only.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..case import GemmCase
 from ..ceilings import Ceiling, CeilingsError, read_ceilings, write_ceilings
 from ..console import warn_if_slow_blas
+from ..devceilings import DEVICE_GEMM_SIZE, DEVICE_POLICY
 from ..device import HostDevice
 from ..errors import UsageError
 from ..hostfacts import derived_peak, flops_per_cycle, hostname, threads_problem, usable_cpus, vector_bits
-from ..kernel import Kernel
 from ..microbench import fma_chains_for, fma_peak_gflops, numba_available, stream_gbs
-from ..options import parse_ints, parse_names
+from ..options import parse_ints, parse_names, parse_positive
 from ..registry import discover
-from ..session import memory_problem
-from ..specs import find_spec, spec_ceilings
-from ..stats import summarize
+from ..session import RunHeader
 from ..store import RESULTS_DIR, ceilings_path, check_writable, gemm_rows_path, latest_ceilings, new_run_id, utc_now
 from ..sweep import RunOptions, run
-from ..timer import TimingPolicy, measure
-from ..verify import make_operands
+from ..timer import TimingPolicy
+from ..worker import WorkerFailed, ceilings_in_worker
 
-__all__ = ["GEMM_SIZE", "PEAK_DTYPES", "accelerator_ceilings", "measure_host"]
+__all__ = ["GEMM_SIZE", "PEAK_DTYPES", "measure_host"]
 
 NAME = "machine"
 HELP = "measure this host's ceilings (peak FLOP/s, bandwidth) -> CSV"
@@ -38,6 +39,8 @@ HELP = "measure this host's ceilings (peak FLOP/s, bandwidth) -> CSV"
 PEAK_DTYPES = ("float32", "float64")
 GEMM_SIZE = 2048
 _GEMM_POLICY = TimingPolicy(min_samples=5, max_time_s=3.0, target=0.02)
+#: A device worker silent this long (per roof) is killed and its backend reported failed.
+_DEVICE_TIMEOUT_S = 600.0
 
 
 def measure_host(
@@ -47,29 +50,33 @@ def measure_host(
     gemm_size: int = GEMM_SIZE,
     stream_elements: int | None = None,
     gemm_output: Path | None = None,
-) -> list[Ceiling]:
-    """All ceilings of this host for each thread count in ``threads`` (sizes overridable for tests).
+    failures: list[str] | None = None,
+    device_size: int = DEVICE_GEMM_SIZE,
+) -> Iterator[Ceiling]:
+    """Yield every ceiling of this host for each thread count in ``threads``, as each is measured (sizes
+    overridable for tests), then the roofs of each selected accelerator backend, each measured in its own worker.
 
     The GEMM rows behind the ``gemm`` ceilings go to ``gemm_output`` (``store.gemm_rows_path`` of the
-    ceilings file), never into a results file a later ``plot`` or ``run --resume`` would pick up.
+    ceilings file), never into a results file a later ``plot`` or ``run --resume`` would pick up. An
+    accelerator whose worker fails adds one line to ``failures`` (when given) and the others go on.
     """
     host, device = hostname(), HostDevice.name_of()
     now = utc_now()
     bits = vector_bits()
-    out: list[Ceiling] = []
 
-    def add(kind: str, name: str, dtype: str, t: int, value: float, source: str, method: str) -> None:
-        out.append(Ceiling(kind, name, dtype, t, value, source, host, device, now, method))
-        say(f"{kind:<9} {name:<12} {dtype or '-':<8} x{t}  {value:9.1f} {out[-1].unit:<7} {source}")
+    def ceiling(kind: str, name: str, dtype: str, t: int, value: float, source: str, method: str) -> Ceiling:
+        c = Ceiling(kind, name, dtype, t, value, source, host, device, now, method)
+        say(f"{kind:<9} {name:<12} {dtype or '-':<8} x{t}  {value:9.1f} {c.unit:<7} {source}")
+        return c
 
     for t in threads:
         for dtype in PEAK_DTYPES:
             theo = derived_peak(t, dtype, host, device, now)
             if theo is not None:
-                add("compute", "theoretical", dtype, t, theo.value, "derived", theo.method)
+                yield ceiling("compute", "theoretical", dtype, t, theo.value, "derived", theo.method)
             if numba_available():
                 value = fma_peak_gflops(dtype, t)
-                add(
+                yield ceiling(
                     "compute",
                     "fma",
                     dtype,
@@ -82,25 +89,19 @@ def measure_host(
         bw = stream_gbs(t, elements=stream_elements)
         for name, value in bw.items():
             how = "STREAM triad a=b+s*c, 24 B/element" if name == "triad" else "copy a=b, 16 B/element"
-            add(
-                "bandwidth",
-                name,
-                "",
-                t,
-                value,
-                "measured",
-                how
-                + (
-                    ", float64 arrays >= 4x LLC, best of 10"
-                    if numba_available()
-                    else "; np.copyto, 1 thread (Numba not installed)"
-                ),
+            how += (
+                ", float64 arrays >= 4x LLC, best of 10"
+                if numba_available()
+                else "; np.copyto, 1 thread (Numba not installed)"
             )
+            yield ceiling("bandwidth", name, "", t, value, "measured", how)
     cases = [GemmCase(gemm_size, gemm_size, gemm_size, d) for d in PEAK_DTYPES]
     options = RunOptions(threads=tuple(threads), policy=_GEMM_POLICY)
+    # The host's GEMM roof comes from host backends only: a GPU's rate is its own roof, not the CPU's.
+    host_backends = [e.name for e in discover().select(gemm_backends) if not e.cls.measures_own_ceilings]
     rows = run(
         cases,
-        backends=gemm_backends,
+        backends=host_backends,
         options=options,
         ceilings=[],
         output=gemm_output or gemm_rows_path(ceilings_path(host, new_run_id())),
@@ -110,94 +111,36 @@ def measure_host(
         if r.status == "ok" and r.gflops and r.gflops > best.get((r.dtype, r.threads), (0.0, ""))[0]:
             best[(r.dtype, r.threads)] = (r.gflops, r.backend)
     for (dtype, t), (value, backend) in sorted(best.items()):
-        add(
-            "compute",
-            "gemm",
-            dtype,
-            t,
-            value,
-            "measured",
-            f"median GFLOP/s of {backend} at {gemm_size}^3, hot cache (best of the selected backends)",
-        )
-    out += _accelerators(gemm_backends, say)
-    return out
+        how = f"median GFLOP/s of {backend} at {gemm_size}^3, hot cache (best of the selected backends)"
+        yield ceiling("compute", "gemm", dtype, t, value, "measured", how)
+    yield from _accelerators(gemm_backends, say, failures, device_size)
 
 
-def _accelerators(names: Sequence[str] | None, say: Callable[[str], None]) -> list[Ceiling]:
-    """Roofs of selected, available backends that measure their own device (GPU, NPU)."""
-    out: list[Ceiling] = []
+def _accelerators(
+    names: Sequence[str] | None, say: Callable[[str], None], failures: list[str] | None, size: int
+) -> Iterator[Ceiling]:
+    """Roofs of selected, available backends that measure their own device (GPU, NPU), each in a worker."""
+    seen: set[tuple] = set()
     for entry in discover().select(names):
         if not entry.cls.measures_own_ceilings or entry.probe():
             continue
-        kernel = entry.cls()
-        kernel.setup(1)
-        for c in accelerator_ceilings(kernel):
-            out.append(c)
-            say(f"{c.kind:<9} {c.name:<12} {c.dtype or '-':<8} {c.device}  {c.value:9.1f} {c.unit:<7} {c.source}")
-    return out
-
-
-def _facts_text(facts: dict[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in facts.items())
-
-
-def accelerator_ceilings(
-    kernel: Kernel, size: int = 8192, copy_bytes: int = 1 << 30, policy: TimingPolicy = _GEMM_POLICY
-) -> list[Ceiling]:
-    """An accelerator backend's roofs, measured through the same timer and device events.
-
-    Peak: median GFLOP/s of a ``size``^3 GEMM per supported dtype (a practical peak: the
-    vendor library's best). Bandwidth: device-to-device copy of ``copy_bytes``, counting a
-    read and a write of each byte, when the kernel offers ``device_copy``. Spec-sheet roofs
-    of the detected model are added, labelled ``spec``.
-    """
-    device = kernel.device()
-    host, now = hostname(), utc_now()
-    out: list[Ceiling] = []
-    for dtype in kernel.dtypes:
-        case = GemmCase(size, size, size, dtype)
-        if kernel.supports(case) or memory_problem(case, 1, device):
-            continue
-        prepared = kernel.prepare(case, make_operands(case))
-        value = case.flops / summarize(measure([prepared.launch], device, policy).per_call_s).median / 1e9
-        out.append(
-            Ceiling(
-                "compute",
-                "gemm-peak",
-                dtype,
-                0,
-                value,
-                "measured",
-                host,
-                device.name,
-                now,
-                f"median of {kernel.name} at {size}^3 ({_facts_text(prepared.facts)})",
-            )
-        )
-        del prepared
-    copy = getattr(kernel, "device_copy", None)
-    if copy is not None:
-        copy_bytes = min(copy_bytes, device.memory_available() // 4)  # two buffers, room to spare
-        launch = copy(copy_bytes)
-        median = summarize(measure([launch], device, policy).per_call_s).median
-        out.append(
-            Ceiling(
-                "bandwidth",
-                "copy-device",
-                "",
-                0,
-                2 * copy_bytes / median / 1e9,
-                "measured",
-                host,
-                device.name,
-                now,
-                f"device-to-device copy of {copy_bytes >> 20} MiB, read + write counted",
-            )
-        )
-    spec = find_spec(device.name)
-    if spec is not None:
-        out += spec_ceilings(spec, host, device.name)
-    return out
+        header = RunHeader(new_run_id(), DEVICE_POLICY, 1)
+        try:
+            for c in ceilings_in_worker(entry, header, _DEVICE_TIMEOUT_S, size=size):
+                key = (c.kind, c.name, c.dtype, c.compute, c.device, c.value)
+                if c.source == "spec" and key in seen:
+                    continue  # cupy and cupy-tf32 see the same sheet
+                seen.add(key)
+                say(
+                    f"{c.kind:<9} {c.name:<12} {c.dtype or '-':<8} {c.compute or '':<5} {c.device}  "
+                    f"{c.value:9.1f} {c.unit:<7} {c.source} ({entry.name})"
+                )
+                yield c
+        except WorkerFailed as exc:
+            line = f"{entry.name}: device ceilings not measured: {exc}"
+            if failures is not None:
+                failures.append(line)
+            say(f"error: {line}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -225,6 +168,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="default results/machine-<host>-<time>.csv (runs and plots use the newest)",
     )
     parser.add_argument(
+        "--device-size",
+        type=parse_positive("--device-size"),
+        default=DEVICE_GEMM_SIZE,
+        metavar="N",
+        help=f"accelerator backends: the N^3 GEMM whose rate is the device's peak (default {DEVICE_GEMM_SIZE})",
+    )
+    parser.add_argument(
         "--if-missing",
         action="store_true",
         help="do nothing when this host already has a machine CSV (the main job uses this)",
@@ -244,10 +194,26 @@ def handle(args: argparse.Namespace) -> int:
     discover().select(args.backends)
     out = _output(args.output)
     warn_if_slow_blas()
-    ceilings = measure_host(threads, args.backends, say=print, gemm_output=gemm_rows_path(out))
-    write_ceilings(out, ceilings)
-    print(f"gemmbench: {len(ceilings)} ceilings -> {out} (GEMM rows: {gemm_rows_path(out)})")
-    return 0
+    failures: list[str] = []
+    written: list[Ceiling] = []
+
+    def measured() -> Iterator[Ceiling]:
+        for c in measure_host(
+            threads,
+            args.backends,
+            say=print,
+            gemm_output=gemm_rows_path(out),
+            failures=failures,
+            device_size=args.device_size,
+        ):
+            written.append(c)
+            yield c
+
+    write_ceilings(out, measured())  # each ceiling on disk as it is measured
+    print(f"gemmbench: {len(written)} ceilings -> {out} (GEMM rows: {gemm_rows_path(out)})")
+    for line in failures:
+        print(f"gemmbench: error: {line}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _output(path: str | None) -> Path:

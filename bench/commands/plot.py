@@ -135,8 +135,9 @@ def _draw_roofs(ax: Any, data: PlotInput, rows: Sequence[Measurement], threads: 
         style = _HOST_STYLES[h % len(_HOST_STYLES)]
         suffix = f" [{host}]" if len(devices) > 1 else ""
         bw = cset.bandwidth(host, device, threads)
-        for dtype in sorted({r.dtype for r in rows if (r.host, r.device) == (host, device)}):
-            peak = cset.peak(host, device, dtype, threads)
+        for dtype, compute in sorted({(r.dtype, r.compute) for r in rows if (r.host, r.device) == (host, device)}):
+            peak = cset.peak(host, device, dtype, threads, compute)
+            label = f"{dtype} ({compute})" if compute else dtype
             colour = _DTYPE_COLOURS.get(dtype, "black")
             if peak is None:
                 continue
@@ -157,7 +158,7 @@ def _draw_roofs(ax: Any, data: PlotInput, rows: Sequence[Measurement], threads: 
             else:
                 ax.axhline(peak.value, ls=style, color=colour, lw=2, alpha=0.8)
             ax.annotate(
-                f"{dtype} peak {peak.value:.0f} GFLOP/s ({peak.name}, {peak.source}, x{peak.threads}){suffix}",
+                f"{label} peak {peak.value:.0f} GFLOP/s ({peak.name}, {peak.source}, x{peak.threads}){suffix}",
                 (xlim[1], peak.value),
                 textcoords="offset points",
                 xytext=(-4, 3),
@@ -198,8 +199,8 @@ def _xlim(data: PlotInput, rows: Sequence[Measurement], threads: int) -> tuple[f
     """Span every point and every ridge, with room on the memory-bound side for the slope."""
     cset = CeilingSet(data.ceilings)
     xs = [r.intensity for r in rows] or [1.0]
-    for host, device, dtype in {(r.host, r.device, r.dtype) for r in rows}:
-        peak, bw = cset.peak(host, device, dtype, threads), cset.bandwidth(host, device, threads)
+    for host, device, dtype, compute in {(r.host, r.device, r.dtype, r.compute) for r in rows}:
+        peak, bw = cset.peak(host, device, dtype, threads, compute), cset.bandwidth(host, device, threads)
         if peak and bw:
             xs.append(ridge_intensity(peak.value, bw.value))
     return min(xs) / 4, max(xs) * 2

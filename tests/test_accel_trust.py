@@ -1,0 +1,311 @@
+"""Accelerator numbers that hold on real hardware, proven against fakes that misbehave as hardware does.
+
+Each test plants one defect a real GPU/NPU would show and fails on code that does not handle it:
+launches that cost host time (an idle stream times the host), TF32 rounding (a float32
+tolerance calls every TF32 result wrong; a kernel computing TF32 in secret must still be
+caught), ceilings of two compute precisions for one dtype, CuPy's memory pool holding freed
+blocks, NVML reporting throttling and wandering clocks, an L2 larger than the default, and
+``gemmbench machine -b cupy,cupy-tf32`` (two TF32 modes, one process each) with a third
+backend that fails.
+"""
+
+import csv
+import functools
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import fake_accel
+from gemmbench.case import GemmCase, Job
+from gemmbench.ceilings import Ceiling, CeilingSet, read_ceilings
+from gemmbench.cli import main
+from gemmbench.commands import machine as machine_cmd
+from gemmbench.kernels import cupy_gemm
+from gemmbench.kernels.ascend_gemm import AscendGemm, AscendGemmHF32
+from gemmbench.kernels.cupy_gemm import CupyGemm, CupyGemmTF32
+from gemmbench.registry import KERNEL_PATH_ENV
+from gemmbench.rows import place_row
+from gemmbench.session import RunHeader, Session
+from gemmbench.specs import find_spec, spec_ceilings
+from gemmbench.testing import FAST_POLICY
+from gemmbench.timer import TimingPolicy
+
+TESTS = Path(__file__).resolve().parent
+#: Enough blocks for medians to mean something, short enough for CI.
+POLICY = TimingPolicy(warmup_count=2, warmup_time_s=0.0, min_samples=5, min_time_s=0.0, max_time_s=0.3, target=1.0)
+
+
+def _install_cupy(monkeypatch, **kw):
+    cp = fake_accel.make_cupy(**kw)
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    monkeypatch.delenv("CUPY_TF32", raising=False)
+    monkeypatch.setattr(cupy_gemm, "_tf32_mode", None)
+    return cp
+
+
+def _run(kernel, case, policy=POLICY):
+    return Session(kernel, RunHeader("t", policy, 1), pin=False).run(Job(case))
+
+
+# ---------------------------------------------------------------- 1. host launch cost
+
+
+def test_cupy_hides_host_dispatch_behind_a_spin_kernel_and_flags_launch_bound(monkeypatch):
+    """A 0.2 ms GEMM whose dispatch costs the host 1 ms: on an idle stream every block would time the host
+    (~1 ms per call). Held busy by the spin kernel, the events time the device; the row says launch-bound."""
+    cp = _install_cupy(monkeypatch, gemm_ms=0.2, launch_host_ms=1.0)
+    row, samples, _ = _run(CupyGemm(), GemmCase(32, 32, 32, "float32"))
+    assert row.status == "ok", row.reason
+    assert row.median_s == pytest.approx(0.2e-3, rel=0.05), samples
+    assert row.dispatch_s >= 1e-3
+    assert "launch-bound" in row.noise and row.flagged
+    assert cp.timeline.spins and max(cp.timeline.spins) > 1e6  # held for longer than a block's dispatch
+
+
+def test_cheap_dispatch_is_not_launch_bound_and_blocks_start_on_a_busy_stream(monkeypatch):
+    _install_cupy(monkeypatch, gemm_ms=2.0, launch_host_ms=0.0)
+    row, samples, _ = _run(CupyGemm(), GemmCase(32, 32, 32, "float32"))
+    assert samples == pytest.approx([2e-3] * len(samples), rel=1e-6)
+    assert "launch-bound" not in row.noise and 0 < row.dispatch_s < 1e-3
+
+
+def test_npu_leads_with_untimed_launches_when_there_is_no_spin_kernel(monkeypatch):
+    """torch_npu offers no spin kernel: the harness leads each block with launches of the GEMM itself. A 2 ms
+    GEMM dispatched in 0.5 ms would otherwise read 2.5 ms (the first dispatch inside every one-call block)."""
+    pytest.importorskip("ml_dtypes")
+    torch, torch_npu = fake_accel.make_torch("Ascend910B3", gemm_ms=2.0, launch_host_ms=0.5)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch_npu", torch_npu)
+    row, samples, _ = _run(AscendGemm(), GemmCase(32, 32, 32, "float16"))
+    assert row.status == "ok", row.reason
+    assert row.median_s == pytest.approx(2e-3, rel=0.02), samples
+    assert "launch-bound" not in row.noise
+
+
+# ---------------------------------------------------------------- 2. compute precision
+
+
+def test_tf32_results_verified_at_tf32_and_recorded(monkeypatch):
+    _install_cupy(monkeypatch)
+    row = _run(CupyGemmTF32(), GemmCase(256, 256, 256, "float32"), FAST_POLICY).row
+    assert row.status == "ok", row.reason  # at float32 tolerance this is ~14x its bound
+    assert row.compute == "tf32" and json.loads(row.facts)["tf32"] == "on"
+
+
+def test_a_kernel_computing_tf32_in_secret_is_caught(monkeypatch):
+    """The plain backend states no reduced precision: if the library computes TF32 anyway, the row is wrong."""
+    _install_cupy(monkeypatch)
+    session = Session(CupyGemm(), RunHeader("t", FAST_POLICY, 1), pin=False)
+    monkeypatch.setenv("CUPY_TF32", "1")  # flipped behind the backend's back, before the first matmul
+    row = session.run(Job(GemmCase(256, 256, 256, "float32"))).row
+    assert row.status == "wrong" and row.compute == ""
+
+
+def test_tf32_backend_is_float32_only(monkeypatch):
+    _install_cupy(monkeypatch)
+    row = _run(CupyGemmTF32(), GemmCase(16, 16, 16, "float64"), FAST_POLICY).row
+    assert row.status == "skipped" and "float32" in row.reason
+
+
+def test_hf32_is_a_compute_precision_on_910b_only(monkeypatch):
+    pytest.importorskip("ml_dtypes")
+    for soc, status in (("Ascend910B3", "ok"), ("Ascend910A", "skipped")):
+        torch, torch_npu = fake_accel.make_torch(soc)
+        monkeypatch.setitem(sys.modules, "torch", torch)
+        monkeypatch.setitem(sys.modules, "torch_npu", torch_npu)
+        row = _run(AscendGemmHF32(), GemmCase(64, 64, 64, "float32"), FAST_POLICY).row
+        assert row.status == status, row.reason
+        if status == "ok":
+            assert row.compute == "hf32" and torch.npu.matmul.allow_hf32 is True
+
+
+# ---------------------------------------------------------------- 3. ceilings keyed by compute precision
+
+
+def _roofs():
+    def c(value, compute=""):
+        return Ceiling("compute", "gemm-peak", "float32", 0, value, "measured", "h", "GPU", compute=compute)
+
+    return CeilingSet([c(60_000.0), c(400_000.0, "tf32")])
+
+
+def test_true_float32_is_never_judged_against_the_tf32_roof():
+    roofs = _roofs()
+    assert roofs.peak("h", "GPU", "float32", 1).value == 60_000.0
+    assert roofs.peak("h", "GPU", "float32", 1, "tf32").value == 400_000.0
+    assert roofs.peak("h", "GPU", "float32", 1, "hf32") is None  # no roof of that precision: no placement
+
+
+def test_rows_are_placed_by_their_compute_precision(monkeypatch):
+    _install_cupy(monkeypatch)
+    plain = _run(CupyGemm(), GemmCase(64, 64, 64, "float32"), FAST_POLICY).row
+    _install_cupy(monkeypatch)  # a fresh process: CuPy fixes TF32 once per process
+    tf32 = _run(CupyGemmTF32(), GemmCase(64, 64, 64, "float32"), FAST_POLICY).row
+    roofs = CeilingSet(
+        [
+            Ceiling("compute", "gemm-peak", "float32", 0, 1.0, "measured", plain.host, plain.device),
+            Ceiling("compute", "gemm-peak", "float32", 0, 8.0, "measured", plain.host, plain.device, compute="tf32"),
+        ]
+    )
+    assert place_row(plain, roofs).peak_gflops == 1.0
+    assert place_row(tf32, roofs).peak_gflops == 8.0
+
+
+def test_spec_sheet_tf32_and_fp64_tensor_roofs_are_keyed_right():
+    roofs = CeilingSet(spec_ceilings(find_spec("NVIDIA H200"), "h", "NVIDIA H200"))
+    assert roofs.peak("h", "NVIDIA H200", "float32", 1).value == 67_000.0  # not the 494.5 TFLOPS TF32 figure
+    assert roofs.peak("h", "NVIDIA H200", "float32", 1, "tf32").value == 494_500.0
+    assert roofs.peak("h", "NVIDIA H200", "float64", 1).value == 67_000.0  # DGEMM runs on FP64 tensor cores
+
+
+def test_machine_csv_of_schema_1_reads_with_empty_compute(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "kind,name,dtype,threads,value,source,host,device,timestamp,method,schema_version\n"
+        "compute,gemm-peak,float32,0,400000.0,measured,h,GPU,,,1\n"
+    )
+    (c,) = read_ceilings(path)
+    assert c.compute == "" and c.value == 400_000.0
+
+
+# ---------------------------------------------------------------- 5. memory pool
+
+
+def test_memory_held_by_the_pool_counts_as_free_and_is_released_between_cases(monkeypatch):
+    """5 MiB device, 3 MiB case: after the first case CuPy's pool holds its 3 MiB. Reading only the driver's
+    free memory (2 MiB) would skip the second case."""
+    cp = _install_cupy(monkeypatch, capacity=5 << 20)
+    session = Session(CupyGemm(), RunHeader("t", FAST_POLICY, 1), pin=False)
+    case = GemmCase(512, 512, 512, "float32")
+    first, second = session.run(Job(case)).row, session.run(Job(case)).row
+    assert (first.status, second.status) == ("ok", "ok"), second.reason
+    assert cp.timeline.pool_free == 0  # released after each case
+    x = cp.empty((1024,), "float32")
+    del x  # back to the pool, not to the device
+    assert cp.timeline.pool_free == 4096 and session.device.memory_available() == 5 << 20
+
+
+# ---------------------------------------------------------------- 6. clocks and throttling
+
+
+def _nvml(monkeypatch, **kw):
+    nvml = fake_accel.make_nvml(**kw)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    return nvml
+
+
+def test_throttled_blocks_are_set_aside_and_the_row_flagged(monkeypatch):
+    _install_cupy(monkeypatch)
+    queries = iter(range(10**6))
+    # Thermal slowdown on every third query: most blocks see it at their start or end.
+    nvml = _nvml(monkeypatch, reasons=lambda: fake_accel.SW_THERMAL if next(queries) % 3 == 0 else 0)
+    row = _run(CupyGemm(), GemmCase(32, 32, 32, "float32")).row
+    assert nvml.state.handles == ["0000:19:00.0"]  # found by PCI bus id, not by CUDA's numbering
+    assert row.disturbed > 0
+    assert "throttled" in row.noise and "sw thermal slowdown" in row.noise
+    facts = json.loads(row.facts)
+    assert facts["throttle_reasons"] == "sw thermal slowdown" and facts["sm_clock_mhz"] == "1980"
+
+
+def test_changing_clocks_are_recorded_and_flagged(monkeypatch):
+    _install_cupy(monkeypatch)
+    clocks = iter(range(10**6))
+    _nvml(monkeypatch, sm_mhz=lambda: 1755 if next(clocks) % 2 else 1980)
+    row = _run(CupyGemm(), GemmCase(32, 32, 32, "float32")).row
+    assert json.loads(row.facts)["sm_clock_mhz"] == "1755-1980"
+    assert "SM clock changed 1755-1980 MHz" in row.noise and row.flagged
+
+
+def test_steady_clocks_and_no_throttle_leave_the_row_clean(monkeypatch):
+    _install_cupy(monkeypatch)
+    _nvml(monkeypatch)
+    row = _run(CupyGemm(), GemmCase(32, 32, 32, "float32")).row
+    assert row.disturbed == 0 and "throttled" not in row.noise and "clock" not in row.noise
+
+
+def test_without_nvml_there_is_no_monitor_and_no_error(monkeypatch):
+    _install_cupy(monkeypatch)
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails
+    row = _run(CupyGemm(), GemmCase(32, 32, 32, "float32"), FAST_POLICY).row
+    assert row.status == "ok" and "sm_clock_mhz" not in json.loads(row.facts)
+
+
+# ---------------------------------------------------------------- 7. cold mode defeats the device's own L2
+
+
+@pytest.mark.parametrize("l2_mib", [50, 126])
+def test_gpu_cold_mode_rotates_more_than_twice_the_reported_l2(monkeypatch, l2_mib):
+    _install_cupy(monkeypatch, l2_bytes=l2_mib << 20)
+    row = Session(CupyGemm(), RunHeader("t", FAST_POLICY, 1), pin=False).run(Job(GemmCase(256, 256, 256), "cold")).row
+    assert row.status == "ok" and "cache-resident" not in row.noise
+    rotated = int(json.loads(row.facts)["cold_bytes"])
+    assert rotated == row.copies * GemmCase(256, 256, 256).bytes
+    assert rotated >= 2 * (l2_mib << 20)
+
+
+# ---------------------------------------------------------------- 4. machine: device roofs in workers
+
+
+_BROKEN = """
+from gemmbench.backend import Kernel
+
+
+class BrokenAccel(Kernel):
+    name = "broken-accel"
+    measures_own_ceilings = True
+
+    def setup(self, threads):
+        raise RuntimeError("driver exploded")
+
+    def prepare(self, case, operands):
+        raise AssertionError("never reached")
+
+
+KERNELS = [BrokenAccel]
+"""
+
+
+def test_machine_measures_cupy_and_cupy_tf32_in_workers_and_survives_a_failing_backend(tmp_path, monkeypatch, capsys):
+    """Old code set both CuPy backends up in one process: the second raised (TF32 is fixed per process) and
+    nothing was written. Now each runs in its own worker, roofs are keyed by compute precision, a failing
+    backend is one error line, and every ceiling measured is in the file."""
+    fakes = tmp_path / "fakes"
+    (fakes / "cupy").mkdir(parents=True)
+    (fakes / "cupy" / "__init__.py").write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(TESTS)!r})
+            import fake_accel
+            globals().update(vars(fake_accel.make_cupy()))
+            """
+        )
+    )
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken_accel.py").write_text(_BROKEN)
+    monkeypatch.setenv("PYTHONPATH", f"{fakes}:{TESTS.parent}")
+    monkeypatch.syspath_prepend(str(fakes))  # the probe's find_spec runs here
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setenv(KERNEL_PATH_ENV, str(plugins))
+    monkeypatch.chdir(tmp_path)
+    small = functools.partial(machine_cmd.measure_host, gemm_size=32, stream_elements=1 << 12)
+    monkeypatch.setattr(machine_cmd, "measure_host", small)
+    out = tmp_path / "m.csv"
+    code = main(
+        ["machine", "-j", "1", "-b", "numpy,cupy,cupy-tf32,broken-accel", "--device-size", "64", "-o", str(out)]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "broken-accel: device ceilings not measured" in err and "driver exploded" in err
+    ceilings = read_ceilings(out)
+    peaks = {(c.dtype, c.compute) for c in ceilings if c.name == "gemm-peak"}
+    assert {("float32", ""), ("float32", "tf32"), ("float64", "")} <= peaks
+    cpu_gemm = [c for c in ceilings if c.name == "gemm"]
+    assert cpu_gemm and all(c.device.startswith("cpu") for c in cpu_gemm)  # the CPU roofs are kept ...
+    assert all("numpy" in c.method for c in cpu_gemm)  # ... and never taken from a GPU's rate
+    with open(out) as f:
+        assert next(csv.reader(f))[-2:] == ["compute", "schema_version"]
