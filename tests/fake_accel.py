@@ -50,12 +50,16 @@ class Timeline:
         self.queue.append((ms, fn, host_ms()))
 
     def drain(self) -> None:
+        """Run everything enqueued; like a real synchronize, return only once the device would be done."""
         for ms, fn, at in self.queue:
             start = max(self.t_ms, at)  # an idle stream waits for the host
             if fn:
                 fn(start)
             self.t_ms = start + ms
         self.queue.clear()
+        wait_ms = self.t_ms - host_ms()
+        if wait_ms > 0:
+            time.sleep(wait_ms * 1e-3)
 
     def alloc(self, nbytes: int) -> None:
         if nbytes <= self.pool_free:  # reuse a freed block (the pool is simplified to a byte count)
