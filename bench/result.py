@@ -14,6 +14,7 @@ readers accept every version up to their own):
       workload a case stands for (gemmbench run --workload).
   5 - compute: the precision the hardware computed in when lower than dtype (tf32, hf32, float16; '' = dtype).
       dispatch_s: median host seconds per call spent issuing launches on an asynchronous device.
+      node: the fleet node that measured the row (``run --cluster``: its host, or host/worker name); '' locally.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class Measurement:
     count: int = 0
     compute: str = ""  # the precision the GEMM was computed in when lower than dtype: tf32, hf32, float16 (schema 5)
     dispatch_s: float | None = None  # host seconds per call issuing launches (accelerators; schema 5)
+    node: str = ""  # the fleet node that measured the row: host, or host/worker (run --cluster; schema 5)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

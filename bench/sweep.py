@@ -9,7 +9,7 @@ This is the Python API behind ``gemmbench run``::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +28,17 @@ from .store import RESULTS_DIR, check_writable, latest_ceilings, latest_results,
 from .timer import TimingPolicy
 from .worker import run_in_worker
 
-__all__ = ["Reporter", "Resumed", "RunOptions", "host_ceilings", "resume_state", "resume_target", "run"]
+__all__ = [
+    "Reporter",
+    "Resumed",
+    "RunOptions",
+    "Silent",
+    "host_ceilings",
+    "measure_group",
+    "resume_state",
+    "resume_target",
+    "run",
+]
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,9 @@ class Reporter(Protocol):
     def finish(self) -> None: ...
 
 
-class _Silent:
+class Silent:
+    """A reporter that says nothing (the API's default)."""
+
     def start(self, total: int, output: Path) -> None:
         pass
 
@@ -136,6 +148,30 @@ def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunO
     session = Session(entry.cls(), header, pin=False)  # never pin the caller's own process
     for job in jobs:
         yield session.run(job)
+
+
+def measure_group(
+    entry: Entry,
+    threads: int,
+    jobs: Sequence[Job],
+    options: RunOptions,
+    run_id: str,
+    roofs: Sequence[Ceiling],
+    checked: dict[tuple[int, ...], str] | None = None,
+    note: Callable[[str], None] = lambda text: None,
+) -> Iterator[Outcome]:
+    """Measure one (backend, threads) group of jobs on this host: CPUs chosen and checked, this process quiet,
+    then each job's outcome in order. The body of a sweep, and of a fleet task on a Dask worker."""
+    checked = {} if checked is None else checked
+    cpus = tuple(choose_cpus(threads)) if options.isolate else ()
+    system = checked.get(cpus)
+    if system is None:  # once per set of CPUs and call: the check watches them for a moment
+        system = checked[cpus] = "; ".join(system_warnings(cpus or affinity()))
+        if system:
+            note(f"warning: before measuring: {system}; figures may be low (recorded in each row)")
+    launcher = quiesce(options.quiet_wait_s)  # nothing of ours may run while a worker measures
+    header = RunHeader(run_id, options.policy, threads, options.seed, tuple(roofs), cpus, system, launcher)
+    yield from _results(entry, header, jobs, options)
 
 
 @dataclass(frozen=True)
@@ -211,7 +247,7 @@ def run(
     options = options or RunOptions()
     registry = registry or discover()
     entries = registry.select(backends)
-    reporter = reporter or _Silent()
+    reporter = reporter or Silent()
     cases = list(cases)
     if resume:
         output = resume_target(output)
@@ -230,16 +266,9 @@ def run(
         reporter.start(sum(len(jobs) for _, _, jobs in plan), path)
         try:
             for entry, threads, jobs in plan:
-                cpus = tuple(choose_cpus(threads)) if options.isolate else ()
-                system = checked.get(cpus)
-                if system is None:  # once per set of CPUs and call: the check watches them for a moment
-                    system = checked[cpus] = "; ".join(system_warnings(cpus or affinity()))
-                    if system:
-                        reporter.note(f"warning: before measuring: {system}; figures may be low (recorded in each row)")
-                launcher = quiesce(options.quiet_wait_s)  # nothing of ours may run while a worker measures
-                header = RunHeader(run_id, options.policy, threads, options.seed, roofs, cpus, system, launcher)
                 reporter.begin(entry.name, jobs[0], threads)
-                for i, (row, samples, disturbed) in enumerate(_results(entry, header, jobs, options), start=1):
+                outcomes = measure_group(entry, threads, jobs, options, run_id, roofs, checked, reporter.note)
+                for i, (row, samples, disturbed) in enumerate(outcomes, start=1):
                     writer.write(row, samples, disturbed)
                     rows.append(row)
                     reporter.row(row)

@@ -9,7 +9,7 @@ from pathlib import Path
 import gemmbench
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("numba", "cupy", "torch", "torch_npu", "matplotlib", "ml_dtypes")
+HEAVY = ("numba", "cupy", "torch", "torch_npu", "matplotlib", "ml_dtypes", "dask", "distributed", "pynvml")
 
 
 def test_import_and_list_do_not_import_optional_dependencies():
@@ -18,6 +18,17 @@ def test_import_and_list_do_not_import_optional_dependencies():
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_a_local_run_does_not_import_dask(tmp_path):
+    """Nothing imports Dask unless --cluster is given (the run command itself knows the fleet)."""
+    code = (
+        "import sys; from gemmbench.cli import main; "
+        "main(['run', '-b', 'numpy', '-s', '16', '--quick', '-o', 'r.csv']); "
+        "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 

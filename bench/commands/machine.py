@@ -11,6 +11,7 @@ Ceilings are written as they are measured: a backend that fails later costs its 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,7 +21,8 @@ from ..ceilings import Ceiling, CeilingsError, read_ceilings, write_ceilings
 from ..console import warn_if_slow_blas
 from ..devceilings import DEVICE_GEMM_SIZE, DEVICE_POLICY
 from ..device import HostDevice
-from ..errors import UsageError
+from ..errors import UsageError, one_line
+from ..fleet import Node, connect, nodes, slot_of
 from ..hostfacts import derived_peak, flops_per_cycle, hostname, threads_problem, usable_cpus, vector_bits
 from ..microbench import fma_chains_for, fma_peak_gflops, numba_available, stream_gbs
 from ..options import parse_ints, parse_names, parse_positive
@@ -175,6 +177,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"accelerator backends: the N^3 GEMM whose rate is the device's peak (default {DEVICE_GEMM_SIZE})",
     )
     parser.add_argument(
+        "--cluster",
+        metavar="ADDR",
+        help="measure each host of a Dask cluster (tcp://head:8786, or local:N) on that host; "
+        "one machine CSV per host in the output folder",
+    )
+    parser.add_argument(
+        "--disjoint",
+        action="store_true",
+        help="with --cluster: every worker, not every host (workers own disjoint CPUs or devices)",
+    )
+    parser.add_argument(
         "--if-missing",
         action="store_true",
         help="do nothing when this host already has a machine CSV (the main job uses this)",
@@ -182,7 +195,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=handle)
 
 
+def remote_machine(threads: list[int] | None, backends: list[str], device_size: int) -> tuple[list[dict], list[str]]:
+    """``gemmbench machine`` on a fleet node (runs on a Dask worker): its ceilings as plain data, and failures."""
+    threads = threads or sorted({1, usable_cpus()})
+    failures: list[str] = []
+    found = measure_host(threads, backends, failures=failures, device_size=device_size)
+    return [dataclasses.asdict(c) for c in found], failures
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    """Each slot's ceilings measured on that node, written here as machine-<host>-<run>.csv as each arrives."""
+    from distributed import as_completed
+
+    folder = Path(args.output).parent if args.output else RESULTS_DIR
+    client, local = connect(args.cluster)
+    failed = 0
+    try:
+        slots: dict[str, Node] = {}
+        for node in nodes(client):
+            slots.setdefault(slot_of(node, args.disjoint), node)
+        if not slots:
+            raise UsageError(f"--cluster {args.cluster}: no workers; start 'dask worker {args.cluster}' on each node")
+        futures = {
+            client.submit(
+                remote_machine,
+                args.threads,
+                args.backends,
+                args.device_size,
+                workers=[node.address],
+                allow_other_workers=False,
+                pure=False,
+            ): (label, node)
+            for label, node in slots.items()
+        }
+        for future in as_completed(futures):
+            label, node = futures[future]
+            try:
+                raw, failures = future.result()
+            except Exception as exc:
+                print(f"gemmbench: error: {label}: ceilings not measured: {one_line(exc)}", file=sys.stderr)
+                failed += 1
+                continue
+            out = write_ceilings(ceilings_path(node.host, new_run_id(), folder), [Ceiling(**c) for c in raw])
+            print(f"gemmbench: {label}: {len(raw)} ceilings -> {out}")
+            for line in failures:
+                print(f"gemmbench: error: {label}: {line}", file=sys.stderr)
+            failed += bool(failures)
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
+    return 1 if failed else 0
+
+
 def handle(args: argparse.Namespace) -> int:
+    if args.cluster:
+        discover().select(args.backends)
+        return _fleet(args)
     existing = latest_ceilings(Path(args.output).parent if args.output else RESULTS_DIR, hostname())
     if args.if_missing and existing:
         print(f"gemmbench: ceilings for this host already in {existing} (remeasure without --if-missing)")

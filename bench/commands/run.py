@@ -11,6 +11,7 @@ from ..ceilings import CeilingSet
 from ..console import ConsoleReporter, warn_if_slow_blas
 from ..device import HostDevice
 from ..errors import UsageError
+from ..fleet import ON_CHOICES, run_fleet
 from ..hostfacts import hostname
 from ..options import Resolved, add_run_options, parse_ints, parse_positive, parse_seconds, resolve
 from ..registry import Registry, discover
@@ -54,6 +55,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=600.0,
         metavar="S",
         help="kill a worker silent for S seconds on one case (default 600)",
+    )
+    fleet = parser.add_argument_group("many machines (Dask; see README, 'Many machines')")
+    fleet.add_argument(
+        "--cluster",
+        metavar="ADDR",
+        help="run on the workers of a Dask scheduler (tcp://head:8786), or local:N for a local cluster of N",
+    )
+    fleet.add_argument(
+        "--on",
+        choices=ON_CHOICES,
+        default="all",
+        help="all: the whole sweep on every host; any: cases spread over identical hosts (default all)",
+    )
+    fleet.add_argument(
+        "--disjoint",
+        action="store_true",
+        help="workers of one host own disjoint CPUs or devices (one per GPU): measure on them at once",
     )
     workload = parser.add_argument_group("workloads (see 'gemmbench workloads')")
     workload.add_argument(
@@ -147,12 +165,35 @@ def _available(reg: Registry) -> list[str]:
     return names
 
 
+def _fleet(
+    args: argparse.Namespace, cases: Sequence[GemmCase | Job], spec: Resolved, options: RunOptions, reg: Registry
+) -> int:
+    rows = run_fleet(
+        cases,
+        cluster=args.cluster,
+        on=args.on,
+        disjoint=args.disjoint,
+        backends=spec.backends or ["numpy"],
+        options=options,
+        output=spec.output,
+        resume=args.resume,
+        registry=reg,
+        reporter=ConsoleReporter(),
+    )
+    bad = [r for r in rows if r.status in ("error", "wrong")]
+    hosts = sorted({r.node for r in rows})
+    print(f"gemmbench: {len(rows)} rows from {len(hosts)} node(s)" + (f", {len(bad)} error/wrong" if bad else ""))
+    return 1 if bad else 0
+
+
 def handle(args: argparse.Namespace) -> int:
     spec = resolve(lambda name: getattr(args, name))
     cases: list[GemmCase | Job] = list(_workload_jobs(args, spec) if args.workload else spec.cases)
     reg = discover()
     reg.select(spec.backends)
-    if not args.dry_run:
+    if args.cluster and (args.in_process or args.interleave or args.rounds > 1 or args.dry_run):
+        raise UsageError("--cluster runs one sweep on the fleet: drop --in-process, --interleave, --rounds, --dry-run")
+    if not args.dry_run and not args.cluster:  # a fleet's nodes check their own memory
         _check_memory([c.case if isinstance(c, Job) else c for c in cases])
     if args.rounds > 1 and args.resume:
         raise UsageError(
@@ -170,6 +211,8 @@ def handle(args: argparse.Namespace) -> int:
         case_timeout_s=args.timeout,
         interleave=args.interleave,
     )
+    if args.cluster:
+        return _fleet(args, cases, spec, options, reg)
     backends = spec.backends if spec.backends is not None else _available(reg)  # input is valid: now say more
     if args.dry_run:
         return _dry_run([c if isinstance(c, Job) else Job(c) for c in cases], spec, options, backends)
