@@ -29,14 +29,14 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .case import GemmCase, Job
-from .ceilings import Ceiling, read_ceilings
+from .ceilings import Ceiling, CeilingsError, read_ceilings
 from .errors import UsageError, one_line
 from .hostfacts import blas_summary, cpu_model, hostname, usable_cpus
 from .registry import Registry, discover
@@ -46,7 +46,7 @@ from .store import RESULTS_DIR, check_writable, latest_ceilings, new_run_id, res
 from .sweep import Reporter, RunOptions, Silent, host_ceilings, measure_group, resume_target
 from .timer import TimingPolicy
 
-__all__ = ["ON_CHOICES", "Node", "connect", "node_facts", "remote_measure", "run_fleet"]
+__all__ = ["ON_CHOICES", "Cluster", "Node", "connect", "node_facts", "open_cluster", "remote_measure", "run_fleet"]
 
 ON_CHOICES = ("all", "any")
 #: Bound on reaching the scheduler: a wrong address fails within this, with one line.
@@ -164,18 +164,55 @@ def connect(spec: str) -> tuple[Any, Any]:
         ) from None
 
 
-def nodes(client: Any) -> list[Node]:
-    """The cluster's workers now, with their facts."""
-    workers = client.scheduler_info().get("workers", {})
-    if not workers:
-        return []
-    facts = client.run(node_facts, workers=list(workers))
-    return [Node(a, str(w.get("name", a)), facts[a]) for a, w in workers.items() if a in facts]
-
-
 def slot_of(node: Node, disjoint: bool) -> str:
     """The slot label a node measures under, recorded in rows as ``node``."""
     return f"{node.host}/{node.name}" if disjoint else node.host
+
+
+class Cluster:
+    """The client's view of a cluster: its workers, grouped into slots, each worker's facts asked for once.
+
+    ``refresh`` only asks the scheduler who is there (cheap, and nothing runs on the nodes): a worker is
+    asked for its facts once, when first seen, never again while it measures.
+    """
+
+    def __init__(self, client: Any, disjoint: bool) -> None:
+        self.client, self.disjoint = client, disjoint
+        self.slots: dict[str, list[Node]] = {}
+        self._facts: dict[str, dict[str, str]] = {}
+        self.last_seen = time.monotonic()
+
+    def refresh(self) -> None:
+        """Re-read the workers: departed ones leave their slots; (re)joined ones join theirs."""
+        workers = self.client.scheduler_info().get("workers", {})
+        new = [a for a in workers if a not in self._facts]
+        if new:
+            with contextlib.suppress(Exception):  # one that left meanwhile is asked again, or never
+                self._facts.update(self.client.run(node_facts, workers=new))
+        slots: dict[str, list[Node]] = collections.defaultdict(list)
+        for address, info in workers.items():
+            if address in self._facts:
+                node = Node(address, str(info.get("name", address)), self._facts[address])
+                slots[slot_of(node, self.disjoint)].append(node)
+        self.slots = dict(slots)
+        if self.slots:
+            self.last_seen = time.monotonic()
+
+
+@contextlib.contextmanager
+def open_cluster(spec: str, disjoint: bool = False) -> Iterator[Cluster]:
+    """A connected cluster with at least one worker (``UsageError`` otherwise), closed on leaving."""
+    client, local = connect(spec)
+    try:
+        found = Cluster(client, disjoint)
+        found.refresh()
+        if not found.slots:
+            raise UsageError(f"--cluster {spec}: no workers; start 'dask worker {spec}' on each node")
+        yield found
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
 
 
 def check_same_hardware(slots: dict[str, list[Node]]) -> None:
@@ -226,46 +263,21 @@ class _Fleet:
     """The client's scheduling loop: one task in flight per slot, rows written as they arrive."""
 
     def __init__(
-        self,
-        client: Any,
-        on: str,
-        disjoint: bool,
-        run_id: str,
-        options: RunOptions,
-        reporter: Reporter,
-        ceilings_folder: Path,
+        self, found: Cluster, on: str, run_id: str, options: RunOptions, reporter: Reporter, writer: ResultWriter
     ) -> None:
-        self.client, self.on, self.disjoint, self.run_id = client, on, disjoint, run_id
-        self.options, self.reporter = options, reporter
-        self.writer: ResultWriter | None = None
-        self.folder = ceilings_folder
+        self.cluster, self.client, self.on, self.run_id = found, found.client, on, run_id
+        self.options, self.reporter, self.writer = options, reporter, writer
         self.rows: list[Measurement] = []
         self.inflight: dict[Any, tuple[str, Node, _Task]] = {}
         self.queues: dict[str, collections.deque[_Task]] = {}
         self.shared: collections.deque[_Task] = collections.deque()
-        self.slots: dict[str, list[Node]] = {}
-        self.last_seen = time.monotonic()
+        self.roofs: dict[str, list[dict[str, Any]] | None] = {}  # per host, read from here once
 
-    # -- bookkeeping
-    def refresh(self) -> None:
-        """Re-read the workers: departed ones leave their slots; (re)joined ones, of a known slot, join it."""
-        current = nodes(self.client)
-        slots: dict[str, list[Node]] = collections.defaultdict(list)
-        for node in current:
-            slots[slot_of(node, self.disjoint)].append(node)
-        self.slots = dict(slots)
-        if current:
-            self.last_seen = time.monotonic()
-
-    def _ceilings(self, host: str) -> list[dict[str, Any]] | None:
-        path = latest_ceilings(self.folder, host)
-        try:
-            return [dataclasses.asdict(c) for c in read_ceilings(path)] if path else None
-        except Exception:
-            return None  # unreadable here: the node falls back to its own
+    @property
+    def slots(self) -> dict[str, list[Node]]:
+        return self.cluster.slots
 
     def _write(self, row: Measurement, samples: Sequence[float] = (), disturbed: Sequence[float] = ()) -> None:
-        assert self.writer is not None, "rows arrive only inside run_fleet's writer"
         self.writer.write(row, samples, disturbed)
         self.rows.append(row)
         self.reporter.begin(row.backend, Job(row.case, row.cache_mode), row.threads)
@@ -294,7 +306,7 @@ class _Fleet:
             self.run_id,
             dataclasses.asdict(self.options.policy),
             opts,
-            self._ceilings(node.host),
+            self.roofs.get(node.host),
             label,
             workers=[node.address],
             allow_other_workers=False,
@@ -349,7 +361,7 @@ class _Fleet:
                 if queue and not self.slots.get(label) and label not in {lab for lab, _, _ in self.inflight.values()}:
                     node = Node("", label, {"host": label.split("/")[0]})
                     self._lost(label, node, queue.popleft(), f"no worker left for {label}")
-        elif self.shared and not self.slots and time.monotonic() - self.last_seen > REJOIN_S:
+        elif self.shared and not self.slots and time.monotonic() - self.cluster.last_seen > REJOIN_S:
             node = Node("", "-", {"host": "?"})
             while self.shared:
                 self._error(node, "", self.shared.popleft(), f"no worker left in the cluster for {REJOIN_S:g} s")
@@ -365,7 +377,7 @@ class _Fleet:
                 self._finished(future)
             if not done:
                 time.sleep(POLL_S)
-            self.refresh()
+            self.cluster.refresh()
             self._departed()
             self._orphans()
 
@@ -391,8 +403,8 @@ def run_fleet(
     registry: Registry | None = None,
     reporter: Reporter | None = None,
 ) -> list[Measurement]:
-    """Run a sweep on the workers of ``cluster`` (see the module docstring); rows go to ``output`` as they
-    arrive. Returns the rows written by this call."""
+    """Run a sweep on the workers of ``cluster`` (an address or ``local:N``; see the module docstring); rows go to
+    ``output`` as they arrive. Returns the rows written by this call."""
     if on not in ON_CHOICES:
         raise UsageError(f"unknown --on {on!r}; valid choices: {', '.join(ON_CHOICES)}")
     options = options or RunOptions()
@@ -407,28 +419,28 @@ def run_fleet(
     run_id, done = _done(Path(output) if (resume and output) else None, on)
     path = Path(output) if output else results_path(run_id)
     folder = path.parent if output else RESULTS_DIR
-    client, local = connect(cluster)
-    try:
-        fleet = _Fleet(client, on, disjoint, run_id, options, reporter, folder)
-        fleet.refresh()
-        if not fleet.slots:
-            raise UsageError(f"--cluster {cluster}: no workers; start 'dask worker {cluster}' on each node")
+    with open_cluster(cluster, disjoint) as found:
         if on == "any":
-            check_same_hardware(fleet.slots)
-        for label, members in fleet.slots.items():
+            check_same_hardware(found.slots)
+        queues: dict[str, collections.deque[_Task]] = {}
+        shared: collections.deque[_Task] = collections.deque()
+        for label, members in found.slots.items():
             threads = options.threads or (int(members[0].facts.get("cpus", "1")),)
             tasks = _tasks(registry, backends, jobs, threads)
             if on == "all":
-                fleet.queues[label] = collections.deque(t for t in tasks if (label, t.key) not in done)
-            elif not fleet.shared:
-                fleet.shared.extend(t for t in tasks if t.key not in done)
-        total = sum(len(q) for q in fleet.queues.values()) + len(fleet.shared)
+                queues[label] = collections.deque(t for t in tasks if (label, t.key) not in done)
+            elif not shared:
+                shared.extend(t for t in tasks if t.key not in done)
+        total = sum(len(q) for q in queues.values()) + len(shared)
         reporter.note(
-            f"fleet: {len(fleet.slots)} slot(s) ({', '.join(sorted(fleet.slots))}), --on {on}, {total} case(s)"
+            f"fleet: {len(found.slots)} slot(s) ({', '.join(sorted(found.slots))}), --on {on}, {total} case(s)"
             + (f"; resuming run {run_id}, {len(done)} done" if done else "")
         )
         with ResultWriter(path) as writer:
-            fleet.writer = writer
+            fleet = _Fleet(found, on, run_id, options, reporter, writer)
+            fleet.queues, fleet.shared = queues, shared
+            hosts = {n.host for members in found.slots.values() for n in members}
+            fleet.roofs = {h: _host_roofs(folder, h) for h in hosts}
             reporter.start(total, path)
             try:
                 fleet.loop()
@@ -438,7 +450,13 @@ def run_fleet(
             finally:
                 reporter.finish()
         return fleet.rows
-    finally:
-        client.close()
-        if local is not None:
-            local.close()
+
+
+def _host_roofs(folder: Path, host: str) -> list[dict[str, Any]] | None:
+    """``host``'s newest ceilings in ``folder`` as plain data (``machine --cluster`` writes them there);
+    None lets the node use its own."""
+    path = latest_ceilings(folder, host)
+    try:
+        return [dataclasses.asdict(c) for c in read_ceilings(path)] if path else None
+    except CeilingsError:
+        return None  # unreadable here: the node falls back to its own

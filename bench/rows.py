@@ -72,12 +72,12 @@ class Measured:
     compute: str = ""
 
 
-def _flags(m: Measured, launcher: str = "") -> str:
+def _flags(m: Measured, median: float, launcher: str = "") -> str:
     """The noise verdict of the clean samples, plus what the samples themselves cannot show."""
     flags = [] if (v := noise_verdict(m.samples.per_call_s)) == "ok" else [v]
     if m.samples.contended:
         flags.append(m.samples.disturbance or f"contended ({100 * (m.samples.contention or 0.0):.0f}% of the time)")
-    d, median = m.samples.dispatch_s, summarize(m.samples.per_call_s).median
+    d = m.samples.dispatch_s
     if d is not None and median > 0 and d >= median:  # the host cannot issue GEMMs as fast as the device runs them
         flags.append(f"launch-bound (host dispatch {1e6 * d:.1f} us/call >= device {1e6 * median:.1f} us)")
     flags += m.monitor_flags
@@ -117,7 +117,7 @@ def _measured_columns(m: Measured, ok: bool, flops: int, launcher: str) -> dict[
 
     out: dict[str, Any] = {f"{name}_s": getattr(s, name) for name in _SUMMARY}
     out.update(n_samples=s.n, inner_loops=t.inner, copies=m.copies, gflops=rate(s.median), gflops_best=rate(s.min))
-    out.update(max_error=v.max_error, tolerance=v.tolerance, verified=v.method, noise=_flags(m, launcher))
+    out.update(max_error=v.max_error, tolerance=v.tolerance, verified=v.method, noise=_flags(m, s.median, launcher))
     out.update(disturbed=len(t.disturbed_s), contention=t.contention)
     out.update(converged=t.converged, prepare_s=m.prepare_s, first_call_s=t.first_call_s, sampling_s=t.sampling_s)
     out.update(warmup_calls=t.warmup_calls, dispatch_s=t.dispatch_s, compute=m.compute)

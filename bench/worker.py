@@ -90,6 +90,10 @@ def _command(cpus: Sequence[int]) -> list[str]:
     return python_argv("; ".join(steps))
 
 
+class WorkerFailed(GemmbenchError, RuntimeError):
+    """A worker stopped early (died, or silent past its timeout); the message says why."""
+
+
 class _Worker:
     """One worker process and a line reader with a deadline."""
 
@@ -134,6 +138,17 @@ class _Worker:
         last = _tail(self.stderr)
         return f"worker {why}" + (f": {last}" if last else "")
 
+    def message(self, wait_s: float, limit_s: float) -> dict:
+        """The next protocol message, waiting at most ``wait_s``; ``WorkerFailed`` when the worker stops, or stays
+        silent that long (the reason names ``limit_s``, the timeout the caller set)."""
+        line = self.readline(wait_s)
+        if line is None:
+            raise WorkerFailed(f"timed out after {limit_s:g} s (worker killed)")
+        if line == "":
+            raise WorkerFailed(self.failure())
+        msg: dict = json.loads(line)
+        return msg
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -173,10 +188,6 @@ def run_in_worker(
             yield current, Outcome(make_error(jobs[current], reason))
 
 
-class WorkerFailed(GemmbenchError, RuntimeError):
-    """A worker measuring a backend's own roofs stopped early; the message says why."""
-
-
 def ceilings_in_worker(entry: Entry, header: RunHeader, timeout_s: float, **sizes: int) -> Iterator[Ceiling]:
     """Measure ``entry``'s device roofs in a worker (``devceilings.device_ceilings``), yielding each as it comes.
 
@@ -186,12 +197,7 @@ def ceilings_in_worker(entry: Entry, header: RunHeader, timeout_s: float, **size
     worker = _Worker({**_request(entry, header, []), "task": "ceilings", "sizes": sizes}, header.cpus)
     try:
         while True:
-            line = worker.readline(timeout_s)
-            if line is None:
-                raise WorkerFailed(f"timed out after {timeout_s:g} s (worker killed)")
-            if line == "":
-                raise WorkerFailed(worker.failure())
-            msg = json.loads(line)
+            msg = worker.message(timeout_s, timeout_s)
             if msg["event"] == "ceiling":
                 yield Ceiling(**msg["ceiling"])
             elif msg["event"] == "fatal":
@@ -213,12 +219,10 @@ def _drain(
     current: int | None = None
     deadline = time.monotonic() + timeout_s
     while True:
-        line = worker.readline(max(0.0, deadline - time.monotonic()))
-        if line is None:
-            return done, (current, f"timed out after {timeout_s:g} s (worker killed)")
-        if line == "":
-            return done, (current, worker.failure())
-        msg = json.loads(line)
+        try:
+            msg = worker.message(max(0.0, deadline - time.monotonic()), timeout_s)
+        except WorkerFailed as exc:
+            return done, (current, str(exc))
         event = msg["event"]
         if event == "start":
             current = pending[msg["index"]]

@@ -22,16 +22,19 @@ import fake_accel
 from gemmbench.case import GemmCase, Job
 from gemmbench.ceilings import Ceiling, CeilingSet, read_ceilings
 from gemmbench.cli import main
+from gemmbench.codec import encode
 from gemmbench.commands import machine as machine_cmd
 from gemmbench.kernels import cupy_gemm
 from gemmbench.kernels.ascend_gemm import AscendGemm, AscendGemmHF32
 from gemmbench.kernels.cupy_gemm import CupyGemm, CupyGemmTF32
 from gemmbench.registry import KERNEL_PATH_ENV
+from gemmbench.result import COLUMNS
 from gemmbench.rows import place_row
 from gemmbench.session import RunHeader, Session
 from gemmbench.specs import find_spec, spec_ceilings
 from gemmbench.testing import FAST_POLICY
 from gemmbench.timer import TimingPolicy
+from tests_support import make_row
 
 TESTS = Path(__file__).resolve().parent
 #: Enough blocks for medians to mean something, short enough for CI.
@@ -280,7 +283,9 @@ def test_machine_measures_cupy_and_cupy_tf32_in_workers_and_survives_a_failing_b
             import sys
             sys.path.insert(0, {str(TESTS)!r})
             import fake_accel
-            globals().update(vars(fake_accel.make_cupy()))
+            import os
+            # A fast fake GPU (0.1 us a GEMM): faster than any CPU, so a CPU roof taken from it would show.
+            globals().update(vars(fake_accel.make_cupy(gemm_ms=1e-4)))
             """
         )
     )
@@ -296,7 +301,7 @@ def test_machine_measures_cupy_and_cupy_tf32_in_workers_and_survives_a_failing_b
     monkeypatch.setattr(machine_cmd, "measure_host", small)
     out = tmp_path / "m.csv"
     code = main(
-        ["machine", "-j", "1", "-b", "numpy,cupy,cupy-tf32,broken-accel", "--device-size", "64", "-o", str(out)]
+        ["machine", "-j", "1", "-b", "numpy,cupy,cupy-tf32,broken-accel", "--device-size", "16", "-o", str(out)]
     )
     err = capsys.readouterr().err
     assert code == 1
@@ -306,6 +311,20 @@ def test_machine_measures_cupy_and_cupy_tf32_in_workers_and_survives_a_failing_b
     assert {("float32", ""), ("float32", "tf32"), ("float64", "")} <= peaks
     cpu_gemm = [c for c in ceilings if c.name == "gemm"]
     assert cpu_gemm and all(c.device.startswith("cpu") for c in cpu_gemm)  # the CPU roofs are kept ...
-    assert all("numpy" in c.method for c in cpu_gemm)  # ... and never taken from a GPU's rate
+    assert all("numpy" in c.method and c.value < 10_000 for c in cpu_gemm)  # ... never taken from a GPU's rate
     with open(out) as f:
         assert next(csv.reader(f))[-2:] == ["compute", "schema_version"]
+
+
+def test_rows_are_never_appended_to_a_results_file_of_an_older_schema(tmp_path, capsys):
+    """A schema-4 file lacks this version's columns: appended rows would read back as truncated lines and be
+    dropped. The run refuses with one line before measuring, and the file is untouched."""
+    path = tmp_path / "old.csv"
+    cells = dict(zip(COLUMNS, encode(make_row(schema_version=4))))
+    header = [c for c in COLUMNS if c not in ("compute", "dispatch_s", "node")]
+    old = ",".join(header) + "\n" + ",".join(cells[c] for c in header) + "\n"
+    path.write_text(old)
+    assert main(["run", "-b", "numpy", "-s", "16", "--max-time", "0.05", "-j", "1", "-o", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "older gemmbench" in err and "new file" in err, err
+    assert path.read_text() == old

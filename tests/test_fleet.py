@@ -26,48 +26,27 @@ from gemmbench.registry import KERNEL_PATH_ENV
 from gemmbench.result import read_results
 from gemmbench.sweep import RunOptions
 from gemmbench.testing import FAST_POLICY
+from tests_support import numpy_plugin
 
 CASES = [GemmCase(s, s, s, "float32") for s in (32, 40, 48)]
 OPTIONS = RunOptions(threads=(1,), policy=FAST_POLICY, quiet_wait_s=0.0)
 
-_KILLER = """
-import os, signal, time
-
-import numpy as np
-
-from gemmbench.backend import Kernel, Prepared
-
-FLAG = os.environ["GEMMBENCH_TEST_KILL_FLAG"]
-
-
-class Killer(Kernel):
-    '''Multiplies like NumPy; the first time any process meets m == 40, it kills the Dask worker running it.'''
-
-    name = "killer"
-
-    def prepare(self, case, operands):
-        if case.m == 40:
-            try:
-                os.close(os.open(FLAG, os.O_CREAT | os.O_EXCL))
-            except FileExistsError:
-                pass
-            else:
-                os.kill(os.getppid(), signal.SIGKILL)  # our parent is the Dask worker process
-                time.sleep(60)
-        a, b = operands.a, operands.b
-        c = np.empty((case.m, case.n), dtype=a.dtype)
-        return Prepared(lambda: np.matmul(a, b, out=c), c)
-
-
-KERNELS = [Killer]
+#: The first time any process meets m == 40, it kills the Dask worker running it (its parent process).
+_KILL = """
+if case.m == 40:
+    try:
+        os.close(os.open(os.environ["GEMMBENCH_TEST_KILL_FLAG"], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        pass
+    else:
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(60)
 """
 
 
 @pytest.fixture
 def killer(tmp_path, monkeypatch):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "killer.py").write_text(_KILLER)
+    plugins = numpy_plugin(tmp_path / "plugins", "killer", _KILL)
     monkeypatch.setenv(KERNEL_PATH_ENV, str(plugins))  # before the cluster starts: its workers inherit it
     monkeypatch.setenv("GEMMBENCH_TEST_KILL_FLAG", str(tmp_path / "killed"))
     return tmp_path / "killed"
@@ -91,6 +70,31 @@ def test_without_disjoint_a_host_is_one_slot(tmp_path):
     out = tmp_path / "fleet.csv"
     run_fleet(CASES[:2], cluster="local:2", on="all", options=OPTIONS, output=out)
     assert _by_node(read_results(out)) == {(hostname(), c.m): 1 for c in CASES[:2]}  # measured once, not twice
+
+
+#: Holds a lock file for 0.3 s while preparing; a second holder at the same time leaves an ".overlap" mark.
+_LOCK = """
+lock = os.environ["GEMMBENCH_TEST_LOCK"]
+try:
+    os.close(os.open(lock, os.O_CREAT | os.O_EXCL))
+except FileExistsError:
+    open(lock + ".overlap", "a").close()
+else:
+    time.sleep(0.3)
+    os.unlink(lock)
+"""
+
+
+@pytest.mark.parametrize("disjoint", [False, True])
+def test_never_two_measuring_jobs_on_one_host_unless_disjoint(tmp_path, monkeypatch, disjoint):
+    """Two workers on this host: by default one measures at a time; --disjoint (the user's word that they own
+    disjoint CPUs) lets them overlap - which shows the detector would see a scheduler that let them."""
+    monkeypatch.setenv(KERNEL_PATH_ENV, str(numpy_plugin(tmp_path / "plugins", "locker", _LOCK)))
+    monkeypatch.setenv("GEMMBENCH_TEST_LOCK", str(tmp_path / "lock"))
+    out = tmp_path / "fleet.csv"
+    run_fleet(CASES, cluster="local:2", on="any", disjoint=disjoint, backends=["locker"], options=OPTIONS, output=out)
+    assert all(r.status == "ok" for r in read_results(out))
+    assert (tmp_path / "lock.overlap").exists() == disjoint
 
 
 def test_on_any_spreads_each_case_once_over_the_workers(tmp_path):
@@ -159,35 +163,8 @@ def test_on_any_refuses_workers_that_differ():
         check_same_hardware({"a": [a], "b": [b]})
 
 
-_SLOW = """
-import time
-
-import numpy as np
-
-from gemmbench.backend import Kernel, Prepared
-
-
-class Slow(Kernel):
-    '''NumPy, except that preparing the 48^3 case takes a minute.'''
-
-    name = "slow"
-
-    def prepare(self, case, operands):
-        if case.m == 48:
-            time.sleep(60)
-        a, b = operands.a, operands.b
-        c = np.empty((case.m, case.n), dtype=a.dtype)
-        return Prepared(lambda: np.matmul(a, b, out=c), c)
-
-
-KERNELS = [Slow]
-"""
-
-
 def test_ctrl_c_cancels_remote_work_and_keeps_finished_rows(tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "slow.py").write_text(_SLOW)
+    plugins = numpy_plugin(tmp_path / "plugins", "slow", "if case.m == 48:\n    time.sleep(60)")
     env = {**os.environ, KERNEL_PATH_ENV: str(plugins)}
     out = tmp_path / "f.csv"
     argv = ["run", "--cluster", "local:1", "-b", "slow", "-s", "32,48", "-d", "float32", "-j", "1", "--quick"]

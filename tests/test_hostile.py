@@ -19,23 +19,10 @@ from gemmbench.result import ResultWriter, read_results
 from gemmbench.store import latest_results
 from gemmbench.sweep import RunOptions, host_ceilings, run
 from gemmbench.testing import FAST_POLICY
-from tests_support import make_row
+from tests_support import make_row, numpy_plugin
 
 GEMMBENCH = os.path.join(os.path.dirname(sys.executable), "gemmbench")
 FAST = ["--max-time", "0.05", "--noise-target", "1", "-j", "1"]
-
-GOOD = """
-import numpy as np
-from gemmbench.backend import Kernel, Prepared
-
-class Good(Kernel):
-    name = "{name}"
-    def prepare(self, case, operands):
-        c = np.empty((case.m, case.n), dtype=operands.a.dtype)
-        return Prepared(lambda: np.matmul(operands.a, operands.b, out=c), c)
-
-KERNELS = [Good]
-"""
 
 
 def _plugin(folder: Path, stem: str, source: str) -> Path:
@@ -112,8 +99,8 @@ def test_a_broken_plugin_is_listed_with_its_reason_and_named_by_run(tmp_path, ex
 
 
 def test_same_file_names_in_two_kernel_folders_are_two_backends(tmp_path):
-    a = _plugin(tmp_path / "a", "gemm", GOOD.format(name="alpha"))
-    b = _plugin(tmp_path / "b", "gemm", GOOD.format(name="beta"))
+    a = numpy_plugin(tmp_path / "a", "alpha", stem="gemm")
+    b = numpy_plugin(tmp_path / "b", "beta", stem="gemm")
     reg = discover(os.pathsep.join([str(a), str(b)]))
     assert {"alpha", "beta"} <= set(reg.names()) and not reg.problems, reg.problems
     rows = run(
@@ -322,22 +309,6 @@ def test_a_hand_edited_value_is_named_by_file_and_line(tmp_path, capsys, column,
 
 # 9: the worker dies with its parent; SIGTERM keeps rows; nothing left in the temp folder
 
-HANG = """
-import time
-import numpy as np
-from gemmbench.backend import Kernel, Prepared
-
-class Hang(Kernel):
-    name = "hang"
-    def prepare(self, case, operands):
-        if case.k == 13:
-            time.sleep(3600)
-        c = np.empty((case.m, case.n), dtype=operands.a.dtype)
-        return Prepared(lambda: np.matmul(operands.a, operands.b, out=c), c)
-
-KERNELS = [Hang]
-"""
-
 
 def _workers_of(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
@@ -347,7 +318,7 @@ def _workers_of(pid: int) -> list[int]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_killing_gemmbench_kills_its_worker_and_keeps_rows(tmp_path, how):
-    folder = _plugin(tmp_path / "k", "hang", HANG)
+    folder = numpy_plugin(tmp_path / "k", "hang", "if case.k == 13:\n    time.sleep(3600)")
     out = tmp_path / "r.csv"
     before = set(_workers_of(0))
     proc = subprocess.Popen(

@@ -1,6 +1,38 @@
 """Shared builders for tests (imported by name; tests/ is on sys.path under pytest's rootdir-based import mode)."""
 
+import textwrap
+from pathlib import Path
+
 from gemmbench.result import Measurement
+
+_PLUGIN = """
+import os, signal, time
+
+import numpy as np
+
+from gemmbench.backend import Kernel, Prepared
+
+
+class Plugin(Kernel):
+    name = {name!r}
+
+    def prepare(self, case, operands):
+{before}
+        c = np.empty((case.m, case.n), dtype=operands.a.dtype)
+        return Prepared(lambda: np.matmul(operands.a, operands.b, out=c), c)
+
+
+KERNELS = [Plugin]
+"""
+
+
+def numpy_plugin(folder: Path, name: str, before: str = "pass", stem: str = "") -> Path:
+    """Write a backend file into ``folder`` (for GEMMBENCH_KERNEL_PATH, which it returns): ``name`` multiplies
+    with NumPy, after running ``before`` (statements, with ``case`` in scope: sleep, kill, ...) in ``prepare``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    body = textwrap.indent(textwrap.dedent(before).strip(), " " * 8)
+    (folder / f"{stem or name.replace('-', '_')}.py").write_text(_PLUGIN.format(name=name, before=body))
+    return folder
 
 
 def make_row(**kw) -> Measurement:

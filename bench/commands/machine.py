@@ -22,7 +22,7 @@ from ..console import warn_if_slow_blas
 from ..devceilings import DEVICE_GEMM_SIZE, DEVICE_POLICY
 from ..device import HostDevice
 from ..errors import UsageError, one_line
-from ..fleet import Node, connect, nodes, slot_of
+from ..fleet import open_cluster
 from ..hostfacts import derived_peak, flops_per_cycle, hostname, threads_problem, usable_cpus, vector_bits
 from ..microbench import fma_chains_for, fma_peak_gflops, numba_available, stream_gbs
 from ..options import parse_ints, parse_names, parse_positive
@@ -208,25 +208,19 @@ def _fleet(args: argparse.Namespace) -> int:
     from distributed import as_completed
 
     folder = Path(args.output).parent if args.output else RESULTS_DIR
-    client, local = connect(args.cluster)
     failed = 0
-    try:
-        slots: dict[str, Node] = {}
-        for node in nodes(client):
-            slots.setdefault(slot_of(node, args.disjoint), node)
-        if not slots:
-            raise UsageError(f"--cluster {args.cluster}: no workers; start 'dask worker {args.cluster}' on each node")
+    with open_cluster(args.cluster, args.disjoint) as found:
         futures = {
-            client.submit(
+            found.client.submit(
                 remote_machine,
                 args.threads,
                 args.backends,
                 args.device_size,
-                workers=[node.address],
+                workers=[members[0].address],
                 allow_other_workers=False,
                 pure=False,
-            ): (label, node)
-            for label, node in slots.items()
+            ): (label, members[0])
+            for label, members in found.slots.items()
         }
         for future in as_completed(futures):
             label, node = futures[future]
@@ -241,10 +235,6 @@ def _fleet(args: argparse.Namespace) -> int:
             for line in failures:
                 print(f"gemmbench: error: {label}: {line}", file=sys.stderr)
             failed += bool(failures)
-    finally:
-        client.close()
-        if local is not None:
-            local.close()
     return 1 if failed else 0
 
 
