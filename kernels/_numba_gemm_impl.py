@@ -48,7 +48,9 @@ TILES = {
     128: {"float32": (4, 8), "float64": (4, 4)},
 }[VECTOR_BITS]
 #: Narrow B (n <= this) reads row-major A in place; very short A (m <= this) reads row-major B in place.
-DIRECT_A_MAX_N = 128
+#: A in place pays on AVX2 (6-row tiles: 6 read streams of A); with AVX-512's 12-row tiles it loses to packing
+#: by 1.2-1.8x (64^3 to 4096x128x4096, page-aligned operands, one thread, on an AVX-512 EPYC): off there.
+DIRECT_A_MAX_N = 128 if VECTOR_BITS == 256 else 0
 DIRECT_B_MAX_M = 16
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
@@ -439,6 +441,12 @@ def _rows(m, mr, blocks, ib):
     return lo, min(hi, m) - lo
 
 
+@njit(cache=True)
+def in_place(m, n, a_row_major, b_row_major):
+    """(read A in place, read B in place) for an m x n product: where packing would cost more than it saves."""
+    return a_row_major and n <= DIRECT_A_MAX_N, b_row_major and m <= DIRECT_B_MAX_M
+
+
 @njit(parallel=True, cache=True)
 def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, bjits, tiles, mc_max, kc_max, nc_max, nthreads):
     """C = A B (C row-major, contiguous). Buffers come from ``workspace``: nothing is allocated here.
@@ -455,8 +463,7 @@ def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, bjits, tiles, mc_max, kc_max, nc_
         strips = (nc + nr - 1) // nr
         blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
         groups = min(strips, 4 * nthreads)
-        direct_a = a_flat.size > 0 and n <= DIRECT_A_MAX_N
-        direct_b = b_flat.size > 0 and m <= DIRECT_B_MAX_M
+        direct_a, direct_b = in_place(m, n, a_flat.size > 0, b_flat.size > 0)
         shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
         k_blocks = (k + kc_max - 1) // kc_max
         kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one

@@ -61,8 +61,11 @@ class NumbaGemm(Kernel):
                 launch = partial(impl.gemv_row, a, b, c, aligned_zeros((self.threads, case.n), a.dtype))
             return Prepared(launch, c, self._facts("gemv", impl))
         *buffers, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
-        launch = partial(impl.gemm, a, _flat(a), b, _flat(b), c, *buffers, mc, kc, nc, self.threads)
-        return Prepared(launch, c, {**self._facts("packed", impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})
+        a_flat, b_flat = _flat(a), _flat(b)
+        launch = partial(impl.gemm, a, a_flat, b, b_flat, c, *buffers, mc, kc, nc, self.threads)
+        direct_a, direct_b = impl.in_place(case.m, case.n, a_flat.size > 0, b_flat.size > 0)
+        path = "packed" + (", A in place" if direct_a else "") + (", B in place" if direct_b else "")
+        return Prepared(launch, c, {**self._facts(path, impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})
 
     def _facts(self, path: str, impl) -> dict[str, str]:
         return {"path": path, "vector_bits": str(impl.VECTOR_BITS), "threading_layer": _threading_layer(self.numba)}
