@@ -52,6 +52,7 @@ TILES = {
 #: by 1.2-1.8x (64^3 to 4096x128x4096, page-aligned operands, one thread, on an AVX-512 EPYC): off there.
 DIRECT_A_MAX_N = 128 if VECTOR_BITS == 256 else 0
 DIRECT_B_MAX_M = 16
+DIRECT_B_MAX_N = 128
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2).
@@ -292,7 +293,7 @@ def _concat(builder, vectors):
 
 @njit(cache=True, nogil=True)
 def pack_a(a, ic, mc, pc, kc, buf):
-    """A[ic:ic+mc, pc:pc+kc] -> MR-tall strips: buf[s*kc*MR + p*MR + i] = A[ic+s*MR+i, pc+p], zero-padded.
+    """A[ic:ic+mc, pc:pc+kc] -> MR-tall strips: buf[s*kc*MR + p*MR + i] = A[ic+s*MR+i, pc+p].
 
     Full strips of a row-major A go W columns at a time through a vector transpose; the
     rest element by element.
@@ -308,14 +309,9 @@ def pack_a(a, ic, mc, pc, kc, buf):
             start = kc - kc % w
             for p in range(0, start, w):
                 transpose_mr(a, r0, pc + p, buf, base + p * mr)
-        for p in range(start, kc):
-            o = base + p * mr
-            if rows == mr:
-                for i in range(mr):
-                    buf[o + i] = a[r0 + i, pc + p]
-            else:
-                for i in range(mr):
-                    buf[o + i] = a[r0 + i, pc + p] if i < rows else 0
+        for p in range(start, kc):  # no zero padding: a strip of fewer rows runs a tile of that many rows
+            for i in range(rows):
+                buf[base + p * mr + i] = a[r0 + i, pc + p]
 
 
 @njit(cache=True, nogil=True)
@@ -444,45 +440,61 @@ def _rows(m, mr, blocks, ib):
 @njit(cache=True)
 def in_place(m, n, a_row_major, b_row_major):
     """(read A in place, read B in place) for an m x n product: where packing would cost more than it saves."""
-    return a_row_major and n <= DIRECT_A_MAX_N, b_row_major and m <= DIRECT_B_MAX_M
+    return a_row_major and n <= DIRECT_A_MAX_N, b_row_major and (m <= DIRECT_B_MAX_M or n <= DIRECT_B_MAX_N)
 
 
-@njit(parallel=True, cache=True)
-def gemm(a, a_flat, b, b_flat, c, bbuf, abufs, bjits, tiles, mc_max, kc_max, nc_max, nthreads):
-    """C = A B (C row-major, contiguous). Buffers come from ``workspace``: nothing is allocated here.
+def _gemm_build(parallel: bool):
+    """The blocked GEMM compiled with or without Numba's thread pool (``gemm``, ``gemm_serial``).
 
-    ``a_flat``/``b_flat`` are 1-D views of row-major operands (empty when the operand is
-    stored transposed): they let very short A or narrow B skip packing.
+    One thread gains nothing from a parallel region and pays for its launch: about 0.8 us a
+    call here, an eighth of a 64^3 float32 product. Each build has its own name, so each has
+    its own on-disk cache entry.
     """
-    m, k = a.shape
-    n = b.shape[1]
-    mr, nr = tile_mr(bbuf), tile_nr(bbuf)
-    flat_c = c.reshape(m * n)
-    for jc in range(0, n, nc_max):
-        nc = min(nc_max, n - jc)
-        strips = (nc + nr - 1) // nr
-        blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
-        groups = min(strips, 4 * nthreads)
-        direct_a, direct_b = in_place(m, n, a_flat.size > 0, b_flat.size > 0)
-        shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
-        k_blocks = (k + kc_max - 1) // kc_max
-        kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one
-        for pc in range(0, k, kc_even):
-            kc = min(kc_even, k - pc)
-            if shared_b:
-                for g in prange(groups):
-                    pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf, 0)
-            elif direct_b and nc % nr:  # B is read in place, but its partial last strip cannot be
-                pack_b(b, pc, kc, jc, nc, strips - 1, strips, bbuf, 0)
-            for w in prange(blocks * chunks):
-                tid = get_thread_id()
-                ib, ch = w // chunks, w % chunks
-                ic, mc = _rows(m, mr, blocks, ib)
-                # fmt: off
-                _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, ch * strips // chunks,
-                       (ch + 1) * strips // chunks, nc, bbuf, abufs[tid], bjits[tid], tiles[tid],
-                       not (shared_b or direct_b), direct_a, direct_b)
-                # fmt: on
+
+    def gemm(a, a_flat, b, b_flat, c, work, mc_max, kc_max, nc_max, nthreads):
+        """C = A B (C row-major, contiguous). ``work`` comes from ``workspace``: nothing is allocated here.
+
+        ``a_flat``/``b_flat`` are 1-D views of row-major operands (empty when the operand is
+        stored transposed): they let very short A or narrow B skip packing.
+        """
+        m, k = a.shape
+        n = b.shape[1]
+        mr, nr = tile_mr(work), tile_nr(work)
+        flat_c = c.reshape(m * n)
+        bbuf = buffers(work, mc_max, kc_max, nc_max, 0)[0]
+        for jc in range(0, n, nc_max):
+            nc = min(nc_max, n - jc)
+            strips = (nc + nr - 1) // nr
+            blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
+            groups = min(strips, 4 * nthreads)
+            direct_a, direct_b = in_place(m, n, a_flat.size > 0, b_flat.size > 0)
+            shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
+            k_blocks = (k + kc_max - 1) // kc_max
+            kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one
+            for pc in range(0, k, kc_even):
+                kc = min(kc_even, k - pc)
+                if shared_b:
+                    for g in prange(groups):
+                        pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf, 0)
+                elif direct_b and nc % nr:  # B is read in place, but its partial last strip cannot be
+                    pack_b(b, pc, kc, jc, nc, strips - 1, strips, bbuf, 0)
+                for w in prange(blocks * chunks):
+                    _, abuf, bjit, tile = buffers(work, mc_max, kc_max, nc_max, get_thread_id())
+                    ib, ch = w // chunks, w % chunks
+                    ic, mc = _rows(m, mr, blocks, ib)
+                    # fmt: off
+                    _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, ch * strips // chunks,
+                           (ch + 1) * strips // chunks, nc, bbuf, abuf, bjit, tile,
+                           not (shared_b or direct_b), direct_a, direct_b)
+                    # fmt: on
+
+    name = "gemm" if parallel else "gemm_serial"
+    gemm.__name__ = gemm.__qualname__ = name
+    return njit(parallel=parallel, cache=True)(gemm)
+
+
+gemm = _gemm_build(parallel=True)
+gemm_serial = _gemm_build(parallel=False)
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -540,18 +552,38 @@ def gemv_dots(a, bt, c):
 
 
 def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
-    """Packing buffers and block sizes for one problem (allocated outside timing, first-touched)."""
+    """Packing buffers (one array, allocated outside timing, first-touched) and block sizes for one problem.
+
+    One array rather than four: every array argument costs the call its unboxing (about
+    50 ns each), which a 64^3 product notices.
+    """
     name = np.dtype(dtype).name
     mr, nr = TILES[name]
     mc, kc, nc = BLOCKS[name]
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
-    bbuf = aligned_zeros(kc * (-(-nc // nr) * nr), dtype)  # a shared panel of B
-    abufs = aligned_zeros((slots, -(-mc // mr) * mr * kc), dtype)  # per thread: a block of A
-    bjits = aligned_zeros((slots, INLINE_PACK * kc * nr), dtype)  # per thread: B strips packed just in time
-    tiles = aligned_zeros((slots, mr * nr), dtype)  # per thread: an edge tile of C
-    return bbuf, abufs, bjits, tiles, mc, kc, nc
+    b_panel, a_block, b_jit, tile = _sizes(mr, nr, mc, kc, nc)
+    return aligned_zeros(b_panel + slots * (a_block + b_jit + tile), dtype), mc, kc, nc
+
+
+@njit(cache=True)
+def _sizes(mr, nr, mc, kc, nc):
+    """Elements of the shared B panel and of one thread's A block, B strips packed just in time and edge
+    tile of C, each rounded up to whole cache lines of float64 (8 elements), so every view starts on one."""
+    b_panel = kc * (-(-nc // nr) * nr)
+    a_block = -(-mc // mr) * mr * kc
+    return -(-b_panel // 8) * 8, -(-a_block // 8) * 8, INLINE_PACK * kc * nr, mr * nr
+
+
+@njit(cache=True, nogil=True)
+def buffers(work, mc, kc, nc, tid):
+    """Views of ``work``: (shared B panel, thread ``tid``'s A block, its B strips packed just in time, its edge tile)."""
+    b_panel, a_block, b_jit, tile = _sizes(tile_mr(work), tile_nr(work), mc, kc, nc)
+    a0 = b_panel + tid * (a_block + b_jit + tile)
+    j0 = a0 + a_block
+    t0 = j0 + b_jit
+    return work[:b_panel], work[a0:j0], work[j0:t0], work[t0 : t0 + tile]
 
 
 @njit(cache=True)

@@ -60,9 +60,10 @@ class NumbaGemm(Kernel):
             else:  # per-thread partial rows
                 launch = partial(impl.gemv_row, a, b, c, aligned_zeros((self.threads, case.n), a.dtype))
             return Prepared(launch, c, self._facts("gemv", impl))
-        *buffers, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
+        work, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
         a_flat, b_flat = _flat(a), _flat(b)
-        launch = partial(impl.gemm, a, a_flat, b, b_flat, c, *buffers, mc, kc, nc, self.threads)
+        gemm = impl.gemm if self.threads > 1 else impl.gemm_serial  # one thread: no parallel region to launch
+        launch = partial(gemm, a, a_flat, b, b_flat, c, work, mc, kc, nc, self.threads)
         direct_a, direct_b = impl.in_place(case.m, case.n, a_flat.size > 0, b_flat.size > 0)
         path = "packed" + (", A in place" if direct_a else "") + (", B in place" if direct_b else "")
         return Prepared(launch, c, {**self._facts(path, impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})

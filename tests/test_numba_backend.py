@@ -74,7 +74,8 @@ def test_micro_kernel_compiles_to_vector_fma():
 
     a = np.ones((64, 64), np.float32)
     c = np.zeros((64, 64), np.float32)
-    bbuf, abufs, bjits, tiles, mc, kc, nc = impl.workspace(a.dtype, 64, 64, 64, 1)
+    work, mc, kc, nc = impl.workspace(a.dtype, 64, 64, 64, 1)
+    bbuf, abuf, bjit, tile = impl.buffers(work, mc, kc, nc, 0)
     impl.pack_b(a, 0, kc, 0, 64, 0, 64 // impl.TILES["float32"][1], bbuf, 0)
     # A fresh, uncached dispatcher: code loaded from Numba's disk cache cannot be inspected.
     fresh = numba.njit(nogil=True)(impl._block.py_func)
@@ -95,9 +96,9 @@ def test_micro_kernel_compiles_to_vector_fma():
         64 // impl.TILES["float32"][1],
         64,
         bbuf,
-        abufs[0],
-        bjits[0],
-        tiles[0],
+        abuf,
+        bjit,
+        tile,
         False,
         False,
         False,
