@@ -22,9 +22,15 @@ per step, ``llvm.fma`` throughout. Written as Python loops over arrays, LLVM kee
 accumulators in memory and reaches a fraction of the FMA peak. Everything else (packing,
 blocking, edges, threading) is ordinary ``@njit`` code. Compiled code is cached on disk.
 
-Tile shapes (measured on AVX2, 16 vector registers): float32 6 x 16, float64 4 x 12:
-12 accumulators + B vectors + one broadcast. On AVX-512 (32 registers) 12 x 32 / 12 x 16,
-chosen by the same register budget but not yet measured on such a machine.
+Tile shapes fill the vector registers with accumulators (``TILES``): on AVX2 (16 registers)
+float32 6 x 16, float64 4 x 12. On AVX-512 (32 registers) two kinds, chosen by the rows of A:
+"tall" 12 x 32 / 12 x 16 for short A (each B load feeds 12 FMAs while B streams past a few
+rows) and "wide" 6 x 64 / 6 x 32 for the rest (fewer loads per FMA, and A can be read in
+place). MR and NR are compile-time constants: the kind travels as a Numba type (``Tile``).
+
+Small problems skip what does not pay: one thread (or one share of C) runs a serial build
+with no parallel region to launch; narrow B reads row-major A and B in place, so a 64^3
+product packs nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ import numpy as np
 from llvmlite import ir
 from numba import get_thread_id, njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.core.imputils import lower_constant
+from numba.extending import NativeValue, intrinsic, models, register_model, typeof_impl, unbox
 
 from gemmbench.backend import aligned_zeros, vector_bits
 from gemmbench.backend.llvm import I32, I64, fma_function, splat, vector_type
@@ -41,16 +48,23 @@ from gemmbench.backend.llvm import I32, I64, fma_function, splat, vector_type
 I8P = ir.IntType(8).as_pointer()
 
 VECTOR_BITS = vector_bits()
-#: (MR, NR) per dtype and vector width. NR is a multiple of the lanes per vector.
+#: (MR, NR) per tile kind, dtype and vector width. NR is a multiple of the lanes per vector. Both kinds
+#: fill the register file with MR x NR/W accumulators; on AVX-512 they differ. "tall" (12 rows) serves short A
+#: (m <= TALL_MAX_M), whose B streams past few rows: each B load feeds 12 FMAs. "wide" (6 rows, twice the
+#: columns) serves the rest: 10 loads per 24 FMAs instead of 14, and few enough rows of A to read it in place.
+#: Measured on an AVX-512 EPYC, one thread: wide beats tall by 1-17 % from 64^3 up and at m >= 64,
+#: tall beats wide by 3-37 % at m <= 32 (B read in place).
 TILES = {
-    256: {"float32": (6, 16), "float64": (4, 12)},
-    512: {"float32": (12, 32), "float64": (12, 16)},
-    128: {"float32": (4, 8), "float64": (4, 4)},
+    256: {"tall": {"float32": (6, 16), "float64": (4, 12)}, "wide": {"float32": (6, 16), "float64": (4, 12)}},
+    512: {"tall": {"float32": (12, 32), "float64": (12, 16)}, "wide": {"float32": (6, 64), "float64": (6, 32)}},
+    128: {"tall": {"float32": (4, 8), "float64": (4, 4)}, "wide": {"float32": (4, 8), "float64": (4, 4)}},
 }[VECTOR_BITS]
-#: Narrow B (n <= this) reads row-major A in place; very short A (m <= this) reads row-major B in place.
-#: A in place pays on AVX2 (6-row tiles: 6 read streams of A); with AVX-512's 12-row tiles it loses to packing
-#: by 1.2-1.8x (64^3 to 4096x128x4096, page-aligned operands, one thread, on an AVX-512 EPYC): off there.
-DIRECT_A_MAX_N = 128 if VECTOR_BITS == 256 else 0
+TALL_MAX_M = 32
+#: Narrow B (n <= this) reads row-major A in place, with tiles of at most DIRECT_A_MAX_MR rows (each row of
+#: the tile is one read stream of A; 12 streams lost to packing by 1.2-1.8x, 6 win by 10-17 % at 64^3);
+#: short A (m <= DIRECT_B_MAX_M) or narrow B (n <= DIRECT_B_MAX_N) reads row-major B in place.
+DIRECT_A_MAX_N = 128
+DIRECT_A_MAX_MR = 6
 DIRECT_B_MAX_M = 16
 DIRECT_B_MAX_N = 128
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
@@ -65,28 +79,81 @@ ROW_GROUP = 8
 BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 512, 4096)}
 
 
-def _tile(dtype: types.Type) -> tuple[int, int]:
-    return TILES[str(dtype)]
+class Tile:
+    """A tile kind ("tall" or "wide") as compiled code sees it: a compile-time constant carried by its
+    Numba type, so MR and NR stay constants (loops unroll, the micro-kernel is specialised) while one
+    source serves both kinds."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def shape(self, dtype: str) -> tuple[int, int]:
+        """(MR, NR) for ``dtype``."""
+        return TILES[self.kind][dtype]
 
 
-def _dtype_constant(value_of):
-    """An intrinsic ``f(x)`` returning ``value_of(context, x.dtype)`` as a compile-time constant, so
-    loops bounded by it unroll."""
+class TileType(types.Type):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(name=f"Tile({kind})")
+
+
+@typeof_impl.register(Tile)
+def _typeof_tile(value, c):
+    return TileType(value.kind)
+
+
+register_model(TileType)(models.OpaqueModel)
+
+
+@lower_constant(TileType)
+def _tile_constant(context, builder, ty, value):
+    return context.get_dummy_value()  # nothing at run time: the type is the information
+
+
+@unbox(TileType)
+def _unbox_tile(typ, obj, c):
+    return NativeValue(c.context.get_dummy_value())
+
+
+def _tile(dtype: types.Type, tile: TileType) -> tuple[int, int]:
+    return TILES[tile.kind][str(dtype)]
+
+
+def _tile_constant_of(which: int):
+    """An intrinsic ``f(x, tile)`` returning MR (``which`` 0) or NR (1) of ``tile`` for x's dtype as a
+    compile-time constant, so loops bounded by it unroll."""
 
     @intrinsic
-    def constant(typingctx, x):
+    def constant(typingctx, x, tile):
         def codegen(context, builder, sig, args):
-            return context.get_constant(types.intp, value_of(context, sig.args[0].dtype))
+            return context.get_constant(types.intp, _tile(sig.args[0].dtype, sig.args[1])[which])
 
-        return types.intp(x), codegen
+        return types.intp(x, tile), codegen
 
     return constant
 
 
-#: MR, NR and the lanes per vector for an array's dtype.
-tile_mr = _dtype_constant(lambda context, dtype: _tile(dtype)[0])
-tile_nr = _dtype_constant(lambda context, dtype: _tile(dtype)[1])
-tile_w = _dtype_constant(lambda context, dtype: vector_type(context.get_value_type(dtype), VECTOR_BITS).count)
+#: MR and NR of a tile kind for an array's dtype.
+tile_mr = _tile_constant_of(0)
+tile_nr = _tile_constant_of(1)
+
+
+def _lanes_constant():
+    """An intrinsic ``f(x)``: the lanes per vector for x's dtype, a compile-time constant."""
+
+    @intrinsic
+    def lanes(typingctx, x):
+        def codegen(context, builder, sig, args):
+            count = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS).count
+            return context.get_constant(types.intp, count)
+
+        return types.intp(x), codegen
+
+    return lanes
+
+
+tile_w = _lanes_constant()
 
 
 def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp, c_ptr, ldc_v, add, align):
@@ -160,8 +227,9 @@ def micro_kernel(
     coff,
     ldc,
     accumulate,
+    tile,
 ):
-    """C[coff : ``rows`` rows of ldc, NR cols] (+)= A . B over kc steps.
+    """C[coff : ``rows`` rows of ldc, NR cols] (+)= A . B over kc steps, NR and MR of ``tile``.
 
     ``rows`` (1..MR) selects one of MR specialised tiles (edge strips compute only the rows
     they have). A(i, p) = ap[aoff + i*a_si + p*a_sp], B(p, j) = bp[boff + p*b_sp + j]: packed
@@ -170,8 +238,8 @@ def micro_kernel(
     """
 
     def codegen(context, builder, sig, args):
-        rows_v, kc_v, _, _, a_si, a_sp, _, _, b_sp, _, _, ldc_v, acc_v = args
-        mr, nr = _tile(sig.args[2].dtype)
+        rows_v, kc_v, _, _, a_si, a_sp, _, _, b_sp, _, _, ldc_v, acc_v, _ = args
+        mr, nr = _tile(sig.args[2].dtype, sig.args[13])
         a_ptr, b_ptr, c_ptr = (
             _element_ptr(context, builder, sig.args[k], args[k], [_intp(context, builder, sig, args, k + 1)])
             for k in (2, 6, 9)
@@ -191,7 +259,7 @@ def micro_kernel(
         builder.position_at_end(done)
         return context.get_dummy_value()
 
-    sig = types.void(rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc, accumulate)
+    sig = types.void(rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc, accumulate, tile)
     return sig, codegen
 
 
@@ -207,18 +275,18 @@ def _intp(context, builder, sig, args, k):
 
 
 def _transposer(which: int):
-    """An intrinsic ``(src, i, j, dst, off)`` writing dst[off + q*R + r] = src[i + r, j + q] for
+    """An intrinsic ``(src, i, j, dst, off, tile)`` writing dst[off + q*R + r] = src[i + r, j + q] for
     r < R, q < W, with R = the tile's MR (``which`` 0) or NR (1): R rows of a matrix whose rows
     are contiguous, turned into step-major packed order by R vector loads, one wide shuffle
     and one wide store (LLVM lowers the shuffle to register permutes: several times faster
     than element copies, which LLVM leaves scalar here)."""
 
     @intrinsic
-    def transpose(typingctx, src, i, j, dst, off):
+    def transpose(typingctx, src, i, j, dst, off, tile):
         def codegen(context, builder, sig, args):
-            src_v, _, _, dst_v, _ = args
+            src_v, _, _, dst_v, _, _ = args
             off_v = _intp(context, builder, sig, args, 4)
-            count = _tile(sig.args[0].dtype)[which]
+            count = _tile(sig.args[0].dtype, sig.args[5])[which]
             vty = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS)
             w, align = vty.count, vty.element.get_abi_size(context.target_data)
             i_v, j_v = _intp(context, builder, sig, args, 1), _intp(context, builder, sig, args, 2)
@@ -243,7 +311,7 @@ def _transposer(which: int):
             builder.store(out, builder.bitcast(dst_ptr, out.type.as_pointer()), align=align)
             return context.get_dummy_value()
 
-        return types.void(src, i, j, dst, off), codegen
+        return types.void(src, i, j, dst, off, tile), codegen
 
     return transpose
 
@@ -253,14 +321,14 @@ transpose_nr = _transposer(1)
 
 
 @intrinsic
-def copy_nr(typingctx, src, i, j, dst, off):
+def copy_nr(typingctx, src, i, j, dst, off, tile):
     """dst[off : off+NR] = src[i, j : j+NR] (a contiguous row segment) in NR/W vector moves:
     the packing of row-major B, which LLVM otherwise copies one element at a time."""
 
     def codegen(context, builder, sig, args):
-        src_v, _, _, dst_v, _ = args
+        src_v, _, _, dst_v, _, _ = args
         i_v, j_v, off_v = (_intp(context, builder, sig, args, k) for k in (1, 2, 4))
-        nr = _tile(sig.args[0].dtype)[1]
+        nr = _tile(sig.args[0].dtype, sig.args[5])[1]
         vty = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS)
         align = vty.element.get_abi_size(context.target_data)
         s_ptr = _element_ptr(context, builder, sig.args[0], src_v, [i_v, j_v])
@@ -274,7 +342,7 @@ def copy_nr(typingctx, src, i, j, dst, off):
             )
         return context.get_dummy_value()
 
-    return types.void(src, i, j, dst, off), codegen
+    return types.void(src, i, j, dst, off, tile), codegen
 
 
 def _concat(builder, vectors):
@@ -292,13 +360,13 @@ def _concat(builder, vectors):
 
 
 @njit(cache=True, nogil=True)
-def pack_a(a, ic, mc, pc, kc, buf):
+def pack_a(a, ic, mc, pc, kc, buf, tile):
     """A[ic:ic+mc, pc:pc+kc] -> MR-tall strips: buf[s*kc*MR + p*MR + i] = A[ic+s*MR+i, pc+p].
 
     Full strips of a row-major A go W columns at a time through a vector transpose; the
     rest element by element.
     """
-    mr = tile_mr(buf)  # a compile-time constant: the inner loop unrolls
+    mr = tile_mr(buf, tile)  # a compile-time constant: the inner loop unrolls
     w = tile_w(buf)
     rows_contiguous = a.strides[1] == a.itemsize
     for s in range((mc + mr - 1) // mr):
@@ -308,14 +376,14 @@ def pack_a(a, ic, mc, pc, kc, buf):
         if rows == mr and rows_contiguous:
             start = kc - kc % w
             for p in range(0, start, w):
-                transpose_mr(a, r0, pc + p, buf, base + p * mr)
+                transpose_mr(a, r0, pc + p, buf, base + p * mr, tile)
         for p in range(start, kc):  # no zero padding: a strip of fewer rows runs a tile of that many rows
             for i in range(rows):
                 buf[base + p * mr + i] = a[r0 + i, pc + p]
 
 
 @njit(cache=True, nogil=True)
-def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first):
+def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first, tile):
     """Strips s0..s1 of B[pc:pc+kc, jc:jc+nc] -> buf[(s-first)*kc*NR + p*NR + j], zero-padded to NR columns.
 
     Row-major B is read one row segment at a time, across all strips of the range, so the
@@ -323,7 +391,7 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first):
     through the vector transpose, W steps of one strip at a time. Full strips take these
     fast paths; only the panel's last strip can be partial.
     """
-    nr = tile_nr(buf)
+    nr = tile_nr(buf, tile)
     w = tile_w(buf)
     full = min(s1, max(s0, nc // nr))  # strips s0..full are full width
     if b.strides[1] == b.itemsize:
@@ -331,14 +399,14 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first):
             p1 = min(p0 + ROW_GROUP, kc)
             for s in range(s0, full):
                 for p in range(p0, p1):
-                    copy_nr(b, pc + p, jc + s * nr, buf, (s - first) * kc * nr + p * nr)
+                    copy_nr(b, pc + p, jc + s * nr, buf, (s - first) * kc * nr + p * nr, tile)
     elif b.strides[0] == b.itemsize:
         bt = b.T  # row-major view of the stored matrix
         edge = kc - kc % w
         for s in range(s0, full):
             j0, o = jc + s * nr, (s - first) * kc * nr
             for p in range(0, edge, w):
-                transpose_nr(bt, j0, pc + p, buf, o + p * nr)
+                transpose_nr(bt, j0, pc + p, buf, o + p * nr, tile)
             for p in range(edge, kc):
                 for j in range(nr):
                     buf[o + p * nr + j] = bt[j0 + j, pc + p]
@@ -355,22 +423,23 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first):
 # The argument lists of this njit kernel read best packed, as at its call below.
 # fmt: off
 @njit(cache=True, nogil=True)
-def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, bjit, tile, pack_b_here,
-           direct_a, direct_b):
+def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, bjit, scratch, pack_b_here,
+           direct_a, direct_b, tile):
     """One thread's share: rows ic..ic+mc of C against B strips s0..s1 of the panel at jc.
 
     A is packed into MR-tall strips unless ``direct_a`` (row-major A, narrow B: each A value
-    is used so few times that packing costs more than it saves). B strips come packed by the
+    is used so few times that packing costs more than it saves). MR and NR are ``tile``'s;
+    ``scratch`` holds an edge tile of C. B strips come packed by the
     caller into ``bbuf``, are packed here just before use (``pack_b_here``: no other thread
     needs them) into this thread's ``bjit``, INLINE_PACK strips at a time, or are read in
     place (``direct_b``: row-major B, very short A). ``bjit`` is reused for every group, so
     it stays in L2: packing each group into fresh memory (its place in a panel-sized
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
     """
-    mr, nr = tile_mr(abuf), tile_nr(abuf)
+    mr, nr = tile_mr(abuf, tile), tile_nr(abuf, tile)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
     if not direct_a:
-        pack_a(a, ic, mc, pc, kc, abuf)
+        pack_a(a, ic, mc, pc, kc, abuf, tile)
     first = pc == 0
     for s in range(s0, s1):
         j = s * nr
@@ -378,7 +447,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
         in_place = direct_b and cols == nr
         if pack_b_here:
             if (s - s0) % INLINE_PACK == 0:
-                pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bjit, s)
+                pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bjit, s, tile)
             bsrc, boff = bjit, (s - s0) % INLINE_PACK * kc * nr
         else:
             bsrc, boff = bbuf, s * kc * nr
@@ -389,26 +458,28 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             if cols == nr:
                 target, off, ld, acc = flat_c, c_off, ldc, not first
             else:  # last strip of a panel: full-width tile into scratch, then the valid columns into C
-                target, off, ld, acc = tile, 0, nr, False
+                target, off, ld, acc = scratch, 0, nr, False
             # Four call sites rather than one with variable strides: each inlined copy of the
             # micro-kernel gets the strides of packed operands as constants (A: 1 and MR; B: NR).
             if direct_a and in_place:
-                micro_kernel(
-                    rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb, target, off, ld, acc
-                )
+                # fmt: off
+                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb, target, off,
+                             ld, acc, tile)
+                # fmt: on
             elif direct_a:
-                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, target, off, ld, acc)
+                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, target, off, ld, acc, tile)
             elif in_place:
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, pc * ldb + jc + j, ldb, target, off, ld, acc)
+                b_off = pc * ldb + jc + j
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_off, ldb, target, off, ld, acc, tile)
             else:
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc)
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc, tile)
             if cols < nr:
                 for r in range(rows):
                     for q in range(cols):
                         if first:
-                            c[ic + i + r, jc + j + q] = tile[r * nr + q]
+                            c[ic + i + r, jc + j + q] = scratch[r * nr + q]
                         else:
-                            c[ic + i + r, jc + j + q] += tile[r * nr + q]
+                            c[ic + i + r, jc + j + q] += scratch[r * nr + q]
 
 
 # fmt: on
@@ -438,18 +509,34 @@ def _rows(m, mr, blocks, ib):
 
 
 @njit(cache=True)
-def in_place(m, n, a_row_major, b_row_major):
-    """(read A in place, read B in place) for an m x n product: where packing would cost more than it saves."""
-    return a_row_major and n <= DIRECT_A_MAX_N, b_row_major and (m <= DIRECT_B_MAX_M or n <= DIRECT_B_MAX_N)
+def in_place(m, n, mr, a_row_major, b_row_major):
+    """(read A in place, read B in place) for an m x n product with MR-row tiles: where packing would cost
+    more than it saves."""
+    direct_a = a_row_major and n <= DIRECT_A_MAX_N and mr <= DIRECT_A_MAX_MR
+    return direct_a, b_row_major and (m <= DIRECT_B_MAX_M or n <= DIRECT_B_MAX_N)
 
 
-def _gemm_build(parallel: bool):
-    """The blocked GEMM compiled with or without Numba's thread pool (``gemm``, ``gemm_serial``).
+def parallel_pays(m: int, n: int, nr: int, mc: int, nc: int, threads: int) -> bool:
+    """Whether to run the parallel build: more than one thread, and more than one share of C to give them.
+    One share (64^3 float32: one 64-wide strip of B) leaves the second thread idle and the launch of the
+    parallel region pure cost: 7.7 us against 5.8 us serial here."""
+    blocks, chunks = _split(m, -(-min(n, nc) // nr), mc, 0, threads)
+    return threads > 1 and blocks * chunks > 1
+
+
+def tile_for(m: int) -> Tile:
+    """The tile kind for A of ``m`` rows (see TILES)."""
+    return Tile("tall" if m <= TALL_MAX_M else "wide")
+
+
+def _gemm_build(parallel: bool, kind: str):
+    """The blocked GEMM for one tile kind, compiled with or without Numba's thread pool (``GEMMS``).
 
     One thread gains nothing from a parallel region and pays for its launch: about 0.8 us a
     call here, an eighth of a 64^3 float32 product. Each build has its own name, so each has
     its own on-disk cache entry.
     """
+    tile = Tile(kind)  # a compile-time constant of the build
 
     def gemm(a, a_flat, b, b_flat, c, work, mc_max, kc_max, nc_max, nthreads):
         """C = A B (C row-major, contiguous). ``work`` comes from ``workspace``: nothing is allocated here.
@@ -459,15 +546,15 @@ def _gemm_build(parallel: bool):
         """
         m, k = a.shape
         n = b.shape[1]
-        mr, nr = tile_mr(work), tile_nr(work)
+        mr, nr = tile_mr(work, tile), tile_nr(work, tile)
         flat_c = c.reshape(m * n)
-        bbuf = buffers(work, mc_max, kc_max, nc_max, 0)[0]
+        bbuf = buffers(work, mc_max, kc_max, nc_max, 0, tile)[0]
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr
             blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
             groups = min(strips, 4 * nthreads)
-            direct_a, direct_b = in_place(m, n, a_flat.size > 0, b_flat.size > 0)
+            direct_a, direct_b = in_place(m, n, mr, a_flat.size > 0, b_flat.size > 0)
             shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
             k_blocks = (k + kc_max - 1) // kc_max
             kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one
@@ -475,26 +562,25 @@ def _gemm_build(parallel: bool):
                 kc = min(kc_even, k - pc)
                 if shared_b:
                     for g in prange(groups):
-                        pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf, 0)
+                        pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf, 0, tile)
                 elif direct_b and nc % nr:  # B is read in place, but its partial last strip cannot be
-                    pack_b(b, pc, kc, jc, nc, strips - 1, strips, bbuf, 0)
+                    pack_b(b, pc, kc, jc, nc, strips - 1, strips, bbuf, 0, tile)
                 for w in prange(blocks * chunks):
-                    _, abuf, bjit, tile = buffers(work, mc_max, kc_max, nc_max, get_thread_id())
+                    _, abuf, bjit, scratch = buffers(work, mc_max, kc_max, nc_max, get_thread_id(), tile)
                     ib, ch = w // chunks, w % chunks
                     ic, mc = _rows(m, mr, blocks, ib)
                     # fmt: off
                     _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, ch * strips // chunks,
-                           (ch + 1) * strips // chunks, nc, bbuf, abuf, bjit, tile,
-                           not (shared_b or direct_b), direct_a, direct_b)
+                           (ch + 1) * strips // chunks, nc, bbuf, abuf, bjit, scratch,
+                           not (shared_b or direct_b), direct_a, direct_b, tile)
                     # fmt: on
 
-    name = "gemm" if parallel else "gemm_serial"
-    gemm.__name__ = gemm.__qualname__ = name
+    gemm.__name__ = gemm.__qualname__ = f"gemm_{kind}" + ("" if parallel else "_serial")
     return njit(parallel=parallel, cache=True)(gemm)
 
 
-gemm = _gemm_build(parallel=True)
-gemm_serial = _gemm_build(parallel=False)
+#: (parallel, tile kind) -> the compiled GEMM.
+GEMMS = {(parallel, kind): _gemm_build(parallel, kind) for parallel in (True, False) for kind in ("tall", "wide")}
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -558,7 +644,7 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
     50 ns each), which a 64^3 product notices.
     """
     name = np.dtype(dtype).name
-    mr, nr = TILES[name]
+    mr, nr = tile_for(m).shape(name)
     mc, kc, nc = BLOCKS[name]
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
@@ -577,13 +663,14 @@ def _sizes(mr, nr, mc, kc, nc):
 
 
 @njit(cache=True, nogil=True)
-def buffers(work, mc, kc, nc, tid):
-    """Views of ``work``: (shared B panel, thread ``tid``'s A block, its B strips packed just in time, its edge tile)."""
-    b_panel, a_block, b_jit, tile = _sizes(tile_mr(work), tile_nr(work), mc, kc, nc)
-    a0 = b_panel + tid * (a_block + b_jit + tile)
+def buffers(work, mc, kc, nc, tid, tile):
+    """Views of ``work``: (shared B panel, thread ``tid``'s A block, its B strips packed just in time, its edge
+    tile of C) for ``tile``'s MR and NR."""
+    b_panel, a_block, b_jit, scratch = _sizes(tile_mr(work, tile), tile_nr(work, tile), mc, kc, nc)
+    a0 = b_panel + tid * (a_block + b_jit + scratch)
     j0 = a0 + a_block
     t0 = j0 + b_jit
-    return work[:b_panel], work[a0:j0], work[j0:t0], work[t0 : t0 + tile]
+    return work[:b_panel], work[a0:j0], work[j0:t0], work[t0 : t0 + scratch]
 
 
 @njit(cache=True)

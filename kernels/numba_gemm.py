@@ -62,11 +62,15 @@ class NumbaGemm(Kernel):
             return Prepared(launch, c, self._facts("gemv", impl))
         work, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
         a_flat, b_flat = _flat(a), _flat(b)
-        gemm = impl.gemm if self.threads > 1 else impl.gemm_serial  # one thread: no parallel region to launch
-        launch = partial(gemm, a, a_flat, b, b_flat, c, work, mc, kc, nc, self.threads)
-        direct_a, direct_b = impl.in_place(case.m, case.n, a_flat.size > 0, b_flat.size > 0)
-        path = "packed" + (", A in place" if direct_a else "") + (", B in place" if direct_b else "")
-        return Prepared(launch, c, {**self._facts(path, impl), "blocks": f"MC={mc} KC={kc} NC={nc}"})
+        tile = impl.tile_for(case.m)
+        mr, nr = tile.shape(a.dtype.name)
+        parallel = impl.parallel_pays(case.m, case.n, nr, mc, nc, self.threads)
+        launch = partial(impl.GEMMS[(parallel, tile.kind)], a, a_flat, b, b_flat, c, work, mc, kc, nc, self.threads)
+        direct_a, direct_b = impl.in_place(case.m, case.n, mr, a_flat.size > 0, b_flat.size > 0)
+        path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
+        path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
+        facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": f"MC={mc} KC={kc} NC={nc}"}
+        return Prepared(launch, c, facts)
 
     def _facts(self, path: str, impl) -> dict[str, str]:
         return {"path": path, "vector_bits": str(impl.VECTOR_BITS), "threading_layer": _threading_layer(self.numba)}

@@ -27,9 +27,9 @@ def test_random_shapes_against_numpy(threads):
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     rng = np.random.default_rng(7)
-    mr, nr = impl.TILES["float32"]
+    (tall_mr, tall_nr), (wide_mr, wide_nr) = impl.TILES["tall"]["float32"], impl.TILES["wide"]["float32"]
     mc, kc, _ = impl.BLOCKS["float32"]
-    dims = [1, 2, 7, 13, mr - 1, mr + 1, nr - 1, nr + 1, 97, mc + 1, kc + 3, 331]
+    dims = [1, 2, 7, 13, tall_mr + 1, wide_mr + 1, tall_nr - 1, wide_nr + 1, impl.TALL_MAX_M + 1, 97, mc + 1, kc + 3]
     kernel = NumbaGemm()
     kernel.setup(threads)
     try:
@@ -63,7 +63,8 @@ def _vector_isa() -> tuple[str, str] | None:
     return None
 
 
-def test_micro_kernel_compiles_to_vector_fma():
+@pytest.mark.parametrize("kind", ["tall", "wide"])
+def test_micro_kernel_compiles_to_vector_fma(kind):
     isa = _vector_isa()
     if isa is None:
         pytest.skip("this CPU has neither AVX-512 nor AVX2+FMA: no vector FMA to look for")
@@ -72,41 +73,23 @@ def test_micro_kernel_compiles_to_vector_fma():
 
     from gemmbench.kernels import _numba_gemm_impl as impl
 
+    tile = impl.Tile(kind)
+    mr, nr = tile.shape("float32")
     a = np.ones((64, 64), np.float32)
     c = np.zeros((64, 64), np.float32)
-    work, mc, kc, nc = impl.workspace(a.dtype, 64, 64, 64, 1)
-    bbuf, abuf, bjit, tile = impl.buffers(work, mc, kc, nc, 0)
-    impl.pack_b(a, 0, kc, 0, 64, 0, 64 // impl.TILES["float32"][1], bbuf, 0)
+    bbuf = np.zeros(64 * (-(-64 // nr) * nr), np.float32)
+    abuf, bjit, scratch = (np.zeros(size, np.float32) for size in (72 * 64, impl.INLINE_PACK * 64 * nr, mr * nr))
+    impl.pack_b(a, 0, 64, 0, 64, 0, -(-64 // nr), bbuf, 0, tile)
     # A fresh, uncached dispatcher: code loaded from Numba's disk cache cannot be inspected.
     fresh = numba.njit(nogil=True)(impl._block.py_func)
     empty = np.empty(0, np.float32)
-    fresh(
-        a,
-        empty,
-        a,
-        empty,
-        c,
-        c.reshape(-1),
-        0,
-        min(mc, 64),
-        0,
-        kc,
-        0,
-        0,
-        64 // impl.TILES["float32"][1],
-        64,
-        bbuf,
-        abuf,
-        bjit,
-        tile,
-        False,
-        False,
-        False,
-    )
+    # fmt: off
+    fresh(a, empty, a, empty, c, c.reshape(-1), 0, 64, 0, 64, 0, 0, -(-64 // nr), 64, bbuf, abuf, bjit, scratch,
+          False, False, False, tile)
+    # fmt: on
     assert np.allclose(c, 64.0)
     asm = fresh.inspect_asm(fresh.signatures[0])
     fmas = re.findall(rf"vfmadd\w*p[sd]\s+[^\n]*%{reg}", asm)
-    mr, nr = impl.TILES["float32"]
     lanes = (512 if reg == "zmm" else 256) // 32
     assert len(fmas) >= mr * nr // lanes, f"expected packed {name} FMAs on {reg} registers in the micro-kernel"
 
@@ -129,34 +112,45 @@ def test_in_process_use_leaves_the_callers_affinity_alone():
     assert int(out.stdout.strip().splitlines()[-1]) == len(os.sched_getaffinity(0))
 
 
+@pytest.mark.parametrize("kind", ["tall", "wide"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_vector_a_packing_matches_element_by_element(dtype):
+def test_a_packing_layout(dtype, kind):
+    """Row-major A (vector transpose for full strips) and column-major A (element by element) both pack to
+    the documented layout: strip s, step p, row i at s*kc*MR + p*MR + i; a partial last strip holds only
+    its rows (its tile computes only those)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    mr, _ = impl.TILES[dtype]
+    tile = impl.Tile(kind)
+    mr, _ = tile.shape(dtype)
     mc, kc, _ = impl.BLOCKS[dtype]
     a = np.random.default_rng(3).standard_normal((300, 700)).astype(dtype)
     for ic, rows, pc, depth in [(0, mc, 0, kc), (7, mc - 5, 3, kc - 3), (300 - mr, mr, 100, 77), (1, 13, 5, 9)]:
-        fast = np.zeros(-(-mc // mr) * mr * kc, dtype)
-        slow = fast.copy()
-        impl.pack_a(a, ic, rows, pc, depth, fast)  # row-major: vector transpose for full strips
-        impl.pack_a(np.asfortranarray(a), ic, rows, pc, depth, slow)  # column-major: element by element
-        np.testing.assert_array_equal(fast, slow)
+        want = np.zeros(-(-mc // mr) * mr * kc, dtype)
+        for s in range(-(-rows // mr)):
+            block = a[ic + s * mr : ic + min(rows, (s + 1) * mr), pc : pc + depth]  # the strip's rows x steps
+            view = want[s * depth * mr : (s + 1) * depth * mr].reshape(depth, mr)
+            view[:, : block.shape[0]] = block.T
+        for layout in (a, np.asfortranarray(a)):
+            got = np.zeros_like(want)
+            impl.pack_a(layout, ic, rows, pc, depth, got, tile)
+            np.testing.assert_array_equal(got, want, err_msg=f"{ic=} {rows=} {pc=} {depth=}")
 
 
+@pytest.mark.parametrize("kind", ["tall", "wide"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("order", ["C", "F", "strided"])
-def test_b_packing_layout(dtype, order):
+def test_b_packing_layout(dtype, order, kind):
     """Every storage order of B packs to the documented layout (vector copy, vector
     transpose and element paths), including the zero-padded partial strip."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    _, nr = impl.TILES[dtype]
+    tile = impl.Tile(kind)
+    _, nr = tile.shape(dtype)
     b = np.random.default_rng(4).standard_normal((200, 2 * nr * 9 + 5)).astype(dtype)
     b = {"C": b, "F": np.asfortranarray(b), "strided": np.repeat(b, 2, axis=1)[:, ::2]}[order]
     for pc, kc, jc, nc, s0, s1 in [(0, 200, 0, b.shape[1], 0, 19), (3, 61, 5, 7 * nr + 3, 2, 8), (1, 9, 0, nr, 0, 1)]:
         buf = np.full((s1 - s0 + 1) * kc * nr, np.nan, dtype)
-        impl.pack_b(b, pc, kc, jc, nc, s0, s1, buf, s0 - 1)  # strip s0 - 1 would be at buf[0]
+        impl.pack_b(b, pc, kc, jc, nc, s0, s1, buf, s0 - 1, tile)  # strip s0 - 1 would be at buf[0]
         for s in range(s0, s1):
             block = buf[(s - s0 + 1) * kc * nr : (s - s0 + 2) * kc * nr].reshape(kc, nr)
             want = np.zeros((kc, nr), dtype)
@@ -214,22 +208,24 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case, a_in_place, b_in_place",
+    "case, threads, kind, a_in_place, b_in_place",
     [
-        (GemmCase(8, 200, 64, "float32"), False, True),  # very short A: B read in place
-        (GemmCase(8, 200, 64, "float32", "NT"), False, False),  # ... unless B is stored transposed
-        (GemmCase(300, 64, 64, "float64"), "avx2", False),  # narrow B: A in place, on AVX2 only
-        (GemmCase(300, 64, 64, "float64", "TN"), False, False),
-        (GemmCase(300, 300, 64, "float32"), False, False),
+        (GemmCase(8, 200, 64, "float32"), 1, "tall", False, True),  # very short A: B read in place
+        (GemmCase(8, 200, 64, "float32", "NT"), 1, "tall", False, False),  # ... unless B is stored transposed
+        (GemmCase(16, 64, 64, "float32"), 1, "tall", "avx2", True),  # A in place needs tiles of <= 6 rows
+        (GemmCase(300, 64, 64, "float64"), 1, "wide", True, True),  # narrow B: both in place
+        (GemmCase(300, 64, 64, "float64", "TN"), 2, "wide", False, True),  # A stored transposed: packed
+        (GemmCase(300, 300, 64, "float32"), 2, "wide", False, False),
     ],
 )
-def test_the_row_says_which_path_ran(case, a_in_place, b_in_place):
-    """The CSV must say which algorithm ran (packing A and B, or reading one in place), and it must be the one
-    the kernel took: both come from the same decision (``in_place``), and the result is verified either way."""
+def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place):
+    """The CSV must say which algorithm ran (tile, packing A and B or reading one in place), and it must be the
+    one the kernel took: both come from the same decisions (``tile_for``, ``in_place``), and the result is
+    verified either way."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     kernel = NumbaGemm()
-    kernel.setup(1)
+    kernel.setup(threads)
     try:
         ops = make_operands(case)
         prepared = kernel.prepare(case, ops)
@@ -237,7 +233,28 @@ def test_the_row_says_which_path_ran(case, a_in_place, b_in_place):
         expected_a = impl.VECTOR_BITS == 256 if a_in_place == "avx2" else a_in_place
         path = prepared.facts["path"]
         assert ("A in place" in path) == expected_a and ("B in place" in path) == b_in_place, path
+        assert prepared.facts["tile"].endswith(kind)
         ref = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
         assert np.allclose(prepared.output, ref, rtol=1e-4, atol=1e-4 * np.sqrt(case.k))
+    finally:
+        kernel.teardown()
+
+
+def test_one_share_of_c_runs_on_one_thread_and_says_so():
+    """With one strip of B and one row block there is nothing for a second thread to do: the serial build
+    runs (no parallel region to launch) and the row says so; with two strips both threads work."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    nr = impl.TILES["wide"]["float32"][1]
+    kernel = NumbaGemm()
+    kernel.setup(2)
+    try:
+        for n, alone in ((nr, True), (2 * nr, False)):
+            case = GemmCase(64, n, 64, "float32")
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            assert ("one thread" in prepared.facts["path"]) == alone, (n, prepared.facts["path"])
+            assert np.allclose(prepared.output, ops.a.astype(np.float64) @ ops.b, rtol=1e-4, atol=1e-3)
     finally:
         kernel.teardown()
