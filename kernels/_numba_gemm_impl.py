@@ -62,9 +62,13 @@ TILES = {
 TALL_MAX_M = 32
 #: Narrow B (n <= this) reads row-major A in place, with tiles of at most DIRECT_A_MAX_MR rows (each row of
 #: the tile is one read stream of A; 12 streams lost to packing by 1.2-1.8x, 6 win by 10-17 % at 64^3);
-#: short A (m <= DIRECT_B_MAX_M) or narrow B (n <= DIRECT_B_MAX_N) reads row-major B in place.
+#: short A (DIRECT_B_MIN_M <= m <= DIRECT_B_MAX_M) or narrow B (n <= DIRECT_B_MAX_N) reads row-major B in place.
+#: In place, every k step fetches a row segment of B from a new page, a wait that the tile's m rows of FMAs
+#: must cover; on AVX-512, packing B (sequential reads) wins below 6 rows in float32 and 12 in float64
+#: (float64 8x4096x1792 1.10-1.28x, 12x4096x1792 0.70x). Indexed by itemsize // 8.
 DIRECT_A_MAX_N = 128
 DIRECT_A_MAX_MR = 6
+DIRECT_B_MIN_M = (6, 12) if VECTOR_BITS == 512 else (1, 1)
 DIRECT_B_MAX_M = 16
 DIRECT_B_MAX_N = 128
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
@@ -509,11 +513,12 @@ def _rows(m, mr, blocks, ib):
 
 
 @njit(cache=True)
-def in_place(m, n, mr, a_row_major, b_row_major):
+def in_place(m, n, mr, itemsize, a_row_major, b_row_major):
     """(read A in place, read B in place) for an m x n product with MR-row tiles: where packing would cost
     more than it saves."""
     direct_a = a_row_major and n <= DIRECT_A_MAX_N and mr <= DIRECT_A_MAX_MR
-    return direct_a, b_row_major and (m <= DIRECT_B_MAX_M or n <= DIRECT_B_MAX_N)
+    short_a = DIRECT_B_MIN_M[itemsize // 8] <= m <= DIRECT_B_MAX_M
+    return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
 def parallel_pays(m: int, n: int, nr: int, mc: int, nc: int, threads: int) -> bool:
@@ -554,7 +559,7 @@ def _gemm_build(parallel: bool, kind: str):
             strips = (nc + nr - 1) // nr
             blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
             groups = min(strips, 4 * nthreads)
-            direct_a, direct_b = in_place(m, n, mr, a_flat.size > 0, b_flat.size > 0)
+            direct_a, direct_b = in_place(m, n, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
             shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
             k_blocks = (k + kc_max - 1) // kc_max
             kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one

@@ -211,6 +211,8 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
     "case, threads, kind, a_in_place, b_in_place",
     [
         (GemmCase(8, 200, 64, "float32"), 1, "tall", False, True),  # very short A: B read in place
+        (GemmCase(8, 200, 64, "float64"), 1, "tall", False, "avx2"),  # ... unless too few rows hide its fetches
+        (GemmCase(4, 200, 64, "float32"), 1, "tall", False, "avx2"),
         (GemmCase(8, 200, 64, "float32", "NT"), 1, "tall", False, False),  # ... unless B is stored transposed
         (GemmCase(16, 64, 64, "float32"), 1, "tall", "avx2", True),  # A in place needs tiles of <= 6 rows
         (GemmCase(300, 64, 64, "float64"), 1, "wide", True, True),  # narrow B: both in place
@@ -230,9 +232,9 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
         ops = make_operands(case)
         prepared = kernel.prepare(case, ops)
         prepared.launch()
-        expected_a = impl.VECTOR_BITS == 256 if a_in_place == "avx2" else a_in_place
+        expected_a, expected_b = (impl.VECTOR_BITS == 256 if x == "avx2" else x for x in (a_in_place, b_in_place))
         path = prepared.facts["path"]
-        assert ("A in place" in path) == expected_a and ("B in place" in path) == b_in_place, path
+        assert ("A in place" in path) == expected_a and ("B in place" in path) == expected_b, path
         assert prepared.facts["tile"].endswith(kind)
         ref = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
         assert np.allclose(prepared.output, ref, rtol=1e-4, atol=1e-4 * np.sqrt(case.k))

@@ -1,0 +1,112 @@
+"""What one call of the ``numba`` GEMM costs besides its arithmetic, for a small product.
+
+Small products (64^3: about 5 us) notice every fixed cost of a call. This script measures each
+one on its own, in one process, so the README's account of them can be checked and re-measured
+after a change. Run it pinned to one CPU with nothing else busy:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
+        .venv/bin/python docs/examples/numba_call_cost.py [SIZE] [DTYPE]
+
+Each figure is the median of nine repeats of a timed loop, in microseconds per call:
+
+- call: an empty compiled function taking the kernel's own arguments (dispatch and unboxing);
+- parallel region: an empty ``prange`` loop (Numba's thread-pool launch; what the serial build
+  skips when one thread, or one share of C, does all the work);
+- pack A / pack B: packing the operands as a packed path would (what reading them in place saves);
+- product in compiled code: the kernel called from a compiled loop (no Python call);
+- product as the harness calls it: the backend's prepared launch;
+- numpy.matmul: OpenBLAS on the same operands, for reference.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from numba import njit, prange
+
+from gemmbench.backend import aligned_zeros
+from gemmbench.case import GemmCase
+from gemmbench.kernels import _numba_gemm_impl as impl
+from gemmbench.kernels.numba_gemm import NumbaGemm
+from gemmbench.verify import make_operands
+
+
+@njit
+def _empty(*args):
+    return None
+
+
+@njit(parallel=True)
+def _region(x):
+    for i in prange(1):
+        x[i] = 0
+
+
+@njit
+def _repeat(count, fn, args):
+    for _ in range(count):
+        fn(*args)
+
+
+@njit
+def _pack_a(count, a, kc, buf, tile):
+    for _ in range(count):
+        impl.pack_a(a, 0, a.shape[0], 0, kc, buf, tile)
+
+
+@njit
+def _pack_b(count, b, kc, buf, tile):
+    strips = -(-b.shape[1] // impl.tile_nr(buf, tile))
+    for _ in range(count):
+        impl.pack_b(b, 0, kc, 0, b.shape[1], 0, strips, buf, 0, tile)
+
+
+def _per_call_us(loop, count: int) -> float:
+    """Median over nine repeats of ``loop(count)``'s time per iteration, in microseconds."""
+    loop(count)  # compile and warm up
+    times = []
+    for _ in range(9):
+        start = time.perf_counter()
+        loop(count)
+        times.append((time.perf_counter() - start) / count)
+    return float(np.median(times)) * 1e6
+
+
+def main(size: int = 64, dtype: str = "float32") -> None:
+    case = GemmCase(size, size, size, dtype)
+    ops = make_operands(case)
+    kernel = NumbaGemm()
+    kernel.setup(1)
+    prepared = kernel.prepare(case, ops)
+    launch = prepared.launch
+    gemm, args = launch.func, launch.args
+    tile = impl.tile_for(size)
+    mr, nr = tile.shape(dtype)
+    kc = min(size, impl.BLOCKS[dtype][1])
+    abuf = aligned_zeros(-(-size // mr) * mr * kc, dtype)
+    bbuf = aligned_zeros(kc * -(-size // nr) * nr, dtype)
+    c = np.zeros((size, size), dtype)
+    count = max(100, int(2e6 // size**2))
+
+    def python_loop(fn):
+        return lambda n: [fn() for _ in range(n)]
+
+    figures = [
+        ("call (empty function, the kernel's arguments)", python_loop(lambda: _empty(*args))),
+        ("parallel region (empty prange)", python_loop(lambda: _region(c.reshape(-1)))),
+        ("pack A", lambda n: _pack_a(n, ops.a, kc, abuf, tile)),
+        ("pack B", lambda n: _pack_b(n, ops.b, kc, bbuf, tile)),
+        ("product in compiled code", lambda n: _repeat(n, gemm, args)),
+        ("product as the harness calls it", python_loop(launch)),
+        ("numpy.matmul (OpenBLAS)", python_loop(lambda: np.matmul(ops.a, ops.b, out=c))),
+    ]
+    print(f"{case.label}, tile {mr}x{nr} {tile.kind}, path: {prepared.facts['path']}")
+    for name, loop in figures:
+        print(f"{name:48s} {_per_call_us(loop, count):8.2f} us")
+    kernel.teardown()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 64, sys.argv[2] if len(sys.argv) > 2 else "float32")
