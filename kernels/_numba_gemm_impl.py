@@ -490,7 +490,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
 
 
 @njit(cache=True, nogil=True)
-def _split(m, n_strips, mc_max, mr, nthreads):
+def _split(m, n_strips, mc_max, nthreads):
     """Row blocks and column chunks: an equal share of C for every thread.
 
     A that fits one row block is shared by all threads, which split the B strips instead
@@ -525,7 +525,7 @@ def parallel_pays(m: int, n: int, nr: int, mc: int, nc: int, threads: int) -> bo
     """Whether to run the parallel build: more than one thread, and more than one share of C to give them.
     One share (64^3 float32: one 64-wide strip of B) leaves the second thread idle and the launch of the
     parallel region pure cost: 7.7 us against 5.8 us serial here."""
-    blocks, chunks = _split(m, -(-min(n, nc) // nr), mc, 0, threads)
+    blocks, chunks = _split(m, -(-min(n, nc) // nr), mc, threads)
     return threads > 1 and blocks * chunks > 1
 
 
@@ -537,8 +537,8 @@ def tile_for(m: int) -> Tile:
 def _gemm_build(parallel: bool, kind: str):
     """The blocked GEMM for one tile kind, compiled with or without Numba's thread pool (``GEMMS``).
 
-    One thread gains nothing from a parallel region and pays for its launch: about 0.8 us a
-    call here, an eighth of a 64^3 float32 product. Each build has its own name, so each has
+    One thread gains nothing from a parallel region and pays for its launch: about 1 us a
+    call here, a sixth of a 64^3 float32 product. Each build has its own name, so each has
     its own on-disk cache entry.
     """
     tile = Tile(kind)  # a compile-time constant of the build
@@ -554,12 +554,12 @@ def _gemm_build(parallel: bool, kind: str):
         mr, nr = tile_mr(work, tile), tile_nr(work, tile)
         flat_c = c.reshape(m * n)
         bbuf = buffers(work, mc_max, kc_max, nc_max, 0, tile)[0]
+        direct_a, direct_b = in_place(m, n, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr
-            blocks, chunks = _split(m, strips, mc_max, mr, nthreads)
+            blocks, chunks = _split(m, strips, mc_max, nthreads)
             groups = min(strips, 4 * nthreads)
-            direct_a, direct_b = in_place(m, n, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
             shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
             k_blocks = (k + kc_max - 1) // kc_max
             kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one
@@ -661,10 +661,17 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
 @njit(cache=True)
 def _sizes(mr, nr, mc, kc, nc):
     """Elements of the shared B panel and of one thread's A block, B strips packed just in time and edge
-    tile of C, each rounded up to whole cache lines of float64 (8 elements), so every view starts on one."""
+    tile of C, each a multiple of 16 elements (whole 64-byte lines in float32 and float64), so every view
+    of ``work`` starts on a cache line."""
     b_panel = kc * (-(-nc // nr) * nr)
     a_block = -(-mc // mr) * mr * kc
-    return -(-b_panel // 8) * 8, -(-a_block // 8) * 8, INLINE_PACK * kc * nr, mr * nr
+    return _lines(b_panel), _lines(a_block), _lines(INLINE_PACK * kc * nr), _lines(mr * nr)
+
+
+@njit(cache=True)
+def _lines(size):
+    """``size`` rounded up to a multiple of 16 elements."""
+    return -(-size // 16) * 16
 
 
 @njit(cache=True, nogil=True)
