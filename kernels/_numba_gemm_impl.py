@@ -35,6 +35,8 @@ product packs nothing.
 
 from __future__ import annotations
 
+from types import FunctionType
+
 import numpy as np
 from llvmlite import ir
 from numba import get_thread_id, njit, prange, types
@@ -71,8 +73,17 @@ DIRECT_A_MAX_MR = 6
 DIRECT_B_MIN_M = (6, 12) if VECTOR_BITS == 512 else (1, 1)
 DIRECT_B_MAX_M = 16
 DIRECT_B_MAX_N = 128
+#: Short A of more than one MR strip re-reads B in place once a strip. With rows of B a multiple of this
+#: many bytes apart the re-reads miss (the rows collide in the caches' sets) and packing B wins: float64
+#: 16x8192x1024 1.13x, float32 16x16384x1024 1.10x. One strip reads B once: in place stays 1.5x faster
+#: (float64 12x8192x1024); rows 32 KiB apart keep in place ahead too (float64 16x4096x1792 1.16x).
+B_COLLIDE_STRIDE = 65536
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
+#: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
+#: many (each streams its own part of every row of B, nothing to sum); narrower C splits B's rows (K).
+#: Two threads, float32: 4096x512 +5 %, 7168x256 +7 % for columns; 768x4096 -21 %.
+GEMV_SPLIT_N = 1024
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2).
 INLINE_PACK = 8
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
@@ -518,6 +529,7 @@ def in_place(m, n, mr, itemsize, a_row_major, b_row_major):
     more than it saves."""
     direct_a = a_row_major and n <= DIRECT_A_MAX_N and mr <= DIRECT_A_MAX_MR
     short_a = DIRECT_B_MIN_M[itemsize // 8] <= m <= DIRECT_B_MAX_M
+    short_a = short_a and (m <= mr or n * itemsize % B_COLLIDE_STRIDE != 0)
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
@@ -534,13 +546,25 @@ def tile_for(m: int) -> Tile:
     return Tile("tall" if m <= TALL_MAX_M else "wide")
 
 
-def _gemm_build(parallel: bool, kind: str):
-    """The blocked GEMM for one tile kind, compiled with or without Numba's thread pool (``GEMMS``).
+def _twins(func, **flags) -> dict:
+    """``{parallel: func compiled with (True) or without (False) Numba's thread pool}``.
 
     One thread gains nothing from a parallel region and pays for its launch: about 1 us a
-    call here, a sixth of a 64^3 float32 product. Each build has its own name, so each has
-    its own on-disk cache entry.
+    call here, a sixth of a 64^3 float32 product; a serial build's loops also vectorise at
+    least as well (the GEMV ran 3-5 % faster serial at one thread). Each build gets its own
+    name, hence its own on-disk cache entry.
     """
+    builds = {}
+    for parallel in (True, False):
+        twin = FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+        twin.__name__ = twin.__qualname__ = func.__name__ + ("" if parallel else "_serial")
+        twin.__doc__ = func.__doc__
+        builds[parallel] = njit(parallel=parallel, cache=True, **flags)(twin)
+    return builds
+
+
+def _gemm_source(kind: str):
+    """The blocked GEMM for one tile kind (uncompiled: ``GEMMS`` holds its builds)."""
     tile = Tile(kind)  # a compile-time constant of the build
 
     def gemm(a, a_flat, b, b_flat, c, work, mc_max, kc_max, nc_max, nthreads):
@@ -580,57 +604,73 @@ def _gemm_build(parallel: bool, kind: str):
                            not (shared_b or direct_b), direct_a, direct_b, tile)
                     # fmt: on
 
-    gemm.__name__ = gemm.__qualname__ = f"gemm_{kind}" + ("" if parallel else "_serial")
-    return njit(parallel=parallel, cache=True)(gemm)
+    gemm.__name__ = f"gemm_{kind}"
+    return gemm
 
 
 #: (parallel, tile kind) -> the compiled GEMM.
-GEMMS = {(parallel, kind): _gemm_build(parallel, kind) for parallel in (True, False) for kind in ("tall", "wide")}
+GEMMS = {(parallel, kind): f for kind in ("tall", "wide") for parallel, f in _twins(_gemm_source(kind)).items()}
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"})
-def gemv_row(a, b, c, parts):
-    """m == 1, row-major B: C[0, :] = sum_p A[0, p] B[p, :].
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _axpy_rows(a, b, p0, p1, j0, j1, out):
+    """``out[:] = sum(A[0, p] B[p, j0:j1] for p in p0..p1)``, eight rows of B per pass over ``out`` (one load
+    and one store of ``out`` for eight FMAs)."""
+    n = j1 - j0
+    out[:] = 0
+    p8 = p1 - (p1 - p0) % 8
+    for p in range(p0, p8, 8):
+        a0, a1, a2, a3 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3]
+        a4, a5, a6, a7 = a[0, p + 4], a[0, p + 5], a[0, p + 6], a[0, p + 7]
+        r0, r1, r2, r3 = b[p, j0:j1], b[p + 1, j0:j1], b[p + 2, j0:j1], b[p + 3, j0:j1]
+        r4, r5, r6, r7 = b[p + 4, j0:j1], b[p + 5, j0:j1], b[p + 6, j0:j1], b[p + 7, j0:j1]
+        for j in range(n):
+            out[j] += (
+                a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j] + a4 * r4[j] + a5 * r5[j] + a6 * r6[j] + a7 * r7[j]
+            )
+    for p in range(p8, p1):
+        ap, row = a[0, p], b[p, j0:j1]
+        for j in range(n):
+            out[j] += ap * row[j]
 
-    Each thread streams its own contiguous range of B's rows into its row of ``parts``
-    (allocated in prepare); the partial rows are summed at the end. Eight rows per pass
-    amortise the loads and stores of the partial row.
+
+@njit(cache=True)
+def gemv_splits_columns(n, nthreads):
+    """Whether the m == 1 product with row-major B gives each thread its own columns of C (else its own rows
+    of B, summed at the end): one thread, or shares of at least GEMV_SPLIT_N columns."""
+    return nthreads == 1 or n >= GEMV_SPLIT_N * nthreads
+
+
+def _gemv_row(a, b, c, parts):
+    """m == 1, row-major B: C[0, :] = sum_p A[0, p] B[p, :], B streamed once, nothing packed.
+
+    Each thread streams either its own columns of every row of B straight into C (shares cut
+    at whole cache lines), or, for narrow C, its own range of rows of B into its row of
+    ``parts`` (allocated in prepare), the partial rows summed at the end.
     """
     k, n = b.shape
     nthreads = parts.shape[0]
-    for t in prange(nthreads):
-        out = parts[t]
-        out[:] = 0
-        p0, p1 = t * k // nthreads, (t + 1) * k // nthreads
-        p8 = p1 - (p1 - p0) % 8
-        for p in range(p0, p8, 8):  # eight rows of B per pass over the partial row
-            a0, a1, a2, a3 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3]
-            a4, a5, a6, a7 = a[0, p + 4], a[0, p + 5], a[0, p + 6], a[0, p + 7]
-            r0, r1, r2, r3 = b[p], b[p + 1], b[p + 2], b[p + 3]
-            r4, r5, r6, r7 = b[p + 4], b[p + 5], b[p + 6], b[p + 7]
-            for j in range(n):
-                out[j] += (
-                    a0 * r0[j]
-                    + a1 * r1[j]
-                    + a2 * r2[j]
-                    + a3 * r3[j]
-                    + a4 * r4[j]
-                    + a5 * r5[j]
-                    + a6 * r6[j]
-                    + a7 * r7[j]
-                )
-        for p in range(p8, p1):
-            ap, row = a[0, p], b[p]
-            for j in range(n):
-                out[j] += ap * row[j]
     crow = c[0]
-    crow[:] = parts[0]
-    for t in range(1, nthreads):
-        crow += parts[t]
+    if gemv_splits_columns(n, nthreads):
+        per_line = 64 // c.itemsize
+        lines = (n + per_line - 1) // per_line
+        for t in prange(nthreads):
+            j0 = min(n, t * lines // nthreads * per_line)
+            j1 = min(n, (t + 1) * lines // nthreads * per_line)
+            _axpy_rows(a, b, 0, k, j0, j1, crow[j0:j1])
+    else:
+        for t in prange(nthreads):
+            _axpy_rows(a, b, t * k // nthreads, (t + 1) * k // nthreads, 0, n, parts[t])
+        crow[:] = parts[0]
+        for t in range(1, nthreads):
+            crow += parts[t]
 
 
-@njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
-def gemv_dots(a, bt, c):
+#: parallel -> the compiled GEMV for row-major B.
+GEMV_ROW = _twins(_gemv_row, fastmath={"contract"})
+
+
+def _gemv_dots(a, bt, c):
     """m == 1, B stored transposed (``bt`` is n x k, rows contiguous): one dot product per column of C."""
     n, k = bt.shape
     arow = a[0]
@@ -640,6 +680,10 @@ def gemv_dots(a, bt, c):
         for p in range(k):
             acc += arow[p] * row[p]
         c[0, j] = acc
+
+
+#: parallel -> the compiled GEMV for B stored transposed.
+GEMV_DOTS = _twins(_gemv_dots, fastmath={"contract", "reassoc"})
 
 
 def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:

@@ -55,11 +55,15 @@ class NumbaGemm(Kernel):
         a, b = operands.a, operands.b
         c = aligned_zeros((case.m, case.n), a.dtype)
         if case.m == 1:  # memory-bound: stream B once, no packing
+            parallel = self.threads > 1
             if case.trans_b:
-                launch = partial(impl.gemv_dots, a, b.T, c)
-            else:  # per-thread partial rows
-                launch = partial(impl.gemv_row, a, b, c, aligned_zeros((self.threads, case.n), a.dtype))
-            return Prepared(launch, c, self._facts("gemv", impl))
+                launch, path = partial(impl.GEMV_DOTS[parallel], a, b.T, c), "gemv, dot products"
+            else:  # per-thread partial rows, for when the threads split B's rows
+                parts = aligned_zeros((self.threads, case.n), a.dtype)
+                launch = partial(impl.GEMV_ROW[parallel], a, b, c, parts)
+                split = "C's columns" if impl.gemv_splits_columns(case.n, self.threads) else "B's rows"
+                path = f"gemv, {split} split" if parallel else "gemv"
+            return Prepared(launch, c, self._facts(path, impl))
         work, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
         a_flat, b_flat = _flat(a), _flat(b)
         tile = impl.tile_for(case.m)

@@ -218,6 +218,10 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
         (GemmCase(300, 64, 64, "float64"), 1, "wide", True, True),  # narrow B: both in place
         (GemmCase(300, 64, 64, "float64", "TN"), 2, "wide", False, True),  # A stored transposed: packed
         (GemmCase(300, 300, 64, "float32"), 2, "wide", False, False),
+        # B re-read by a second strip of A, rows 64 KiB apart (they collide in the caches): packed
+        (GemmCase(16, 8192, 16, "float64"), 1, "tall", False, False),
+        (GemmCase(16, 4096, 16, "float64"), 2, "tall", False, True),  # 32 KiB apart: in place
+        (GemmCase(12, 16384, 16, "float32"), 1, "tall", False, "avx512"),  # one 12-row strip reads B once
     ],
 )
 def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place):
@@ -232,7 +236,8 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
         ops = make_operands(case)
         prepared = kernel.prepare(case, ops)
         prepared.launch()
-        expected_a, expected_b = (impl.VECTOR_BITS == 256 if x == "avx2" else x for x in (a_in_place, b_in_place))
+        isa = {"avx2": impl.VECTOR_BITS == 256, "avx512": impl.VECTOR_BITS == 512}
+        expected_a, expected_b = (isa.get(x, x) for x in (a_in_place, b_in_place))
         path = prepared.facts["path"]
         assert ("A in place" in path) == expected_a and ("B in place" in path) == expected_b, path
         assert prepared.facts["tile"].endswith(kind)
@@ -258,5 +263,29 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
             prepared.launch()
             assert ("one thread" in prepared.facts["path"]) == alone, (n, prepared.facts["path"])
             assert np.allclose(prepared.output, ops.a.astype(np.float64) @ ops.b, rtol=1e-4, atol=1e-3)
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gemv_splits_columns_or_rows_and_says_which(threads):
+    """m == 1 with row-major B: one thread streams B straight into C; two split C's columns (cut at whole
+    cache lines, so an odd width leaves a ragged last share) or, for narrow C, B's rows with partial rows
+    summed. Every column must be written once and K not a multiple of the eight-row pass must count."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    kernel = NumbaGemm()
+    kernel.setup(threads)
+    try:
+        for n, split in ((2 * impl.GEMV_SPLIT_N + 3, "C's columns split"), (100, "B's rows split")):
+            for dtype in ("float32", "float64"):
+                case = GemmCase(1, n, 37, dtype)
+                ops = make_operands(case, seed=n)
+                prepared = kernel.prepare(case, ops)
+                prepared.launch()
+                prepared.launch()  # C is overwritten, never accumulated across calls
+                assert prepared.facts["path"] == ("gemv" if threads == 1 else f"gemv, {split}")
+                want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
+                np.testing.assert_allclose(prepared.output, want, rtol=1e-5, atol=1e-5, err_msg=str(case))
     finally:
         kernel.teardown()
