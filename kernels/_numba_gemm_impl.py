@@ -74,10 +74,11 @@ DIRECT_B_MIN_M = (6, 12) if VECTOR_BITS == 512 else (1, 1)
 DIRECT_B_MAX_M = 16
 DIRECT_B_MAX_N = 128
 #: Short A of more than one MR strip re-reads B in place once a strip. With rows of B a multiple of this
-#: many bytes apart the re-reads miss (the rows collide in the caches' sets) and packing B wins: float64
-#: 16x8192x1024 1.13x, float32 16x16384x1024 1.10x. One strip reads B once: in place stays 1.5x faster
-#: (float64 12x8192x1024); rows 32 KiB apart keep in place ahead too (float64 16x4096x1792 1.16x).
-B_COLLIDE_STRIDE = 65536
+#: many bytes apart, and more than that, the re-reads miss (the rows collide in the caches' sets) and
+#: packing B wins: float64 16x8192x1024 1.20x, 16x12288x1536 1.06-1.16x (rows 96 KiB apart), float32
+#: 16x16384x1024 1.10x. One strip reads B once: in place stays 1.5x faster (float64 12x8192x1024); rows
+#: exactly 32 KiB apart keep in place ahead too (float64 16x4096x1792 1.16x, 16x4096x1536 1.07x).
+B_COLLIDE_STRIDE = 32768
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
@@ -529,7 +530,8 @@ def in_place(m, n, mr, itemsize, a_row_major, b_row_major):
     more than it saves."""
     direct_a = a_row_major and n <= DIRECT_A_MAX_N and mr <= DIRECT_A_MAX_MR
     short_a = DIRECT_B_MIN_M[itemsize // 8] <= m <= DIRECT_B_MAX_M
-    short_a = short_a and (m <= mr or n * itemsize % B_COLLIDE_STRIDE != 0)
+    collide = n * itemsize % B_COLLIDE_STRIDE == 0 and n * itemsize > B_COLLIDE_STRIDE
+    short_a = short_a and (m <= mr or not collide)
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 

@@ -218,8 +218,9 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
         (GemmCase(300, 64, 64, "float64"), 1, "wide", True, True),  # narrow B: both in place
         (GemmCase(300, 64, 64, "float64", "TN"), 2, "wide", False, True),  # A stored transposed: packed
         (GemmCase(300, 300, 64, "float32"), 2, "wide", False, False),
-        # B re-read by a second strip of A, rows 64 KiB apart (they collide in the caches): packed
+        # B re-read by a second strip of A, rows 64 or 96 KiB apart (they collide in the caches): packed
         (GemmCase(16, 8192, 16, "float64"), 1, "tall", False, False),
+        (GemmCase(16, 12288, 16, "float64"), 2, "tall", False, False),
         (GemmCase(16, 4096, 16, "float64"), 2, "tall", False, True),  # 32 KiB apart: in place
         (GemmCase(12, 16384, 16, "float32"), 1, "tall", False, "avx512"),  # one 12-row strip reads B once
     ],
