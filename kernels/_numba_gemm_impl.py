@@ -553,7 +553,7 @@ def _twins(func, **flags) -> dict:
 
     One thread gains nothing from a parallel region and pays for its launch: about 1 us a
     call here, a sixth of a 64^3 float32 product; a serial build's loops also vectorise at
-    least as well (the GEMV ran 3-5 % faster serial at one thread). Each build gets its own
+    least as well (the GEMV ran 1-8 % faster serial at one thread). Each build gets its own
     name, hence its own on-disk cache entry.
     """
     builds = {}
