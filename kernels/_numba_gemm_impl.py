@@ -529,9 +529,8 @@ def in_place(m, n, mr, itemsize, a_row_major, b_row_major):
     """(read A in place, read B in place) for an m x n product with MR-row tiles: where packing would cost
     more than it saves."""
     direct_a = a_row_major and n <= DIRECT_A_MAX_N and mr <= DIRECT_A_MAX_MR
-    short_a = DIRECT_B_MIN_M[itemsize // 8] <= m <= DIRECT_B_MAX_M
     collide = n * itemsize % B_COLLIDE_STRIDE == 0 and n * itemsize > B_COLLIDE_STRIDE
-    short_a = short_a and (m <= mr or not collide)
+    short_a = DIRECT_B_MIN_M[itemsize // 8] <= m <= DIRECT_B_MAX_M and (m <= mr or not collide)
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
@@ -638,9 +637,9 @@ def _axpy_rows(a, b, p0, p1, j0, j1, out):
 
 @njit(cache=True)
 def gemv_splits_columns(n, nthreads):
-    """Whether the m == 1 product with row-major B gives each thread its own columns of C (else its own rows
-    of B, summed at the end): one thread, or shares of at least GEMV_SPLIT_N columns."""
-    return nthreads == 1 or n >= GEMV_SPLIT_N * nthreads
+    """Whether the m == 1 product with row-major B on several threads gives each thread its own columns of C
+    (else its own rows of B, summed at the end): shares of at least GEMV_SPLIT_N columns."""
+    return n >= GEMV_SPLIT_N * nthreads
 
 
 def _gemv_row(a, b, c, parts):
