@@ -61,8 +61,10 @@ class NumbaGemm(Kernel):
             else:  # per-thread partial rows, for when the threads split B's rows
                 parts = aligned_zeros((self.threads, case.n), a.dtype)
                 launch = partial(impl.GEMV_ROW[parallel], a, b, c, parts)
-                split = "C's columns" if impl.gemv_splits_columns(case.n, self.threads) else "B's rows"
-                path = f"gemv, {split} split" if parallel else "gemv"
+                columns = parallel and impl.gemv_splits_columns(case.n, self.threads)
+                rows = 8 if columns else impl.gemv_rows_a_pass(case.n, a.itemsize)
+                split = ("C's columns split, " if columns else "B's rows split, ") if parallel else ""
+                path = f"gemv, {split}{rows} row{'s' if rows > 1 else ''} of B a pass"
             return Prepared(launch, c, self._facts(path, impl))
         work, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
         a_flat, b_flat = _flat(a), _flat(b)

@@ -272,21 +272,51 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
 def test_gemv_splits_columns_or_rows_and_says_which(threads):
     """m == 1 with row-major B: one thread streams B straight into C; two split C's columns (cut at whole
     cache lines, so an odd width leaves a ragged last share) or, for narrow C, B's rows with partial rows
-    summed. Every column must be written once and K not a multiple of the eight-row pass must count."""
+    summed. Whole rows of B go one a pass while C's row fits GEMV_ONE_ROW_BYTES, else eight (so K = 37,
+    not a multiple of eight, leaves a remainder). Every column must be written once, and the row's path
+    must name the split and the loop that ran."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
+    wide = 2 * impl.GEMV_SPLIT_N + 3
     kernel = NumbaGemm()
     kernel.setup(threads)
     try:
-        for n, split in ((2 * impl.GEMV_SPLIT_N + 3, "C's columns split"), (100, "B's rows split")):
+        for n, split in ((wide, "C's columns split"), (100, "B's rows split")):
             for dtype in ("float32", "float64"):
                 case = GemmCase(1, n, 37, dtype)
                 ops = make_operands(case, seed=n)
                 prepared = kernel.prepare(case, ops)
                 prepared.launch()
                 prepared.launch()  # C is overwritten, never accumulated across calls
-                assert prepared.facts["path"] == ("gemv" if threads == 1 else f"gemv, {split}")
+                one_row = n * np.dtype(dtype).itemsize <= impl.GEMV_ONE_ROW_BYTES and (threads == 1 or n == 100)
+                loop = "1 row of B a pass" if one_row else "8 rows of B a pass"
+                want_path = f"gemv, {loop}" if threads == 1 else f"gemv, {split}, {loop}"
+                assert prepared.facts["path"] == want_path, case
                 want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
                 np.testing.assert_allclose(prepared.output, want, rtol=1e-5, atol=1e-5, err_msg=str(case))
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gemv_takes_one_row_of_b_a_pass_while_c_fits_l1(dtype):
+    """The loop switches at exactly GEMV_ONE_ROW_BYTES of C's row, in the kernel and in the path alike, and
+    both sides of the switch compute the product (K = 9: one eight-row pass plus a remainder)."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    per_line = 64 // np.dtype(dtype).itemsize
+    edge = impl.GEMV_ONE_ROW_BYTES // np.dtype(dtype).itemsize
+    kernel = NumbaGemm()
+    kernel.setup(1)
+    try:
+        for n, rows in ((edge, 1), (edge + per_line, 8)):
+            case = GemmCase(1, n, 9, dtype)
+            ops = make_operands(case, seed=n)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            prepared.launch()
+            assert prepared.facts["path"] == f"gemv, {rows} row{'s' if rows > 1 else ''} of B a pass"
+            want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
+            np.testing.assert_allclose(prepared.output, want, rtol=1e-5, atol=1e-5, err_msg=str(case))
     finally:
         kernel.teardown()
