@@ -79,6 +79,14 @@ DIRECT_B_MAX_N = 128
 #: 16x16384x1024 1.10x. One strip reads B once: in place stays 1.5x faster (float64 12x8192x1024); rows
 #: exactly 32 KiB apart keep in place ahead too (float64 16x4096x1792 1.16x, 16x4096x1536 1.07x).
 B_COLLIDE_STRIDE = 32768
+#: Short A packs B after all when B's rows are exactly one 4 KiB page apart and B is at least
+#: B_PAGE_STRIDE_MIN_BYTES (too big to stay in the last-level cache between calls): read in place, every
+#: k step then fetches a line at the same offset of a new page, from memory. Packed over in place, one
+#: thread: float64 16x512xK -18 % at 6 MiB of B, level at 8 MiB, +23-27 % from 12 MiB (K = 3072-7168);
+#: one strip, 12x512xK: -19 % at 12 MiB, +11 % at 16 MiB, +20 % at 28 MiB; float32 16x1024x4096 +18 %,
+#: 8x1024x4096 +27 %. Other strides (2, 3, 5, 6, 8, 12, 20 KiB) keep in place ahead at K = 7168 (+2 to +58 %).
+B_PAGE_STRIDE = 4096
+B_PAGE_STRIDE_MIN_BYTES = 16 << 20
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
@@ -532,12 +540,14 @@ def _rows(m, mr, blocks, ib):
 
 
 @njit(cache=True)
-def in_place(m, n, mr, itemsize, a_row_major, b_row_major):
-    """(read A in place, read B in place) for an m x n product with MR-row tiles: where packing would cost
-    more than it saves."""
+def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major):
+    """(read A in place, read B in place) for an m x n x k product with MR-row tiles: where packing would
+    cost more than it saves."""
     direct_a = a_row_major and n <= DIRECT_A_MAX_N and mr <= DIRECT_A_MAX_MR
-    collide = n * itemsize % B_COLLIDE_STRIDE == 0 and n * itemsize > B_COLLIDE_STRIDE
-    short_a = DIRECT_B_MIN_M[itemsize // 8] <= m <= DIRECT_B_MAX_M and (m <= mr or not collide)
+    stride = n * itemsize
+    collide = stride % B_COLLIDE_STRIDE == 0 and stride > B_COLLIDE_STRIDE
+    page_stride = stride == B_PAGE_STRIDE and k * stride >= B_PAGE_STRIDE_MIN_BYTES
+    short_a = DIRECT_B_MIN_M[itemsize // 8] <= m <= DIRECT_B_MAX_M and (m <= mr or not collide) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
@@ -586,7 +596,7 @@ def _gemm_source(kind: str):
         mr, nr = tile_mr(work, tile), tile_nr(work, tile)
         flat_c = c.reshape(m * n)
         bbuf = buffers(work, mc_max, kc_max, nc_max, 0, tile)[0]
-        direct_a, direct_b = in_place(m, n, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
+        direct_a, direct_b = in_place(m, n, k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr

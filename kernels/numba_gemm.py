@@ -72,7 +72,7 @@ class NumbaGemm(Kernel):
         mr, nr = tile.shape(a.dtype.name)
         parallel = impl.parallel_pays(case.m, case.n, nr, mc, nc, self.threads)
         launch = partial(impl.GEMMS[(parallel, tile.kind)], a, a_flat, b, b_flat, c, work, mc, kc, nc, self.threads)
-        direct_a, direct_b = impl.in_place(case.m, case.n, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
+        direct_a, direct_b = impl.in_place(case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": f"MC={mc} KC={kc} NC={nc}"}

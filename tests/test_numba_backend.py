@@ -223,6 +223,12 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
         (GemmCase(16, 12288, 16, "float64"), 2, "tall", False, False),
         (GemmCase(16, 4096, 16, "float64"), 2, "tall", False, True),  # 32 KiB apart: in place
         (GemmCase(12, 16384, 16, "float32"), 1, "tall", False, "avx512"),  # one 12-row strip reads B once
+        # rows exactly one 4 KiB page apart: packed once B reaches 16 MiB, even for a single strip of A
+        (GemmCase(16, 512, 4096, "float64"), 1, "tall", False, False),
+        (GemmCase(12, 512, 4096, "float64"), 2, "tall", False, False),
+        (GemmCase(8, 1024, 4096, "float32"), 1, "tall", False, False),
+        (GemmCase(16, 512, 4095, "float64"), 1, "tall", False, True),  # a row short of 16 MiB: in place
+        (GemmCase(16, 1024, 2048, "float64"), 1, "tall", False, True),  # 8 KiB apart: in place
     ],
 )
 def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place):
