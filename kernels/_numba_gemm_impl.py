@@ -93,6 +93,9 @@ SHORT_A = 256
 #: many (each streams its own part of every row of B, nothing to sum); narrower C splits B's rows (K).
 #: Two threads, float32: 4096x512 +5 %, 7168x256 +7 % for columns; 768x4096 -21 %.
 GEMV_SPLIT_N = 1024
+#: ... unless B is at least this big (it streams from memory): then each thread reads its own contiguous
+#: range of B's rows, which the prefetchers follow better than every row's half shared between threads.
+GEMV_ROWS_MIN_BYTES = 16 << 20
 #: A GEMV that reads whole rows of B into a row of C of at most this many bytes keeps that row in L1 beside
 #: the row of B streaming past, and takes B one row per pass: B is then one sequential stream. A wider row
 #: of C lives in L2, where eight rows of B a pass cut its traffic to a load and a store per eight FMAs.
@@ -680,10 +683,11 @@ def _whole_rows(a, b, p0, p1, out):
 
 
 @njit(cache=True)
-def gemv_splits_columns(n, nthreads):
+def gemv_splits_columns(n, k, itemsize, nthreads):
     """Whether the m == 1 product with row-major B on several threads gives each thread its own columns of C
-    (else its own rows of B, summed at the end): shares of at least GEMV_SPLIT_N columns."""
-    return n >= GEMV_SPLIT_N * nthreads
+    (else its own rows of B, summed at the end): shares of at least GEMV_SPLIT_N columns of a B smaller
+    than GEMV_ROWS_MIN_BYTES."""
+    return n >= GEMV_SPLIT_N * nthreads and k * n * itemsize < GEMV_ROWS_MIN_BYTES
 
 
 def _gemv_row(a, b, c, parts):
@@ -700,7 +704,7 @@ def _gemv_row(a, b, c, parts):
     crow = c[0]
     if nthreads == 1:  # constant bounds: the compiler drops the row slicing (6-9 % on narrow C)
         _whole_rows(a, b, 0, k, crow)
-    elif gemv_splits_columns(n, nthreads):
+    elif gemv_splits_columns(n, k, c.itemsize, nthreads):
         per_line = 64 // c.itemsize
         lines = (n + per_line - 1) // per_line
         for t in prange(nthreads):

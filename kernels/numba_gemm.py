@@ -61,7 +61,7 @@ class NumbaGemm(Kernel):
             else:  # per-thread partial rows, for when the threads split B's rows
                 parts = aligned_zeros((self.threads, case.n), a.dtype)
                 launch = partial(impl.GEMV_ROW[parallel], a, b, c, parts)
-                columns = parallel and impl.gemv_splits_columns(case.n, self.threads)
+                columns = parallel and impl.gemv_splits_columns(case.n, case.k, a.itemsize, self.threads)
                 rows = 8 if columns else impl.gemv_rows_a_pass(case.n, a.itemsize)
                 split = ("C's columns split, " if columns else "B's rows split, ") if parallel else ""
                 path = f"gemv, {split}{rows} row{'s' if rows > 1 else ''} of B a pass"
