@@ -73,6 +73,11 @@ DIRECT_A_MAX_MR = 6
 DIRECT_B_MIN_M = (6, 12) if VECTOR_BITS == 512 else (1, 1)
 DIRECT_B_MAX_M = 16
 DIRECT_B_MAX_N = 128
+#: ... and A shorter than DIRECT_B_MIN_M still reads B in place when B's rows are at most this many bytes
+#: apart (a page then holds whole rows, so a k step seldom reaches a new one). In place over packed, one
+#: thread: float64 8x256x7168 +8-17 %, 8x256x1536 +56 %, 8x576x7168 +8 %, 8x768x7168 level, 8x1024x7168
+#: -8 %; float32 2x512x7168 +66 %, 4x256x1536 +91 %, 4x512x7168 +6 %, 4x1152x7168 level, 4x2048x7168 -20 %.
+DIRECT_B_NARROW_ROW = 4096
 #: Short A of more than one MR strip re-reads B in place once a strip. With rows of B a multiple of this
 #: many bytes apart, and more than that, the re-reads miss (the rows collide in the caches' sets) and
 #: packing B wins: float64 16x8192x1024 1.20x, 16x12288x1536 1.06-1.16x (rows 96 KiB apart), float32
@@ -550,7 +555,8 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major):
     stride = n * itemsize
     collide = stride % B_COLLIDE_STRIDE == 0 and stride > B_COLLIDE_STRIDE
     page_stride = stride == B_PAGE_STRIDE and k * stride >= B_PAGE_STRIDE_MIN_BYTES
-    short_a = DIRECT_B_MIN_M[itemsize // 8] <= m <= DIRECT_B_MAX_M and (m <= mr or not collide) and not page_stride
+    fetches_hidden = DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW
+    short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or not collide) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 

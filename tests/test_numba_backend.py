@@ -211,8 +211,11 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
     "case, threads, kind, a_in_place, b_in_place",
     [
         (GemmCase(8, 200, 64, "float32"), 1, "tall", False, True),  # very short A: B read in place
-        (GemmCase(8, 200, 64, "float64"), 1, "tall", False, "avx2"),  # ... unless too few rows hide its fetches
-        (GemmCase(4, 200, 64, "float32"), 1, "tall", False, "avx2"),
+        (GemmCase(8, 2000, 64, "float64"), 1, "tall", False, "avx2"),  # ... unless too few rows hide its fetches
+        (GemmCase(4, 2000, 64, "float32"), 1, "tall", False, "avx2"),
+        (GemmCase(8, 200, 64, "float64"), 1, "tall", False, True),  # ... which rows of <= 4 KiB do (a page each)
+        (GemmCase(4, 1024, 64, "float32"), 1, "tall", False, True),
+        (GemmCase(4, 1040, 64, "float32"), 1, "tall", False, "avx2"),
         (GemmCase(8, 200, 64, "float32", "NT"), 1, "tall", False, False),  # ... unless B is stored transposed
         (GemmCase(16, 64, 64, "float32"), 1, "tall", "avx2", True),  # A in place needs tiles of <= 6 rows
         (GemmCase(300, 64, 64, "float64"), 1, "wide", True, True),  # narrow B: both in place
