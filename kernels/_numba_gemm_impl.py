@@ -73,37 +73,29 @@ DIRECT_A_MAX_MR = 6
 DIRECT_B_MIN_M = (6, 12) if VECTOR_BITS == 512 else (1, 1)
 DIRECT_B_MAX_M = 16
 DIRECT_B_MAX_N = 128
-#: ... and A shorter than DIRECT_B_MIN_M still reads B in place when B's rows are at most this many bytes
+#: Bytes in a page (the unit the rules on B's row stride below reason in).
+PAGE = 4096
+#: B of at least this many bytes does not stay in the last-level cache (32 MiB here) between calls: it
+#: streams from memory, where the rules marked "from memory" below change what pays.
+B_FROM_MEMORY = 16 << 20
+#: A shorter than DIRECT_B_MIN_M still reads row-major B in place when B's rows are at most this many bytes
 #: apart (a page then holds whole rows, so a k step seldom reaches a new one). In place over packed, one
 #: thread: float64 8x256x7168 +8-17 %, 8x256x1536 +56 %, 8x576x7168 +8 %, 8x768x7168 level, 8x1024x7168
 #: -8 %; float32 2x512x7168 +66 %, 4x256x1536 +91 %, 4x512x7168 +6 %, 4x1152x7168 level, 4x2048x7168 -20 %.
-DIRECT_B_NARROW_ROW = 4096
+DIRECT_B_NARROW_ROW = PAGE
 #: Short A of more than one MR strip re-reads B in place once a strip. With rows of B a multiple of this
 #: many bytes apart, and more than that, the re-reads miss (the rows collide in the caches' sets) and
 #: packing B wins: float64 16x8192x1024 1.20x, 16x12288x1536 1.06-1.16x (rows 96 KiB apart), float32
 #: 16x16384x1024 1.10x. One strip reads B once: in place stays 1.5x faster (float64 12x8192x1024); rows
 #: exactly 32 KiB apart keep in place ahead too (float64 16x4096x1792 1.16x, 16x4096x1536 1.07x).
 B_COLLIDE_STRIDE = 32768
-#: Short A packs B after all when B's rows are exactly one 4 KiB page apart and B is at least
-#: B_PAGE_STRIDE_MIN_BYTES (too big to stay in the last-level cache between calls): read in place, every
-#: k step then fetches a line at the same offset of a new page, from memory. Packed over in place, one
-#: thread: float64 16x512xK -18 % at 6 MiB of B, level at 8 MiB, +23-27 % from 12 MiB (K = 3072-7168);
-#: one strip, 12x512xK: -19 % at 12 MiB, +11 % at 16 MiB, +20 % at 28 MiB; float32 16x1024x4096 +18 %,
-#: 8x1024x4096 +27 %. Other strides (2, 3, 5, 6, 8, 12, 20 KiB) keep in place ahead at K = 7168 (+2 to +58 %).
-B_PAGE_STRIDE = 4096
-B_PAGE_STRIDE_MIN_BYTES = 16 << 20
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
-#: many (each streams its own part of every row of B, nothing to sum); narrower C splits B's rows (K).
+#: many (each streams its own part of every row of B, nothing to sum); narrower C, and B of B_FROM_MEMORY
+#: (see ``gemv_splits_columns``), split B's rows (K).
 #: Two threads, float32: 4096x512 +5 %, 7168x256 +7 % for columns; 768x4096 -21 %.
 GEMV_SPLIT_N = 1024
-#: ... unless B is at least this big (it streams from memory): then each thread reads its own contiguous
-#: range of B's rows, which the prefetchers follow better than every row's half shared between threads.
-#: Rows over columns, two threads, float32: +0 to +18 % for B of 16-128 MiB, -5 to -7 % at 8 MiB (in-process
-#: A/B); in the harness the 16 such catalogue GEMVs went from a median of 0.966 to 1.020 of OpenBLAS;
-#: float64 level (-4 to +4 %).
-GEMV_ROWS_MIN_BYTES = 16 << 20
 #: A GEMV that reads whole rows of B into a row of C of at most this many bytes keeps that row in L1 beside
 #: the row of B streaming past, and takes B one row per pass: B is then one sequential stream. A wider row
 #: of C lives in L2, where eight rows of B a pass cut its traffic to a load and a store per eight FMAs.
@@ -557,7 +549,12 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major):
     direct_a = a_row_major and n <= DIRECT_A_MAX_N and mr <= DIRECT_A_MAX_MR
     stride = n * itemsize
     collide = stride % B_COLLIDE_STRIDE == 0 and stride > B_COLLIDE_STRIDE
-    page_stride = stride == B_PAGE_STRIDE and k * stride >= B_PAGE_STRIDE_MIN_BYTES
+    # From memory, B's rows exactly one PAGE apart make every k step read in place fetch a line at the same
+    # offset of a new page: packing wins. Packed over in place, one thread: float64 16x512xK -18 % at 6 MiB
+    # of B, level at 8 MiB, +23-27 % from 12 MiB; one strip, 12x512xK: -19 % at 12 MiB, +11 % at 16 MiB,
+    # +20 % at 28 MiB; float32 16x1024x4096 +18 %, 8x1024x4096 +27 %. Other strides (2, 3, 5, 6, 8, 12,
+    # 20 KiB) keep in place ahead at K = 7168 (+2 to +58 %).
+    page_stride = stride == PAGE and k * stride >= B_FROM_MEMORY
     fetches_hidden = DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW
     short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or not collide) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
@@ -695,8 +692,14 @@ def _whole_rows(a, b, p0, p1, out):
 def gemv_splits_columns(n, k, itemsize, nthreads):
     """Whether the m == 1 product with row-major B on several threads gives each thread its own columns of C
     (else its own rows of B, summed at the end): shares of at least GEMV_SPLIT_N columns of a B smaller
-    than GEMV_ROWS_MIN_BYTES."""
-    return n >= GEMV_SPLIT_N * nthreads and k * n * itemsize < GEMV_ROWS_MIN_BYTES
+    than B_FROM_MEMORY.
+
+    From memory each thread reads its own contiguous range of B's rows, which the prefetchers follow
+    better than every row's half shared between threads. Rows over columns, two threads, float32: +0 to
+    +18 % for B of 16-128 MiB, -5 to -7 % at 8 MiB (in-process A/B); in the harness the 16 such catalogue
+    GEMVs went from a median of 0.966 to 1.020 of OpenBLAS; float64 level (-4 to +4 %).
+    """
+    return n >= GEMV_SPLIT_N * nthreads and k * n * itemsize < B_FROM_MEMORY
 
 
 def _gemv_row(a, b, c, parts):
@@ -711,7 +714,7 @@ def _gemv_row(a, b, c, parts):
     k, n = b.shape
     nthreads = parts.shape[0]
     crow = c[0]
-    if nthreads == 1:  # constant bounds: the compiler drops the row slicing (6-9 % on narrow C)
+    if nthreads == 1:  # constant bounds: the compiler drops the eight-row loop's row slicing (+6-9 %)
         _whole_rows(a, b, 0, k, crow)
     elif gemv_splits_columns(n, k, c.itemsize, nthreads):
         per_line = 64 // c.itemsize

@@ -280,7 +280,7 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
 @pytest.mark.parametrize("threads", [1, 2])
 def test_gemv_splits_columns_or_rows_and_says_which(threads):
     """m == 1 with row-major B: one thread streams B straight into C; two split C's columns (cut at whole
-    cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of GEMV_ROWS_MIN_BYTES
+    cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of B_FROM_MEMORY
     and more, B's rows with partial rows summed. Whole rows of B go one a pass while C's row fits
     GEMV_ONE_ROW_BYTES, else eight (odd K leaves a remainder). Every column must be written once, and the
     row's path must name the split and the loop that ran."""
@@ -292,7 +292,7 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     try:
         for dtype in ("float32", "float64"):
             row = wide * np.dtype(dtype).itemsize
-            big_k = -(-impl.GEMV_ROWS_MIN_BYTES // row) | 1  # B reaches GEMV_ROWS_MIN_BYTES: rows split
+            big_k = -(-impl.B_FROM_MEMORY // row) | 1  # B reaches B_FROM_MEMORY: rows split
             for n, k, split in (
                 (wide, 37, "C's columns split"),
                 (100, 37, "B's rows split"),
