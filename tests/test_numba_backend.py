@@ -277,13 +277,27 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
         kernel.teardown()
 
 
+def _gemv_loop(row_bytes: int, columns: bool = False) -> str:
+    """The loop the path must name for whole rows of C ``row_bytes`` wide (a column share: always eight)."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    if columns:
+        rows = 8
+    elif row_bytes <= impl.GEMV_ONE_ROW_BYTES:
+        rows = 1
+    else:
+        rows = 4 if row_bytes % 4096 == 0 and row_bytes >= impl.GEMV_FOUR_ROW_BYTES else 8
+    return f"{rows} row{'s' if rows > 1 else ''} of B a pass"
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_gemv_splits_columns_or_rows_and_says_which(threads):
     """m == 1 with row-major B: one thread streams B straight into C; two split C's columns (cut at whole
     cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of B_FROM_MEMORY
     and more, B's rows with partial rows summed. Whole rows of B go one a pass while C's row fits
-    GEMV_ONE_ROW_BYTES, else eight (odd K leaves a remainder). Every column must be written once, and the
-    row's path must name the split and the loop that ran."""
+    GEMV_ONE_ROW_BYTES, four when C's row is a whole number of pages of at least GEMV_FOUR_ROW_BYTES, else
+    eight (odd K leaves a remainder). Every column must be written once, and the row's path must name the
+    split and the loop that ran."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     wide = 2 * impl.GEMV_SPLIT_N + 3
@@ -293,19 +307,20 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
         for dtype in ("float32", "float64"):
             row = wide * np.dtype(dtype).itemsize
             big_k = -(-impl.B_FROM_MEMORY // row) | 1  # B reaches B_FROM_MEMORY: rows split
+            paged = impl.GEMV_FOUR_ROW_BYTES // np.dtype(dtype).itemsize  # rows of whole pages: four a pass
+            paged_k = -(-impl.B_FROM_MEMORY // impl.GEMV_FOUR_ROW_BYTES) | 1
             for n, k, split in (
                 (wide, 37, "C's columns split"),
                 (100, 37, "B's rows split"),
                 (wide, big_k, "B's rows split"),
+                (paged, paged_k, "B's rows split"),
             ):
                 case = GemmCase(1, n, k, dtype)
                 ops = make_operands(case, seed=n)
                 prepared = kernel.prepare(case, ops)
                 prepared.launch()
                 prepared.launch()  # C is overwritten, never accumulated across calls
-                columns = split.startswith("C")
-                one_row = n * np.dtype(dtype).itemsize <= impl.GEMV_ONE_ROW_BYTES and (threads == 1 or not columns)
-                loop = "1 row of B a pass" if one_row else "8 rows of B a pass"
+                loop = _gemv_loop(n * np.dtype(dtype).itemsize, threads > 1 and split.startswith("C"))
                 want_path = f"gemv, {loop}" if threads == 1 else f"gemv, {split}, {loop}"
                 assert prepared.facts["path"] == want_path, case
                 want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
@@ -315,23 +330,33 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gemv_takes_one_row_of_b_a_pass_while_c_fits_l1(dtype):
-    """The loop switches at exactly GEMV_ONE_ROW_BYTES of C's row, in the kernel and in the path alike, and
-    both sides of the switch compute the product (K = 9: one eight-row pass plus a remainder)."""
+def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
+    """One row of B a pass up to exactly GEMV_ONE_ROW_BYTES of C's row, then eight; four from exactly
+    GEMV_FOUR_ROW_BYTES when C's row is a whole number of pages, eight one page narrower or one cache line
+    wider. In the kernel and in the path alike, and every loop computes the product (K = 11: passes plus a
+    remainder for four and eight rows)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    per_line = 64 // np.dtype(dtype).itemsize
-    edge = impl.GEMV_ONE_ROW_BYTES // np.dtype(dtype).itemsize
+    size = np.dtype(dtype).itemsize
+    per_line, per_page = 64 // size, 4096 // size
+    edge, paged = impl.GEMV_ONE_ROW_BYTES // size, impl.GEMV_FOUR_ROW_BYTES // size
     kernel = NumbaGemm()
     kernel.setup(1)
     try:
-        for n, rows in ((edge, 1), (edge + per_line, 8)):
-            case = GemmCase(1, n, 9, dtype)
+        for n, rows in (
+            (edge, "1 row"),
+            (edge + per_line, "8 rows"),
+            (paged - per_page, "8 rows"),
+            (paged, "4 rows"),
+            (paged + per_line, "8 rows"),
+            (4 * paged, "4 rows"),
+        ):
+            case = GemmCase(1, n, 11, dtype)
             ops = make_operands(case, seed=n)
             prepared = kernel.prepare(case, ops)
             prepared.launch()
             prepared.launch()
-            assert prepared.facts["path"] == f"gemv, {rows} row{'s' if rows > 1 else ''} of B a pass"
+            assert prepared.facts["path"] == f"gemv, {rows} of B a pass", case
             want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
             np.testing.assert_allclose(prepared.output, want, rtol=1e-5, atol=1e-5, err_msg=str(case))
     finally:
