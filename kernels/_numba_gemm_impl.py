@@ -103,12 +103,12 @@ GEMV_SPLIT_N = 1024
 #: B in memory (1 KiB rows: 2.4-2.5x), level at 14 KiB, -16 % at 16 KiB. Only for whole rows: a thread's
 #: share of the columns read one row a pass is a short segment per row of B (-34 to -52 %).
 GEMV_ONE_ROW_BYTES = 12288
-#: On one thread, wider rows of C that are a whole number of pages (PAGE) take B four rows a pass instead of
-#: eight: B's rows then sit a multiple of 4 KiB apart, so the same column of every row falls in the same L1
-#: set, and eight rows plus C's line overflow its eight ways. Four over eight, one thread, in-process A/B (41
-#: alternations): float32 rows of 24-96 KiB +1 to +14 % (B of 56 MiB from memory; +2-3 % with B in L3),
-#: 16-20 KiB -4 to +4 %; float64 24-128 KiB +2 to +15 %; rows not a whole number of pages lose 3-10 %. Two
-#: threads splitting B's rows keep eight: there the same A/B swung from -43 % to +40 % between runs.
+#: Wider whole rows of C that are a whole number of pages (PAGE) take B four rows a pass instead of eight:
+#: B's rows then sit a multiple of 4 KiB apart, so the same column of every row falls in the same L1 set, and
+#: eight rows plus C's line overflow its eight ways. Four over eight, in-process A/B (41 alternations), one
+#: thread: float32 rows of 24-96 KiB +1 to +14 % (B of 56 MiB from memory; +2-3 % with B in L3), 16-20 KiB
+#: -4 to +4 %, float64 24-128 KiB +2 to +15 %, rows not a whole number of pages -3 to -10 %; two threads
+#: splitting B's rows -1 to +19 %. A thread's share of the columns keeps eight (four: -3 to +10 %).
 GEMV_FOUR_ROW_BYTES = 24576
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2).
 INLINE_PACK = 8
@@ -695,22 +695,21 @@ def _axpy_four_rows(a, b, p0, p1, out):
 
 
 @njit(cache=True)
-def gemv_rows_a_pass(n, itemsize, nthreads):
-    """Rows of B a GEMV pass takes when ``nthreads`` threads read whole rows of B (contiguous) into rows of C
-    ``n`` wide: one while such a row fits GEMV_ONE_ROW_BYTES (B is then one sequential stream); on one thread,
-    four when it is a whole number of pages from GEMV_FOUR_ROW_BYTES up (eight would collide in one L1 set);
-    else eight (``_axpy_rows``)."""
+def gemv_rows_a_pass(n, itemsize):
+    """Rows of B a GEMV pass takes when it reads whole rows of B (contiguous) into a row of C ``n`` wide: one
+    while that row fits GEMV_ONE_ROW_BYTES (B is then one sequential stream), four when it is a whole number
+    of pages from GEMV_FOUR_ROW_BYTES up (eight would collide in one L1 set), else eight (``_axpy_rows``)."""
     row = n * itemsize
     if row <= GEMV_ONE_ROW_BYTES:
         return 1
-    return 4 if nthreads == 1 and row % PAGE == 0 and row >= GEMV_FOUR_ROW_BYTES else 8
+    return 4 if row % PAGE == 0 and row >= GEMV_FOUR_ROW_BYTES else 8
 
 
 @njit(cache=True, nogil=True)
-def _whole_rows(a, b, p0, p1, out, nthreads):
+def _whole_rows(a, b, p0, p1, out):
     """``out[:] = A[0, p0:p1] @ B[p0:p1, :]``, as many rows of B a pass as ``gemv_rows_a_pass`` says."""
     n = b.shape[1]
-    rows = gemv_rows_a_pass(n, out.itemsize, nthreads)
+    rows = gemv_rows_a_pass(n, out.itemsize)
     if rows == 1:
         _axpy_each_row(a, b, p0, p1, out)
     elif rows == 4:
@@ -746,7 +745,7 @@ def _gemv_row(a, b, c, parts):
     nthreads = parts.shape[0]
     crow = c[0]
     if nthreads == 1:  # constant bounds: the compiler drops the eight-row loop's row slicing (+6-9 %)
-        _whole_rows(a, b, 0, k, crow, 1)
+        _whole_rows(a, b, 0, k, crow)
     elif gemv_splits_columns(n, k, c.itemsize, nthreads):
         per_line = 64 // c.itemsize
         lines = (n + per_line - 1) // per_line
@@ -756,7 +755,7 @@ def _gemv_row(a, b, c, parts):
             _axpy_rows(a, b, 0, k, j0, j1, crow[j0:j1])
     else:
         for t in prange(nthreads):
-            _whole_rows(a, b, t * k // nthreads, (t + 1) * k // nthreads, parts[t], nthreads)
+            _whole_rows(a, b, t * k // nthreads, (t + 1) * k // nthreads, parts[t])
         crow[:] = parts[0]
         for t in range(1, nthreads):
             crow += parts[t]

@@ -277,9 +277,8 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
         kernel.teardown()
 
 
-def _gemv_loop(row_bytes: int, threads: int, columns: bool = False) -> str:
-    """The loop the path must name for whole rows of C ``row_bytes`` wide (a column share: always eight;
-    four only on one thread)."""
+def _gemv_loop(row_bytes: int, columns: bool = False) -> str:
+    """The loop the path must name for whole rows of C ``row_bytes`` wide (a column share: always eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     if columns:
@@ -287,8 +286,7 @@ def _gemv_loop(row_bytes: int, threads: int, columns: bool = False) -> str:
     elif row_bytes <= impl.GEMV_ONE_ROW_BYTES:
         rows = 1
     else:
-        paged = row_bytes % 4096 == 0 and row_bytes >= impl.GEMV_FOUR_ROW_BYTES
-        rows = 4 if paged and threads == 1 else 8
+        rows = 4 if row_bytes % 4096 == 0 and row_bytes >= impl.GEMV_FOUR_ROW_BYTES else 8
     return f"{rows} row{'s' if rows > 1 else ''} of B a pass"
 
 
@@ -297,9 +295,9 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     """m == 1 with row-major B: one thread streams B straight into C; two split C's columns (cut at whole
     cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of B_FROM_MEMORY
     and more, B's rows with partial rows summed. Whole rows of B go one a pass while C's row fits
-    GEMV_ONE_ROW_BYTES, four on one thread when C's row is a whole number of pages of at least
-    GEMV_FOUR_ROW_BYTES, else eight (odd K leaves a remainder). Every column must be written once, and the
-    row's path must name the split and the loop that ran."""
+    GEMV_ONE_ROW_BYTES, four when C's row is a whole number of pages of at least GEMV_FOUR_ROW_BYTES, else
+    eight (odd K leaves a remainder). Every column must be written once, and the row's path must name the
+    split and the loop that ran."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     wide = 2 * impl.GEMV_SPLIT_N + 3
@@ -322,7 +320,7 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
                 prepared = kernel.prepare(case, ops)
                 prepared.launch()
                 prepared.launch()  # C is overwritten, never accumulated across calls
-                loop = _gemv_loop(n * np.dtype(dtype).itemsize, threads, threads > 1 and split.startswith("C"))
+                loop = _gemv_loop(n * np.dtype(dtype).itemsize, threads > 1 and split.startswith("C"))
                 want_path = f"gemv, {loop}" if threads == 1 else f"gemv, {split}, {loop}"
                 assert prepared.facts["path"] == want_path, case
                 want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
