@@ -110,6 +110,11 @@ GEMV_ONE_ROW_BYTES = 12288
 #: -4 to +4 %, float64 24-128 KiB +2 to +15 %, rows not a whole number of pages -3 to -10 %; two threads
 #: splitting B's rows -1 to +19 %. A thread's share of the columns keeps eight (four: -3 to +10 %).
 GEMV_FOUR_ROW_BYTES = 24576
+#: The same collision for a thread's share of C's columns: when B's rows are a whole number of pages apart
+#: the share takes six rows a pass (six lines and C's in one set fit its ways). Six over eight, two threads,
+#: B of 3-14 MiB in L3, in-process: float32 +3 to +10 % (4096x512 +7-8 %, 7168x256 +4-6 %), float64 -3 to
+#: +7 % (level); rows not a whole number of pages -5 to +6 % (so they keep eight).
+GEMV_SHARE_PAGED_ROWS = 6
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2).
 INLINE_PACK = 8
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
@@ -669,6 +674,31 @@ def _axpy_rows(a, b, p0, p1, j0, j1, out):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
+def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
+    """``_axpy_rows`` six rows of B per pass (for B's rows a whole number of pages apart)."""
+    n = j1 - j0
+    out[:] = 0
+    p6 = p1 - (p1 - p0) % 6
+    for p in range(p0, p6, 6):
+        a0, a1, a2, a3, a4, a5 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3], a[0, p + 4], a[0, p + 5]
+        r0, r1, r2, r3 = b[p, j0:j1], b[p + 1, j0:j1], b[p + 2, j0:j1], b[p + 3, j0:j1]
+        r4, r5 = b[p + 4, j0:j1], b[p + 5, j0:j1]
+        for j in range(n):
+            out[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j] + a4 * r4[j] + a5 * r5[j]
+    for p in range(p6, p1):
+        ap, row = a[0, p], b[p, j0:j1]
+        for j in range(n):
+            out[j] += ap * row[j]
+
+
+@njit(cache=True)
+def gemv_share_rows_a_pass(n, itemsize):
+    """Rows of B a GEMV pass takes over one thread's share of C's columns, B ``n`` wide (contiguous rows):
+    GEMV_SHARE_PAGED_ROWS when B's rows are a whole number of pages apart, else eight."""
+    return GEMV_SHARE_PAGED_ROWS if n * itemsize % PAGE == 0 else 8
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _axpy_each_row(a, b, p0, p1, out):
     """``out[:] = sum(A[0, p] B[p, :] for p in p0..p1)``, one whole row of B per pass."""
     out[:] = 0
@@ -736,10 +766,11 @@ def _gemv_row(a, b, c, parts):
     """m == 1, row-major B: C[0, :] = sum_p A[0, p] B[p, :], B streamed once, nothing packed.
 
     One thread streams whole rows of B into C. Several threads each stream either their own
-    columns of every row of B straight into C (shares cut at whole cache lines, eight rows of
-    B a pass), or, for narrow C or B streamed from memory (``gemv_splits_columns``), their own
-    range of whole rows of B into their row of ``parts`` (allocated in prepare), the partial
-    rows summed at the end. Whole rows go one, four or eight a pass (``gemv_rows_a_pass``).
+    columns of every row of B straight into C (shares cut at whole cache lines, six or eight
+    rows of B a pass: ``gemv_share_rows_a_pass``), or, for narrow C or B streamed from memory
+    (``gemv_splits_columns``), their own range of whole rows of B into their row of ``parts``
+    (allocated in prepare), the partial rows summed at the end. Whole rows go one, four or eight
+    a pass (``gemv_rows_a_pass``).
     """
     k, n = b.shape
     nthreads = parts.shape[0]
@@ -752,7 +783,10 @@ def _gemv_row(a, b, c, parts):
         for t in prange(nthreads):
             j0 = min(n, t * lines // nthreads * per_line)
             j1 = min(n, (t + 1) * lines // nthreads * per_line)
-            _axpy_rows(a, b, 0, k, j0, j1, crow[j0:j1])
+            if gemv_share_rows_a_pass(n, c.itemsize) == GEMV_SHARE_PAGED_ROWS:
+                _axpy_six_rows(a, b, 0, k, j0, j1, crow[j0:j1])
+            else:
+                _axpy_rows(a, b, 0, k, j0, j1, crow[j0:j1])
     else:
         for t in prange(nthreads):
             _whole_rows(a, b, t * k // nthreads, (t + 1) * k // nthreads, parts[t])

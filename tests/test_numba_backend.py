@@ -278,11 +278,12 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
 
 
 def _gemv_loop(row_bytes: int, columns: bool = False) -> str:
-    """The loop the path must name for whole rows of C ``row_bytes`` wide (a column share: always eight)."""
+    """The loop the path must name for rows of B ``row_bytes`` wide, read whole or as a share of C's columns
+    (six when they are a whole number of pages apart, else eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     if columns:
-        rows = 8
+        rows = 6 if row_bytes % 4096 == 0 else 8
     elif row_bytes <= impl.GEMV_ONE_ROW_BYTES:
         rows = 1
     else:
@@ -296,7 +297,8 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of B_FROM_MEMORY
     and more, B's rows with partial rows summed. Whole rows of B go one a pass while C's row fits
     GEMV_ONE_ROW_BYTES, four when C's row is a whole number of pages of at least GEMV_FOUR_ROW_BYTES, else
-    eight (odd K leaves a remainder). Every column must be written once, and the row's path must name the
+    eight; a share of the columns six when B's rows are whole pages apart, else eight (odd K leaves a
+    remainder). Every column must be written once, and the row's path must name the
     split and the loop that ran."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
@@ -311,6 +313,7 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
             paged_k = -(-impl.B_FROM_MEMORY // impl.GEMV_FOUR_ROW_BYTES) | 1
             for n, k, split in (
                 (wide, 37, "C's columns split"),
+                (2 * impl.GEMV_SPLIT_N, 37, "C's columns split"),  # rows whole pages apart: six a pass
                 (100, 37, "B's rows split"),
                 (wide, big_k, "B's rows split"),
                 (paged, paged_k, "B's rows split"),
