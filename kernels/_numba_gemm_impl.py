@@ -103,17 +103,17 @@ GEMV_SPLIT_N = 1024
 #: B in memory (1 KiB rows: 2.4-2.5x), level at 14 KiB, -16 % at 16 KiB. Only for whole rows: a thread's
 #: share of the columns read one row a pass is a short segment per row of B (-34 to -52 %).
 GEMV_ONE_ROW_BYTES = 12288
-#: Wider whole rows of C that are a whole number of pages (PAGE) take B four rows a pass instead of eight:
-#: B's rows then sit a multiple of 4 KiB apart, so the same column of every row falls in the same L1 set, and
-#: eight rows plus C's line overflow its eight ways. Four over eight, in-process A/B (41 alternations), one
-#: thread: float32 rows of 24-96 KiB +1 to +14 % (B of 56 MiB from memory; +2-3 % with B in L3), 16-20 KiB
-#: -4 to +4 %, float64 24-128 KiB +2 to +15 %, rows not a whole number of pages -3 to -10 %; two threads
-#: splitting B's rows -1 to +19 %. A thread's share of the columns keeps eight (four: -3 to +10 %).
+#: Whole rows of B read into a row of C at least this wide that is a whole number of pages (PAGE) go four a
+#: pass instead of eight: B's rows then sit a multiple of 4 KiB apart, so the same column of every row falls
+#: in the same set of the 8-way L1, and eight rows plus C's line overflow it. Four over eight, in-process A/B
+#: (41 alternations), one thread: float32 rows of 24-96 KiB +1 to +14 % (B of 56 MiB from memory; +2-3 %
+#: with B in L3), 16-20 KiB -4 to +4 %, float64 24-128 KiB -2 to +15 %, rows not a whole number of pages
+#: -2 to -11 %; two threads splitting B's rows -1 to +19 %.
 GEMV_FOUR_ROW_BYTES = 24576
 #: The same collision for a thread's share of C's columns: when B's rows are a whole number of pages apart
 #: the share takes six rows a pass (six lines and C's in one set fit its ways). Six over eight, two threads,
 #: B of 3-14 MiB in L3, in-process: float32 +3 to +10 % (4096x512 +7-8 %, 7168x256 +4-6 %), float64 -3 to
-#: +7 % (level); rows not a whole number of pages -5 to +6 % (so they keep eight).
+#: +7 % (level); four -3 to +10 %; rows not a whole number of pages -7 to +6 % (so they keep eight).
 GEMV_SHARE_PAGED_ROWS = 6
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2).
 INLINE_PACK = 8
@@ -674,31 +674,6 @@ def _axpy_rows(a, b, p0, p1, j0, j1, out):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
-    """``_axpy_rows`` six rows of B per pass (for B's rows a whole number of pages apart)."""
-    n = j1 - j0
-    out[:] = 0
-    p6 = p1 - (p1 - p0) % 6
-    for p in range(p0, p6, 6):
-        a0, a1, a2, a3, a4, a5 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3], a[0, p + 4], a[0, p + 5]
-        r0, r1, r2, r3 = b[p, j0:j1], b[p + 1, j0:j1], b[p + 2, j0:j1], b[p + 3, j0:j1]
-        r4, r5 = b[p + 4, j0:j1], b[p + 5, j0:j1]
-        for j in range(n):
-            out[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j] + a4 * r4[j] + a5 * r5[j]
-    for p in range(p6, p1):
-        ap, row = a[0, p], b[p, j0:j1]
-        for j in range(n):
-            out[j] += ap * row[j]
-
-
-@njit(cache=True)
-def gemv_share_rows_a_pass(n, itemsize):
-    """Rows of B a GEMV pass takes over one thread's share of C's columns, B ``n`` wide (contiguous rows):
-    GEMV_SHARE_PAGED_ROWS when B's rows are a whole number of pages apart, else eight."""
-    return GEMV_SHARE_PAGED_ROWS if n * itemsize % PAGE == 0 else 8
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
 def _axpy_each_row(a, b, p0, p1, out):
     """``out[:] = sum(A[0, p] B[p, :] for p in p0..p1)``, one whole row of B per pass."""
     out[:] = 0
@@ -721,6 +696,24 @@ def _axpy_four_rows(a, b, p0, p1, out):
     for p in range(p4, p1):
         ap, row = a[0, p], b[p]
         for j in range(out.size):
+            out[j] += ap * row[j]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
+    """``_axpy_rows`` six rows of B per pass (for B's rows a whole number of pages apart)."""
+    n = j1 - j0
+    out[:] = 0
+    p6 = p1 - (p1 - p0) % 6
+    for p in range(p0, p6, 6):
+        a0, a1, a2, a3, a4, a5 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3], a[0, p + 4], a[0, p + 5]
+        r0, r1, r2, r3 = b[p, j0:j1], b[p + 1, j0:j1], b[p + 2, j0:j1], b[p + 3, j0:j1]
+        r4, r5 = b[p + 4, j0:j1], b[p + 5, j0:j1]
+        for j in range(n):
+            out[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j] + a4 * r4[j] + a5 * r5[j]
+    for p in range(p6, p1):
+        ap, row = a[0, p], b[p, j0:j1]
+        for j in range(n):
             out[j] += ap * row[j]
 
 
@@ -749,6 +742,13 @@ def _whole_rows(a, b, p0, p1, out):
 
 
 @njit(cache=True)
+def gemv_share_rows_a_pass(n, itemsize):
+    """Rows of B a GEMV pass takes over one thread's share of C's columns, B ``n`` wide (contiguous rows):
+    GEMV_SHARE_PAGED_ROWS when B's rows are a whole number of pages apart, else eight."""
+    return GEMV_SHARE_PAGED_ROWS if n * itemsize % PAGE == 0 else 8
+
+
+@njit(cache=True)
 def gemv_splits_columns(n, k, itemsize, nthreads):
     """Whether the m == 1 product with row-major B on several threads gives each thread its own columns of C
     (else its own rows of B, summed at the end): shares of at least GEMV_SPLIT_N columns of a B smaller
@@ -756,8 +756,9 @@ def gemv_splits_columns(n, k, itemsize, nthreads):
 
     From memory each thread reads its own contiguous range of B's rows, which the prefetchers follow
     better than every row's half shared between threads. Rows over columns, two threads, float32: +0 to
-    +18 % for B of 16-128 MiB, -5 to -7 % at 8 MiB (in-process A/B); in the harness the 16 such catalogue
-    GEMVs went from a median of 0.966 to 1.020 of OpenBLAS; float64 level (-4 to +4 %).
+    +18 % for B of 16-128 MiB, -5 to -7 % at 8 MiB (in-process A/B; re-measured with OpenBLAS out of the
+    loop: +3 to +21 % for 16-231 MiB, level at 128 MiB, -9 to -10 % at 7-8 MiB); in the harness the 16 such
+    catalogue GEMVs went from a median of 0.966 to 1.020 of OpenBLAS; float64 level (-4 to +4 %).
     """
     return n >= GEMV_SPLIT_N * nthreads and k * n * itemsize < B_FROM_MEMORY
 

@@ -1,0 +1,112 @@
+"""Rows of B a GEMV pass: the A/B behind ``GEMV_FOUR_ROW_BYTES`` and ``GEMV_SHARE_PAGED_ROWS``.
+
+The ``numba`` backend's GEMV (M = 1, row-major B) adds several rows of B into C per pass over C.
+How many pays depends on C's width and on whether B's rows lie a whole number of 4 KiB pages
+apart (then the same column of every row falls in one L1 set). This script times the backend's
+own loops against each other, alternating in one process on the harness's operands, and checks
+every result against a float64 product, so the rules' figures in the README can be re-measured
+after a change or on another CPU. OpenBLAS stays out of the loop on purpose: its thread pool
+keeps spinning after a call and takes the cores from the next Numba call.
+
+One thread reading whole rows of B (one, four or eight a pass):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
+        .venv/bin/python docs/examples/gemv_rows_a_pass.py whole float32 16384x2048 5000x2936
+
+Two threads, each over its share of C's columns (six or eight a pass):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
+        .venv/bin/python docs/examples/gemv_rows_a_pass.py share float32 4096x512 3000x1000
+
+Shapes are N x K of a 1 x N x K product. For each it prints GFLOP/s per loop (median of 41
+rounds), each loop's speed over eight rows a pass, and the rule's choice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from gemmbench.backend import aligned_zeros
+from gemmbench.case import GemmCase
+from gemmbench.kernels import _numba_gemm_impl as impl
+from gemmbench.verify import make_operands
+
+ROUNDS = 41
+
+
+@njit(nogil=True)
+def _whole(a, b, out, rows):
+    """C's row from all of B, ``rows`` whole rows of B a pass."""
+    k, n = b.shape
+    if rows == 1:
+        impl._axpy_each_row(a, b, 0, k, out)
+    elif rows == 4:
+        impl._axpy_four_rows(a, b, 0, k, out)
+    else:
+        impl._axpy_rows(a, b, 0, k, 0, n, out)
+
+
+@njit(parallel=True)
+def _shares(a, b, out, rows):
+    """C's row split between the threads at whole cache lines, as the backend splits it."""
+    k, n = b.shape
+    per_line = 64 // out.itemsize
+    lines = (n + per_line - 1) // per_line
+    nthreads = numba.get_num_threads()
+    for t in prange(nthreads):
+        j0 = min(n, t * lines // nthreads * per_line)
+        j1 = min(n, (t + 1) * lines // nthreads * per_line)
+        if rows == 6:
+            impl._axpy_six_rows(a, b, 0, k, j0, j1, out[j0:j1])
+        else:
+            impl._axpy_rows(a, b, 0, k, j0, j1, out[j0:j1])
+
+
+def compare(mode: str, dtype: str, n: int, k: int) -> str:
+    """One line: each loop's GFLOP/s and its speed over eight rows a pass, and the rule's choice."""
+    ops = make_operands(GemmCase(1, n, k, dtype))
+    want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
+    size = np.dtype(dtype).itemsize
+    if mode == "whole":
+        run, choices, rule = _whole, (8, 4, 1), impl.gemv_rows_a_pass(n, size)
+    else:
+        run, choices, rule = _shares, (8, 6), impl.gemv_share_rows_a_pass(n, size)
+    outs = {rows: aligned_zeros((n,), dtype) for rows in choices}
+    for rows, out in outs.items():
+        run(ops.a, ops.b, out, rows)
+        np.testing.assert_allclose(out, want[0], rtol=1e-4, atol=1e-4 * np.sqrt(k), err_msg=f"{rows} rows")
+    times: dict[int, list[float]] = {rows: [] for rows in choices}
+    reps = max(1, int(1e7 // (n * k)))
+    for _ in range(ROUNDS):
+        for rows, out in outs.items():
+            start = time.perf_counter()
+            for _ in range(reps):
+                run(ops.a, ops.b, out, rows)
+            times[rows].append((time.perf_counter() - start) / reps)
+    medians = {rows: float(np.median(t)) for rows, t in times.items()}
+    cells = [
+        f"{rows} row{'s' if rows > 1 else ''} {2 * n * k / medians[rows] / 1e9:6.1f} GFLOP/s"
+        f" ({medians[8] / medians[rows]:.3f})"
+        for rows in choices
+    ]
+    return f"{dtype} 1x{n}x{k} (rows of {n * size / 1024:.1f} KiB): " + ", ".join(cells) + f"; the rule takes {rule}"
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 3 or argv[0] not in ("whole", "share"):
+        print("usage: gemv_rows_a_pass.py whole|share float32|float64 NxK [NxK ...]", file=sys.stderr)
+        raise SystemExit(2)
+    mode, dtype = argv[0], argv[1]
+    numba.set_num_threads(1 if mode == "whole" else min(2, numba.config.NUMBA_NUM_THREADS))
+    for shape in argv[2:]:
+        n, k = (int(x) for x in shape.split("x"))
+        print(compare(mode, dtype, n, k), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
