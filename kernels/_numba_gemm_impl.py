@@ -652,6 +652,17 @@ GEMMS = {(parallel, kind): f for kind in ("tall", "wide") for parallel, f in _tw
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
+def _add_rows_one_by_one(a, b, p0, p1, j0, j1, out):
+    """``out[:] += sum(A[0, p] B[p, j0:j1] for p in p0..p1)``, a row of B at a time: the rows a multi-row
+    pass leaves over."""
+    n = j1 - j0
+    for p in range(p0, p1):
+        ap, row = a[0, p], b[p, j0:j1]
+        for j in range(n):
+            out[j] += ap * row[j]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _axpy_rows(a, b, p0, p1, j0, j1, out):
     """``out[:] = sum(A[0, p] B[p, j0:j1] for p in p0..p1)``, eight rows of B per pass over ``out`` (one load
     and one store of ``out`` for eight FMAs)."""
@@ -667,10 +678,7 @@ def _axpy_rows(a, b, p0, p1, j0, j1, out):
             out[j] += (
                 a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j] + a4 * r4[j] + a5 * r5[j] + a6 * r6[j] + a7 * r7[j]
             )
-    for p in range(p8, p1):
-        ap, row = a[0, p], b[p, j0:j1]
-        for j in range(n):
-            out[j] += ap * row[j]
+    _add_rows_one_by_one(a, b, p8, p1, j0, j1, out)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -693,10 +701,7 @@ def _axpy_four_rows(a, b, p0, p1, out):
         r0, r1, r2, r3 = b[p], b[p + 1], b[p + 2], b[p + 3]
         for j in range(out.size):
             out[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j]
-    for p in range(p4, p1):
-        ap, row = a[0, p], b[p]
-        for j in range(out.size):
-            out[j] += ap * row[j]
+    _add_rows_one_by_one(a, b, p4, p1, 0, out.size, out)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -711,10 +716,7 @@ def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
         r4, r5 = b[p + 4, j0:j1], b[p + 5, j0:j1]
         for j in range(n):
             out[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j] + a4 * r4[j] + a5 * r5[j]
-    for p in range(p6, p1):
-        ap, row = a[0, p], b[p, j0:j1]
-        for j in range(n):
-            out[j] += ap * row[j]
+    _add_rows_one_by_one(a, b, p6, p1, j0, j1, out)
 
 
 @njit(cache=True)
@@ -763,6 +765,15 @@ def gemv_splits_columns(n, k, itemsize, nthreads):
     return n >= GEMV_SPLIT_N * nthreads and k * n * itemsize < B_FROM_MEMORY
 
 
+@njit(cache=True)
+def column_share(n, itemsize, t, nthreads):
+    """Columns ``[j0, j1)`` of C that thread ``t`` of ``nthreads`` takes when the GEMV splits C's columns:
+    equal shares cut at whole cache lines (no line written by two threads), the last one ragged."""
+    per_line = 64 // itemsize
+    lines = (n + per_line - 1) // per_line
+    return min(n, t * lines // nthreads * per_line), min(n, (t + 1) * lines // nthreads * per_line)
+
+
 def _gemv_row(a, b, c, parts):
     """m == 1, row-major B: C[0, :] = sum_p A[0, p] B[p, :], B streamed once, nothing packed.
 
@@ -779,12 +790,10 @@ def _gemv_row(a, b, c, parts):
     if nthreads == 1:  # constant bounds: the compiler drops the eight-row loop's row slicing (+6-9 %)
         _whole_rows(a, b, 0, k, crow)
     elif gemv_splits_columns(n, k, c.itemsize, nthreads):
-        per_line = 64 // c.itemsize
-        lines = (n + per_line - 1) // per_line
+        six = gemv_share_rows_a_pass(n, c.itemsize) == GEMV_SHARE_PAGED_ROWS
         for t in prange(nthreads):
-            j0 = min(n, t * lines // nthreads * per_line)
-            j1 = min(n, (t + 1) * lines // nthreads * per_line)
-            if gemv_share_rows_a_pass(n, c.itemsize) == GEMV_SHARE_PAGED_ROWS:
+            j0, j1 = column_share(n, c.itemsize, t, nthreads)
+            if six:
                 _axpy_six_rows(a, b, 0, k, j0, j1, crow[j0:j1])
             else:
                 _axpy_rows(a, b, 0, k, j0, j1, crow[j0:j1])

@@ -283,11 +283,11 @@ def _gemv_loop(row_bytes: int, columns: bool = False) -> str:
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     if columns:
-        rows = 6 if row_bytes % 4096 == 0 else 8
+        rows = 6 if row_bytes % impl.PAGE == 0 else 8
     elif row_bytes <= impl.GEMV_ONE_ROW_BYTES:
         rows = 1
     else:
-        rows = 4 if row_bytes % 4096 == 0 and row_bytes >= impl.GEMV_FOUR_ROW_BYTES else 8
+        rows = 4 if row_bytes % impl.PAGE == 0 and row_bytes >= impl.GEMV_FOUR_ROW_BYTES else 8
     return f"{rows} row{'s' if rows > 1 else ''} of B a pass"
 
 
@@ -341,7 +341,7 @@ def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     size = np.dtype(dtype).itemsize
-    per_line, per_page = 64 // size, 4096 // size
+    per_line, per_page = 64 // size, impl.PAGE // size
     edge, paged = impl.GEMV_ONE_ROW_BYTES // size, impl.GEMV_FOUR_ROW_BYTES // size
     kernel = NumbaGemm()
     kernel.setup(1)

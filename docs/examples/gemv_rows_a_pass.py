@@ -55,12 +55,9 @@ def _whole(a, b, out, rows):
 def _shares(a, b, out, rows):
     """C's row split between the threads at whole cache lines, as the backend splits it."""
     k, n = b.shape
-    per_line = 64 // out.itemsize
-    lines = (n + per_line - 1) // per_line
     nthreads = numba.get_num_threads()
     for t in prange(nthreads):
-        j0 = min(n, t * lines // nthreads * per_line)
-        j1 = min(n, (t + 1) * lines // nthreads * per_line)
+        j0, j1 = impl.column_share(n, out.itemsize, t, nthreads)
         if rows == 6:
             impl._axpy_six_rows(a, b, 0, k, j0, j1, out[j0:j1])
         else:
