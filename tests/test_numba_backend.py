@@ -94,6 +94,79 @@ def test_micro_kernel_compiles_to_vector_fma(kind):
     assert len(fmas) >= mr * nr // lanes, f"expected packed {name} FMAs on {reg} registers in the micro-kernel"
 
 
+def _groups_packed(k, kc_max, nc, nr, s0, s1):
+    """The groups of B strips one thread packs just in time, in order, as ``gemm`` and ``_block`` walk them:
+    (first row, rows, first strip, full strips), over blocks of equal rows (the last may be shorter), each
+    INLINE_PACK strips of s0..s1 at a time."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    kc = -(-k // -(-k // kc_max))
+    full = min(s1, nc // nr)
+    return [
+        (pc, min(kc, k - pc), s, max(0, min(s + impl.INLINE_PACK, full) - s))
+        for pc in range(0, k, kc)
+        for s in range(s0, s1, impl.INLINE_PACK)
+    ]
+
+
+@pytest.mark.parametrize(
+    "k, kc, n, jc, nc, nr, itemsize, s0, s1",
+    [
+        (1024, 512, 7392, 0, 4096, 32, 8, 0, 128),  # two panels' first: whole groups, two blocks of rows
+        (1024, 512, 7392, 4096, 3296, 32, 8, 0, 103),  # the second panel: its last strip partial
+        (1500, 500, 8192, 0, 4096, 16, 8, 64, 128),  # a thread's half of the strips; three blocks of rows
+        (1100, 512, 4096, 0, 4096, 64, 4, 0, 64),  # the last block of rows is a row short: nothing fetched into it
+        (1100, 512, 4096, 0, 4096, 64, 4, 9, 40),  # ... and a share of strips that starts mid-group
+        (512, 512, 300, 0, 300, 16, 4, 0, 19),  # one block of rows, a partial last strip
+        (512, 256, 261, 0, 261, 16, 4, 0, 17),  # a last group of one partial strip: nothing to fetch for it
+    ],
+)
+def test_b_is_fetched_ahead_exactly_where_it_is_packed_next(k, kc, n, jc, nc, nr, itemsize, s0, s1):
+    """While a group of B's strips is multiplied, the kernel fetches the rows of the group it packs next: it must
+    name exactly that group's rows and full strips (a wrong guess fetches lines nobody reads and leaves the
+    packing to wait on memory, silently), and never reach past B."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    groups = _groups_packed(k, kc, nc, nr, s0, s1)
+    line = 64 // itemsize
+    for (pc, rows, s, _), following in zip(groups, [*groups[1:], None], strict=True):
+        at, lines = impl._next_group(n, k, pc, rows, jc, nc, s, s0, s1, nr, itemsize)
+        want = 0
+        if following is not None and following[1] == rows:  # the micro-kernel fetches as many rows as it runs
+            want = following[3] * nr * itemsize // 64
+            if want:
+                assert at == following[0] * n + jc + following[2] * nr, (pc, s)
+        assert lines == want, (pc, s)
+        if lines:
+            assert at + (rows - 1) * n + lines * line <= k * n, "fetches past the end of B"
+
+
+def test_b_packed_just_in_time_is_fetched_a_group_ahead():
+    """The micro-kernel calls that multiply a group of B packed just in time also fetch, a line a k step, the
+    rows of the next group (AVX-512, where it was measured): the compiled loop must hold the fetch, and the
+    product must stay right across groups and blocks of rows."""
+    import numba
+
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    tile = impl.Tile("wide")
+    mr, nr = tile.shape("float64")
+    m, n, k = mr, (2 * impl.INLINE_PACK + 1) * nr, 48
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    c = np.zeros((m, n))
+    abuf, bjit, scratch = (np.zeros(size) for size in (mr * k, impl.INLINE_PACK * k * nr, mr * nr))
+    fresh = numba.njit(nogil=True)(impl._block.py_func)  # uncached: its machine code can be inspected
+    for pc in range(0, k, k // 2):  # two blocks of rows: the last group of the first fetches the second's
+        # fmt: off
+        fresh(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, pc, k // 2, 0, 0, -(-n // nr), n,
+              np.zeros(0), abuf, bjit, scratch, True, False, False, tile)
+        # fmt: on
+    np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
+    fetches = re.findall(r"prefetcht0\s", fresh.inspect_asm(fresh.signatures[0]))
+    assert bool(fetches) == impl.FETCH_AHEAD, f"{len(fetches)} prefetcht0 with FETCH_AHEAD={impl.FETCH_AHEAD}"
+
+
 def test_in_process_use_leaves_the_callers_affinity_alone():
     """Regression: OMP_PLACES set in-process bound the caller's main thread to one CPU, so a
     pytest-benchmark run saw one usable CPU after its first Numba test."""
