@@ -1,0 +1,124 @@
+"""A/B of the ``numba`` backend: the kernels of a git revision against the working tree's.
+
+"What changed, and what each change bought" in the README quotes in-process A/Bs: the old and the
+new kernel alternating in one process on the harness's page-aligned operands, so that both see the
+same machine state (a harness run compares each backend with OpenBLAS, not two versions of one
+backend). This script is that A/B. It extracts ``kernels/`` at REV with ``git archive`` into a
+temporary package, prepares both versions through the backend's own ``prepare`` (so each takes
+the path its own rules choose), checks every result against a float64 product, and times them
+alternately, ROUNDS rounds, median.
+
+One thread, OpenBLAS (held at one thread) in the loop as a yardstick; pin the process:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
+        .venv/bin/python docs/examples/kernel_ab.py HEAD~1 1 float64 64x7392x8192 16x8192x3584
+
+Two threads: OpenBLAS stays out of the loop, because its pool keeps spinning after a call and takes
+the cores from the next Numba call:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
+        .venv/bin/python docs/examples/kernel_ab.py HEAD~1 2 float32 64x7392x8192
+
+Run it from the repository root, with nothing else busy. For each M x N x K it prints GFLOP/s of
+the old and the new kernel (and of OpenBLAS at one thread), new over old, and the new path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from gemmbench.case import GemmCase
+from gemmbench.verify import make_operands
+
+ROUNDS = 31
+OLD = "kernels_at_rev"  # the package name the revision's kernels are imported under
+USAGE = "usage: kernel_ab.py REV THREADS float32|float64 MxNxK [MxNxK ...]"
+
+
+def _old_backend(rev: str, into: Path):
+    """The revision's ``numba_gemm`` module, imported from ``into`` under its own package name."""
+    archive = subprocess.run(["git", "archive", rev, "kernels"], capture_output=True, check=False)
+    if archive.returncode:
+        sys.exit(f"kernel_ab.py: git archive {rev} failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    package = into / OLD
+    (into / "kernels").rename(package)
+    for source in package.glob("*.py"):  # its modules import each other as gemmbench.kernels.*
+        source.write_text(source.read_text().replace("gemmbench.kernels", OLD))
+    (package / "__init__.py").touch()
+    sys.path.insert(0, str(into))
+    return importlib.import_module(f"{OLD}.numba_gemm")
+
+
+def _median_seconds(launch, reps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(reps):
+        launch()
+    return (time.perf_counter() - start) / reps
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 4 or not argv[1].isdigit() or int(argv[1]) < 1 or argv[2] not in ("float32", "float64"):
+        print(USAGE, file=sys.stderr)
+        return 2
+    rev, threads, dtype = argv[0], int(argv[1]), argv[2]
+    try:
+        shapes = [tuple(int(x) for x in s.split("x")) for s in argv[3:]]
+        if any(len(s) != 3 or min(s) < 1 for s in shapes):
+            raise ValueError
+    except ValueError:
+        print(f"kernel_ab.py: shapes are MxNxK with positive integers. {USAGE}", file=sys.stderr)
+        return 2
+    from gemmbench.kernels import numba_gemm as new_module
+
+    with tempfile.TemporaryDirectory() as tmp:
+        old_module = _old_backend(rev, Path(tmp))
+        kernels = []
+        for module in (old_module, new_module):
+            kernel = module.NumbaGemm()
+            kernel.setup(threads)  # holds the BLAS pool at one thread while the kernel lives
+            kernels.append(kernel)
+        with threadpool_limits(limits=1, user_api="blas"):
+            for m, n, k in shapes:
+                case = GemmCase(m, n, k, dtype)
+                ops = make_operands(case)
+                want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
+                tol = 1e-4 if dtype == "float32" else 1e-10
+                launches, path = [], ""
+                for kernel in kernels:
+                    prepared = kernel.prepare(case, ops)
+                    prepared.launch()
+                    prepared.launch()  # twice: a kernel that accumulates into C fails the check
+                    np.testing.assert_allclose(prepared.output, want, rtol=tol, atol=tol * np.sqrt(k))
+                    launches.append(prepared.launch)
+                    path = f"{prepared.facts.get('tile', '')} {prepared.facts['path']}".strip()
+                if threads == 1:
+                    c = np.empty((m, n), dtype)
+                    launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
+                reps = 1
+                while _median_seconds(launches[0], reps) * reps < 0.02:
+                    reps *= 2
+                times: list[list[float]] = [[] for _ in launches]
+                for _ in range(ROUNDS):
+                    for launch, samples in zip(launches, times, strict=True):
+                        samples.append(_median_seconds(launch, reps))
+                rates = [2 * m * n * k / float(np.median(t)) / 1e9 for t in times]
+                blas = f"  openblas {rates[2]:6.1f}  new/openblas {rates[1] / rates[2]:.3f}" if threads == 1 else ""
+                print(
+                    f"{dtype} {m}x{n}x{k}  old {rates[0]:6.1f}  new {rates[1]:6.1f} GFLOP/s  "
+                    f"new/old {rates[1] / rates[0]:.3f}{blas}  {path}",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
