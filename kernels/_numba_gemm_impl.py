@@ -123,10 +123,10 @@ INLINE_PACK = 8
 #: next group's kc rows of B, one a k step, so that B's fetch from memory overlaps the FMAs instead of
 #: stalling the next packing (which read B at 12-15 GB/s where one sequential stream reads 32 GB/s).
 #: One fetch per k step of 24 FMAs: measured on AVX-512 only (AVX2 tiles take a step in a quarter of the
-#: cycles), so only there. Over packing without it, in-process A/B, one thread: float64 64x7392x8192
-#: +10-12 %, 32x7168x2048 +7 %, 8x576x7168 +10 %, 16x8192x3584 +2 %, 128x4096x4096 +2 %, 256x7392x8192
-#: +2 %; float32 64x7392x8192 +9 %, 32x7168x2048 +8 %, 64x7168x12288 +6 %; B in L3 level (+-3 %, the
-#: A/A spread); two threads +1 to +8 %. Calls on shorter strips (the 4 rows of A 16 tall) lost 8 % fetching.
+#: cycles), so only there. Over packing without it, in-process A/B (docs/examples/kernel_ab.py) on 60
+#: prefill shapes, M = 8-256: one thread, float64 median +3.0 % (-1.6 to +17.9 %; 64x7392x8192 +10-12 %),
+#: float32 +2.8 % (-0.3 to +17.8 %); two threads float64 +3.0 % (-0.3 to +14 %), float32 +3.3 % (-1.4 to
+#: +25 %); B in L3 level (+-3 %, the A/A spread). Calls on shorter strips (the 4 rows of A 16 tall) lost 8 %.
 FETCH_AHEAD = VECTOR_BITS == 512
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
