@@ -58,7 +58,8 @@ def _old_backend(rev: str, into: Path):
     return importlib.import_module(f"{OLD}.numba_gemm")
 
 
-def _median_seconds(launch, reps: int) -> float:
+def _seconds_per_call(launch, reps: int) -> float:
+    """Mean seconds of one call over ``reps`` back-to-back calls (one sample; the median is taken over rounds)."""
     start = time.perf_counter()
     for _ in range(reps):
         launch()
@@ -104,12 +105,12 @@ def main(argv: list[str]) -> int:
                     c = np.empty((m, n), dtype)
                     launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
                 reps = 1
-                while _median_seconds(launches[0], reps) * reps < 0.02:
+                while _seconds_per_call(launches[0], reps) * reps < 0.02:
                     reps *= 2
                 times: list[list[float]] = [[] for _ in launches]
                 for _ in range(ROUNDS):
                     for launch, samples in zip(launches, times, strict=True):
-                        samples.append(_median_seconds(launch, reps))
+                        samples.append(_seconds_per_call(launch, reps))
                 rates = [2 * m * n * k / float(np.median(t)) / 1e9 for t in times]
                 blas = f"  openblas {rates[2]:6.1f}  new/openblas {rates[1] / rates[2]:.3f}" if threads == 1 else ""
                 print(
