@@ -127,6 +127,9 @@ INLINE_PACK = 8
 #: prefill shapes, M = 8-256: one thread, float64 median +3.0 % (-1.6 to +17.9 %; 64x7392x8192 +10-12 %),
 #: float32 +2.8 % (-0.3 to +17.8 %); two threads float64 +3.0 % (-0.3 to +14 %), float32 +3.3 % (-1.4 to
 #: +25 %); B in L3 level (+-3 %, the A/A spread). Calls on shorter strips (the 4 rows of A 16 tall) lost 8 %.
+#: One full strip of A (M = 12-16) makes 8 calls a group for its 16 lines a row: they take two lines a step
+#: (``_fetch_share``) over one, in-process A/B, B packed, M = 16: float64 one thread +2 to +7 % (6 shapes,
+#: median +5 %), two threads -3 to +7 % (median +1.5 %); float32 one thread +5 to +8 %, two +9 to +10 %.
 FETCH_AHEAD = VECTOR_BITS == 512
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
@@ -218,8 +221,8 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
 
     A(i, p) is at a_ptr[i*a_si + p*a_sp] and B(p, 0..NR) at b_ptr[p*b_sp ...]: packed panels
     (a_si=1, a_sp=MR, b_sp=NR) or the caller's row-major matrices read in place. ``ahead``, when
-    not None, is (pointer, stride): step p also prefetches the line at pointer[p*stride] (see
-    FETCH_AHEAD).
+    not None, is (pointers, stride): step p also prefetches the line at pointer[p*stride] for each
+    pointer (see FETCH_AHEAD).
     """
     nv, vptr = nr // vty.count, vty.as_pointer()
     zero = ir.Constant(vty, [ir.Constant(vty.element, 0.0)] * vty.count)
@@ -251,9 +254,10 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
         a_i = splat(builder, vty, builder.load(builder.gep(a_row, [a_offsets[i]])))
         new.append([builder.call(fma, [a_i, b_vec[j], accs[i][j]]) for j in range(nv)])
     if ahead is not None:
-        ahead_ptr, ahead_sp = ahead
-        line = builder.bitcast(builder.gep(ahead_ptr, [builder.mul(p, ahead_sp)]), I8P)
-        builder.call(prefetch, [line, ir.Constant(I32, 0), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+        ahead_ptrs, ahead_sp = ahead
+        for ahead_ptr in ahead_ptrs:
+            line = builder.bitcast(builder.gep(ahead_ptr, [builder.mul(p, ahead_sp)]), I8P)
+            builder.call(prefetch, [line, ir.Constant(I32, 0), ir.Constant(I32, 3), ir.Constant(I32, 1)])
     p_next = builder.add(p, ir.Constant(I64, 1))
     loop_end = builder.block
     builder.cbranch(builder.icmp_signed("<", p_next, kc_v), loop, tail)
@@ -301,7 +305,8 @@ def micro_kernel(
     they have). A(i, p) = ap[aoff + i*a_si + p*a_sp], B(p, j) = bp[boff + p*b_sp + j]: packed
     buffers, or a row-major operand read in place. ``c`` is a 1-D view of C (or a scratch
     tile); ``accumulate`` selects += over =. Step p also prefetches ahead[ahead_off + p*ahead_sp]
-    (a row of B packed next, FETCH_AHEAD); ``ahead`` None (a compile-time choice) fetches nothing.
+    (a row of B packed next, FETCH_AHEAD), for each offset when ``ahead_off`` is a tuple; ``ahead``
+    None fetches nothing (both compile-time choices, by type).
     """
 
     def codegen(context, builder, sig, args):
@@ -311,10 +316,20 @@ def micro_kernel(
             _element_ptr(context, builder, sig.args[k], args[k], [_intp(context, builder, sig, args, k + 1)])
             for k in (2, 6, 9)
         )
-        ahead = None  # (pointer, stride) of the lines to fetch, a compile-time choice
+        ahead = None  # (pointers, stride) of the lines to fetch, a compile-time choice
         if sig.args[14] != types.none:
-            ahead_ptr = _element_ptr(context, builder, sig.args[14], args[14], [_intp(context, builder, sig, args, 15)])
-            ahead = (ahead_ptr, _intp(context, builder, sig, args, 16))
+            offsets, kind = args[15], sig.args[15]
+            if isinstance(kind, types.BaseTuple):
+                offsets = [
+                    context.cast(builder, builder.extract_value(offsets, i), kind[i], types.intp)
+                    for i in range(len(kind))
+                ]
+            else:
+                offsets = [_intp(context, builder, sig, args, 15)]
+            ahead = (
+                [_element_ptr(context, builder, sig.args[14], args[14], [o]) for o in offsets],
+                _intp(context, builder, sig, args, 16),
+            )
         vty = vector_type(context.get_value_type(sig.args[2].dtype), VECTOR_BITS)
         fma = fma_function(builder.module, vty)
         align = vty.element.get_abi_size(context.target_data)
@@ -509,7 +524,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     it stays in L2: packing each group into fresh memory (its place in a panel-sized
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
     While one group is multiplied, its calls fetch the next group's rows of B (FETCH_AHEAD,
-    ``_next_group``): one line of each row per call, so the first calls of the group cover it.
+    ``_next_group``): one or two lines of each row per call (``_fetch_share``).
     """
     mr, nr = tile_mr(abuf, tile), tile_nr(abuf, tile)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
@@ -517,8 +532,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
         pack_a(a, ic, mc, pc, kc, abuf, tile)
     first = pc == 0
     fetching = FETCH_AHEAD and pack_b_here and b_flat.size > 0
-    ahead_at, ahead_lines = 0, 0
-    walkers = mc // mr + (1 if 3 * (mc % mr) >= 2 * mr else 0)  # strips of A whose calls fetch B ahead
+    ahead_at, ahead_lines, line = 0, 0, 64 // b.itemsize
     for s in range(s0, s1):
         j = s * nr
         cols = min(nr, nc - j)
@@ -534,13 +548,15 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
         for t in range((mc + mr - 1) // mr):
             i = t * mr
             rows = min(mr, mc - i)
+            fetch_at, fetch_n = _fetch_share((s - s0) % INLINE_PACK, t, mc, mr, ahead_lines) if fetching else (0, 0)
             c_off = (ic + i) * ldc + jc + j
             if cols == nr:
                 target, off, ld, acc = flat_c, c_off, ldc, not first
             else:  # last strip of a panel: full-width tile into scratch, then the valid columns into C
                 target, off, ld, acc = scratch, 0, nr, False
-            # Four call sites rather than one with variable strides: each inlined copy of the
-            # micro-kernel gets the strides of packed operands as constants (A: 1 and MR; B: NR).
+            # Several call sites rather than one with variable strides: each inlined copy of the
+            # micro-kernel gets the strides of packed operands as constants (A: 1 and MR; B: NR), and
+            # fetches ahead or not (and how many lines) as its arguments' types say.
             if direct_a and in_place:
                 # fmt: off
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb, target, off,
@@ -553,12 +569,15 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                 b_off = pc * ldb + jc + j
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_off, ldb, target, off, ld, acc, tile,
                              None, 0, 0)
-            elif fetching and 3 * rows >= 2 * mr and (s - s0) % INLINE_PACK * walkers + t < ahead_lines:
-                # Each call walks one line of the next group's rows of B (kc of them, ldb apart), a line a
-                # k step: B's fetch from memory overlaps this group's FMAs instead of stalling its packing.
-                line = (s - s0) % INLINE_PACK * walkers + t
+            elif fetch_n == 2:
+                # The call walks its lines of the next group's rows of B (kc rows, ldb apart), a line (or two)
+                # a k step: B's fetch from memory overlaps this group's FMAs instead of stalling its packing.
+                at = ahead_at + fetch_at * line
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc, tile, b_flat,
-                             ahead_at + line * (64 // b.itemsize), ldb)
+                             (at, at + line), ldb)
+            elif fetch_n == 1:
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc, tile, b_flat,
+                             ahead_at + fetch_at * line, ldb)
             else:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc, tile, None, 0, 0)
             if cols < nr:
@@ -571,6 +590,27 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
 
 
 # fmt: on
+
+
+@njit(cache=True, nogil=True)
+def _fetch_share(strip, t, mc, mr, lines):
+    """(first line, how many) of the next group's ``lines`` lines a row that the call on strip ``t`` of A
+    (``mc`` rows, MR a strip) and the group's ``strip``-th strip of B fetches; (0, 0) for none.
+
+    The calls of a group take its successor's lines in turn, strip of B by strip, then strip of A by strip.
+    Strips of A under 2/3 MR do not fetch (the 4 rows of A 16 tall lost 8 %: a line per 8 FMAs). When the
+    group has more lines than fetching calls (one strip of A, M = 8-16: 8 calls, 16 lines) and those strips
+    are full, each call takes two adjacent lines a k step (one per 12 FMAs of a 12 x 16 float64 tile), so
+    the whole group is fetched; a shorter strip keeps to one line and half the group is (two lines a call
+    at M = 8 lost 3-6 % where B's rows are a multiple of 32 KiB apart, and gained as much elsewhere).
+    """
+    rows = min(mr, mc - t * mr)
+    walkers = mc // mr + (1 if 3 * (mc % mr) >= 2 * mr else 0)  # strips of A whose calls fetch
+    if 3 * rows < 2 * mr:
+        return 0, 0
+    per = 2 if lines > INLINE_PACK * walkers and walkers == mc // mr else 1  # two: every fetching strip is full
+    first = (strip * walkers + t) * per
+    return first, max(0, min(per, lines - first))
 
 
 @njit(cache=True, nogil=True)

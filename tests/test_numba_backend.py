@@ -141,21 +141,58 @@ def test_b_is_fetched_ahead_exactly_where_it_is_packed_next(k, kc, n, jc, nc, nr
             assert at + (rows - 1) * n + lines * line <= k * n, "fetches past the end of B"
 
 
-def test_b_packed_just_in_time_is_fetched_a_group_ahead():
-    """The micro-kernel calls that multiply a group of B packed just in time also fetch, a line a k step, the
-    rows of the next group (AVX-512, where it was measured): the compiled loop must hold the fetch, and the
-    product must stay right across groups and blocks of rows."""
+@pytest.mark.parametrize("mr", [12, 6])
+def test_each_line_of_the_next_group_is_fetched_once(mr):
+    """The calls of a group share its successor's lines: none fetched twice (a wasted fetch a k step), none
+    past the group, strips of A under 2/3 MR fetching nothing, and the fetched lines the group's first ones
+    (whole strips of B ready first). All of them when the fetching strips of A are full and two lines a call
+    suffice (M = 12-16 against 12-row tiles: one strip, 8 calls, 16 lines); else one line a call."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    for mc in range(1, 4 * mr + 1):
+        strips = -(-mc // mr)
+        walking = [t for t in range(strips) if 3 * min(mr, mc - t * mr) >= 2 * mr]
+        calls = impl.INLINE_PACK * len(walking)
+        full = all(min(mr, mc - t * mr) == mr for t in walking)
+        for lines in (0, 1, 2, 6, 15, 16, 32, 64, 200):
+            fetched = []
+            for strip in range(impl.INLINE_PACK):
+                for t in range(strips):
+                    at, count = impl._fetch_share(strip, t, mc, mr, lines)
+                    assert 0 <= count <= 2, (mc, lines, strip, t)
+                    if t not in walking:
+                        assert count == 0, f"{min(mr, mc - t * mr)} rows of {mr} fetch (mc={mc})"
+                    fetched += range(at, at + count)
+            assert len(fetched) == len(set(fetched)), f"a line fetched twice (mc={mc}, lines={lines})"
+            want = min(lines, calls * (2 if full and lines > calls else 1))
+            assert sorted(fetched) == list(range(want)), (mc, lines)
+
+
+def test_one_full_strip_of_a_fetches_the_whole_next_group():
+    """M = 16 in 12-row tiles, float64: the 12-row calls take two lines of every row a k step, the 4-row calls
+    none, and the group's 16 lines are all fetched (one line a call left half of B to the packing's wait)."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    shares = [impl._fetch_share(strip, t, 16, 12, 16) for strip in range(impl.INLINE_PACK) for t in range(2)]
+    assert shares == [(2 * strip, 2) if t == 0 else (0, 0) for strip in range(impl.INLINE_PACK) for t in range(2)]
+
+
+@pytest.mark.parametrize("kind, m", [("wide", None), ("tall", 16)])  # None: MR rows; 16 tall: two lines a call
+def test_b_packed_just_in_time_is_fetched_a_group_ahead(kind, m):
+    """The micro-kernel calls that multiply a group of B packed just in time also fetch, a line or two a k step,
+    the rows of the next group (AVX-512, where it was measured): the compiled loop must hold the fetch, and
+    the product must stay right across groups and blocks of rows."""
     import numba
 
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    tile = impl.Tile("wide")
+    tile = impl.Tile(kind)
     mr, nr = tile.shape("float64")
-    m, n, k = mr, (2 * impl.INLINE_PACK + 1) * nr, 48
+    m, n, k = m or mr, (2 * impl.INLINE_PACK + 1) * nr, 48
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
     c = np.zeros((m, n))
-    abuf, bjit, scratch = (np.zeros(size) for size in (mr * k, impl.INLINE_PACK * k * nr, mr * nr))
+    abuf, bjit, scratch = (np.zeros(size) for size in (-(-m // mr) * mr * k, impl.INLINE_PACK * k * nr, mr * nr))
     fresh = numba.njit(nogil=True)(impl._block.py_func)  # uncached: its machine code can be inspected
     for pc in range(0, k, k // 2):  # two blocks of rows: the last group of the first fetches the second's
         # fmt: off
