@@ -129,7 +129,7 @@ INLINE_PACK = 8
 #: +25 %); B in L3 level (+-3 %, the A/A spread). Calls on shorter strips (the 4 rows of A 16 tall) lost 8 %.
 #: One full strip of A (M = 12-16) makes 8 calls a group for its 16 lines a row: they take two lines a step
 #: (``_fetch_share``) over one, in-process A/B, B packed, M = 16: float64 one thread +2 to +7 % (6 shapes,
-#: median +5 %), two threads -3 to +7 % (median +1.5 %); float32 one thread +5 to +8 %, two +9 to +10 %.
+#: median +5 %), two threads -3 to +7 % (median +1.4 %); float32 one thread +5 to +8 %, two +9 to +10 %.
 FETCH_AHEAD = VECTOR_BITS == 512
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
