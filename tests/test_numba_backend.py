@@ -177,7 +177,8 @@ def test_one_full_strip_of_a_fetches_the_whole_next_group():
     assert shares == [(2 * strip, 2) if t == 0 else (0, 0) for strip in range(impl.INLINE_PACK) for t in range(2)]
 
 
-@pytest.mark.parametrize("kind, m", [("wide", None), ("tall", 16)])  # None: MR rows; 16 tall: two lines a call
+# None: MR rows and 16 tall take two lines a call; 8 tall (an 8-row strip of 12) one.
+@pytest.mark.parametrize("kind, m", [("wide", None), ("tall", 16), ("tall", 8)])
 def test_b_packed_just_in_time_is_fetched_a_group_ahead(kind, m):
     """The micro-kernel calls that multiply a group of B packed just in time also fetch, a line or two a k step,
     the rows of the next group (AVX-512, where it was measured): the compiled loop must hold the fetch, and
