@@ -131,6 +131,18 @@ INLINE_PACK = 8
 #: (``_fetch_share``) over one, in-process A/B, B packed, M = 16: float64 one thread +2 to +7 % (6 shapes,
 #: median +5 %), two threads -3 to +7 % (median +1.4 %); float32 one thread +5 to +8 %, two +9 to +10 %.
 FETCH_AHEAD = VECTOR_BITS == 512
+#: Short A of one strip of 1/2 to 2/3 MR rows (M = 6-8 against 12-row tiles) reads row-major B in place when
+#: B is at most IN_PLACE_FETCH_MAX_B bytes, and each k step also fetches the two lines its call reads
+#: IN_PLACE_AHEAD rows further down B. Without the fetch such strips read in place lost to packing (an 8-row
+#: call has 16 FMAs a k step to cover the step's new lines); with it, over packing, in-process A/B, one
+#: thread, B of 7-18 MiB (in L3): float64 8x3072x512 +20 to +61 %, 8x1536x1024 +50 to +61 %, 8x7168x256 +3
+#: to +9 %, float32 8x768x4096 +47 to +66 %, 6x3072x1536 +11 to +34 %; B read in place already (narrow
+#: rows): float64 8x256x7168 +45 to +57 %. From memory it loses (float64 8x3584x4096, 8x7168x2304,
+#: 8x12288x1536 -18 to -22 %; float32 8x3584x4096 -15 to -20 %) and it is level at 24 MiB. Twelve rows
+#: lose 36-43 % with it (they read in place without it: DIRECT_B_MIN_M), four gain nothing. 32 rows ahead
+#: over 16: +5 to +10 % where it wins, and 4-8 rows lost 10-20 %.
+IN_PLACE_AHEAD = 32
+IN_PLACE_FETCH_MAX_B = 20 << 20
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
 ROW_GROUP = 8
@@ -305,7 +317,8 @@ def micro_kernel(
     they have). A(i, p) = ap[aoff + i*a_si + p*a_sp], B(p, j) = bp[boff + p*b_sp + j]: packed
     buffers, or a row-major operand read in place. ``c`` is a 1-D view of C (or a scratch
     tile); ``accumulate`` selects += over =. Step p also prefetches ahead[ahead_off + p*ahead_sp]
-    (a row of B packed next, FETCH_AHEAD), for each offset when ``ahead_off`` is a tuple; ``ahead``
+    (B packed next, FETCH_AHEAD, or read in place later, IN_PLACE_AHEAD), for each offset when ``ahead_off`` is a
+    tuple; ``ahead``
     None fetches nothing (both compile-time choices, by type).
     """
 
@@ -524,7 +537,8 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     it stays in L2: packing each group into fresh memory (its place in a panel-sized
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
     While one group is multiplied, its calls fetch the next group's rows of B (FETCH_AHEAD,
-    ``_next_group``): one or two lines of each row per call (``_fetch_share``).
+    ``_next_group``): one or two lines of each row per call (``_fetch_share``). Short strips reading
+    B in place fetch their own rows IN_PLACE_AHEAD ahead (``fetches_in_place``).
     """
     mr, nr = tile_mr(abuf, tile), tile_nr(abuf, tile)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
@@ -533,6 +547,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     first = pc == 0
     fetching = FETCH_AHEAD and pack_b_here and b_flat.size > 0
     ahead_at, ahead_lines, line = 0, 0, 64 // b.itemsize
+    ahead_in_place = direct_b and fetches_in_place(mc, mr, b_flat.size * b.itemsize)
     for s in range(s0, s1):
         j = s * nr
         cols = min(nr, nc - j)
@@ -565,6 +580,14 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             elif direct_a:
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, target, off, ld, acc, tile,
                              None, 0, 0)
+            elif in_place and ahead_in_place:
+                # Both lines of the tile's row IN_PLACE_AHEAD rows down. In the last block of rows the last steps
+                # point past B: harmless, a prefetch is a hint that never faults (and the address carries no
+                # in-bounds promise).
+                b_off = pc * ldb + jc + j
+                at = b_off + IN_PLACE_AHEAD * ldb
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_off, ldb, target, off, ld, acc, tile,
+                             b_flat, (at, at + line), ldb)
             elif in_place:
                 b_off = pc * ldb + jc + j
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_off, ldb, target, off, ld, acc, tile,
@@ -653,6 +676,13 @@ def _rows(m, mr, blocks, ib):
 
 
 @njit(cache=True)
+def fetches_in_place(m, mr, b_bytes):
+    """Whether A of ``m`` rows (MR-row tiles) reading B of ``b_bytes`` in place also fetches B
+    IN_PLACE_AHEAD rows ahead (and so reads it in place where it would otherwise pack it)."""
+    return FETCH_AHEAD and mr <= 2 * m and 3 * m <= 2 * mr and b_bytes <= IN_PLACE_FETCH_MAX_B
+
+
+@njit(cache=True)
 def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major):
     """(read A in place, read B in place) for an m x n x k product with MR-row tiles: where packing would
     cost more than it saves."""
@@ -665,7 +695,9 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major):
     # +20 % at 28 MiB; float32 16x1024x4096 +18 %, 8x1024x4096 +27 %. Other strides (2, 3, 5, 6, 8, 12,
     # 20 KiB) keep in place ahead at K = 7168 (+2 to +58 %).
     page_stride = stride == PAGE and k * stride >= B_FROM_MEMORY
-    fetches_hidden = DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW
+    fetches_hidden = (
+        DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW or fetches_in_place(m, mr, k * stride)
+    )
     short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or not collide) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 

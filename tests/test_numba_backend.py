@@ -13,7 +13,7 @@ from gemmbench.case import GemmCase
 from gemmbench.hostfacts import cpu_flags
 from gemmbench.kernels.numba_gemm import NumbaGemm, NumbaNaive
 from gemmbench.testing import check_kernel
-from gemmbench.verify import make_operands
+from gemmbench.verify import make_operands, verify
 
 
 def test_conformance_suite():
@@ -322,7 +322,9 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
     "case, threads, kind, a_in_place, b_in_place",
     [
         (GemmCase(8, 200, 64, "float32"), 1, "tall", False, True),  # very short A: B read in place
-        (GemmCase(8, 2000, 64, "float64"), 1, "tall", False, "avx2"),  # ... unless too few rows hide its fetches
+        (GemmCase(8, 2000, 1536, "float64"), 1, "tall", False, "avx2"),  # ... unless too few rows hide its fetches
+        (GemmCase(8, 2000, 64, "float64"), 1, "tall", False, True),  # ... which a fetch ahead does while B is in L3
+        (GemmCase(10, 2000, 64, "float64"), 1, "tall", False, "avx2"),  # ... for 6-8 rows of a 12-row tile
         (GemmCase(4, 2000, 64, "float32"), 1, "tall", False, "avx2"),
         (GemmCase(8, 200, 64, "float64"), 1, "tall", False, True),  # ... which rows of <= 4 KiB do (a page each)
         (GemmCase(4, 1024, 64, "float32"), 1, "tall", False, True),
@@ -364,6 +366,43 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
         assert prepared.facts["tile"].endswith(kind)
         ref = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
         assert np.allclose(prepared.output, ref, rtol=1e-4, atol=1e-4 * np.sqrt(case.k))
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize(
+    "m, n, k, dtype, fetches",
+    [
+        (8, 2048, 1280, "float64", True),  # B of exactly IN_PLACE_FETCH_MAX_B
+        (8, 2048, 1281, "float64", False),  # a row more: packed
+        (6, 3072, 40, "float32", True),  # half a 12-row tile; K under IN_PLACE_AHEAD: every fetch is past B
+        (7, 1001, 33, "float64", True),  # rows not a whole number of lines apart, a last partial strip
+        (5, 3072, 64, "float32", False),  # under half a tile: packed
+        (9, 2000, 64, "float32", False),  # over 2/3 of a tile: in place, no fetch
+        (12, 4096, 64, "float64", False),
+    ],
+)
+def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, fetches):
+    """A strip of 6-8 rows reads B in place while B fits IN_PLACE_FETCH_MAX_B, fetching each k step's lines
+    IN_PLACE_AHEAD rows ahead (AVX-512, where it was measured); the row says so, and the product is right
+    even where the fetches point past the end of B. Outside that band B is packed (float64) or read in
+    place without fetching (float32 from 6 rows, float64 from 12), and the row does not say it."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    case = GemmCase(m, n, k, dtype)
+    mr = impl.tile_for(m).shape(dtype)[0]
+    assert impl.fetches_in_place(m, mr, n * k * np.dtype(dtype).itemsize) == (fetches and impl.FETCH_AHEAD)
+    kernel = NumbaGemm()
+    kernel.setup(1)
+    try:
+        ops = make_operands(case)
+        prepared = kernel.prepare(case, ops)
+        prepared.launch()
+        path = prepared.facts["path"]
+        assert (f"fetched {impl.IN_PLACE_AHEAD} rows ahead" in path) == (fetches and impl.FETCH_AHEAD), path
+        if fetches and impl.FETCH_AHEAD:
+            assert "B in place" in path, path
+        assert verify(case, ops, prepared.output).ok
     finally:
         kernel.teardown()
 
