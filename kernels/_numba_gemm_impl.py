@@ -131,18 +131,19 @@ INLINE_PACK = 8
 #: (``_fetch_share``) over one, in-process A/B, B packed, M = 16: float64 one thread +2 to +7 % (6 shapes,
 #: median +5 %), two threads -3 to +7 % (median +1.4 %); float32 one thread +5 to +8 %, two +9 to +10 %.
 FETCH_AHEAD = VECTOR_BITS == 512
-#: Short A of one strip of 1/2 to 2/3 MR rows (M = 6-8 against 12-row tiles) reads row-major B in place when
-#: B is at most IN_PLACE_FETCH_MAX_B bytes, and each k step also fetches the two lines its call reads
+#: Short A of one strip of 1/2 to 2/3 MR rows (M = 6-8 against 12-row tiles) reads row-major B in place while
+#: B stays in L3 (under B_FROM_MEMORY), and each k step also fetches the two lines its call reads
 #: IN_PLACE_AHEAD rows further down B. Without the fetch such strips read in place lost to packing (an 8-row
 #: call has 16 FMAs a k step to cover the step's new lines); with it, over packing, in-process A/B, one
-#: thread, B of 7-18 MiB (in L3): float64 8x3072x512 +20 to +61 %, 8x1536x1024 +50 to +61 %, 8x7168x256 +3
-#: to +9 %, float32 8x768x4096 +47 to +66 %, 6x3072x1536 +11 to +34 %; B read in place already (narrow
-#: rows): float64 8x256x7168 +45 to +57 %. From memory it loses (float64 8x3584x4096, 8x7168x2304,
-#: 8x12288x1536 -18 to -22 %; float32 8x3584x4096 -15 to -20 %) and it is level at 24 MiB. Twelve rows
-#: lose 36-43 % with it (they read in place without it: DIRECT_B_MIN_M), four gain nothing. 32 rows ahead
-#: over 16: +5 to +10 % where it wins, and 4-8 rows lost 10-20 %.
+#: thread, B of 7-14 MiB: float64 8x3072x512 +20 to +61 %, 8x1536x1024 +50 to +61 %, 8x7168x256 +3 to
+#: +13 %, 7x2048x1024 +35 %, float32 8x768x4096 +45 to +66 %, 8x1536x2048 +46 %; B read in place already
+#: (float32, or narrow rows): float64 8x256x7168 +45 to +86 %, float32 8x4096x512 +1 to +6 %. Two threads:
+#: float64 +23 to +69 %, float32 -2 to +7 %.
+#: From memory it loses (float64 8x3584x4096, 8x7168x2304, 8x12288x1536 -18 to -22 %; float32 8x3584x4096
+#: -15 to -20 %); at exactly 16 MiB the harness saw float64 8x4096x512 at 0.75-0.90 of OpenBLAS, its
+#: Numba rows noisy. Twelve rows lose 36-43 % with it (they read in place without it: DIRECT_B_MIN_M),
+#: four gain nothing. 32 rows ahead over 16: +5 to +10 % where it wins; 4-8 rows ahead lost 10-20 %.
 IN_PLACE_AHEAD = 32
-IN_PLACE_FETCH_MAX_B = 20 << 20
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
 ROW_GROUP = 8
@@ -679,7 +680,7 @@ def _rows(m, mr, blocks, ib):
 def fetches_in_place(m, mr, b_bytes):
     """Whether A of ``m`` rows (MR-row tiles) reading B of ``b_bytes`` in place also fetches B
     IN_PLACE_AHEAD rows ahead (and so reads it in place where it would otherwise pack it)."""
-    return FETCH_AHEAD and mr <= 2 * m and 3 * m <= 2 * mr and b_bytes <= IN_PLACE_FETCH_MAX_B
+    return FETCH_AHEAD and mr <= 2 * m and 3 * m <= 2 * mr and b_bytes < B_FROM_MEMORY
 
 
 @njit(cache=True)

@@ -323,7 +323,7 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
     [
         (GemmCase(8, 200, 64, "float32"), 1, "tall", False, True),  # very short A: B read in place
         (GemmCase(8, 2000, 1536, "float64"), 1, "tall", False, "avx2"),  # ... unless too few rows hide its fetches
-        (GemmCase(8, 2000, 64, "float64"), 1, "tall", False, True),  # ... which a fetch ahead does while B is in L3
+        (GemmCase(8, 2000, 64, "float64"), 1, "tall", False, True),  # ... which fetching ahead does, B in L3
         (GemmCase(10, 2000, 64, "float64"), 1, "tall", False, "avx2"),  # ... for 6-8 rows of a 12-row tile
         (GemmCase(4, 2000, 64, "float32"), 1, "tall", False, "avx2"),
         (GemmCase(8, 200, 64, "float64"), 1, "tall", False, True),  # ... which rows of <= 4 KiB do (a page each)
@@ -373,8 +373,8 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
 @pytest.mark.parametrize(
     "m, n, k, dtype, fetches",
     [
-        (8, 2048, 1280, "float64", True),  # B of exactly IN_PLACE_FETCH_MAX_B
-        (8, 2048, 1281, "float64", False),  # a row more: packed
+        (8, 2048, 1023, "float64", True),  # B a row short of B_FROM_MEMORY
+        (8, 2048, 1024, "float64", False),  # B of B_FROM_MEMORY: packed
         (6, 3072, 40, "float32", True),  # half a 12-row tile; K under IN_PLACE_AHEAD: every fetch is past B
         (7, 1001, 33, "float64", True),  # rows not a whole number of lines apart, a last partial strip
         (5, 3072, 64, "float32", False),  # under half a tile: packed
@@ -383,7 +383,7 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
     ],
 )
 def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, fetches):
-    """A strip of 6-8 rows reads B in place while B fits IN_PLACE_FETCH_MAX_B, fetching each k step's lines
+    """A strip of 6-8 rows reads B in place while B is under B_FROM_MEMORY, fetching each k step's lines
     IN_PLACE_AHEAD rows ahead (AVX-512, where it was measured); the row says so, and the product is right
     even where the fetches point past the end of B. Outside that band B is packed (float64) or read in
     place without fetching (float32 from 6 rows, float64 from 12), and the row does not say it."""
