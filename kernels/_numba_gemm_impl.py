@@ -139,10 +139,10 @@ FETCH_AHEAD = VECTOR_BITS == 512
 #: +13 %, float32 8x768x4096 +45 to +66 %, 8x1536x2048 +46 %; over reading in place without it (float32,
 #: narrow rows): float64 8x256x7168 +45 to +86 %, float32 8x4096x512 +1 to +6 %. Two threads: float64 +23
 #: to +69 %, float32 -2 to +7 %. From memory it loses (float64 8x3584x4096, 8x7168x2304, 8x12288x1536 -18
-#: to -22 %; float32 8x3584x4096 -15 to -20 %); at exactly 16 MiB the harness saw float64 8x4096x512 at
-#: 0.75-0.90 of OpenBLAS, its Numba rows noisy. Twelve rows lose 36-43 % with it (they read in place well
-#: without it: DIRECT_B_MIN_M), four gain nothing. 4-8 rows ahead lost 10-20 %; 32 over 16 (separate
-#: runs): -8 to +13 %, ahead on four of seven shapes.
+#: to -22 %; float32 8x3584x4096 -15 to -20 %); at exactly 16 MiB (float64 8x4096x512) it swung from -27 to
+#: +22 % over eight A/B runs and the harness saw 0.75-0.90 of OpenBLAS. Twelve rows lose 36-43 % with it
+#: (they read in place well without it: DIRECT_B_MIN_M), four gain nothing. 4-8 rows ahead lost 10-20 %;
+#: 32 over 16 (separate runs): -8 to +13 %, ahead on four of seven shapes.
 IN_PLACE_AHEAD = 32
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
