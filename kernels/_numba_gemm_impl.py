@@ -318,9 +318,8 @@ def micro_kernel(
     they have). A(i, p) = ap[aoff + i*a_si + p*a_sp], B(p, j) = bp[boff + p*b_sp + j]: packed
     buffers, or a row-major operand read in place. ``c`` is a 1-D view of C (or a scratch
     tile); ``accumulate`` selects += over =. Step p also prefetches ahead[ahead_off + p*ahead_sp]
-    (B packed next, FETCH_AHEAD, or read in place later, IN_PLACE_AHEAD), for each offset when ``ahead_off`` is a
-    tuple; ``ahead``
-    None fetches nothing (both compile-time choices, by type).
+    (B packed next, FETCH_AHEAD, or read in place later, IN_PLACE_AHEAD), for each offset when
+    ``ahead_off`` is a tuple; ``ahead`` None fetches nothing (both compile-time choices, by type).
     """
 
     def codegen(context, builder, sig, args):

@@ -379,7 +379,7 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
         (7, 1001, 33, "float64", True),  # rows not a whole number of lines apart, a last partial strip
         (5, 3072, 64, "float32", False),  # under half a tile: packed
         (9, 2000, 64, "float32", False),  # over 2/3 of a tile: in place, no fetch
-        (12, 4096, 64, "float64", False),
+        (12, 4096, 64, "float64", False),  # a full tile: in place, no fetch
     ],
 )
 def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, fetches):
