@@ -552,6 +552,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
         j = s * nr
         cols = min(nr, nc - j)
         in_place = direct_b and cols == nr
+        b_at = pc * ldb + jc + j  # the strip's first element in row-major B, where it is read in place
         if pack_b_here:
             if (s - s0) % INLINE_PACK == 0:
                 pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bjit, s, tile)
@@ -574,8 +575,8 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             # fetches ahead or not (and how many lines) as its arguments' types say.
             if direct_a and in_place:
                 # fmt: off
-                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, pc * ldb + jc + j, ldb, target, off,
-                             ld, acc, tile, None, 0, 0)
+                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, b_at, ldb, target, off, ld, acc,
+                             tile, None, 0, 0)
                 # fmt: on
             elif direct_a:
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, target, off, ld, acc, tile,
@@ -584,13 +585,11 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                 # Both lines of the tile's row IN_PLACE_AHEAD rows down. In the last block of rows the last steps
                 # point past B: harmless, a prefetch is a hint that never faults (and the address carries no
                 # in-bounds promise).
-                b_off = pc * ldb + jc + j
-                at = b_off + IN_PLACE_AHEAD * ldb
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_off, ldb, target, off, ld, acc, tile,
+                at = b_at + IN_PLACE_AHEAD * ldb
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, target, off, ld, acc, tile,
                              b_flat, (at, at + line), ldb)
             elif in_place:
-                b_off = pc * ldb + jc + j
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_off, ldb, target, off, ld, acc, tile,
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, target, off, ld, acc, tile,
                              None, 0, 0)
             elif fetch_n == 2:
                 # The call walks its lines of the next group's rows of B (kc rows, ldb apart), a line (or two)

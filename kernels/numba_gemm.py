@@ -74,7 +74,7 @@ class NumbaGemm(Kernel):
         launch = partial(impl.GEMMS[(parallel, tile.kind)], a, a_flat, b, b_flat, c, work, mc, kc, nc, self.threads)
         direct_a, direct_b = impl.in_place(case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
-        if direct_b and b_flat.size and impl.fetches_in_place(case.m, mr, b_flat.nbytes):
+        if direct_b and impl.fetches_in_place(case.m, mr, b_flat.nbytes):  # as _block decides
             path += f" (fetched {impl.IN_PLACE_AHEAD} rows ahead)"
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": f"MC={mc} KC={kc} NC={nc}"}
