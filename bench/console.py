@@ -123,6 +123,7 @@ def _kind(flag: str) -> str:
         "cold set",
         "not converged",
         "launcher",
+        "host still reclaiming",
         "noisy",
         "bimodal",
         "outliers",

@@ -70,6 +70,8 @@ class Measured:
     monitor_flags: tuple[str, ...] = ()
     #: The precision the kernel computed in when lower than the case's dtype ("tf32"); '' = the dtype.
     compute: str = ""
+    #: What waiting for the host to take back freed memory found before timing (``reclaim.await_reclaim``).
+    reclaim: str = ""
 
 
 def _flags(m: Measured, median: float, launcher: str = "") -> str:
@@ -83,6 +85,8 @@ def _flags(m: Measured, median: float, launcher: str = "") -> str:
     flags += m.monitor_flags
     if m.steal is not None and m.steal.proven:  # the VM took CPU time away: the samples cannot show it
         flags.append(f"VM steal {100 * m.steal.share:.0f}% of CPU time")
+    if m.reclaim.startswith("still"):  # the host was still unmapping freed memory: steal may follow
+        flags.append(f"host {m.reclaim}")
     if launcher.startswith("busy"):  # the process that launched the worker kept running on our CPUs
         flags.append(f"launcher {launcher}")
     if m.cold_bytes is not None and m.cache_bytes and m.cold_bytes < COLD_CACHE_FACTOR * m.cache_bytes:
@@ -98,6 +102,8 @@ def _facts(m: Measured) -> dict[str, str]:
         )
     if m.cold_bytes is not None:
         out["cold_bytes"] = str(m.cold_bytes)
+    if m.reclaim:
+        out["host_reclaim"] = m.reclaim
     return out
 
 

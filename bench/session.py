@@ -27,6 +27,7 @@ from .device import Device, HostDevice
 from .errors import one_line
 from .hostfacts import affinity, blas_summary, host_memory_available, thread_affinities
 from .kernel import Kernel, Operands, Prepared
+from .reclaim import Freed, await_reclaim
 from .result import Measurement
 from .rows import COLD_CACHE_FACTOR, Measured, Provenance, make_row
 from .timer import BlockMonitor, TimingPolicy, measure
@@ -56,6 +57,8 @@ class RunHeader:
     system: str = ""
     #: Whether the launching process's own threads were idle when this worker started (``quiesce``).
     launcher: str = ""
+    #: What the previous worker freed when it ended: the first job waits for the host to take it back.
+    freed: Freed | None = None
 
 
 def cold_copies(case: GemmCase, cache_bytes: int) -> int:
@@ -78,11 +81,9 @@ def memory_problem(case: GemmCase, copies: int, device: Device | None = None) ->
     memory) means the host, which also holds the float64 verification working set.
     """
     on_device = copies * case.bytes
-    host_need = _verify_bytes(case) + case.bytes
+    host_need = _host_bytes(case, copies, device)
     host_free = host_memory_available()
-    if device is None or getattr(device, "shares_host_memory", False):
-        host_need += on_device
-    elif on_device > device.memory_available():
+    if device is not None and not _on_host(device) and on_device > device.memory_available():
         return (
             f"{case} needs {on_device / GIB:.1f} GiB on {device.name}, "
             f"{device.memory_available() / GIB:.1f} GiB free; choose smaller sizes"
@@ -93,6 +94,16 @@ def memory_problem(case: GemmCase, copies: int, device: Device | None = None) ->
             f"{host_free / GIB:.1f} GiB available; choose smaller sizes"
         )
     return None
+
+
+def _host_bytes(case: GemmCase, copies: int, device: Device | None = None) -> int:
+    """Host memory a job holds: the operands, the float64 check and, on the host, every operand copy."""
+    return _verify_bytes(case) + case.bytes + (copies * case.bytes if _on_host(device) else 0)
+
+
+def _on_host(device: Device | None) -> bool:
+    """Whether operand copies on ``device`` live in host memory (``None`` is the host)."""
+    return device is None or bool(getattr(device, "shares_host_memory", False))
 
 
 def _clone(ops: Operands) -> Operands:
@@ -132,6 +143,9 @@ class Session:
         )
         if header.launcher:
             self.facts["launcher"] = header.launcher
+        #: The last large free this session knows of (its previous job's, or the previous worker's).
+        self.freed: Freed | None = header.freed
+        self._holding = 0  # host bytes the job being measured holds, freed when it ends
         libs = {
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -170,6 +184,8 @@ class Session:
         finally:  # the case's arrays are gone with _measure's frame: give cached device memory back
             with contextlib.suppress(Exception):  # a failing release must not hide the row
                 self.kernel.release()
+            if self._holding:  # the host may now take those pages back: the next job waits for that
+                self.freed, self._holding = Freed.now(self._holding), 0
 
     def _prepare(self, job: Job) -> tuple[Operands, list[Prepared], float] | str:
         case = job.case
@@ -177,6 +193,7 @@ class Session:
         problem = memory_problem(case, copies, self.device)
         if problem:
             return problem
+        self._holding = _host_bytes(case, copies, self.device)
         operands = make_operands(case, self.header.seed)
         t0 = time.perf_counter()
         prepared = [self.kernel.prepare(case, operands)]
@@ -207,6 +224,7 @@ class Session:
         if isinstance(ready, str):
             return Outcome(self._row(job, "skipped", ready))
         operands, prepared, prepare_s = ready
+        reclaim = await_reclaim(self.freed)  # after prepare: the wait overlaps the worker's start and the prepare
         steal0, t0 = steal_ticks(self.cpus), time.perf_counter()
         monitor = self._monitor()
         samples = measure([p.launch for p in prepared], self.device, self.header.policy, monitor=monitor)
@@ -233,6 +251,7 @@ class Session:
             cache_bytes=cache_bytes,
             monitor_flags=tuple(monitor_flags),
             compute=prepared[0].compute_dtype or "",
+            reclaim=reclaim,
         )
         row = self._row(job, status, reason, measured, {**prepared[0].facts, **monitor_facts})
         return Outcome(row, samples.per_call_s, samples.disturbed_s)
@@ -254,4 +273,5 @@ def header_from_json(raw: dict) -> RunHeader:
         tuple(raw.get("cpus", ())),
         str(raw.get("system", "")),
         str(raw.get("launcher", "")),
+        Freed(**raw["freed"]) if raw.get("freed") else None,
     )

@@ -11,7 +11,8 @@ with JSON lines on a private copy of its stdout (fd 1 itself is redirected to st
 a library printing to stdout cannot corrupt the stream):
 ``{"event": "start", "index": i}``,
 ``{"event": "row", "index": i, "row": {...}, "samples": [...], "disturbed": [...]}``,
-``{"event": "fatal", "reason": "..."}`` and finally ``{"event": "done"}``. A request with
+``{"event": "fatal", "reason": "..."}`` and finally ``{"event": "done", "freed": {...} or null}`` (the
+last large free the worker made, so the next worker waits for the host to take it back: ``reclaim``). A request with
 ``"task": "ceilings"`` measures the backend's own device roofs instead of jobs and answers
 ``{"event": "ceiling", "ceiling": {...}}`` per roof, as each is measured.
 """
@@ -35,6 +36,7 @@ from .ceilings import Ceiling
 from .devceilings import device_ceilings
 from .errors import GemmbenchError, one_line
 from .hostfacts import python_argv
+from .reclaim import Freed
 from .registry import Entry, load_kernel_class
 from .result import Measurement
 from .session import Outcome, RunHeader, Session, header_from_json, header_to_json
@@ -43,6 +45,10 @@ __all__ = ["WorkerFailed", "WorkerResult", "ceilings_in_worker", "main", "run_in
 
 #: An event as the runner consumes it: (job index, outcome) once a job finishes.
 WorkerResult = tuple[int, Outcome]
+
+#: What the last worker this process ran reported freeing at its end, handed to the next worker's header.
+#: One sweep runs at a time in a process (the CLI, pytest, a fleet task), so one slot is enough.
+_last_freed: Freed | None = None
 
 
 def _request(entry: Entry, header: RunHeader, jobs: Sequence[Job]) -> dict:
@@ -113,6 +119,7 @@ class _Worker:
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.fd, selectors.EVENT_READ)
         self.buffer = b""
+        self.freed: Freed | None = None  # from the "done" event; unknown when the worker died
 
     def readline(self, timeout_s: float) -> str | None:
         """Next line, '' at end of stream, ``None`` on timeout.
@@ -170,13 +177,16 @@ def run_in_worker(
     A worker that crashes or exceeds ``timeout_s`` on one job turns that job into an
     ``error`` row (via ``make_error``) and a fresh worker carries on with the rest.
     """
+    global _last_freed
     pending = list(range(len(jobs)))
     while pending:
-        worker = _Worker(_request(entry, header, [jobs[i] for i in pending]), header.cpus)
+        told = dataclasses.replace(header, freed=_last_freed)
+        worker = _Worker(_request(entry, told, [jobs[i] for i in pending]), header.cpus)
         try:
             done, failure = yield from _drain(worker, pending, timeout_s)
         finally:
             worker.close()
+            _last_freed = worker.freed
         pending = [i for i in pending if i not in done]
         if failure is not None and pending:
             current, reason = failure
@@ -235,6 +245,7 @@ def _drain(
         elif event == "fatal":
             return done, (None, msg["reason"])
         elif event == "done":
+            worker.freed = Freed(**msg["freed"]) if msg.get("freed") else None
             return done, None
 
 
@@ -278,4 +289,4 @@ def main() -> None:
             samples=result.samples,
             disturbed=result.disturbed,
         )
-    send(event="done")
+    send(event="done", freed=dataclasses.asdict(session.freed) if session.freed else None)
