@@ -68,11 +68,15 @@ TALL_MAX_M = 32
 #: short A (DIRECT_B_MIN_M <= m <= DIRECT_B_MAX_M) or narrow B (n <= DIRECT_B_MAX_N) reads row-major B in place.
 #: In place, every k step fetches a row segment of B from a new page, a wait that the tile's m rows of FMAs
 #: must cover; on AVX-512, packing B (sequential reads) wins below 6 rows in float32 and 12 in float64
-#: (float64 8x4096x1792 1.10-1.28x, 12x4096x1792 0.70x). Indexed by itemsize // 8.
+#: (float64 8x4096x1792 1.10-1.28x, 12x4096x1792 0.70x). On AVX2 (4 x 12 float64 and 6 x 16 float32 tiles,
+#: 12 FMAs a k step) packing wins at every M up to DIRECT_B_MAX_M; packed over in place, in-process A/B on a
+#: Zen 3 EPYC, one thread: float64 8x4096x512 1.88x, 16x4096x512 1.69x, 4x7168x2048 1.92x, 16x2048x2048
+#: 1.69x, 12x8192x1024 level; float32 16x8192x1024 1.99x, 16x512x7168 1.52x, 8x4096x512 1.20x; two
+#: threads float64 1.10-1.59x, float32 1.06-1.41x. Indexed by itemsize // 8.
 DIRECT_A_MAX_N = 128
 DIRECT_A_MAX_MR = 6
-DIRECT_B_MIN_M = (6, 12) if VECTOR_BITS == 512 else (1, 1)
 DIRECT_B_MAX_M = 16
+DIRECT_B_MIN_M = (6, 12) if VECTOR_BITS == 512 else (DIRECT_B_MAX_M + 1,) * 2
 DIRECT_B_MAX_N = 128
 #: Bytes in a page (the unit the rules on B's row stride below reason in).
 PAGE = 4096
@@ -83,7 +87,10 @@ B_FROM_MEMORY = 16 << 20
 #: apart (a page then holds whole rows, so a k step seldom reaches a new one). In place over packed, one
 #: thread: float64 8x256x7168 +8-17 %, 8x256x1536 +56 %, 8x576x7168 +8 %, 8x768x7168 level, 8x1024x7168
 #: -8 %; float32 2x512x7168 +66 %, 4x256x1536 +91 %, 4x512x7168 +6 %, 4x1152x7168 level, 4x2048x7168 -20 %.
-DIRECT_B_NARROW_ROW = PAGE
+#: On AVX2 only rows of at most 1 KiB (float32 N = 256; float64 that narrow is narrow B): in place over packed,
+#: float32 4x256x7168 1.6x, 8x256x7168 0.9-1.1x (one thread), 1.3x (two); 2 KiB rows lose (float64
+#: 8x256x7168 -39 %, float32 8x512x7168 -5 to -25 %).
+DIRECT_B_NARROW_ROW = PAGE if VECTOR_BITS == 512 else 1024
 #: Short A of more than one MR strip re-reads B in place once a strip. With rows of B a multiple of this
 #: many bytes apart, and more than that, the re-reads miss (the rows collide in the caches' sets) and
 #: packing B wins: float64 16x8192x1024 1.20x, 16x12288x1536 1.06-1.16x (rows 96 KiB apart), float32

@@ -322,13 +322,16 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
     "case, threads, kind, a_in_place, b_in_place",
     [
         (GemmCase(8, 200, 64, "float32"), 1, "tall", False, True),  # very short A: B read in place
-        (GemmCase(8, 2000, 1536, "float64"), 1, "tall", False, "avx2"),  # ... unless too few rows hide its fetches
-        (GemmCase(8, 2000, 64, "float64"), 1, "tall", False, True),  # ... which fetching ahead does, B in L3
-        (GemmCase(10, 2000, 64, "float64"), 1, "tall", False, "avx2"),  # ... for 6-8 rows of a 12-row tile
-        (GemmCase(4, 2000, 64, "float32"), 1, "tall", False, "avx2"),
-        (GemmCase(8, 200, 64, "float64"), 1, "tall", False, True),  # ... which rows of <= 4 KiB do (a page each)
-        (GemmCase(4, 1024, 64, "float32"), 1, "tall", False, True),
-        (GemmCase(4, 1040, 64, "float32"), 1, "tall", False, "avx2"),
+        (GemmCase(8, 2000, 1536, "float64"), 1, "tall", False, False),  # ... unless too few rows hide its fetches
+        (GemmCase(8, 2000, 64, "float64"), 1, "tall", False, "avx512"),  # ... which fetching ahead does, B in L3
+        (GemmCase(10, 2000, 64, "float64"), 1, "tall", False, False),  # ... for 6-8 rows of a 12-row tile
+        (GemmCase(4, 2000, 64, "float32"), 1, "tall", False, False),
+        (GemmCase(16, 2000, 64, "float32"), 1, "tall", False, "avx512"),  # AVX2: 12 FMAs a k step never hide them
+        (GemmCase(8, 200, 64, "float64"), 1, "tall", False, "avx512"),  # ... which rows of <= 4 KiB do (a page each)
+        (GemmCase(8, 256, 64, "float32"), 1, "tall", False, True),  # ... and on AVX2 rows of <= 1 KiB
+        (GemmCase(8, 257, 64, "float32"), 1, "tall", False, "avx512"),
+        (GemmCase(4, 1024, 64, "float32"), 1, "tall", False, "avx512"),
+        (GemmCase(4, 1040, 64, "float32"), 1, "tall", False, False),
         (GemmCase(8, 200, 64, "float32", "NT"), 1, "tall", False, False),  # ... unless B is stored transposed
         (GemmCase(16, 64, 64, "float32"), 1, "tall", "avx2", True),  # A in place needs tiles of <= 6 rows
         (GemmCase(300, 64, 64, "float64"), 1, "wide", True, True),  # narrow B: both in place
@@ -337,14 +340,14 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
         # B re-read by a second strip of A, rows 64 or 96 KiB apart (they collide in the caches): packed
         (GemmCase(16, 8192, 16, "float64"), 1, "tall", False, False),
         (GemmCase(16, 12288, 16, "float64"), 2, "tall", False, False),
-        (GemmCase(16, 4096, 16, "float64"), 2, "tall", False, True),  # 32 KiB apart: in place
+        (GemmCase(16, 4096, 16, "float64"), 2, "tall", False, "avx512"),  # 32 KiB apart: in place
         (GemmCase(12, 16384, 16, "float32"), 1, "tall", False, "avx512"),  # one 12-row strip reads B once
         # rows exactly one 4 KiB page apart: packed once B reaches 16 MiB, even for a single strip of A
         (GemmCase(16, 512, 4096, "float64"), 1, "tall", False, False),
         (GemmCase(12, 512, 4096, "float64"), 2, "tall", False, False),
         (GemmCase(8, 1024, 4096, "float32"), 1, "tall", False, False),
-        (GemmCase(16, 512, 4095, "float64"), 1, "tall", False, True),  # a row short of 16 MiB: in place
-        (GemmCase(16, 1024, 2048, "float64"), 1, "tall", False, True),  # 8 KiB apart: in place
+        (GemmCase(16, 512, 4095, "float64"), 1, "tall", False, "avx512"),  # a row short of 16 MiB: in place
+        (GemmCase(16, 1024, 2048, "float64"), 1, "tall", False, "avx512"),  # 8 KiB apart: in place
     ],
 )
 def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place):
