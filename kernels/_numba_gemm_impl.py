@@ -25,10 +25,10 @@ blocking, edges, threading) is ordinary ``@njit`` code. Compiled code is cached 
 
 Tile shapes fill the vector registers with accumulators (``TILES``): on AVX2 (16 registers)
 float32 6 x 16 (4 x 24 for short A: a k step of 12 FMAs then loads three vectors of B and four
-values of A, and 8 or 16 rows make whole strips), float64 4 x 12. On AVX-512 (32 registers) two kinds, chosen by the rows of A:
-"tall" 12 x 32 / 12 x 16 for short A (each B load feeds 12 FMAs while B streams past a few
-rows) and "wide" 6 x 64 / 6 x 32 for the rest (fewer loads per FMA, and A can be read in
-place). MR and NR are compile-time constants: the kind travels as a Numba type (``Tile``).
+values of A, and 8 or 16 rows make whole strips), float64 4 x 12. On AVX-512 (32 registers) two
+kinds, chosen by the rows of A: "tall" 12 x 32 / 12 x 16 for short A (each B load feeds 12 FMAs
+while B streams past a few rows) and "wide" 6 x 64 / 6 x 32 for the rest (fewer loads per FMA,
+and A can be read in place). MR and NR are compile-time constants: the kind travels as a Numba type (``Tile``).
 
 Small problems skip what does not pay: one thread (or one share of C) runs a serial build
 with no parallel region to launch; narrow B reads row-major A and B in place, so a 64^3
