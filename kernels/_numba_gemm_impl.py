@@ -28,7 +28,8 @@ float32 6 x 16 (4 x 24 for short A: a k step of 12 FMAs then loads three vectors
 values of A, and 8 or 16 rows make whole strips), float64 4 x 12. On AVX-512 (32 registers) two
 kinds, chosen by the rows of A: "tall" 12 x 32 / 12 x 16 for short A (each B load feeds 12 FMAs
 while B streams past a few rows) and "wide" 6 x 64 / 6 x 32 for the rest (fewer loads per FMA,
-and A can be read in place). MR and NR are compile-time constants: the kind travels as a Numba type (``Tile``).
+and A can be read in place). MR and NR are compile-time constants: the kind travels as a Numba
+type (``Tile``).
 
 Small problems skip what does not pay: one thread (or one share of C) runs a serial build
 with no parallel region to launch; narrow B reads row-major A and B in place, so a 64^3
@@ -73,11 +74,11 @@ TALL_MAX_M = 32
 #: short A (DIRECT_B_MIN_M <= m <= DIRECT_B_MAX_M) or narrow B (n <= DIRECT_B_MAX_N) reads row-major B in place.
 #: In place, every k step fetches a row segment of B from a new page, a wait that the tile's m rows of FMAs
 #: must cover; on AVX-512, packing B (sequential reads) wins below 6 rows in float32 and 12 in float64
-#: (float64 8x4096x1792 1.10-1.28x, 12x4096x1792 0.70x). On AVX2 (4 x 12 float64 and 6 x 16 float32 tiles,
-#: 12 FMAs a k step) packing wins at every M up to DIRECT_B_MAX_M; packed over in place, in-process A/B on a
-#: Zen 3 EPYC, one thread: float64 8x4096x512 1.88x, 16x4096x512 1.69x, 4x7168x2048 1.92x, 16x2048x2048
-#: 1.69x, 12x8192x1024 level; float32 16x8192x1024 1.99x, 16x512x7168 1.52x, 8x4096x512 1.20x; two
-#: threads float64 1.10-1.59x, float32 1.06-1.41x. Indexed by itemsize // 8.
+#: (float64 8x4096x1792 1.10-1.28x, 12x4096x1792 0.70x). On AVX2 (4 x 12 float64 and, when measured, 6 x 16
+#: float32 tiles: 12 FMAs a k step) packing wins at every M up to DIRECT_B_MAX_M; packed over in place,
+#: in-process A/B on a Zen 3 EPYC, one thread: float64 8x4096x512 1.88x, 16x4096x512 1.69x, 4x7168x2048
+#: 1.92x, 16x2048x2048 1.69x, 12x8192x1024 level; float32 16x8192x1024 1.99x, 16x512x7168 1.52x, 8x4096x512
+#: 1.20x; two threads float64 1.10-1.59x, float32 1.06-1.41x. Indexed by itemsize // 8.
 DIRECT_A_MAX_N = 128
 DIRECT_A_MAX_MR = 6
 DIRECT_B_MAX_M = 16

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import gemmbench.reclaim as reclaim
+import gemmbench.session as session_mod
 import gemmbench.worker as worker_mod
 from gemmbench.case import GemmCase
 from gemmbench.reclaim import MIN_BYTES, Freed, await_reclaim, reported_kib
@@ -123,9 +124,16 @@ def fake_host(tmp_path, monkeypatch):
     return path
 
 
-def test_a_session_waits_for_the_host_to_take_back_its_previous_jobs_memory(fake_host, tmp_path):
+def test_a_session_waits_for_the_host_to_take_back_its_previous_jobs_memory(fake_host, tmp_path, monkeypatch):
     """The second job starts while the host still reports the first job's pages: it must measure after."""
-    ended = []
+    ended, timed = [], []
+    real_measure = session_mod.measure
+
+    def measure(*args, **kwargs):  # when each job's timing starts
+        timed.append(time.monotonic())
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(session_mod, "measure", measure)
 
     def host_reports():  # passes of 100 MiB for 1.2 s from the moment the first row exists
         while not tmp_path.joinpath("r.csv").exists():
@@ -150,6 +158,7 @@ def test_a_session_waits_for_the_host_to_take_back_its_previous_jobs_memory(fake
     fact = json.loads(second.facts)["host_reclaim"]
     assert fact.startswith("quiet after waiting") and ended, fact
     assert int(fact.split(", ")[1].split()[0]) >= 1000  # it saw (nearly) every pass before timing
+    assert len(timed) == 2 and timed[1] > ended[0]  # and its timing began after the last pass, not during it
     assert "host still reclaiming" not in second.noise
 
 
