@@ -163,6 +163,16 @@ ROW_GROUP = 8
 #: Cache blocking (elements): MC x KC of A in L2, KC x NC of B in L3; KC = 512 measured best here
 #: even though a KC x NR strip of B (32 KiB float32) then streams from L2 rather than sitting in L1.
 BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 512, 4096)}
+#: A of more than SHORT_A rows is cut into row blocks that share one packed KC x NC panel of B, which each
+#: block reads in turn from the last-level cache. On AVX2 (a Zen 3 EPYC VM, its 32 MiB L3 shared with the
+#: host's other guests) a panel of 8-16 MiB did not stay there; panels of 2 MiB do, and float64 KC = 256 keeps
+#: a KC x NR strip of B (24 KiB) in the 32 KiB L1 while the block's strips of A pass it. Over BLOCKS,
+#: in-process (docs/examples/kernel_ab.py's method), one thread: float64 2048^3 +16 %, 1024^3 +9 %,
+#: 300x4096x4096 +20 %, 512x4096x4096 +17 %, 700x2500x1500 +9 %, 1500x2500x700 +17 %, 1000x1000x3000 +5 %,
+#: 384^3-512^3 and 2000x500x2000 level; float32 (72 rows, KC 512): 300x4096x4096 +12 %, 512x4096x4096 +8 %,
+#: 1500x2500x700 +8 %, 700x2500x1500 +6 %, 2048^3 +4 %, 4096x1024x512 -2 %, 512^3-1024^3 level. Two threads:
+#: float64 -1 to +9 %, float32 -1 to +6 %. Short A keeps BLOCKS (KC = 256 there lost: see the README).
+PANEL_BLOCKS = {"float32": (72, 512, 1024), "float64": (60, 256, 1024)} if VECTOR_BITS == 256 else BLOCKS
 
 
 class Tile:
@@ -975,12 +985,17 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
     """
     name = np.dtype(dtype).name
     mr, nr = tile_for(m).shape(name)
-    mc, kc, nc = BLOCKS[name]
+    mc, kc, nc = blocks(name, m)
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
     b_panel, a_block, b_jit, tile = _sizes(mr, nr, mc, kc, nc)
     return aligned_zeros(b_panel + slots * (a_block + b_jit + tile), dtype), mc, kc, nc
+
+
+def blocks(dtype: str, m: int) -> tuple[int, int, int]:
+    """(MC, KC, NC) for A of ``m`` rows: BLOCKS for one row block (short A), PANEL_BLOCKS for several."""
+    return (BLOCKS if m <= SHORT_A else PANEL_BLOCKS)[dtype]
 
 
 @njit(cache=True)

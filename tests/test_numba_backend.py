@@ -30,6 +30,9 @@ def test_random_shapes_against_numpy(threads):
     (tall_mr, tall_nr), (wide_mr, wide_nr) = impl.TILES["tall"]["float32"], impl.TILES["wide"]["float32"]
     mc, kc, _ = impl.BLOCKS["float32"]
     dims = [1, 2, 7, 13, tall_mr + 1, wide_mr + 1, tall_nr - 1, wide_nr + 1, impl.TALL_MAX_M + 1, 97, mc + 1, kc + 3]
+    for dtype in ("float32", "float64"):  # A of several row blocks, with the blocks of a shared panel of B
+        panel_mc, panel_kc, panel_nc = impl.PANEL_BLOCKS[dtype]
+        dims += [impl.SHORT_A + 1, 2 * panel_mc + 1, panel_kc + 1, panel_nc + 1]
     kernel = NumbaGemm()
     kernel.setup(threads)
     try:
@@ -43,6 +46,36 @@ def test_random_shapes_against_numpy(threads):
             want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
             tol = 1e-4 if case.dtype == "float32" else 1e-11
             np.testing.assert_allclose(prepared.output, want, rtol=tol, atol=tol * np.sqrt(k), err_msg=str(case))
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
+    """A of more than SHORT_A rows is cut into row blocks that read one packed panel of B in turn from the
+    last-level cache; on AVX2 that panel is at most 2 MiB (panels of 8-16 MiB fell out of this VM's shared L3:
+    -4 to -16 %). The row's facts name the blocks that ran (short A keeps those of one row block), and the
+    product is verified with the harness's check."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    itemsize = np.dtype(dtype).itemsize
+    if impl.VECTOR_BITS == 256:
+        _, panel_kc, panel_nc = impl.PANEL_BLOCKS[dtype]
+        assert panel_kc * panel_nc * itemsize <= 2 << 20
+    kernel = NumbaGemm()
+    kernel.setup(2)
+    try:
+        for m, table in ((impl.SHORT_A + 1, impl.PANEL_BLOCKS), (impl.SHORT_A, impl.BLOCKS)):
+            case = GemmCase(m, 2100, 700, dtype)
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            prepared.launch()
+            mc, kc, nc = table[dtype]
+            mr, nr = impl.tile_for(m).shape(dtype)
+            mc = mc if m > impl.SHORT_A else -(-m // mr) * mr
+            assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 700)} NC={min(nc, -(-2100 // nr) * nr)}"
+            assert verify(case, ops, prepared.output).ok
     finally:
         kernel.teardown()
 

@@ -1,0 +1,85 @@
+"""In-process sweep of the ``numba`` backend's cache blocks (MC, KC, NC): which sizes suit this host.
+
+The blocks are not compiled in: ``workspace`` reads them (``blocks``) when a case is prepared and
+passes them to the compiled GEMM as arguments. So this script prepares each case once per
+candidate (MC, KC, NC), all in one process on the harness's operands, checks every result with the
+harness's verifier, and times the candidates alternately, ROUNDS rounds, median (the method of
+``kernel_ab.py``, whose timing loop it reuses). The first candidate is the yardstick at two threads;
+at one thread OpenBLAS (held at one thread) is timed in the loop too, and every ratio is over it.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 .venv/bin/python docs/examples/block_sizes.py \\
+        1 float64 60,512,4096 60,256,1024 -- 2048x2048x2048 1500x2500x700
+
+A candidate replaces both tables (BLOCKS and PANEL_BLOCKS) for the dtype, so it applies to short A
+and to A of several row blocks alike. What it finds is a lead; keep a change when the harness agrees.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from kernel_ab import ROUNDS, _seconds_per_call
+from threadpoolctl import threadpool_limits
+
+from gemmbench.case import GemmCase
+from gemmbench.kernels import _numba_gemm_impl as impl
+from gemmbench.kernels.numba_gemm import NumbaGemm
+from gemmbench.verify import make_operands, verify
+
+USAGE = "usage: block_sizes.py THREADS float32|float64 MC,KC,NC [MC,KC,NC ...] -- MxNxK [MxNxK ...]"
+
+
+def _triples(words: list[str], sep: str) -> list[tuple[int, int, int]]:
+    triples = [tuple(int(x) for x in word.split(sep)) for word in words]
+    if not triples or any(len(t) != 3 or min(t) < 1 for t in triples):
+        raise ValueError
+    return triples  # type: ignore[return-value]
+
+
+def main(argv: list[str]) -> int:
+    try:
+        threads, dtype, rest = int(argv[0]), argv[1], argv[2:]
+        split = rest.index("--")
+        candidates, shapes = _triples(rest[:split], ","), _triples(rest[split + 1 :], "x")
+        if threads < 1 or dtype not in ("float32", "float64"):
+            raise ValueError
+    except (IndexError, ValueError):
+        print(USAGE, file=sys.stderr)
+        return 2
+    kernel = NumbaGemm()
+    kernel.setup(threads)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for m, n, k in shapes:
+            case = GemmCase(m, n, k, dtype)
+            ops = make_operands(case)
+            launches = []
+            for candidate in candidates:
+                impl.BLOCKS[dtype] = impl.PANEL_BLOCKS[dtype] = candidate
+                prepared = kernel.prepare(case, ops)
+                prepared.launch()
+                prepared.launch()  # twice: a kernel that accumulates into C fails the check
+                verdict = verify(case, ops, prepared.output)
+                if not verdict.ok:
+                    sys.exit(f"block_sizes.py: {candidate} is wrong on {m}x{n}x{k} {dtype}: {verdict.detail}")
+                launches.append(prepared.launch)
+            if threads == 1:
+                c = np.empty((m, n), dtype)
+                launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
+            reps = 1
+            while _seconds_per_call(launches[0], reps) * reps < 0.02:
+                reps *= 2
+            times: list[list[float]] = [[] for _ in launches]
+            for _ in range(ROUNDS):
+                for launch, samples in zip(launches, times, strict=True):
+                    samples.append(_seconds_per_call(launch, reps))
+            rates = [2 * m * n * k / float(np.median(t)) / 1e9 for t in times]
+            ref = rates[-1] if threads == 1 else rates[0]
+            cells = "  ".join(f"{'/'.join(map(str, c))} {r:6.1f} ({r / ref:.3f})" for c, r in zip(candidates, rates))
+            blas = f"  openblas {rates[-1]:6.1f}" if threads == 1 else ""
+            print(f"{dtype} {m}x{n}x{k}  {cells}{blas}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
