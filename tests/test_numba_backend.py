@@ -80,6 +80,22 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
         kernel.teardown()
 
 
+@pytest.mark.parametrize("kind", ["tall", "wide"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_c_tile_prefetch_covers_every_line_of_a_row_wherever_it_starts(dtype, kind):
+    """Each micro-kernel call prefetches its tile of C before the k loop; a row of C that starts off a line
+    (N * itemsize not a multiple of 64) spans one line more, and every line it touches must be fetched."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    itemsize = np.dtype(dtype).itemsize
+    _, nr = impl.Tile(kind).shape(dtype)
+    offsets = impl.c_line_offsets(nr, itemsize)
+    assert all(0 <= off < nr for off in offsets)
+    for start in range(0, 64, itemsize):  # the row's first byte within its line
+        touched = {(start + j * itemsize) // 64 for j in range(nr)}
+        assert {(start + j * itemsize) // 64 for j in offsets} == touched, f"row starting {start} bytes into a line"
+
+
 def test_naive_reference_and_its_size_limit():
     rows = check_kernel(NumbaNaive, [GemmCase(9, 7, 5, "float64", "TN"), GemmCase(16, 16, 16)])
     assert {r.status for r in rows} == {"ok"}
