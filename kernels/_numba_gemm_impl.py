@@ -160,18 +160,23 @@ IN_PLACE_AHEAD = 32
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
 ROW_GROUP = 8
-#: Cache blocking (elements): MC x KC of A in L2, KC x NC of B in L3; KC = 512 measured best here
+#: Cache blocking (elements): MC x KC of A in L2, KC x NC of B in L3; KC = 512 measured best on AVX-512
 #: even though a KC x NR strip of B (32 KiB float32) then streams from L2 rather than sitting in L1.
-BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 512, 4096)}
+#: On AVX2 float64 short A takes KC = 384 (B packed just in time, eight strips in 288 KiB of the 512 KiB
+#: L2 instead of 384): over 512, in-process, one thread, 4x7168x2048 +7 %, 8x768x4096 +6 %, 8x4096x512
+#: +4 %, 12x8192x1024 +4 %, 16x8192x1024 +2 %, 8x7168x2048 +3 %, 32x4096x1792 and 64-256 rows level to
+#: +1 %; two threads 8x4096x512 +12 %, 8x7168x2048 +6 %, 16x4096x512 +5 %, 64x7168x2048 -1 %; float32
+#: lost 1-3 % at 8x12288x1536, 16x8192x1024 and 64-256 rows (and KC = 256 lost, README "What changed").
+BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 else 512, 4096)}
 #: A of more than SHORT_A rows is cut into row blocks that share one packed KC x NC panel of B, which each
 #: block reads in turn from the last-level cache. On AVX2 (a Zen 3 EPYC VM, its 32 MiB L3 shared with the
-#: host's other guests) a panel of 8-16 MiB did not stay there; panels of 2 MiB do, and float64 KC = 256 keeps
-#: a KC x NR strip of B (24 KiB) in the 32 KiB L1 while the block's strips of A pass it. Over BLOCKS,
-#: in-process (docs/examples/kernel_ab.py's method), one thread: float64 2048^3 +16 %, 1024^3 +9 %,
-#: 300x4096x4096 +20 %, 512x4096x4096 +17 %, 700x2500x1500 +9 %, 1500x2500x700 +17 %, 1000x1000x3000 +5 %,
-#: 384^3-512^3 and 2000x500x2000 level; float32 (72 rows, KC 512): 300x4096x4096 +12 %, 512x4096x4096 +8 %,
-#: 1500x2500x700 +8 %, 700x2500x1500 +6 %, 2048^3 +4 %, 4096x1024x512 -2 %, 512^3-1024^3 level. Two threads:
-#: float64 -1 to +9 %, float32 -1 to +6 %. Short A keeps BLOCKS (KC = 256 there lost: see the README).
+#: host's other guests) a panel of 8-16 MiB did not stay there; panels of 2 MiB do, and float64 KC = 256
+#: keeps a KC x NR strip of B (24 KiB) in the 32 KiB L1 while the block's strips of A pass it. Over the
+#: AVX-512 blocks (float64 60/512/4096, float32 96/512/4096), in-process (docs/examples/block_sizes.py),
+#: one thread: float64 2048^3 +16 %, 1024^3 +9 %, 300x4096x4096 +20 %, 512x4096x4096 +17 %, 700x2500x1500
+#: +9 %, 1500x2500x700 +17 %, 1000x1000x3000 +5 %, 384^3-512^3 and 2000x500x2000 level; float32 (72 rows,
+#: KC 512): 300x4096x4096 +12 %, 512x4096x4096 +8 %, 1500x2500x700 +8 %, 700x2500x1500 +6 %, 2048^3 +4 %,
+#: 4096x1024x512 -2 %, 512^3-1024^3 level. Two threads: float64 -1 to +9 %, float32 -1 to +6 %.
 PANEL_BLOCKS = {"float32": (72, 512, 1024), "float64": (60, 256, 1024)} if VECTOR_BITS == 256 else BLOCKS
 
 

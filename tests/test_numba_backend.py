@@ -54,14 +54,18 @@ def test_random_shapes_against_numpy(threads):
 def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
     """A of more than SHORT_A rows is cut into row blocks that read one packed panel of B in turn from the
     last-level cache; on AVX2 that panel is at most 2 MiB (panels of 8-16 MiB fell out of this VM's shared L3:
-    -4 to -16 %). The row's facts name the blocks that ran (short A keeps those of one row block), and the
-    product is verified with the harness's check."""
+    -4 to -16 %), and float64 short A packs B in groups of at most 288 KiB (KC = 384). The row's facts name
+    the blocks that ran (short A keeps those of one row block), and the product is verified with the
+    harness's check."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     itemsize = np.dtype(dtype).itemsize
     if impl.VECTOR_BITS == 256:
         _, panel_kc, panel_nc = impl.PANEL_BLOCKS[dtype]
         assert panel_kc * panel_nc * itemsize <= 2 << 20
+        if dtype == "float64":  # short A's group of strips packed just in time: 288 KiB of the 512 KiB L2
+            _, kc, _ = impl.BLOCKS[dtype]
+            assert impl.INLINE_PACK * kc * impl.tile_for(8).shape(dtype)[1] * itemsize <= 288 << 10
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
