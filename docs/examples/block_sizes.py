@@ -3,7 +3,7 @@
 The blocks are not compiled in: ``workspace`` reads them (``blocks``) when a case is prepared and
 passes them to the compiled GEMM as arguments. So this script prepares each case once per
 candidate (MC, KC, NC), all in one process on the harness's operands, checks every result with the
-harness's verifier, and times the candidates alternately, ROUNDS rounds, median (the method of
+harness's verifier, and times the candidates alternately, 31 rounds, median (the method of
 ``kernel_ab.py``, whose timing loop it reuses). The first candidate is the yardstick at two threads;
 at one thread OpenBLAS (held at one thread) is timed in the loop too, and every ratio is over it.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from kernel_ab import ROUNDS, _seconds_per_call
+from kernel_ab import median_seconds
 from threadpoolctl import threadpool_limits
 
 from gemmbench.case import GemmCase
@@ -66,14 +66,7 @@ def main(argv: list[str]) -> int:
             if threads == 1:
                 c = np.empty((m, n), dtype)
                 launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
-            reps = 1
-            while _seconds_per_call(launches[0], reps) * reps < 0.02:
-                reps *= 2
-            times: list[list[float]] = [[] for _ in launches]
-            for _ in range(ROUNDS):
-                for launch, samples in zip(launches, times, strict=True):
-                    samples.append(_seconds_per_call(launch, reps))
-            rates = [2 * m * n * k / float(np.median(t)) / 1e9 for t in times]
+            rates = [2 * m * n * k / t / 1e9 for t in median_seconds(launches)]
             ref = rates[-1] if threads == 1 else rates[0]
             cells = "  ".join(f"{'/'.join(map(str, c))} {r:6.1f} ({r / ref:.3f})" for c, r in zip(candidates, rates))
             blas = f"  openblas {rates[-1]:6.1f}" if threads == 1 else ""

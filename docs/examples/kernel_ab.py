@@ -71,6 +71,19 @@ def _seconds_per_call(launch, reps: int) -> float:
     return (time.perf_counter() - start) / reps
 
 
+def median_seconds(launches: list, rounds: int = ROUNDS) -> list[float]:
+    """Median seconds a call of each launch, the launches timed alternately for ``rounds`` rounds (so that
+    every one sees the same machine state), each sample enough back-to-back calls to last 20 ms."""
+    reps = 1
+    while _seconds_per_call(launches[0], reps) * reps < 0.02:
+        reps *= 2
+    times: list[list[float]] = [[] for _ in launches]
+    for _ in range(rounds):
+        for launch, samples in zip(launches, times, strict=True):
+            samples.append(_seconds_per_call(launch, reps))
+    return [float(np.median(t)) for t in times]
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 4 or not argv[1].isdigit() or int(argv[1]) < 1 or argv[2] not in ("float32", "float64"):
         print(USAGE, file=sys.stderr)
@@ -109,14 +122,7 @@ def main(argv: list[str]) -> int:
                 if threads == 1:
                     c = np.empty((m, n), dtype)
                     launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
-                reps = 1
-                while _seconds_per_call(launches[0], reps) * reps < 0.02:
-                    reps *= 2
-                times: list[list[float]] = [[] for _ in launches]
-                for _ in range(ROUNDS):
-                    for launch, samples in zip(launches, times, strict=True):
-                        samples.append(_seconds_per_call(launch, reps))
-                rates = [2 * m * n * k / float(np.median(t)) / 1e9 for t in times]
+                rates = [2 * m * n * k / t / 1e9 for t in median_seconds(launches)]
                 blas = f"  openblas {rates[2]:6.1f}  new/openblas {rates[1] / rates[2]:.3f}" if threads == 1 else ""
                 print(
                     f"{dtype} {m}x{n}x{k}  old {rates[0]:6.1f}  new {rates[1]:6.1f} GFLOP/s  "
