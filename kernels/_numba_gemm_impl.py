@@ -166,7 +166,7 @@ ROW_GROUP = 8
 #: L2 instead of 384): over 512, in-process, one thread, 4x7168x2048 +7 %, 8x768x4096 +6 %, 8x4096x512
 #: +4 %, 12x8192x1024 +4 %, 16x8192x1024 +2 %, 8x7168x2048 +3 %, 32x4096x1792 and 64-256 rows level to
 #: +1 %; two threads 8x4096x512 +12 %, 8x7168x2048 +6 %, 16x4096x512 +5 %, 64x7168x2048 -1 %; float32
-#: lost 1-3 % at 8x12288x1536, 16x8192x1024 and 64-256 rows (and KC = 256 lost, README "What changed").
+#: lost 1-3 % at 8x12288x1536, 16x8192x1024 and 64-256 rows. (KC = 256 was mixed: README "What changed".)
 BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 else 512, 4096)}
 #: A of more than SHORT_A rows is cut into row blocks that share one packed KC x NC panel of B, which each
 #: block reads in turn from the last-level cache. On AVX2 (a Zen 3 EPYC VM, its 32 MiB L3 shared with the
@@ -263,7 +263,8 @@ def c_line_offsets(nr: int, itemsize: int) -> list[int]:
     whole number of lines (float32 N = 2500): a 64-byte float32 row of 16 then spans two lines, and
     prefetching only the first left the other to stall every call. Adding the last, in-process, one
     thread: float32 1500x2500x700 +4 %, 700x2500x1500 +2 %, 64x2500x2048 +3 %, 300x2500x1000 +3 %;
-    rows on whole lines level."""
+    rows on whole lines, and float64, level (measured on AVX2). Where the row is on whole lines the last
+    element's line is fetched twice: one more prefetch a row of the tile per call of KC steps."""
     return [*range(0, nr, 64 // itemsize), nr - 1]
 
 
