@@ -9,9 +9,12 @@ A GotoBLAS/BLIS-style GEMM: C = A B with A m x k and B k x n in any storage orde
         for each (A block of MC rows) x (share of the strips), in parallel:
           pack A[ic:ic+mc, pc:pc+kc]             into MR-tall strips (per thread, L2)
           for each B strip (L1/L2), for each A strip:
-            (one block of A: pack the next INLINE_PACK strips of B now, into a per-thread buffer)
+            (one block of A: pack the next group of strips of B now, into a per-thread buffer)
             micro-kernel: MR x NR tile += A strip . B strip, accumulators in registers
                           (and, packing B just in time, fetch the next group's B from memory)
+
+On AVX2 one block of A (short A) swaps the two inner loops' places: one parallel region, in which each
+thread runs every rank-KC update over its own share of the strips (nothing is shared between updates).
 
 Packing copies with vector moves (``copy_nr``, ``transpose_mr``/``transpose_nr``): LLVM,
 as Numba drives it, leaves such copies scalar, and at 2-3 cycles per element the packing
@@ -129,7 +132,8 @@ GEMV_FOUR_ROW_BYTES = 24576
 #: B of 3-14 MiB in L3, in-process: float32 +3 to +10 % (4096x512 +7-8 %, 7168x256 +4-6 %), float64 -3 to
 #: +7 % (level); four -3 to +10 %; rows not a whole number of pages -7 to +6 % (so they keep eight).
 GEMV_SHARE_PAGED_ROWS = 6
-#: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2).
+#: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2), at the
+#: KC of BLOCKS; a smaller KC packs proportionally more strips in the same bytes (``jit_strips``).
 INLINE_PACK = 8
 #: B packed just in time is fetched a group ahead: while a group of INLINE_PACK strips is multiplied, each
 #: micro-kernel call on a strip of A of at least 2/3 MR rows touches one 64-byte line of every one of the
@@ -178,6 +182,30 @@ BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 
 #: KC 512): 300x4096x4096 +12 %, 512x4096x4096 +8 %, 1500x2500x700 +8 %, 700x2500x1500 +6 %, 2048^3 +4 %,
 #: 4096x1024x512 -2 %, 512^3-1024^3 level. Two threads: float64 -1 to +9 %, float32 -1 to +6 %.
 PANEL_BLOCKS = {"float32": (72, 512, 1024), "float64": (60, 256, 1024)} if VECTOR_BITS == 256 else BLOCKS
+#: Short A of at most ROWS rows that packs row-major B just in time takes this KC: ((ROWS, KC), ...) per
+#: dtype, first match. A group then holds proportionally more strips in the same bytes (JIT_ROWS), and the
+#: packing reads each of its KC rows of B in a longer run: alone, packing float64 B of 1536 x 12288 from
+#: memory read 6 GB/s in runs of 768 bytes (KC 384, 8 strips) and 10-11 GB/s in runs of 6 KiB (KC 64, 64
+#: strips), and at M = 8 the GEMM waits on that read. Tiles of C reloaded every KC rows cost more as A
+#: grows (at 128 rows the table's KC wins). On AVX2 (a Zen 3 EPYC), in-process (docs/examples/block_sizes.py),
+#: over the table's KC, one thread: KC 96 at 4-16 rows float64 +10 to +18 %, float32 +10 to +23 %; KC 192
+#: at 24-64 rows float64 level, float32 +3 to +6 %; two threads KC 96 float64 +8 to +21 %, float32 +6 to
+#: +16 %, KC 192 +1 to +7 %. Transposed B is read along K, whose runs a short KC cuts (KC 96 lost 8-30 %);
+#: it keeps the table's KC. K of 256 or less gains nothing (float32 16x7168x256 -4 %).
+SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
+    BLOCKS, ((16, 96), (64, 192)) if VECTOR_BITS == 256 else ()
+)
+#: Short A (each thread packing its own strips of B just in time, nothing shared) runs all of a panel's
+#: rank-KC updates in one parallel region instead of one region an update: with SHORT_A_KC's KC of 96, K of
+#: 4096 is 43 updates, and at two threads KC 96 lost 9-12 % to the table's KC without this (float32
+#: 8x768x4096, 16x7168x256, 16x512x7168) and gains 5-29 % with it. At the table's KC, one region over one an
+#: update, in-process, two threads: -2 to +8 % (K = 7168 +8 %). On AVX2 only: on AVX-512 one region a call
+#: (panels and updates) lost in the harness at two threads (README "What changed": float64 8x12288x1536
+#: 1.021 -> 0.884), and this narrower form was not measured there.
+UPDATES_IN_ONE_REGION = VECTOR_BITS == 256
+#: Strip rows (strips x KC) of B a group packed just in time holds: INLINE_PACK strips at BLOCKS' KC, so a
+#: shorter KC packs more strips in the same bytes of L2.
+JIT_ROWS = {dtype: INLINE_PACK * kc for dtype, (_, kc, _) in BLOCKS.items()}
 
 
 class Tile:
@@ -564,14 +592,14 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first, tile):
 # fmt: off
 @njit(cache=True, nogil=True)
 def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, bjit, scratch, pack_b_here,
-           direct_a, direct_b, tile):
+           group, direct_a, direct_b, tile):
     """One thread's share: rows ic..ic+mc of C against B strips s0..s1 of the panel at jc.
 
     A is packed into MR-tall strips unless ``direct_a`` (row-major A, narrow B: each A value
     is used so few times that packing costs more than it saves). MR and NR are ``tile``'s;
     ``scratch`` holds an edge tile of C. B strips come packed by the
     caller into ``bbuf``, are packed here just before use (``pack_b_here``: no other thread
-    needs them) into this thread's ``bjit``, INLINE_PACK strips at a time, or are read in
+    needs them) into this thread's ``bjit``, ``group`` strips at a time, or are read in
     place (``direct_b``: row-major B, very short A). ``bjit`` is reused for every group, so
     it stays in L2: packing each group into fresh memory (its place in a panel-sized
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
@@ -593,17 +621,18 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
         in_place = direct_b and cols == nr
         b_at = pc * ldb + jc + j  # the strip's first element in row-major B, where it is read in place
         if pack_b_here:
-            if (s - s0) % INLINE_PACK == 0:
-                pack_b(b, pc, kc, jc, nc, s, min(s + INLINE_PACK, s1), bjit, s, tile)
+            if (s - s0) % group == 0:
+                pack_b(b, pc, kc, jc, nc, s, min(s + group, s1), bjit, s, tile)
                 if fetching:
-                    ahead_at, ahead_lines = _next_group(ldb, b.shape[0], pc, kc, jc, nc, s, s0, s1, nr, b.itemsize)
-            bsrc, boff = bjit, (s - s0) % INLINE_PACK * kc * nr
+                    ahead_at, ahead_lines = _next_group(ldb, b.shape[0], pc, kc, jc, nc, s, s0, s1, nr, b.itemsize,
+                                                        group)
+            bsrc, boff = bjit, (s - s0) % group * kc * nr
         else:
             bsrc, boff = bbuf, s * kc * nr
         for t in range((mc + mr - 1) // mr):
             i = t * mr
             rows = min(mr, mc - i)
-            fetch_at, fetch_n = _fetch_share((s - s0) % INLINE_PACK, t, mc, mr, ahead_lines) if fetching else (0, 0)
+            fetch_at, fetch_n = _fetch_share((s - s0) % group, t, mc, mr, ahead_lines, group) if fetching else (0, 0)
             c_off = (ic + i) * ldc + jc + j
             if cols == nr:
                 target, off, ld, acc = flat_c, c_off, ldc, not first
@@ -654,7 +683,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
 
 
 @njit(cache=True, nogil=True)
-def _fetch_share(strip, t, mc, mr, lines):
+def _fetch_share(strip, t, mc, mr, lines, group):
     """(first line, how many) of the next group's ``lines`` lines a row that the call on strip ``t`` of A
     (``mc`` rows, MR a strip) and the group's ``strip``-th strip of B fetches; (0, 0) for none.
 
@@ -669,24 +698,24 @@ def _fetch_share(strip, t, mc, mr, lines):
     walkers = mc // mr + (1 if 3 * (mc % mr) >= 2 * mr else 0)  # strips of A whose calls fetch
     if 3 * rows < 2 * mr:
         return 0, 0
-    per = 2 if lines > INLINE_PACK * walkers and walkers == mc // mr else 1  # two: every fetching strip is full
+    per = 2 if lines > group * walkers and walkers == mc // mr else 1  # two: every fetching strip is full
     first = (strip * walkers + t) * per
     return first, max(0, min(per, lines - first))
 
 
 @njit(cache=True, nogil=True)
-def _next_group(ldb, k, pc, kc, jc, nc, s, s0, s1, nr, itemsize):
+def _next_group(ldb, k, pc, kc, jc, nc, s, s0, s1, nr, itemsize, group):
     """Where in row-major B (offset of its first element, 64-byte lines of each row) the group of strips
-    that ``_block`` packs after the one at strip ``s`` lies: the next INLINE_PACK strips of this thread's
+    that ``_block`` packs after the one at strip ``s`` lies: the next ``group`` strips of this thread's
     range s0..s1 at the same kc rows, else its first group at the next kc rows when those are kc rows
     too. Only full strips count (a partial last strip is packed element by element, so it is not worth
     fetching); (0, 0) when nothing follows in this panel."""
     full = min(s1, nc // nr)
-    nxt = s + INLINE_PACK
+    nxt = s + group
     if nxt < s1:
-        return pc * ldb + jc + nxt * nr, max(0, min(nxt + INLINE_PACK, full) - nxt) * nr * itemsize // 64
+        return pc * ldb + jc + nxt * nr, max(0, min(nxt + group, full) - nxt) * nr * itemsize // 64
     if pc + 2 * kc <= k:
-        return (pc + kc) * ldb + jc + s0 * nr, max(0, min(s0 + INLINE_PACK, full) - s0) * nr * itemsize // 64
+        return (pc + kc) * ldb + jc + s0 * nr, max(0, min(s0 + group, full) - s0) * nr * itemsize // 64
     return 0, 0
 
 
@@ -774,7 +803,7 @@ def _gemm_source(kind: str):
     """The blocked GEMM for one tile kind (uncompiled: ``GEMMS`` holds its builds)."""
     tile = Tile(kind)  # a compile-time constant of the build
 
-    def gemm(a, a_flat, b, b_flat, c, work, mc_max, kc_max, nc_max, nthreads):
+    def gemm(a, a_flat, b, b_flat, c, work, mc_max, kc_max, nc_max, group, nthreads):
         """C = A B (C row-major, contiguous). ``work`` comes from ``workspace``: nothing is allocated here.
 
         ``a_flat``/``b_flat`` are 1-D views of row-major operands (empty when the operand is
@@ -784,7 +813,7 @@ def _gemm_source(kind: str):
         n = b.shape[1]
         mr, nr = tile_mr(work, tile), tile_nr(work, tile)
         flat_c = c.reshape(m * n)
-        bbuf = buffers(work, mc_max, kc_max, nc_max, 0, tile)[0]
+        bbuf = buffers(work, mc_max, kc_max, nc_max, group, 0, tile)[0]
         direct_a, direct_b = in_place(m, n, k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
@@ -792,24 +821,30 @@ def _gemm_source(kind: str):
             blocks, chunks = _split(m, strips, mc_max, nthreads)
             groups = min(strips, 4 * nthreads)
             shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
+            pack_b_here = not (shared_b or direct_b)
             k_blocks = (k + kc_max - 1) // kc_max
             kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one
-            for pc in range(0, k, kc_even):
-                kc = min(kc_even, k - pc)
+            # Each thread packing its own strips of B runs every rank-kc update in one parallel region (its
+            # strips and rows of C are its own: nothing to wait for between updates; UPDATES_IN_ONE_REGION);
+            # otherwise one region an update, after the packing the threads share.
+            step = k if pack_b_here and UPDATES_IN_ONE_REGION else kc_even
+            for p0 in range(0, k, step):
                 if shared_b:
                     for g in prange(groups):
-                        pack_b(b, pc, kc, jc, nc, g * strips // groups, (g + 1) * strips // groups, bbuf, 0, tile)
+                        g0, g1 = g * strips // groups, (g + 1) * strips // groups
+                        pack_b(b, p0, min(kc_even, k - p0), jc, nc, g0, g1, bbuf, 0, tile)
                 elif direct_b and nc % nr:  # B is read in place, but its partial last strip cannot be
-                    pack_b(b, pc, kc, jc, nc, strips - 1, strips, bbuf, 0, tile)
+                    pack_b(b, p0, min(kc_even, k - p0), jc, nc, strips - 1, strips, bbuf, 0, tile)
                 for w in prange(blocks * chunks):
-                    _, abuf, bjit, scratch = buffers(work, mc_max, kc_max, nc_max, get_thread_id(), tile)
+                    _, abuf, bjit, scratch = buffers(work, mc_max, kc_max, nc_max, group, get_thread_id(), tile)
                     ib, ch = w // chunks, w % chunks
                     ic, mc = _rows(m, mr, blocks, ib)
-                    # fmt: off
-                    _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, ch * strips // chunks,
-                           (ch + 1) * strips // chunks, nc, bbuf, abuf, bjit, scratch,
-                           not (shared_b or direct_b), direct_a, direct_b, tile)
-                    # fmt: on
+                    for pc in range(p0, min(p0 + step, k), kc_even):
+                        # fmt: off
+                        _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc,
+                               ch * strips // chunks, (ch + 1) * strips // chunks, nc, bbuf, abuf, bjit, scratch,
+                               pack_b_here, group, direct_a, direct_b, tile)
+                        # fmt: on
 
     gemm.__name__ = f"gemm_{kind}"
     return gemm
@@ -993,7 +1028,7 @@ def _gemv_dots(a, bt, c):
 GEMV_DOTS = _twins(_gemv_dots, fastmath={"contract", "reassoc"})
 
 
-def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
+def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_rows: bool) -> tuple:
     """Packing buffers (one array, allocated outside timing, first-touched) and block sizes for one problem.
 
     One array rather than four: every array argument costs the call its unboxing (about
@@ -1001,27 +1036,45 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int) -> tuple:
     """
     name = np.dtype(dtype).name
     mr, nr = tile_for(m).shape(name)
-    mc, kc, nc = blocks(name, m)
+    mc, kc, nc = blocks(name, m, packs_b_rows)
+    group = jit_strips(name, kc)
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
-    b_panel, a_block, b_jit, tile = _sizes(mr, nr, mc, kc, nc)
-    return aligned_zeros(b_panel + slots * (a_block + b_jit + tile), dtype), mc, kc, nc
+    b_panel, a_block, b_jit, tile = _sizes(mr, nr, mc, kc, nc, group)
+    return aligned_zeros(b_panel + slots * (a_block + b_jit + tile), dtype), mc, kc, nc, group
 
 
-def blocks(dtype: str, m: int) -> tuple[int, int, int]:
-    """(MC, KC, NC) for A of ``m`` rows: BLOCKS for one row block (short A), PANEL_BLOCKS for several."""
-    return (BLOCKS if m <= SHORT_A else PANEL_BLOCKS)[dtype]
+def blocks(dtype: str, m: int, packs_b_rows: bool = False) -> tuple[int, int, int]:
+    """(MC, KC, NC) for A of ``m`` rows: PANEL_BLOCKS for several row blocks, BLOCKS for one (short A), with
+    the KC of SHORT_A_KC for as few rows as it lists when ``packs_b_rows`` (B packed from row-major storage)."""
+    if m > SHORT_A:
+        return PANEL_BLOCKS[dtype]
+    mc, kc, nc = BLOCKS[dtype]
+    if packs_b_rows:
+        kc = next((short_kc for rows, short_kc in SHORT_A_KC[dtype] if m <= rows), kc)
+    return mc, kc, nc
+
+
+def packs_just_in_time(m: int, direct_b: bool) -> bool:
+    """Whether each thread packs its own strips of B just before use, ``jit_strips`` at a time (one row
+    block, B not read in place), as ``gemm`` decides."""
+    return m <= SHORT_A and not direct_b
+
+
+def jit_strips(dtype: str, kc: int) -> int:
+    """Strips of B a group packed just in time holds at a KC of ``kc``: JIT_ROWS strip rows."""
+    return max(1, JIT_ROWS[dtype] // kc)
 
 
 @njit(cache=True)
-def _sizes(mr, nr, mc, kc, nc):
+def _sizes(mr, nr, mc, kc, nc, group):
     """Elements of the shared B panel and of one thread's A block, B strips packed just in time and edge
     tile of C, each a multiple of 16 elements (whole 64-byte lines in float32 and float64), so every view
     of ``work`` starts on a cache line."""
     b_panel = kc * (-(-nc // nr) * nr)
     a_block = -(-mc // mr) * mr * kc
-    return _lines(b_panel), _lines(a_block), _lines(INLINE_PACK * kc * nr), _lines(mr * nr)
+    return _lines(b_panel), _lines(a_block), _lines(group * kc * nr), _lines(mr * nr)
 
 
 @njit(cache=True)
@@ -1031,10 +1084,10 @@ def _lines(size):
 
 
 @njit(cache=True, nogil=True)
-def buffers(work, mc, kc, nc, tid, tile):
+def buffers(work, mc, kc, nc, group, tid, tile):
     """Views of ``work``: (shared B panel, thread ``tid``'s A block, its B strips packed just in time, its edge
     tile of C) for ``tile``'s MR and NR."""
-    b_panel, a_block, b_jit, scratch = _sizes(tile_mr(work, tile), tile_nr(work, tile), mc, kc, nc)
+    b_panel, a_block, b_jit, scratch = _sizes(tile_mr(work, tile), tile_nr(work, tile), mc, kc, nc, group)
     a0 = b_panel + tid * (a_block + b_jit + scratch)
     j0 = a0 + a_block
     t0 = j0 + b_jit

@@ -66,18 +66,21 @@ class NumbaGemm(Kernel):
                 split = ("C's columns split, " if columns else "B's rows split, ") if parallel else ""
                 path = f"gemv, {split}{rows} row{'s' if rows > 1 else ''} of B a pass"
             return Prepared(launch, c, self._facts(path, impl))
-        work, mc, kc, nc = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads)
         a_flat, b_flat = _flat(a), _flat(b)
         tile = impl.tile_for(case.m)
         mr, nr = tile.shape(a.dtype.name)
-        parallel = impl.parallel_pays(case.m, case.n, nr, mc, nc, self.threads)
-        launch = partial(impl.GEMMS[(parallel, tile.kind)], a, a_flat, b, b_flat, c, work, mc, kc, nc, self.threads)
         direct_a, direct_b = impl.in_place(case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
+        packs_b_rows = b_flat.size > 0 and not direct_b
+        work, mc, kc, nc, group = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads, packs_b_rows)
+        parallel = impl.parallel_pays(case.m, case.n, nr, mc, nc, self.threads)
+        gemm = impl.GEMMS[(parallel, tile.kind)]
+        launch = partial(gemm, a, a_flat, b, b_flat, c, work, mc, kc, nc, group, self.threads)
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
         if direct_b and impl.fetches_in_place(case.m, mr, b_flat.nbytes):  # as _block decides
             path += f" (fetched {impl.IN_PLACE_AHEAD} rows ahead)"
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
-        facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": f"MC={mc} KC={kc} NC={nc}"}
+        sizes = f"MC={mc} KC={kc} NC={nc}" + (f" GROUP={group}" if impl.packs_just_in_time(case.m, direct_b) else "")
+        facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": sizes}
         return Prepared(launch, c, facts)
 
     def _facts(self, path: str, impl) -> dict[str, str]:

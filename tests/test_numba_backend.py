@@ -33,6 +33,7 @@ def test_random_shapes_against_numpy(threads):
     for dtype in ("float32", "float64"):  # A of several row blocks, with the blocks of a shared panel of B
         panel_mc, panel_kc, panel_nc = impl.PANEL_BLOCKS[dtype]
         dims += [impl.SHORT_A + 1, 2 * panel_mc + 1, panel_kc + 1, panel_nc + 1]
+        dims += [kc + 1 for _, kc in impl.SHORT_A_KC[dtype]]  # short A's own KC, a row over
     kernel = NumbaGemm()
     kernel.setup(threads)
     try:
@@ -55,8 +56,8 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
     """A of more than SHORT_A rows is cut into row blocks that read one packed panel of B in turn from the
     last-level cache; on AVX2 that panel is at most 2 MiB (panels of 8-16 MiB fell out of this VM's shared L3:
     -4 to -16 %), and float64 short A packs B in groups of at most 288 KiB (KC = 384). The row's facts name
-    the blocks that ran (short A keeps those of one row block), and the product is verified with the
-    harness's check."""
+    the blocks that ran (short A keeps those of one row block, and says how many strips of B a group
+    packs), and the product is verified with the harness's check."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     itemsize = np.dtype(dtype).itemsize
@@ -65,7 +66,7 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
         assert panel_kc * panel_nc * itemsize <= 2 << 20
         if dtype == "float64":  # short A's group of strips packed just in time: 288 KiB of the 512 KiB L2
             _, kc, _ = impl.BLOCKS[dtype]
-            assert impl.INLINE_PACK * kc * impl.tile_for(8).shape(dtype)[1] * itemsize <= 288 << 10
+            assert impl.jit_strips(dtype, kc) * kc * impl.tile_for(impl.SHORT_A).shape(dtype)[1] * itemsize <= 288 << 10
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -78,8 +79,53 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
             mc, kc, nc = table[dtype]
             mr, nr = impl.tile_for(m).shape(dtype)
             mc = mc if m > impl.SHORT_A else -(-m // mr) * mr
-            assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 700)} NC={min(nc, -(-2100 // nr) * nr)}"
+            group = f" GROUP={impl.jit_strips(dtype, kc)}" if m <= impl.SHORT_A else ""
+            assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 700)} NC={min(nc, -(-2100 // nr) * nr)}{group}"
             assert verify(case, ops, prepared.output).ok
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
+    """Short A packing row-major B just in time reads each of a group's KC rows of B in one run as wide as
+    the group; on AVX2 runs of 768 bytes (8 strips) streamed at about 6 GB/s, runs of 3-6 KiB at 10-11. So
+    A of few rows takes a shorter KC (SHORT_A_KC) and a group of proportionally more strips in the same
+    bytes (JIT_ROWS strip rows, the L2 budget of the table's KC). B stored transposed is read along K,
+    whose runs a short KC would cut: it keeps the table's KC, as do A of more rows and B read in place.
+    The row's blocks fact names what ran (GROUP where B is packed just in time), and every product passes
+    the harness's verifier after two launches, at two threads with a dozen rank-KC updates."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    itemsize = np.dtype(dtype).itemsize
+    mc_table, kc_table, nc_table = impl.BLOCKS[dtype]
+    short = impl.SHORT_A_KC[dtype]
+    assert bool(short) == (impl.VECTOR_BITS == 256), "measured on AVX2 only"
+    for kc in {kc_table, *(kc for _, kc in short)}:
+        assert kc <= kc_table
+        for m in (8, 64):  # both tile kinds: a group holds no more bytes than at the table's KC
+            nr = impl.tile_for(m).shape(dtype)[1]
+            assert impl.jit_strips(dtype, kc) * kc * nr * itemsize <= impl.INLINE_PACK * kc_table * nr * itemsize
+    n, k = 2000, 1100
+    kernel = NumbaGemm()
+    kernel.setup(2)
+    try:
+        for m, layout, narrow in ((8, "NN", False), (40, "NN", False), (8, "NT", False), (100, "NN", False),
+                                  (8, "NN", True), (impl.SHORT_A, "NN", False)):  # fmt: skip
+            case = GemmCase(m, impl.DIRECT_B_MAX_N if narrow else n, k, dtype, layout)
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            prepared.launch()
+            assert verify(case, ops, prepared.output).ok, case
+            kc = kc_table
+            if layout == "NN" and not narrow:
+                kc = next((short_kc for rows, short_kc in short if m <= rows), kc_table)
+            mr, nr = impl.tile_for(m).shape(dtype)
+            want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
+            if not narrow:
+                want += f" GROUP={impl.jit_strips(dtype, kc)}"
+            assert prepared.facts["blocks"] == want, case
     finally:
         kernel.teardown()
 
@@ -138,7 +184,7 @@ def test_micro_kernel_compiles_to_vector_fma(kind):
     empty = np.empty(0, np.float32)
     # fmt: off
     fresh(a, empty, a, empty, c, c.reshape(-1), 0, 64, 0, 64, 0, 0, -(-64 // nr), 64, bbuf, abuf, bjit, scratch,
-          False, False, False, tile)
+          False, impl.INLINE_PACK, False, False, tile)
     # fmt: on
     assert np.allclose(c, 64.0)
     asm = fresh.inspect_asm(fresh.signatures[0])
@@ -183,7 +229,7 @@ def test_b_is_fetched_ahead_exactly_where_it_is_packed_next(k, kc, n, jc, nc, nr
     groups = _groups_packed(k, kc, nc, nr, s0, s1)
     line = 64 // itemsize
     for (pc, rows, s, _), following in zip(groups, [*groups[1:], None], strict=True):
-        at, lines = impl._next_group(n, k, pc, rows, jc, nc, s, s0, s1, nr, itemsize)
+        at, lines = impl._next_group(n, k, pc, rows, jc, nc, s, s0, s1, nr, itemsize, impl.INLINE_PACK)
         want = 0
         if following is not None and following[1] == rows:  # the micro-kernel fetches as many rows as it runs
             want = following[3] * nr * itemsize // 64
@@ -211,7 +257,7 @@ def test_each_line_of_the_next_group_is_fetched_once(mr):
             fetched = []
             for strip in range(impl.INLINE_PACK):
                 for t in range(strips):
-                    at, count = impl._fetch_share(strip, t, mc, mr, lines)
+                    at, count = impl._fetch_share(strip, t, mc, mr, lines, impl.INLINE_PACK)
                     assert 0 <= count <= 2, (mc, lines, strip, t)
                     if t not in walking:
                         assert count == 0, f"{min(mr, mc - t * mr)} rows of {mr} fetch (mc={mc})"
@@ -226,8 +272,9 @@ def test_one_full_strip_of_a_fetches_the_whole_next_group():
     none, and the group's 16 lines are all fetched (one line a call left half of B to the packing's wait)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    shares = [impl._fetch_share(strip, t, 16, 12, 16) for strip in range(impl.INLINE_PACK) for t in range(2)]
-    assert shares == [(2 * strip, 2) if t == 0 else (0, 0) for strip in range(impl.INLINE_PACK) for t in range(2)]
+    group = impl.INLINE_PACK
+    shares = [impl._fetch_share(strip, t, 16, 12, 16, group) for strip in range(group) for t in range(2)]
+    assert shares == [(2 * strip, 2) if t == 0 else (0, 0) for strip in range(group) for t in range(2)]
 
 
 # None: MR rows and 16 tall take two lines a call; 8 tall (an 8-row strip of 12) one.
@@ -251,7 +298,7 @@ def test_b_packed_just_in_time_is_fetched_a_group_ahead(kind, m):
     for pc in range(0, k, k // 2):  # two blocks of rows: the last group of the first fetches the second's
         # fmt: off
         fresh(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, pc, k // 2, 0, 0, -(-n // nr), n,
-              np.zeros(0), abuf, bjit, scratch, True, False, False, tile)
+              np.zeros(0), abuf, bjit, scratch, True, impl.INLINE_PACK, False, False, tile)
         # fmt: on
     np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
     fetches = re.findall(r"prefetcht0\s", fresh.inspect_asm(fresh.signatures[0]))

@@ -10,8 +10,10 @@ at one thread OpenBLAS (held at one thread) is timed in the loop too, and every 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 .venv/bin/python docs/examples/block_sizes.py \\
         1 float64 60,512,4096 60,256,1024 -- 2048x2048x2048 1500x2500x700
 
-A candidate replaces both tables (BLOCKS and PANEL_BLOCKS) for the dtype, so it applies to short A
-and to A of several row blocks alike. What it finds is a lead; keep a change when the harness agrees.
+A candidate replaces both tables (BLOCKS and PANEL_BLOCKS) for the dtype, and short A's own KC
+(SHORT_A_KC) is set aside, so it applies to every A alike. Short A packs B just in time in groups of
+JIT_ROWS // KC strips (the same bytes whatever the KC); a fourth number G packs G strips a group
+instead. What it finds is a lead; keep a change when the harness agrees.
 """
 
 from __future__ import annotations
@@ -27,26 +29,28 @@ from gemmbench.kernels import _numba_gemm_impl as impl
 from gemmbench.kernels.numba_gemm import NumbaGemm
 from gemmbench.verify import make_operands, verify
 
-USAGE = "usage: block_sizes.py THREADS float32|float64 MC,KC,NC [MC,KC,NC ...] -- MxNxK [MxNxK ...]"
+USAGE = "usage: block_sizes.py THREADS float32|float64 MC,KC,NC[,G] [MC,KC,NC[,G] ...] -- MxNxK [MxNxK ...]"
 
 
-def _triples(words: list[str], sep: str) -> list[tuple[int, int, int]]:
-    triples = [tuple(int(x) for x in word.split(sep)) for word in words]
-    if not triples or any(len(t) != 3 or min(t) < 1 for t in triples):
+def _tuples(words: list[str], sep: str, sizes: tuple[int, ...]) -> list[tuple[int, ...]]:
+    tuples = [tuple(int(x) for x in word.split(sep)) for word in words]
+    if not tuples or any(len(t) not in sizes or min(t) < 1 for t in tuples):
         raise ValueError
-    return triples  # type: ignore[return-value]
+    return tuples
 
 
 def main(argv: list[str]) -> int:
     try:
         threads, dtype, rest = int(argv[0]), argv[1], argv[2:]
         split = rest.index("--")
-        candidates, shapes = _triples(rest[:split], ","), _triples(rest[split + 1 :], "x")
+        candidates, shapes = _tuples(rest[:split], ",", (3, 4)), _tuples(rest[split + 1 :], "x", (3,))
         if threads < 1 or dtype not in ("float32", "float64"):
             raise ValueError
     except (IndexError, ValueError):
         print(USAGE, file=sys.stderr)
         return 2
+    jit_rows = impl.JIT_ROWS[dtype]
+    impl.SHORT_A_KC[dtype] = ()  # the candidate's KC for every A
     kernel = NumbaGemm()
     kernel.setup(threads)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -55,7 +59,8 @@ def main(argv: list[str]) -> int:
             ops = make_operands(case)
             launches = []
             for candidate in candidates:
-                impl.BLOCKS[dtype] = impl.PANEL_BLOCKS[dtype] = candidate
+                impl.BLOCKS[dtype] = impl.PANEL_BLOCKS[dtype] = candidate[:3]
+                impl.JIT_ROWS[dtype] = candidate[3] * candidate[1] if len(candidate) == 4 else jit_rows
                 prepared = kernel.prepare(case, ops)
                 prepared.launch()
                 prepared.launch()  # twice: a kernel that accumulates into C fails the check
