@@ -198,10 +198,10 @@ SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
 #: Short A (each thread packing its own strips of B just in time, nothing shared) runs all of a panel's
 #: rank-KC updates in one parallel region instead of one region an update: with SHORT_A_KC's KC of 96, K of
 #: 4096 is 43 updates, and at two threads KC 96 lost 9-12 % to the table's KC without this (float32
-#: 8x768x4096, 16x7168x256, 16x512x7168) and gains 5-29 % with it. At the table's KC, one region over one an
-#: update, in-process, two threads: -2 to +8 % (K = 7168 +8 %). On AVX2 only: on AVX-512 one region a call
-#: (panels and updates) lost in the harness at two threads (README "What changed": float64 8x12288x1536
-#: 1.021 -> 0.884), and this narrower form was not measured there.
+#: 8x768x4096, 16x7168x256, 16x512x7168); with it the two together gain -3 to +29 % at 3-32 rows. At the
+#: table's KC, one region over one an update, in-process, two threads: -2 to +8 % (K = 7168 +8 %). On AVX2
+#: only: on AVX-512 one region a call (panels and updates) lost in the harness at two threads (README "What
+#: changed": float64 8x12288x1536 1.021 -> 0.884), and this narrower form was not measured there.
 UPDATES_IN_ONE_REGION = VECTOR_BITS == 256
 #: Strip rows (strips x KC) of B a group packed just in time holds: INLINE_PACK strips at BLOCKS' KC, so a
 #: shorter KC packs more strips in the same bytes of L2.
@@ -1032,7 +1032,8 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_row
     """Packing buffers (one array, allocated outside timing, first-touched) and block sizes for one problem.
 
     One array rather than four: every array argument costs the call its unboxing (about
-    50 ns each), which a 64^3 product notices.
+    50 ns each), which a 64^3 product notices. ``packs_b_rows``: B is row-major and packed (not read in
+    place), so short A may take its own KC (``blocks``).
     """
     name = np.dtype(dtype).name
     mr, nr = tile_for(m).shape(name)

@@ -89,7 +89,7 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
     """Short A packing row-major B just in time reads each of a group's KC rows of B in one run as wide as
-    the group; on AVX2 runs of 768 bytes (8 strips) streamed at about 6 GB/s, runs of 3-6 KiB at 10-11. So
+    the group; on AVX2 runs of 768 bytes (8 strips) streamed at about 6 GB/s, runs of 4-6 KiB at 9-11. So
     A of few rows takes a shorter KC (SHORT_A_KC) and a group of proportionally more strips in the same
     bytes (JIT_ROWS strip rows, the L2 budget of the table's KC). B stored transposed is read along K,
     whose runs a short KC would cut: it keeps the table's KC, as do A of more rows and B read in place.
@@ -98,7 +98,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     itemsize = np.dtype(dtype).itemsize
-    mc_table, kc_table, nc_table = impl.BLOCKS[dtype]
+    _, kc_table, nc_table = impl.BLOCKS[dtype]
     short = impl.SHORT_A_KC[dtype]
     assert bool(short) == (impl.VECTOR_BITS == 256), "measured on AVX2 only"
     for kc in {kc_table, *(kc for _, kc in short)}:
