@@ -1046,7 +1046,7 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_row
     return aligned_zeros(b_panel + slots * (a_block + b_jit + tile), dtype), mc, kc, nc, group
 
 
-def blocks(dtype: str, m: int, packs_b_rows: bool = False) -> tuple[int, int, int]:
+def blocks(dtype: str, m: int, packs_b_rows: bool) -> tuple[int, int, int]:
     """(MC, KC, NC) for A of ``m`` rows: PANEL_BLOCKS for several row blocks, BLOCKS for one (short A), with
     the KC of SHORT_A_KC for as few rows as it lists when ``packs_b_rows`` (B packed from row-major storage)."""
     if m > SHORT_A:

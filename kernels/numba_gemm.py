@@ -70,8 +70,8 @@ class NumbaGemm(Kernel):
         tile = impl.tile_for(case.m)
         mr, nr = tile.shape(a.dtype.name)
         direct_a, direct_b = impl.in_place(case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
-        packs_b_rows = b_flat.size > 0 and not direct_b
-        work, mc, kc, nc, group = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads, packs_b_rows)
+        jit = impl.packs_just_in_time(case.m, direct_b)  # B packed by each thread, a group at a time
+        work, mc, kc, nc, group = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads, jit and b_flat.size > 0)
         parallel = impl.parallel_pays(case.m, case.n, nr, mc, nc, self.threads)
         gemm = impl.GEMMS[(parallel, tile.kind)]
         launch = partial(gemm, a, a_flat, b, b_flat, c, work, mc, kc, nc, group, self.threads)
@@ -79,7 +79,7 @@ class NumbaGemm(Kernel):
         if direct_b and impl.fetches_in_place(case.m, mr, b_flat.nbytes):  # as _block decides
             path += f" (fetched {impl.IN_PLACE_AHEAD} rows ahead)"
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
-        sizes = f"MC={mc} KC={kc} NC={nc}" + (f" GROUP={group}" if impl.packs_just_in_time(case.m, direct_b) else "")
+        sizes = f"MC={mc} KC={kc} NC={nc}" + (f" GROUP={group}" if jit else "")
         facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": sizes}
         return Prepared(launch, c, facts)
 
