@@ -27,12 +27,12 @@ accumulators in memory and reaches a fraction of the FMA peak. Everything else (
 blocking, edges, threading) is ordinary ``@njit`` code. Compiled code is cached on disk.
 
 Tile shapes fill the vector registers with accumulators (``TILES``): on AVX2 (16 registers)
-float32 6 x 16 (4 x 24 for short A: a k step of 12 FMAs then loads three vectors of B and four
-values of A, and 8 or 16 rows make whole strips), float64 4 x 12. On AVX-512 (32 registers) two
-kinds, chosen by the rows of A: "tall" 12 x 32 / 12 x 16 for short A (each B load feeds 12 FMAs
-while B streams past a few rows) and "wide" 6 x 64 / 6 x 32 for the rest (fewer loads per FMA,
-and A can be read in place). MR and NR are compile-time constants: the kind travels as a Numba
-type (``Tile``).
+float32 6 x 16 (4 x 24 for short A, and for A of up to 128 rows against wide B: a k step of 12 FMAs then
+loads three vectors of B and four values of A, strips of 4 rows, and B packed in runs half as long again),
+float64 4 x 12. On AVX-512 (32 registers) two kinds, chosen by the rows of A: "tall" 12 x 32 / 12 x 16
+for short A (each B load feeds 12 FMAs while B streams past a few rows) and "wide" 6 x 64 / 6 x 32 for
+the rest (fewer loads per FMA, and A can be read in place). MR and NR are compile-time constants: the
+kind travels as a Numba type (``Tile``).
 
 Small problems skip what does not pay: one thread (or one share of C) runs a serial build
 with no parallel region to launch; narrow B reads row-major A and B in place, so a 64^3
@@ -72,6 +72,16 @@ TILES = {
     128: {"tall": {"float32": (4, 8), "float64": (4, 4)}, "wide": {"float32": (4, 8), "float64": (4, 4)}},
 }[VECTOR_BITS]
 TALL_MAX_M = 32
+#: On AVX2 float32 (4 x 24 over 6 x 16; float64 has one tile) A of up to TALL_WIDE_B[0] rows against B of at
+#: least TALL_WIDE_B[1] columns takes the tall tile too: a group of eight strips packed just in time then
+#: reads each row of B in a run of 768 bytes rather than 512, and packing alone (KC 512, median of seven) read
+#: B at 7.6 GB/s rather than 6.3, a rate at which packing takes a fifth of 128x4096x4096's time at one
+#: thread. In-process A/B over 6 x 16 (docs/examples/kernel_ab.py) on a Zen 3 EPYC, M = 48-128, N >= 768,
+#: one thread: -1 to +4 % while the host was quiet, +2 to +11 % while its other guests slowed memory
+#: (OpenBLAS 10-25 % under its quiet rate); two threads -4 to +5 % quiet, -2 to +13 % slowed. Narrower B
+#: keeps 6 x 16, whose strips leave no edge at N = 64-256 (64^3 lost 25 %, 128^3 20 %, 64x256x256 and
+#: 100x200x300 5-6 %), as do 160-256 rows, where B is packed once for twice the FMAs (-15 to +8 %).
+TALL_WIDE_B = (128, 512) if VECTOR_BITS == 256 else (TALL_MAX_M, 0)
 #: Narrow B (n <= this) reads row-major A in place, with tiles of at most DIRECT_A_MAX_MR rows (each row of
 #: the tile is one read stream of A; 12 streams lost to packing by 1.2-1.8x, 6 win by 10-17 % at 64^3);
 #: short A (DIRECT_B_MIN_M <= m <= DIRECT_B_MAX_M) or narrow B (n <= DIRECT_B_MAX_N) reads row-major B in place.
@@ -777,9 +787,10 @@ def parallel_pays(m: int, n: int, nr: int, mc: int, nc: int, threads: int) -> bo
     return threads > 1 and blocks * chunks > 1
 
 
-def tile_for(m: int) -> Tile:
-    """The tile kind for A of ``m`` rows (see TILES)."""
-    return Tile("tall" if m <= TALL_MAX_M else "wide")
+def tile_for(m: int, n: int) -> Tile:
+    """The tile kind for A of ``m`` rows and B of ``n`` columns (see TILES, TALL_WIDE_B)."""
+    max_m, min_n = TALL_WIDE_B
+    return Tile("tall" if m <= TALL_MAX_M or (m <= max_m and n >= min_n) else "wide")
 
 
 def _twins(func, **flags) -> dict:
@@ -1036,7 +1047,7 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_row
     place), so short A may take its own KC (``blocks``).
     """
     name = np.dtype(dtype).name
-    mr, nr = tile_for(m).shape(name)
+    mr, nr = tile_for(m, n).shape(name)
     mc, kc, nc = blocks(name, m, packs_b_rows)
     group = jit_strips(name, kc)
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides

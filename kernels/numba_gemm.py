@@ -67,7 +67,7 @@ class NumbaGemm(Kernel):
                 path = f"gemv, {split}{rows} row{'s' if rows > 1 else ''} of B a pass"
             return Prepared(launch, c, self._facts(path, impl))
         a_flat, b_flat = _flat(a), _flat(b)
-        tile = impl.tile_for(case.m)
+        tile = impl.tile_for(case.m, case.n)
         mr, nr = tile.shape(a.dtype.name)
         direct_a, direct_b = impl.in_place(case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
         jit = impl.packs_just_in_time(case.m, direct_b)  # B packed by each thread, a group at a time

@@ -30,6 +30,8 @@ def test_random_shapes_against_numpy(threads):
     (tall_mr, tall_nr), (wide_mr, wide_nr) = impl.TILES["tall"]["float32"], impl.TILES["wide"]["float32"]
     mc, kc, _ = impl.BLOCKS["float32"]
     dims = [1, 2, 7, 13, tall_mr + 1, wide_mr + 1, tall_nr - 1, wide_nr + 1, impl.TALL_MAX_M + 1, 97, mc + 1, kc + 3]
+    if impl.TALL_WIDE_B[0] > impl.TALL_MAX_M:  # just past the tall tile's reach against wide B
+        dims += [impl.TALL_WIDE_B[0] + 1, impl.TALL_WIDE_B[1] - 1]
     for dtype in ("float32", "float64"):  # A of several row blocks, with the blocks of a shared panel of B
         panel_mc, panel_kc, panel_nc = impl.PANEL_BLOCKS[dtype]
         dims += [impl.SHORT_A + 1, 2 * panel_mc + 1, panel_kc + 1, panel_nc + 1]
@@ -66,7 +68,8 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
         assert panel_kc * panel_nc * itemsize <= 2 << 20
         if dtype == "float64":  # short A's group of strips packed just in time: 288 KiB of the 512 KiB L2
             _, kc, _ = impl.BLOCKS[dtype]
-            assert impl.jit_strips(dtype, kc) * kc * impl.tile_for(impl.SHORT_A).shape(dtype)[1] * itemsize <= 288 << 10
+            nr = impl.tile_for(impl.SHORT_A, 2100).shape(dtype)[1]
+            assert impl.jit_strips(dtype, kc) * kc * nr * itemsize <= 288 << 10
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -77,7 +80,7 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
             prepared.launch()
             prepared.launch()
             mc, kc, nc = table[dtype]
-            mr, nr = impl.tile_for(m).shape(dtype)
+            mr, nr = impl.tile_for(m, case.n).shape(dtype)
             mc = mc if m > impl.SHORT_A else -(-m // mr) * mr
             group = f" GROUP={impl.jit_strips(dtype, kc)}" if m <= impl.SHORT_A else ""
             assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 700)} NC={min(nc, -(-2100 // nr) * nr)}{group}"
@@ -101,12 +104,12 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
     _, kc_table, nc_table = impl.BLOCKS[dtype]
     short = impl.SHORT_A_KC[dtype]
     assert bool(short) == (impl.VECTOR_BITS == 256), "measured on AVX2 only"
+    n, k = 2000, 1100
     for kc in {kc_table, *(kc for _, kc in short)}:
         assert kc <= kc_table
-        for m in (8, 64):  # both tile kinds: a group holds no more bytes than at the table's KC
-            nr = impl.tile_for(m).shape(dtype)[1]
+        for m in (8, impl.SHORT_A):  # both tile kinds: a group holds no more bytes than at the table's KC
+            nr = impl.tile_for(m, n).shape(dtype)[1]
             assert impl.jit_strips(dtype, kc) * kc * nr * itemsize <= impl.INLINE_PACK * kc_table * nr * itemsize
-    n, k = 2000, 1100
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -121,7 +124,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
             kc = kc_table
             if layout == "NN" and not narrow:
                 kc = next((short_kc for rows, short_kc in short if m <= rows), kc_table)
-            mr, nr = impl.tile_for(m).shape(dtype)
+            mr, nr = impl.tile_for(m, case.n).shape(dtype)
             want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
             if not narrow:
                 want += f" GROUP={impl.jit_strips(dtype, kc)}"
@@ -473,6 +476,33 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
         kernel.teardown()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_avx2_float32_a_of_up_to_128_rows_against_wide_b_takes_the_4x24_tile(threads):
+    """On AVX2 float32 A of up to 128 rows against B of at least 512 columns runs 4 x 24 tiles (B packed in runs
+    half as long again as 6 x 16's; measured in TALL_WIDE_B's comment); taller A and narrower B keep 6 x 16
+    (at 64^3 4 x 24 lost 25 %), and on AVX-512 the tall tile stops at 32 rows. The row says which tile ran,
+    and every product passes the harness's verifier: A of several 4-row strips with a one-row edge, N not a
+    multiple of 24, a ragged last rank-KC update."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    max_m = 128 if impl.VECTOR_BITS == 256 else 32  # against B of at least 512 columns
+    kernel = NumbaGemm()
+    kernel.setup(threads)
+    try:
+        for m, n in ((33, 1000), (128, 1000), (129, 1000), (64, 511), (64, 64), (128, 512)):
+            case = GemmCase(m, n, 600, "float32")
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            prepared.launch()
+            kind = "tall" if m <= 32 or (m <= max_m and n >= 512) else "wide"
+            mr, nr = impl.TILES[kind]["float32"]
+            assert prepared.facts["tile"] == f"{mr}x{nr} {kind}", (m, n, prepared.facts["tile"])
+            assert verify(case, ops, prepared.output).ok, case
+    finally:
+        kernel.teardown()
+
+
 @pytest.mark.parametrize(
     "m, n, k, dtype, fetches",
     [
@@ -493,7 +523,7 @@ def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, fetches)
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     case = GemmCase(m, n, k, dtype)
-    mr = impl.tile_for(m).shape(dtype)[0]
+    mr = impl.tile_for(m, n).shape(dtype)[0]
     assert impl.fetches_in_place(m, mr, n * k * np.dtype(dtype).itemsize) == (fetches and impl.FETCH_AHEAD)
     kernel = NumbaGemm()
     kernel.setup(1)

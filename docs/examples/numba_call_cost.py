@@ -82,7 +82,7 @@ def main(size: int = 64, dtype: str = "float32") -> None:
     prepared = kernel.prepare(case, ops)
     launch = prepared.launch
     gemm, args = launch.func, launch.args
-    tile = impl.tile_for(size)
+    tile = impl.tile_for(size, size)
     mr, nr = tile.shape(dtype)
     kc = min(size, impl.BLOCKS[dtype][1])
     abuf = aligned_zeros(-(-size // mr) * mr * kc, dtype)
