@@ -131,11 +131,12 @@ GEMV_SPLIT_N = 1024
 #: share of the columns read one row a pass is a short segment per row of B (-34 to -52 %). Those figures are
 #: AVX-512's (a Zen 4 EPYC). On AVX2 (a Zen 3 EPYC) one row a pass read B from L3 at 0.76-0.89 of OpenBLAS
 #: (float32 1x768x4096 0.762, float64 1x1280x8192 0.830), and eight a pass won from rows of 2.5 KiB up:
-#: in-process A/B (docs/examples/kernel_ab.py), one thread, float32 1x768x4096 +8 to +19 %, 1x1280x8192
-#: +25 %, 1x1024x8192 +32 to +34 %, 1x2048x2048 +90 %, float64 1x320x4096 +19 %, 1x384x4096 +40 %, 1x768x4096
-#: +49 %, 1x1280x8192 +32 %; two threads (B's rows split) +0 to +144 %. Rows of 1-2 KiB -9 to +8 % (level
-#: in L3), and from memory one row a pass still wins there (float32 1x256x32768 -37 % with eight, 1x512x16384
-#: -22 %, float64 1x256x16384 -27 %); 3 KiB rows from memory lose a little with eight (-7 to -12 %).
+#: in-process A/B (docs/examples/kernel_ab.py), one thread, float32 1x768x4096 +8 to +19 %, 1x1280x8192 +25
+#: to +27 %, 1x1024x8192 +32 to +34 %, 1x2048x2048 +90 %, float64 1x320x4096 +19 %, 1x384x4096 +40 %,
+#: 1x768x4096 +49 to +50 %, 1x1280x8192 +32 to +36 %; two threads (B's rows split) +0 to +144 %. Rows of 1-2
+#: KiB -9 to +8 % (level in L3), and from memory one row a pass still wins there (float32 1x256x32768 -37 %
+#: with eight, 1x512x16384 -22 %, float64 1x256x16384 -27 %); 3 KiB rows from memory lose a little with
+#: eight (-1 to -12 %).
 GEMV_ONE_ROW_BYTES = 2048 if VECTOR_BITS == 256 else 12288
 #: Whole rows of B read into a row of C at least this wide that is a whole number of pages (PAGE) go four a
 #: pass instead of eight: B's rows then sit a multiple of 4 KiB apart, so the same column of every row falls

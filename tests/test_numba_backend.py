@@ -618,7 +618,7 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
     """One row of B a pass up to exactly GEMV_ONE_ROW_BYTES of C's row (2 KiB on AVX2, 12 KiB on AVX-512: a row
-    of 3 KiB takes eight on AVX2, +8 to +49 % there), then eight; four from exactly GEMV_FOUR_ROW_BYTES when
+    of 3 KiB takes eight on AVX2, +8 to +40 % there), then eight; four from exactly GEMV_FOUR_ROW_BYTES when
     C's row is a whole number of pages, eight one page narrower or one cache line wider. In the kernel and in
     the path alike, and every loop computes the product (K = 11: passes plus a remainder for four and eight
     rows)."""
