@@ -122,7 +122,7 @@ class Measurement:
     verified: str = ""
     noise: str = ""
     converged: bool = False
-    disturbed: int = 0  # timed blocks set aside: the worker's threads waited for a CPU (schema 3)
+    disturbed: int = 0  # timed blocks set aside: threads waited for a CPU, or the host outran a hold (schema 3)
     contention: float | None = None  # share of the worker threads' time spent waiting for a CPU
     prepare_s: float | None = None
     first_call_s: float | None = None

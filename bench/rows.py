@@ -104,6 +104,8 @@ def _facts(m: Measured) -> dict[str, str]:
         out["cold_bytes"] = str(m.cold_bytes)
     if m.reclaim:
         out["host_reclaim"] = m.reclaim
+    if m.samples.unheld:
+        out["unheld_blocks"] = str(m.samples.unheld)
     return out
 
 

@@ -96,7 +96,7 @@ class Samples:
     warmup_calls: int
     converged: bool
     sampling_s: float
-    #: Per-call seconds of blocks set aside as disturbed (other work on the worker's CPUs).
+    #: Per-call seconds of blocks set aside as disturbed (other work on the worker's CPUs, or ``unheld``).
     disturbed_s: tuple[float, ...] = ()
     #: Share of the worker threads' time spent waiting for a CPU over every sampled block (None: unknown).
     contention: float | None = None
@@ -108,6 +108,9 @@ class Samples:
     #: Median host seconds per call spent issuing the launches of a clean block, on an asynchronous device
     #: (None on the host, where issuing is the work): reaching the device time means ``launch-bound``.
     dispatch_s: float | None = None
+    #: Blocks set aside (counted in ``disturbed_s``) because the host took longer to issue them than the
+    #: hold ahead of them lasted: the stream may have idled inside the block, timing the host's stall.
+    unheld: int = 0
 
 
 class BlockMonitor(Protocol):
@@ -149,17 +152,23 @@ class _Blocks:
         self.asynchronous = bool(getattr(device, "asynchronous", False))
         self.dispatch_per_call = 0.0  # host seconds per launch, last block
         self.device_per_call = 0.0  # device seconds per launch, last block
+        #: The last block's launches were issued after its hold had run out: the device may have idled
+        #: inside the block waiting for the host (a stall: preemption, a page fault), and its time with it.
+        self.outran_hold = False
 
-    def _hold(self, inner: int) -> None:
-        """Keep the device busy for longer than issuing ``inner`` launches will take the host."""
+    def _hold(self, inner: int) -> float:
+        """Keep the device busy for longer than issuing ``inner`` launches will take the host; returns
+        the seconds the device is held (0: not held, the first block of a device without a spin kernel)."""
         seconds = min(MAX_HOLD_S, 2.0 * self.dispatch_per_call * inner + 50e-6)
         hold = getattr(self.device, "hold", None)
         if hold is not None and hold(seconds):
-            return
+            return seconds
         if self.device_per_call > 0:  # no spin kernel: lead launches of the GEMM, untimed
             lead = min(inner, math.ceil(seconds / self.device_per_call))
             for _ in range(lead):
                 self.launches[0]()
+            return lead * self.device_per_call
+        return 0.0
 
     def run(self, inner: int) -> float:
         """Seconds per call of one block of ``inner`` back-to-back launches."""
@@ -171,8 +180,8 @@ class _Blocks:
         self.offset = (self.offset + inner) % n
         dev = self.device
         dev.synchronize()
-        if self.asynchronous:
-            self._hold(inner)
+        t_hold = time.perf_counter_ns()
+        held = self._hold(inner) if self.asynchronous else 0.0
         t0 = time.perf_counter_ns()  # host clock outside the marks: on the CPU the marks bound the timed region
         start = dev.mark()
         for launch in seq:
@@ -181,6 +190,9 @@ class _Blocks:
         t1 = time.perf_counter_ns()
         per_call = dev.elapsed_ns(start, end) * 1e-9 / inner
         self.dispatch_per_call, self.device_per_call = (t1 - t0) * 1e-9 / inner, per_call
+        # The hold started on the device no earlier than the host enqueued it, so a block issued
+        # (end mark included) within ``held`` of that queued behind it with no gap: conservative.
+        self.outran_hold = held > 0 and (t1 - t_hold) * 1e-9 > held
         return per_call
 
 
@@ -247,6 +259,7 @@ class _Sampler:
         self.disturbed: list[float] = []
         self.waited = self.threads_time = 0.0
         self.streak = 0
+        self.unheld = 0  # blocks set aside because the host issued them past their hold
         self.dispatch: list[float] = []  # host seconds per call of each clean block
 
     def take(self, blocks: _Blocks, inner: int) -> float:
@@ -258,7 +271,10 @@ class _Sampler:
         share = self.monitor.stop(wall) if self.monitor is not None else 0.0
         self.waited += share * wall
         self.threads_time += wall
-        if share > self.policy.max_contention:
+        if blocks.outran_hold:  # may hold the host's stall: as untrustworthy as a contended block
+            self.unheld += 1
+            self.disturbed.append(per_call)
+        elif share > self.policy.max_contention:
             self.disturbed.append(per_call)
         else:
             self.clean.append(per_call)
@@ -312,6 +328,8 @@ def measure(
     contended = starved or (contention is not None and contention > policy.max_contention)
     samples = run.clean + run.disturbed if len(run.clean) < 3 else run.clean
     why = monitor.describe(contention or 0.0) if contended and monitor is not None else ""
+    if starved and run.unheld:
+        why = "; ".join(filter(None, [why, f"host slower than the hold: {run.unheld} blocks issued after it ran out"]))
     dispatch = summarize(run.dispatch).median if blocks.asynchronous and run.dispatch else None
     return Samples(
         tuple(samples),
@@ -325,4 +343,5 @@ def measure(
         contended,
         why,
         dispatch,
+        run.unheld,
     )

@@ -6,9 +6,10 @@ whichever is later (host time in ms, from ``perf_counter``): an idle stream wait
 host, as a real one does, so a harness whose blocks start on an idle stream times the
 host's dispatch. Events stamp device time when the stream reaches them, and reading an
 elapsed time before the end event completed raises, as CUDA's cudaEventElapsedTime does
-(cudaErrorNotReady). Launches may cost host time (``launch_host_ms``). Allocation is
-counted and limited, so refusing a case must happen before allocating; the fake CuPy
-keeps freed blocks in a memory pool, as CuPy does, until ``free_all_blocks``.
+(cudaErrorNotReady). Launches may cost host time (``launch_host_ms``), and chosen ones
+stall the host (``stalls``, as a preemption would). Allocation is counted and limited,
+so refusing a case must happen before allocating; the fake CuPy keeps freed blocks in
+a memory pool, as CuPy does, until ``free_all_blocks``.
 
 Also here: CuPy's TF32 mode (inputs rounded to 10 mantissa bits when ``CUPY_TF32=1`` at the
 first float32 matmul), a spin kernel (``RawKernel``), and a fake NVML (``make_nvml``).
@@ -45,6 +46,7 @@ class Timeline:
         self.gemms = 0
         self.gemm_ms, self.launch_host_ms = gemm_ms, launch_host_ms
         self.spins: list[float] = []
+        self.stalls: dict[int, float] = {}  # GEMM launch number (from 0) -> host ms stalled before issuing it
 
     def enqueue(self, ms: float, fn=None) -> None:
         self.queue.append((ms, fn, host_ms()))
@@ -146,6 +148,8 @@ def _gemm(tl: Timeline, a, b, out, first_call_state: dict, tf32: bool = False) -
         first_call_state["done"] = True
     if tl.launch_host_ms:
         time.sleep(tl.launch_host_ms * 1e-3)  # the host's dispatch: Python, library, driver
+    if tl.gemms in tl.stalls:  # the host preempted mid-block (another process, a page fault)
+        time.sleep(tl.stalls[tl.gemms] * 1e-3)
     tl.gemms += 1
 
     def run():

@@ -7,6 +7,7 @@ first call reported separately, oversized cases refused before any allocation, a
 reasons when the library or device is missing.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -68,6 +69,28 @@ def test_cupy_cold_mode_rotates_device_copies(fake_cupy):
     assert samples == pytest.approx([GEMM_MS * 1e-3] * len(samples), rel=1e-6)
 
 
+def test_a_host_stall_past_the_hold_sets_the_block_aside(fake_cupy):
+    """A host stalled mid-block (preempted, a page fault) for longer than the hold ahead of the block
+    lets the stream idle inside it: the block would time the stall. Three planted 5 ms stalls in
+    sampled blocks must be set aside and counted, every kept sample the device's 2 ms."""
+    fake_cupy.timeline.stalls = dict.fromkeys((4, 6, 8), 5.0)  # launches 0-2: check, first call, warm-up
+    policy = dataclasses.replace(FAST_POLICY, max_time_s=0.5)
+    row, samples, disturbed = Session(CupyGemm(), RunHeader("t", policy, 1), pin=False).run(Job(GemmCase(64, 64, 64)))
+    assert row.status == "ok", row.reason
+    assert samples == pytest.approx([GEMM_MS * 1e-3] * len(samples), rel=1e-6)
+    assert row.disturbed == len(disturbed) >= 3 and max(disturbed) >= (GEMM_MS + 4.0) * 1e-3
+    assert int(json.loads(row.facts)["unheld_blocks"]) >= 3 and "after it ran out" not in row.noise  # enough clean
+
+
+def test_a_host_that_always_outruns_the_hold_is_flagged(fake_cupy):
+    """Every sampled block stalled past its hold (each stall three times the last, outgrowing a hold
+    sized from the previous block): nothing clean is left, so the row keeps them and says why."""
+    fake_cupy.timeline.stalls = {3 + i: 0.2 * 3**i for i in range(8)}
+    row = _session(CupyGemm()).run(Job(GemmCase(64, 64, 64))).row
+    assert row.status == "ok", row.reason
+    assert "blocks issued after it ran out" in row.noise and row.disturbed >= 3
+
+
 def test_cupy_refuses_oversized_case_before_allocating(fake_cupy):
     row = _session(CupyGemm()).run(Job(GemmCase(16384, 16384, 16384, "float32"))).row
     assert row.status == "skipped"
@@ -121,6 +144,20 @@ def test_ascend_910b_dtypes_timed_with_npu_events(fake_torch, dtype):
     libs = json.loads(row.libs)
     assert libs["soc"] == "Ascend910B3" and libs["torch_npu"] == "2.5.1.post-fake"
     assert "TASK_QUEUE_ENABLE" in libs
+
+
+def test_ascend_host_stall_past_the_lead_launches_sets_the_block_aside(fake_torch):
+    """Without a spin kernel the hold is lead launches of the GEMM: a planted 5 ms stall outlasts a
+    2 ms lead, and the block that may hold it is set aside like the spin kernel's."""
+    torch = fake_torch()
+    torch.timeline.stalls = dict.fromkeys((9, 13, 17), 5.0)  # timed launches (each block: one lead, one timed)
+    policy = dataclasses.replace(FAST_POLICY, max_time_s=0.5)
+    row, samples, disturbed = Session(AscendGemm(), RunHeader("t", policy, 1), pin=False).run(
+        Job(GemmCase(32, 32, 32, "float16"))
+    )
+    assert row.status == "ok", row.reason
+    assert samples == pytest.approx([GEMM_MS * 1e-3] * len(samples), rel=1e-6)
+    assert int(json.loads(row.facts)["unheld_blocks"]) >= 3 and max(disturbed) >= 2 * GEMM_MS * 1e-3  # 5 - 2 + 2 ms
 
 
 def test_ascend_910a_rules(fake_torch):
