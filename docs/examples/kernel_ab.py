@@ -13,17 +13,24 @@ One thread, OpenBLAS (held at one thread) in the loop as a yardstick; pin the pr
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
         .venv/bin/python docs/examples/kernel_ab.py HEAD~1 1 float64 64x7392x8192 16x8192x3584
 
-Two threads: OpenBLAS stays out of the loop, because its pool keeps spinning after a call and takes
-the cores from the next Numba call:
+Two threads: OpenBLAS's pool keeps spinning after a call (0.11 s of CPU time after each call here,
+by default) and would take the cores from the next Numba call, so the script runs itself again with
+OPENBLAS_THREAD_TIMEOUT=20 (OpenBLAS clamps the value to 4-30; its threads spin 2**value cycles
+before they sleep: 0.3-0.5 ms at 2-3.5 GHz, under the 10 ms os.times() can see here), and a 5 ms
+pause follows every sample. The back-to-back calls of a sample then find OpenBLAS's threads awake, as
+in the harness's numpy worker (only a sample's first call wakes them), the next kernel's sample finds
+them asleep, and OpenBLAS at two threads is timed in the loop too:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
         .venv/bin/python docs/examples/kernel_ab.py HEAD~1 2 float32 64x7392x8192
 
 Run it from the repository root, with nothing else busy. For each M x N x K it prints GFLOP/s of
-the old and the new kernel (and of OpenBLAS at one thread), new over old, and the new path.
+the old and the new kernel and of OpenBLAS at as many threads, new over old and over OpenBLAS, and
+the new path.
 
 What it finds is a lead for the harness, not a verdict: at two threads an A/A here read 1.006-1.058
-and a change it put at +15 to +23 % was level in ``gemmbench run``; and B of about half this VM's
+(0.89-1.14 over 56 shapes with OpenBLAS in the loop) and a change it put at +15 to +23 % was level in
+``gemmbench run``; and B of about half this VM's
 shared last-level cache stays there only some of the time (16 MiB read in place: -27 to +22 % over
 eight runs, 0.75-0.90 of OpenBLAS in the harness). Keep a change when the harness agrees.
 """
@@ -31,6 +38,7 @@ eight runs, 0.75-0.90 of OpenBLAS in the harness). Keep a change when the harnes
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,6 +53,10 @@ from gemmbench.verify import make_operands, verify
 
 ROUNDS = 31
 OLD = "kernels_at_rev"  # the package name the revision's kernels are imported under
+#: Two threads: OpenBLAS's workers spin 2**20 cycles after a call, not ~0.1 s (read when NumPy loads it).
+QUIET_POOL = {"OPENBLAS_THREAD_TIMEOUT": "20"}
+#: Pause after every sample: the pools of the kernel just timed go quiet before the next one starts.
+SETTLE_S = 0.005
 USAGE = "usage: kernel_ab.py REV THREADS float32|float64 MxNxK [MxNxK ...]"
 
 
@@ -81,6 +93,7 @@ def median_seconds(launches: list, rounds: int = ROUNDS) -> list[float]:
     for _ in range(rounds):
         for launch, samples in zip(launches, times, strict=True):
             samples.append(_seconds_per_call(launch, reps))
+            time.sleep(SETTLE_S)
     return [float(np.median(t)) for t in times]
 
 
@@ -96,6 +109,9 @@ def main(argv: list[str]) -> int:
     except ValueError:
         print(f"kernel_ab.py: shapes are MxNxK with positive integers. {USAGE}", file=sys.stderr)
         return 2
+    if threads > 1 and any(os.environ.get(k) != v for k, v in QUIET_POOL.items()):
+        os.environ.update(QUIET_POOL)  # OpenBLAS reads it once, when NumPy loads it: start again
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     from gemmbench.kernels import numba_gemm as new_module
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,7 +121,7 @@ def main(argv: list[str]) -> int:
             kernel = module.NumbaGemm()
             kernel.setup(threads)  # holds the BLAS pool at one thread while the kernel lives
             kernels.append(kernel)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=threads, user_api="blas"):  # the yardstick's threads (quiet when idle)
             for m, n, k in shapes:
                 case = GemmCase(m, n, k, dtype)
                 ops = make_operands(case)
@@ -119,11 +135,10 @@ def main(argv: list[str]) -> int:
                         sys.exit(f"kernel_ab.py: the {name} kernel is wrong on {m}x{n}x{k} {dtype}: {verdict.detail}")
                     launches.append(prepared.launch)
                     path = f"{prepared.facts.get('tile', '')} {prepared.facts['path']}".strip()
-                if threads == 1:
-                    c = np.empty((m, n), dtype)
-                    launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
+                c = np.empty((m, n), dtype)
+                launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
                 rates = [2 * m * n * k / t / 1e9 for t in median_seconds(launches)]
-                blas = f"  openblas {rates[2]:6.1f}  new/openblas {rates[1] / rates[2]:.3f}" if threads == 1 else ""
+                blas = f"  openblas {rates[2]:6.1f}  new/openblas {rates[1] / rates[2]:.3f}"
                 print(
                     f"{dtype} {m}x{n}x{k}  old {rates[0]:6.1f}  new {rates[1]:6.1f} GFLOP/s  "
                     f"new/old {rates[1] / rates[0]:.3f}{blas}  {path}",
