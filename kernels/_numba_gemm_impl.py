@@ -145,6 +145,16 @@ GEMV_ONE_ROW_BYTES = 2048 if VECTOR_BITS == 256 else 12288
 #: with B in L3), 16-20 KiB -4 to +4 %, float64 24-128 KiB -2 to +15 %, rows not a whole number of pages
 #: -2 to -11 %; two threads splitting B's rows -1 to +19 %.
 GEMV_FOUR_ROW_BYTES = 24576
+#: One thread reading whole rows of B wider than GEMV_ONE_ROW_BYTES takes this many a pass on AVX2 (on
+#: AVX-512 eight, or four by GEMV_FOUR_ROW_BYTES). With 16 vector registers, eight rows' multipliers, their
+#: loads and C's vector leave the loop short of registers. The loops alone, six over eight, one thread, 41
+#: alternations, two runs (a Zen 3 EPYC): float32 rows of 3-64 KiB -4 to +21 % (1x2048x2048 +11 and +11 %,
+#: 1x2936x2048 -4 then +9 %, 1x16384x2048 -1 %), float64 -1 to +16 %; over four for paged rows of 24 KiB
+#: and more -1 to +7 %. The backend, in-process A/B (docs/examples/kernel_ab.py, 31 rounds, two runs):
+#: float32 -1 to +13 % (1x2048x2048 +13 and +12 %: 0.86 -> 1.04-1.10 of OpenBLAS), float64 -1 to +20 %. Two
+#: threads, each over its own rows of B, keep eight (or four): six read -18 to +8 % there, mostly losses
+#: with B in L3 (1x2936x2048 float32 -11 and -18 %, 1x768x4096 -5 and -6 %).
+GEMV_SERIAL_ROWS = 6 if VECTOR_BITS == 256 else 8
 #: The same collision for a thread's share of C's columns: when B's rows are a whole number of pages apart
 #: the share takes six rows a pass (six lines and C's in one set fit its ways). Six over eight, two threads,
 #: B of 3-14 MiB in L3, in-process: float32 +3 to +10 % (4096x512 +7-8 %, 7168x256 +4-6 %), float64 -3 to
@@ -928,7 +938,8 @@ def _axpy_four_rows(a, b, p0, p1, out):
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
-    """``_axpy_rows`` six rows of B per pass (for B's rows a whole number of pages apart)."""
+    """``_axpy_rows`` six rows of B per pass (a share of C's columns when B's rows are a whole number of pages
+    apart, and whole rows read by one thread on AVX2: ``GEMV_SERIAL_ROWS``)."""
     n = j1 - j0
     out[:] = 0
     p6 = p1 - (p1 - p0) % 6
@@ -942,25 +953,31 @@ def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
 
 
 @njit(cache=True)
-def gemv_rows_a_pass(n, itemsize):
-    """Rows of B a GEMV pass takes when it reads whole rows of B (contiguous) into a row of C ``n`` wide: one
-    while that row fits GEMV_ONE_ROW_BYTES (B is then one sequential stream), four when it is a whole number
-    of pages from GEMV_FOUR_ROW_BYTES up (eight would collide in one L1 set), else eight (``_axpy_rows``)."""
+def gemv_rows_a_pass(n, itemsize, nthreads):
+    """Rows of B a GEMV pass takes when ``nthreads`` threads read whole rows of B (contiguous) into rows of C
+    ``n`` wide: one while that row fits GEMV_ONE_ROW_BYTES (B is then one sequential stream); for one thread
+    GEMV_SERIAL_ROWS where it is not eight (six on AVX2); else four when the row is a whole number of pages
+    from GEMV_FOUR_ROW_BYTES up (eight would collide in one L1 set), else eight (``_axpy_rows``)."""
     row = n * itemsize
     if row <= GEMV_ONE_ROW_BYTES:
         return 1
+    if nthreads == 1 and GEMV_SERIAL_ROWS != 8:
+        return GEMV_SERIAL_ROWS
     return 4 if row % PAGE == 0 and row >= GEMV_FOUR_ROW_BYTES else 8
 
 
 @njit(cache=True, nogil=True)
-def _whole_rows(a, b, p0, p1, out):
-    """``out[:] = A[0, p0:p1] @ B[p0:p1, :]``, as many rows of B a pass as ``gemv_rows_a_pass`` says."""
+def _whole_rows(a, b, p0, p1, out, nthreads):
+    """``out[:] = A[0, p0:p1] @ B[p0:p1, :]`` by one of ``nthreads`` threads, as many rows of B a pass as
+    ``gemv_rows_a_pass`` says."""
     n = b.shape[1]
-    rows = gemv_rows_a_pass(n, out.itemsize)
+    rows = gemv_rows_a_pass(n, out.itemsize, nthreads)
     if rows == 1:
         _axpy_each_row(a, b, p0, p1, out)
     elif rows == 4:
         _axpy_four_rows(a, b, p0, p1, out)
+    elif rows == 6:
+        _axpy_six_rows(a, b, p0, p1, 0, n, out)
     else:
         _axpy_rows(a, b, p0, p1, 0, n, out)
 
@@ -1003,14 +1020,14 @@ def _gemv_row(a, b, c, parts):
     columns of every row of B straight into C (shares cut at whole cache lines, six or eight
     rows of B a pass: ``gemv_share_rows_a_pass``), or, for narrow C or B streamed from memory
     (``gemv_splits_columns``), their own range of whole rows of B into their row of ``parts``
-    (allocated in prepare), the partial rows summed at the end. Whole rows go one, four or eight
-    a pass (``gemv_rows_a_pass``).
+    (allocated in prepare), the partial rows summed at the end. Whole rows go one, four, six or
+    eight a pass (``gemv_rows_a_pass``).
     """
     k, n = b.shape
     nthreads = parts.shape[0]
     crow = c[0]
     if nthreads == 1:  # constant bounds: the compiler drops the eight-row loop's row slicing (+6-9 %)
-        _whole_rows(a, b, 0, k, crow)
+        _whole_rows(a, b, 0, k, crow, 1)
     elif gemv_splits_columns(n, k, c.itemsize, nthreads):
         six = gemv_share_rows_a_pass(n, c.itemsize) == GEMV_SHARE_PAGED_ROWS
         for t in prange(nthreads):
@@ -1021,7 +1038,7 @@ def _gemv_row(a, b, c, parts):
                 _axpy_rows(a, b, 0, k, j0, j1, crow[j0:j1])
     else:
         for t in prange(nthreads):
-            _whole_rows(a, b, t * k // nthreads, (t + 1) * k // nthreads, parts[t])
+            _whole_rows(a, b, t * k // nthreads, (t + 1) * k // nthreads, parts[t], nthreads)
         crow[:] = parts[0]
         for t in range(1, nthreads):
             crow += parts[t]

@@ -560,15 +560,17 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
         kernel.teardown()
 
 
-def _gemv_loop(row_bytes: int, columns: bool = False) -> str:
-    """The loop the path must name for rows of B ``row_bytes`` wide, read whole or as a share of C's columns
-    (six when they are a whole number of pages apart, else eight)."""
+def _gemv_loop(row_bytes: int, threads: int, columns: bool = False) -> str:
+    """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: six
+    a pass) or as a share of C's columns (six when they are a whole number of pages apart, else eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     if columns:
         rows = 6 if row_bytes % impl.PAGE == 0 else 8
     elif row_bytes <= impl.GEMV_ONE_ROW_BYTES:
         rows = 1
+    elif threads == 1 and impl.VECTOR_BITS == 256:
+        rows = 6
     else:
         rows = 4 if row_bytes % impl.PAGE == 0 and row_bytes >= impl.GEMV_FOUR_ROW_BYTES else 8
     return f"{rows} row{'s' if rows > 1 else ''} of B a pass"
@@ -579,10 +581,10 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     """m == 1 with row-major B: one thread streams B straight into C; two split C's columns (cut at whole
     cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of B_FROM_MEMORY
     and more, B's rows with partial rows summed. Whole rows of B go one a pass while C's row fits
-    GEMV_ONE_ROW_BYTES, four when C's row is a whole number of pages of at least GEMV_FOUR_ROW_BYTES, else
-    eight; a share of the columns six when B's rows are whole pages apart, else eight (odd K leaves a
-    remainder). Every column must be written once, and the row's path must name the
-    split and the loop that ran."""
+    GEMV_ONE_ROW_BYTES, then six at one thread on AVX2, else four when C's row is a whole number of pages
+    of at least GEMV_FOUR_ROW_BYTES, else eight; a share of the columns six when B's rows are whole pages
+    apart, else eight (odd K leaves a remainder). Every column must be written once, and the row's path
+    must name the split and the loop that ran."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     wide = 2 * impl.GEMV_SPLIT_N + 3
@@ -606,7 +608,7 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
                 prepared = kernel.prepare(case, ops)
                 prepared.launch()
                 prepared.launch()  # C is overwritten, never accumulated across calls
-                loop = _gemv_loop(n * np.dtype(dtype).itemsize, threads > 1 and split.startswith("C"))
+                loop = _gemv_loop(n * np.dtype(dtype).itemsize, threads, threads > 1 and split.startswith("C"))
                 want_path = f"gemv, {loop}" if threads == 1 else f"gemv, {split}, {loop}"
                 assert prepared.facts["path"] == want_path, case
                 want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
@@ -618,26 +620,27 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
     """One row of B a pass up to exactly GEMV_ONE_ROW_BYTES of C's row (2 KiB on AVX2, 12 KiB on AVX-512: a row
-    of 3 KiB takes eight on AVX2, +8 to +40 % there), then eight; four from exactly GEMV_FOUR_ROW_BYTES when
-    C's row is a whole number of pages, eight one page narrower or one cache line wider. In the kernel and in
-    the path alike, and every loop computes the product (K = 11: passes plus a remainder for four and eight
-    rows)."""
+    of 3 KiB takes more on AVX2, +8 to +40 % there). Then, on AVX2, six at one thread (+0.4 to +20 % over
+    eight) at every width; on AVX-512 eight, and four from exactly GEMV_FOUR_ROW_BYTES when C's row is a whole
+    number of pages, eight one page narrower or one cache line wider. In the kernel and in the path alike, and
+    every loop computes the product (K = 11: passes plus a remainder for four, six and eight rows)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     size = np.dtype(dtype).itemsize
     per_line, per_page = 64 // size, impl.PAGE // size
     edge, paged = impl.GEMV_ONE_ROW_BYTES // size, impl.GEMV_FOUR_ROW_BYTES // size
+    avx2 = impl.VECTOR_BITS == 256
     kernel = NumbaGemm()
     kernel.setup(1)
     try:
         for n, rows in (
-            (3072 // size, "8 rows" if impl.VECTOR_BITS == 256 else "1 row"),
+            (3072 // size, "6 rows" if avx2 else "1 row"),
             (edge, "1 row"),
-            (edge + per_line, "8 rows"),
-            (paged - per_page, "8 rows"),
-            (paged, "4 rows"),
-            (paged + per_line, "8 rows"),
-            (4 * paged, "4 rows"),
+            (edge + per_line, "6 rows" if avx2 else "8 rows"),
+            (paged - per_page, "6 rows" if avx2 else "8 rows"),
+            (paged, "6 rows" if avx2 else "4 rows"),
+            (paged + per_line, "6 rows" if avx2 else "8 rows"),
+            (4 * paged, "6 rows" if avx2 else "4 rows"),
         ):
             case = GemmCase(1, n, 11, dtype)
             ops = make_operands(case, seed=n)

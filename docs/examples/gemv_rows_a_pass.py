@@ -1,4 +1,4 @@
-"""Rows of B a GEMV pass: the A/B behind ``GEMV_FOUR_ROW_BYTES`` and ``GEMV_SHARE_PAGED_ROWS``.
+"""Rows of B a GEMV pass: the A/B behind ``GEMV_FOUR_ROW_BYTES``, ``GEMV_SERIAL_ROWS`` and ``GEMV_SHARE_PAGED_ROWS``.
 
 The ``numba`` backend's GEMV (M = 1, row-major B) adds several rows of B into C per pass over C.
 How many pays depends on C's width and on whether B's rows lie a whole number of 4 KiB pages
@@ -8,7 +8,7 @@ every result against a float64 product, so the rules' figures in the README can 
 after a change or on another CPU. OpenBLAS stays out of the loop on purpose: its thread pool
 keeps spinning after a call and takes the cores from the next Numba call.
 
-One thread reading whole rows of B (one, four or eight a pass):
+One thread reading whole rows of B (one, four, six or eight a pass):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
         .venv/bin/python docs/examples/gemv_rows_a_pass.py whole float32 16384x2048 5000x2936
@@ -47,6 +47,8 @@ def _whole(a, b, out, rows):
         impl._axpy_each_row(a, b, 0, k, out)
     elif rows == 4:
         impl._axpy_four_rows(a, b, 0, k, out)
+    elif rows == 6:
+        impl._axpy_six_rows(a, b, 0, k, 0, n, out)
     else:
         impl._axpy_rows(a, b, 0, k, 0, n, out)
 
@@ -70,7 +72,7 @@ def compare(mode: str, dtype: str, n: int, k: int) -> str:
     want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
     size = np.dtype(dtype).itemsize
     if mode == "whole":
-        run, choices, rule = _whole, (8, 4, 1), impl.gemv_rows_a_pass(n, size)
+        run, choices, rule = _whole, (8, 6, 4, 1), impl.gemv_rows_a_pass(n, size, 1)
     else:
         run, choices, rule = _shares, (8, 6), impl.gemv_share_rows_a_pass(n, size)
     outs = {rows: aligned_zeros((n,), dtype) for rows in choices}
