@@ -152,8 +152,8 @@ GEMV_FOUR_ROW_BYTES = 24576
 #: 1x2936x2048 -4 then +9 %, 1x16384x2048 -1 %), float64 -1 to +16 %; over four for paged rows of 24 KiB
 #: and more -1 to +7 %. The backend, in-process A/B (docs/examples/kernel_ab.py, 31 rounds, two runs):
 #: float32 -1 to +13 % (1x2048x2048 +13 and +12 %: 0.86 -> 1.04-1.10 of OpenBLAS), float64 -1 to +20 %. Two
-#: threads, each over its own rows of B, keep eight (or four): six read -18 to +8 % there, mostly losses
-#: with B in L3 (1x2936x2048 float32 -11 and -18 %, 1x768x4096 -5 and -6 %).
+#: threads, each over its own rows of B, keep eight (or four): six read -18 to +15 % there, mostly losses
+#: (float32 1x2936x2048 -11 and -18 %, 1x768x4096 -5 and -6 %, float64 1x768x4096 -2 and -9 %).
 GEMV_SERIAL_ROWS = 6 if VECTOR_BITS == 256 else 8
 #: The same collision for a thread's share of C's columns: when B's rows are a whole number of pages apart
 #: the share takes six rows a pass (six lines and C's in one set fit its ways). Six over eight, two threads,
