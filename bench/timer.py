@@ -152,6 +152,7 @@ class _Blocks:
         self.asynchronous = bool(getattr(device, "asynchronous", False))
         self.dispatch_per_call = 0.0  # host seconds per launch, last block
         self.device_per_call = 0.0  # device seconds per launch, last block
+        self.fastest_per_call = math.inf  # the least device seconds per launch of any block: a lower bound
         #: The last block's launches were issued after its hold had run out: the device may have idled
         #: inside the block waiting for the host (a stall: preemption, a page fault), and its time with it.
         self.outran_hold = False
@@ -167,7 +168,7 @@ class _Blocks:
             lead = min(inner, math.ceil(seconds / self.device_per_call))
             for _ in range(lead):
                 self.launches[0]()
-            return lead * self.device_per_call
+            return lead * self.fastest_per_call  # not the last block's, which a stall may have inflated
         return 0.0
 
     def run(self, inner: int) -> float:
@@ -190,6 +191,7 @@ class _Blocks:
         t1 = time.perf_counter_ns()
         per_call = dev.elapsed_ns(start, end) * 1e-9 / inner
         self.dispatch_per_call, self.device_per_call = (t1 - t0) * 1e-9 / inner, per_call
+        self.fastest_per_call = min(self.fastest_per_call, per_call)
         # The hold started on the device no earlier than the host enqueued it, so a block issued
         # (end mark included) within ``held`` of that queued behind it with no gap: conservative.
         self.outran_hold = held > 0 and (t1 - t_hold) * 1e-9 > held

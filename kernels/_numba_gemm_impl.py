@@ -145,15 +145,15 @@ GEMV_ONE_ROW_BYTES = 2048 if VECTOR_BITS == 256 else 12288
 #: with B in L3), 16-20 KiB -4 to +4 %, float64 24-128 KiB -2 to +15 %, rows not a whole number of pages
 #: -2 to -11 %; two threads splitting B's rows -1 to +19 %.
 GEMV_FOUR_ROW_BYTES = 24576
-#: One thread reading whole rows of B wider than GEMV_ONE_ROW_BYTES takes this many a pass on AVX2 (on
-#: AVX-512 eight, or four by GEMV_FOUR_ROW_BYTES). With 16 vector registers, eight rows' multipliers, their
-#: loads and C's vector leave the loop short of registers. The loops alone, six over eight, one thread, 41
-#: alternations, two runs (a Zen 3 EPYC): float32 rows of 3-64 KiB -4 to +21 % (1x2048x2048 +11 and +11 %,
-#: 1x2936x2048 -4 then +9 %, 1x16384x2048 -1 %), float64 -1 to +16 %; over four for paged rows of 24 KiB
-#: and more -1 to +7 %. The backend, in-process A/B (docs/examples/kernel_ab.py, 31 rounds, two runs):
-#: float32 -1 to +13 % (1x2048x2048 +13 and +12 %: 0.86 -> 1.04-1.10 of OpenBLAS), float64 -1 to +20 %. Two
-#: threads, each over its own rows of B, keep eight (or four): six read -18 to +15 % there, mostly losses
-#: (float32 1x2936x2048 -11 and -18 %, 1x768x4096 -5 and -6 %, float64 1x768x4096 -2 and -9 %).
+#: One thread reading whole rows of B wider than GEMV_ONE_ROW_BYTES takes this many a pass on AVX2 (on AVX-512
+#: eight, or four by GEMV_FOUR_ROW_BYTES). Why is open: AVX2 has half AVX-512's vector registers, but the same loops
+#: split between two threads prefer eight (below). The loops alone, six over eight, 41 alternations, two runs, one
+#: thread (a Zen 3 EPYC): float32 rows of 3-64 KiB -4 to +21 % (1x2048x2048 +11 and +11 %, 1x2936x2048 -4 then +9 %,
+#: 1x16384x2048 -1 %), float64 -1 to +16 %; over four for paged rows of 24 KiB and more -1 to +7 %. The backend,
+#: in-process A/B (docs/examples/kernel_ab.py, 31 rounds, two runs): float32 -1 to +13 % (1x2048x2048 +13 and +12 %:
+#: 0.86 -> 1.04-1.10 of OpenBLAS), float64 -1 to +20 %. Two threads, each over its own rows of B, keep eight (or
+#: four): six read -18 to +15 % there, mostly losses (float32 1x2936x2048 -11 and -18 %, 1x768x4096 -5 and -6 %,
+#: float64 1x768x4096 -2 and -9 %).
 GEMV_SERIAL_ROWS = 6 if VECTOR_BITS == 256 else 8
 #: The same collision for a thread's share of C's columns: when B's rows are a whole number of pages apart
 #: the share takes six rows a pass (six lines and C's in one set fit its ways). Six over eight, two threads,

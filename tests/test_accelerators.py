@@ -160,6 +160,20 @@ def test_ascend_host_stall_past_the_lead_launches_sets_the_block_aside(fake_torc
     assert int(json.loads(row.facts)["unheld_blocks"]) >= 3 and max(disturbed) >= 2 * GEMM_MS * 1e-3  # 5 - 2 + 2 ms
 
 
+def test_lead_launches_count_the_fastest_block_not_one_a_stall_inflated(fake_torch):
+    """A 20 ms stall inflates one block's device time per call; lead launches sized from it would count
+    as a 20 ms hold, and the 5 ms stalls that follow would pass as held. The hold counts the fastest
+    block's time per call, so every kept sample is still the device's 2 ms."""
+    torch = fake_torch()
+    torch.timeline.stalls = {9: 20.0, **dict.fromkeys(range(10, 16), 5.0)}
+    policy = dataclasses.replace(FAST_POLICY, max_time_s=0.5)
+    row, samples, _ = Session(AscendGemm(), RunHeader("t", policy, 1), pin=False).run(
+        Job(GemmCase(32, 32, 32, "float16"))
+    )
+    assert row.status == "ok", row.reason
+    assert samples == pytest.approx([GEMM_MS * 1e-3] * len(samples), rel=1e-6)
+
+
 def test_ascend_910a_rules(fake_torch):
     fake_torch("Ascend910A")
     session = _session(AscendGemm())
