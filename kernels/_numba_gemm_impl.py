@@ -1026,7 +1026,7 @@ def _gemv_row(a, b, c, parts):
     k, n = b.shape
     nthreads = parts.shape[0]
     crow = c[0]
-    if nthreads == 1:  # constant bounds: the compiler drops the eight-row loop's row slicing (+6-9 %)
+    if nthreads == 1:  # constant bounds: the compiler drops the row loops' row slicing (+6-9 %)
         _whole_rows(a, b, 0, k, crow, 1)
     elif gemv_splits_columns(n, k, c.itemsize, nthreads):
         six = gemv_share_rows_a_pass(n, c.itemsize) == GEMV_SHARE_PAGED_ROWS

@@ -36,8 +36,9 @@ def fake_cupy(monkeypatch):
     return cp
 
 
-def _session(kernel):
-    return Session(kernel, RunHeader("t", FAST_POLICY, 1), pin=False)
+def _session(kernel, **policy):
+    """A session on the fake device with FAST_POLICY, fields overridden by ``policy``."""
+    return Session(kernel, RunHeader("t", dataclasses.replace(FAST_POLICY, **policy), 1), pin=False)
 
 
 def test_cupy_times_with_events_not_host_clock(fake_cupy):
@@ -74,8 +75,7 @@ def test_a_host_stall_past_the_hold_sets_the_block_aside(fake_cupy):
     lets the stream idle inside it: the block would time the stall. Three planted 5 ms stalls in
     sampled blocks must be set aside and counted, every kept sample the device's 2 ms."""
     fake_cupy.timeline.stalls = dict.fromkeys((4, 6, 8), 5.0)  # launches 0-2: check, first call, warm-up
-    policy = dataclasses.replace(FAST_POLICY, max_time_s=0.5)
-    row, samples, disturbed = Session(CupyGemm(), RunHeader("t", policy, 1), pin=False).run(Job(GemmCase(64, 64, 64)))
+    row, samples, disturbed = _session(CupyGemm(), max_time_s=0.5).run(Job(GemmCase(64, 64, 64)))
     assert row.status == "ok", row.reason
     assert samples == pytest.approx([GEMM_MS * 1e-3] * len(samples), rel=1e-6)
     assert row.disturbed == len(disturbed) >= 3 and max(disturbed) >= (GEMM_MS + 4.0) * 1e-3
@@ -151,10 +151,7 @@ def test_ascend_host_stall_past_the_lead_launches_sets_the_block_aside(fake_torc
     2 ms lead, and the block that may hold it is set aside like the spin kernel's."""
     torch = fake_torch()
     torch.timeline.stalls = dict.fromkeys((9, 13, 17), 5.0)  # timed launches (each block: one lead, one timed)
-    policy = dataclasses.replace(FAST_POLICY, max_time_s=0.5)
-    row, samples, disturbed = Session(AscendGemm(), RunHeader("t", policy, 1), pin=False).run(
-        Job(GemmCase(32, 32, 32, "float16"))
-    )
+    row, samples, disturbed = _session(AscendGemm(), max_time_s=0.5).run(Job(GemmCase(32, 32, 32, "float16")))
     assert row.status == "ok", row.reason
     assert samples == pytest.approx([GEMM_MS * 1e-3] * len(samples), rel=1e-6)
     assert int(json.loads(row.facts)["unheld_blocks"]) >= 3 and max(disturbed) >= 2 * GEMM_MS * 1e-3  # 5 - 2 + 2 ms
@@ -166,10 +163,7 @@ def test_lead_launches_count_the_fastest_block_not_one_a_stall_inflated(fake_tor
     block's time per call, so every kept sample is still the device's 2 ms."""
     torch = fake_torch()
     torch.timeline.stalls = {9: 20.0, **dict.fromkeys(range(10, 16), 5.0)}
-    policy = dataclasses.replace(FAST_POLICY, max_time_s=0.5)
-    row, samples, _ = Session(AscendGemm(), RunHeader("t", policy, 1), pin=False).run(
-        Job(GemmCase(32, 32, 32, "float16"))
-    )
+    row, samples, _ = _session(AscendGemm(), max_time_s=0.5).run(Job(GemmCase(32, 32, 32, "float16")))
     assert row.status == "ok", row.reason
     assert samples == pytest.approx([GEMM_MS * 1e-3] * len(samples), rel=1e-6)
 
