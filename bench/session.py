@@ -30,7 +30,7 @@ from .kernel import Kernel, Operands, Prepared
 from .reclaim import Freed, await_reclaim
 from .result import Measurement
 from .rows import COLD_CACHE_FACTOR, Measured, Provenance, make_row
-from .timer import BlockMonitor, TimingPolicy, measure
+from .timer import BlockMonitor, TimingPolicy, Turns, measure
 from .verify import Verdict, make_operands, verify
 
 __all__ = ["Outcome", "RunHeader", "Session", "cold_copies", "header_from_json", "header_to_json", "memory_problem"]
@@ -122,8 +122,9 @@ class Outcome(NamedTuple):
 class Session:
     """One kernel in this process, set up once, measuring jobs one after another."""
 
-    def __init__(self, kernel: Kernel, header: RunHeader, pin: bool = True) -> None:
+    def __init__(self, kernel: Kernel, header: RunHeader, pin: bool = True, turns: Turns | None = None) -> None:
         self.kernel = kernel
+        self.turns = turns  # --paired: the timer hands the machine over between blocks
         self.header = header
         self.roofs = CeilingSet(header.ceilings)
         if pin:  # only in a worker: binding OpenMP threads also pins the process's own main thread
@@ -227,7 +228,9 @@ class Session:
         reclaim = await_reclaim(self.freed)  # after prepare: the wait overlaps the worker's start and the prepare
         steal0, t0 = steal_ticks(self.cpus), time.perf_counter()
         monitor = self._monitor()
-        samples = measure([p.launch for p in prepared], self.device, self.header.policy, monitor=monitor)
+        samples = measure(
+            [p.launch for p in prepared], self.device, self.header.policy, monitor=monitor, turns=self.turns
+        )
         self.device.synchronize()
         steal1, window = steal_ticks(self.cpus), time.perf_counter() - t0
         steal = None if steal0 is None or steal1 is None else Steal(max(0, steal1 - steal0), window, len(self.cpus))
@@ -253,7 +256,8 @@ class Session:
             compute=prepared[0].compute_dtype or "",
             reclaim=reclaim,
         )
-        row = self._row(job, status, reason, measured, {**prepared[0].facts, **monitor_facts})
+        paired = {"turns": self.turns.describe()} if self.turns is not None else {}
+        row = self._row(job, status, reason, measured, {**prepared[0].facts, **monitor_facts, **paired})
         return Outcome(row, samples.per_call_s, samples.disturbed_s)
 
 

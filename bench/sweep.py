@@ -26,7 +26,7 @@ from .rows import Provenance, make_row
 from .session import Outcome, RunHeader, Session
 from .store import RESULTS_DIR, check_writable, latest_ceilings, latest_results, new_run_id, results_path
 from .timer import TimingPolicy
-from .worker import run_in_worker
+from .worker import run_in_worker, run_paired
 
 __all__ = [
     "Reporter",
@@ -35,6 +35,7 @@ __all__ = [
     "Silent",
     "host_ceilings",
     "measure_group",
+    "measure_paired",
     "resume_state",
     "resume_target",
     "run",
@@ -57,6 +58,10 @@ class RunOptions:
     #: Alternate backends case by case (each case in a fresh worker), so slow drift of the
     #: machine (thermal, neighbours) hits every backend alike instead of whichever ran last.
     interleave: bool = False
+    #: Measure each case with all backends at once, taking turns on the machine between timed blocks
+    #: (``worker.run_paired``): a finer alternation than ``interleave``, whose backends are seconds apart,
+    #: for hosts whose speed drifts within seconds. One fresh worker per backend and case, as ``interleave``.
+    paired: bool = False
     #: Before each worker, wait at most this long for this process's own threads to go idle.
     quiet_wait_s: float = 5.0
 
@@ -66,6 +71,8 @@ class RunOptions:
         problem = threads_problem(self.threads)
         if problem:
             raise UsageError(problem)
+        if self.paired and not self.isolate:
+            raise UsageError("--paired takes turns between worker processes: drop --in-process")
 
     def thread_counts(self) -> tuple[int, ...]:
         return self.threads or (usable_cpus(),)
@@ -127,10 +134,9 @@ def host_ceilings(folder: Path = RESULTS_DIR, threads: Sequence[int] = ()) -> li
 
 def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions) -> Iterator[Outcome]:
     """Each job's outcome, in order: from a worker, this process, or the parent when it never ran."""
-    prov = Provenance(header.run_id, entry.name, entry.cls.variant, header.threads)
 
     def parent_row(job: Job, status: str, reason: str) -> Measurement:  # never reached a session
-        return make_row(prov, job, status, reason)
+        return _parent_row(entry, header, job, status, reason)
 
     reason = entry.probe()
     if reason:
@@ -150,6 +156,25 @@ def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunO
         yield session.run(job)
 
 
+def _group_header(
+    threads: int,
+    options: RunOptions,
+    run_id: str,
+    roofs: Sequence[Ceiling],
+    checked: dict[tuple[int, ...], str],
+    note: Callable[[str], None],
+) -> RunHeader:
+    """The header of a group's workers: CPUs chosen and checked (once per set of CPUs), this process quiet."""
+    cpus = tuple(choose_cpus(threads)) if options.isolate else ()
+    system = checked.get(cpus)
+    if system is None:  # once per set of CPUs and call: the check watches them for a moment
+        system = checked[cpus] = "; ".join(system_warnings(cpus or affinity()))
+        if system:
+            note(f"warning: before measuring: {system}; figures may be low (recorded in each row)")
+    launcher = quiesce(options.quiet_wait_s)  # nothing of ours may run while a worker measures
+    return RunHeader(run_id, options.policy, threads, options.seed, tuple(roofs), cpus, system, launcher)
+
+
 def measure_group(
     entry: Entry,
     threads: int,
@@ -162,16 +187,40 @@ def measure_group(
 ) -> Iterator[Outcome]:
     """Measure one (backend, threads) group of jobs on this host: CPUs chosen and checked, this process quiet,
     then each job's outcome in order. The body of a sweep, and of a fleet task on a Dask worker."""
-    checked = {} if checked is None else checked
-    cpus = tuple(choose_cpus(threads)) if options.isolate else ()
-    system = checked.get(cpus)
-    if system is None:  # once per set of CPUs and call: the check watches them for a moment
-        system = checked[cpus] = "; ".join(system_warnings(cpus or affinity()))
-        if system:
-            note(f"warning: before measuring: {system}; figures may be low (recorded in each row)")
-    launcher = quiesce(options.quiet_wait_s)  # nothing of ours may run while a worker measures
-    header = RunHeader(run_id, options.policy, threads, options.seed, tuple(roofs), cpus, system, launcher)
+    header = _group_header(threads, options, run_id, roofs, {} if checked is None else checked, note)
     yield from _results(entry, header, jobs, options)
+
+
+def measure_paired(
+    entries: Sequence[Entry],
+    threads: int,
+    job: Job,
+    options: RunOptions,
+    run_id: str,
+    roofs: Sequence[Ceiling],
+    checked: dict[tuple[int, ...], str] | None = None,
+    note: Callable[[str], None] = lambda text: None,
+) -> Iterator[tuple[Entry, Outcome]]:
+    """Measure one job with every backend of ``entries`` taking turns (``--paired``), each (backend, outcome) as
+    it finishes; a backend that is unavailable gets its ``skipped`` row and takes no turns."""
+    header = _group_header(threads, options, run_id, roofs, {} if checked is None else checked, note)
+    ready = []
+    for entry in entries:
+        reason = entry.probe()
+        if reason:
+            yield entry, Outcome(_parent_row(entry, header, job, "skipped", f"{entry.name} unavailable: {reason}"))
+        else:
+            ready.append(entry)
+
+    def error(entry: Entry, job: Job, why: str) -> Measurement:
+        return _parent_row(entry, header, job, "error", why)
+
+    yield from run_paired(ready, header, job, options.case_timeout_s, error)
+
+
+def _parent_row(entry: Entry, header: RunHeader, job: Job, status: str, reason: str) -> Measurement:
+    """The row of a job that never reached a session (skipped before, or its worker failed)."""
+    return make_row(Provenance(header.run_id, entry.name, entry.cls.variant, header.threads), job, status, reason)
 
 
 @dataclass(frozen=True)
@@ -217,11 +266,19 @@ def _plan(
     def todo(entry: Entry, t: int, batch: list[Job]) -> list[Job]:
         return [j for j in batch if row_key(entry.name, entry.cls.variant, j.case, j.mode, t, j.workload) not in done]
 
-    if options.interleave:
+    if options.interleave or options.paired:
         groups = [(e, t, todo(e, t, [j])) for t in threads for j in jobs for e in entries]
     else:
         groups = [(e, t, todo(e, t, jobs)) for e in entries for t in threads]
     return [g for g in groups if g[2]]
+
+
+def _turn_groups(plan: list[tuple[Entry, int, list[Job]]]) -> list[tuple[int, Job, list[Entry]]]:
+    """The plan's one-job groups gathered by (threads, job), in order: the backends that take turns on it."""
+    gathered: dict[tuple[int, Job], list[Entry]] = {}
+    for entry, threads, (job,) in plan:
+        gathered.setdefault((threads, job), []).append(entry)
+    return [(threads, job, entries) for (threads, job), entries in gathered.items()]
 
 
 def run(
@@ -265,6 +322,15 @@ def run(
     with ResultWriter(path) as writer:
         reporter.start(sum(len(jobs) for _, _, jobs in plan), path)
         try:
+            if options.paired:
+                for threads, job, entries_of_job in _turn_groups(plan):
+                    reporter.begin("+".join(e.name for e in entries_of_job), job, threads)
+                    pairs = measure_paired(entries_of_job, threads, job, options, run_id, roofs, checked, reporter.note)
+                    for _entry, (row, samples, disturbed) in pairs:
+                        writer.write(row, samples, disturbed)
+                        rows.append(row)
+                        reporter.row(row)
+                return rows
             for entry, threads, jobs in plan:
                 reporter.begin(entry.name, jobs[0], threads)
                 outcomes = measure_group(entry, threads, jobs, options, run_id, roofs, checked, reporter.note)

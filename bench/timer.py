@@ -20,7 +20,17 @@ from .device import Device
 from .errors import GemmbenchError
 from .stats import median_ci_halfwidth, summarize
 
-__all__ = ["BlockMonitor", "PolicyError", "Samples", "TimingPolicy", "calibrate", "measure", "quiet_interpreter"]
+__all__ = [
+    "TURN_S",
+    "BlockMonitor",
+    "PolicyError",
+    "Samples",
+    "TimingPolicy",
+    "Turns",
+    "calibrate",
+    "measure",
+    "quiet_interpreter",
+]
 
 Clock = Callable[[], int]
 
@@ -127,6 +137,29 @@ class BlockMonitor(Protocol):
 
     def report(self) -> tuple[dict[str, str], list[str]]:
         """After sampling: facts for the row (clock range, ...) and flags beyond disturbed blocks."""
+
+
+class Turns(Protocol):
+    """Takes turns on the machine with other workers measuring the same case (``gemmbench run --paired``).
+
+    The timer hands the machine over between timed blocks, never inside one, so that the workers'
+    blocks alternate in time: slow drift of the host (a neighbour's load, clocks, memory bandwidth)
+    then hits every backend alike instead of whichever ran in the slower minute.
+    """
+
+    def hand_over(self) -> float:
+        """Let the next worker measure; return when this one may go on: the seconds spent waiting."""
+
+    def describe(self) -> str:
+        """The row's ``turns`` fact: how often the machine was handed over and how long this worker waited."""
+
+
+#: A paired worker keeps the machine for timed blocks of at least this many seconds a turn: long enough that
+#: handing over (a few ms, more while a BLAS pool spins down) stays a small share of the wall time, short
+#: enough that the host cannot drift much between two backends' turns.
+TURN_S = 0.05
+#: ... and of at least this many blocks, so that turns of long calls are not all first blocks after a hand-over.
+TURN_BLOCKS = 3
 
 
 #: Upper bound of one hold (spin kernel or lead launches) ahead of a block on an asynchronous device.
@@ -299,11 +332,14 @@ def measure(
     policy: TimingPolicy,
     now: Clock = time.perf_counter_ns,
     monitor: BlockMonitor | None = None,
+    turns: Turns | None = None,
 ) -> Samples:
     """Time the GEMM behind ``launches`` (hot: one launch; cold: one per rotated operand copy).
 
     With a ``monitor``, blocks during which the worker's threads waited for a CPU are set aside
-    and sampling goes on for clean ones until the time limit.
+    and sampling goes on for clean ones until the time limit. With ``turns``, the machine is handed
+    over after every TURN_S of sampled blocks; time spent waiting for it back counts towards neither
+    ``max_time_s`` nor ``min_time_s`` (each worker measures as long as it would alone).
     """
     blocks = _Blocks(launches, device)
     first = _first_call(blocks.launches[0], device, now)
@@ -315,14 +351,22 @@ def measure(
     converged = False
     longest = 0.0  # the longest block so far predicts the next one: none may end after the limit
     t0 = now()
+    turn, turn_blocks = 0.0, 0  # seconds and blocks of this turn
     with quiet_interpreter():
         while True:
-            longest = max(longest, run.take(blocks, inner))
+            wall = run.take(blocks, inner)
+            longest, turn, turn_blocks = max(longest, wall), turn + wall, turn_blocks + 1
             if run.done((now() - t0) * 1e-9):
                 converged = True
                 break
             if now() + longest * 1e9 > deadline and len(run.clean) + len(run.disturbed) >= 3:
                 break
+            if turns is not None and turn >= TURN_S and turn_blocks >= TURN_BLOCKS:
+                waited_ns = int(turns.hand_over() * 1e9)
+                deadline, t0, turn, turn_blocks = deadline + waited_ns, t0 + waited_ns, 0.0, 0
+                # The other worker's calls have evicted this one's operands and put its threads to sleep: one
+                # untimed call first, so that every timed block follows a call of its own, as when alone.
+                blocks.run(1)
     contention = run.waited / run.threads_time if monitor is not None and run.threads_time > 0 else None
     # Clean blocks of a busy measurement are still not quiet ones (the neighbour evicts caches between
     # our time slices: 6 % slower here), so a measurement that waited overall is flagged too.

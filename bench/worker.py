@@ -13,12 +13,16 @@ a library printing to stdout cannot corrupt the stream):
 ``{"event": "row", "index": i, "row": {...}, "samples": [...], "disturbed": [...]}``,
 ``{"event": "fatal", "reason": "..."}`` and finally ``{"event": "done", "freed": {...} or null}`` (the
 last large free the worker made, so the next worker waits for the host to take it back: ``reclaim``). A request with
-``"task": "ceilings"`` measures the backend's own device roofs instead of jobs and answers
+``"paired": true`` (``gemmbench run --paired``) keeps stdin open: the worker says ``{"event": "ready"}`` and waits
+for a ``go`` line before it loads anything, and after each turn of timed blocks says ``{"event": "turn"}`` and waits
+again; ``alone`` (or the end of stdin) means no other worker is left, so it measures on without handing over.
+A request with ``"task": "ceilings"`` measures the backend's own device roofs instead of jobs and answers
 ``{"event": "ceiling", "ceiling": {...}}`` per roof, as each is measured.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -33,6 +37,7 @@ from typing import IO
 
 from .case import GemmCase, Job
 from .ceilings import Ceiling
+from .contention import quiesce
 from .devceilings import device_ceilings
 from .errors import GemmbenchError, one_line
 from .hostfacts import python_argv
@@ -41,7 +46,7 @@ from .registry import Entry, load_kernel_class
 from .result import Measurement
 from .session import Outcome, RunHeader, Session, header_from_json, header_to_json
 
-__all__ = ["WorkerFailed", "WorkerResult", "ceilings_in_worker", "main", "run_in_worker"]
+__all__ = ["WorkerFailed", "WorkerResult", "ceilings_in_worker", "main", "run_in_worker", "run_paired"]
 
 #: An event as the runner consumes it: (job index, outcome) once a job finishes.
 WorkerResult = tuple[int, Outcome]
@@ -103,7 +108,7 @@ class WorkerFailed(GemmbenchError, RuntimeError):
 class _Worker:
     """One worker process and a line reader with a deadline."""
 
-    def __init__(self, request: dict, cpus: Sequence[int] = ()) -> None:
+    def __init__(self, request: dict, cpus: Sequence[int] = (), keep_stdin: bool = False) -> None:
         # An unnamed temporary file (unlinked at creation): nothing is left behind, even if we are killed.
         self.stderr = tempfile.TemporaryFile(prefix="gemmbench-worker-")
         self.proc = subprocess.Popen(
@@ -113,8 +118,11 @@ class _Worker:
             stderr=self.stderr,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(request).encode())
-        self.proc.stdin.close()
+        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+        if keep_stdin:  # --paired: the turns are given on it
+            self.proc.stdin.flush()
+        else:
+            self.proc.stdin.close()
         self.fd = self.proc.stdout.fileno()
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.fd, selectors.EVENT_READ)
@@ -156,7 +164,17 @@ class _Worker:
         msg: dict = json.loads(line)
         return msg
 
+    def say(self, word: str) -> None:
+        """Give a paired worker its turn (``go``) or tell it that it measures alone from now on (``alone``)."""
+        try:
+            self.proc.stdin.write(word.encode() + b"\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except (BrokenPipeError, ValueError):  # it died (its next read says how) or was closed
+            pass
+
     def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
@@ -196,6 +214,82 @@ def run_in_worker(
                 return
             pending.remove(current)
             yield current, Outcome(make_error(jobs[current], reason))
+
+
+def run_paired(
+    entries: Sequence[Entry],
+    header: RunHeader,
+    job: Job,
+    timeout_s: float,
+    make_error: Callable[[Entry, Job, str], Measurement],
+) -> Iterator[tuple[Entry, Outcome]]:
+    """Measure ``job`` with every backend of ``entries`` at once, taking turns (``gemmbench run --paired``).
+
+    One worker per backend, all started and ready before any measures; then exactly one at a time holds
+    the machine (loading, preparing, first call, verifying, and each turn of timed blocks), the others
+    blocked on their stdin. Turns go back and forth (A B B A A B ..., as in an ABBA design): in a plain
+    ring each backend would run one turn later than the one before it in every cycle, and on a host that
+    keeps slowing down that lag alone read as a few per cent between identical backends. A worker that
+    dies, fails or stays silent ``timeout_s`` in its turn costs its own row (an ``error`` from
+    ``make_error``); the others go on. Yields each (backend, outcome) as it finishes.
+    """
+    global _last_freed
+    told = dataclasses.replace(header, freed=_last_freed)
+    workers = [_Worker({**_request(e, told, [job]), "paired": True}, header.cpus, keep_stdin=True) for e in entries]
+    try:
+        active = []
+        for i, worker in enumerate(workers):  # every interpreter started (imports done) before anyone measures
+            try:
+                msg = worker.message(timeout_s, timeout_s)
+                reason = "" if msg["event"] == "ready" else str(msg.get("reason", msg))
+            except WorkerFailed as exc:
+                reason = str(exc)
+            if reason:
+                yield entries[i], Outcome(make_error(entries[i], job, reason))
+            else:
+                active.append(i)
+        at, step = 0, 1
+        while active:
+            i = active[at]
+            worker = workers[i]
+            worker.say("go" if len(active) > 1 else "alone")
+            ended, row = _turn(worker, timeout_s)
+            if isinstance(row, str):
+                yield entries[i], Outcome(make_error(entries[i], job, row))
+            elif row is not None:
+                yield entries[i], row
+            if ended:
+                worker.close()
+                _last_freed = worker.freed or _last_freed
+                active.pop(at)
+                at -= step < 0  # going up, the next worker has moved into this place
+            else:
+                at += step
+            if active and not 0 <= at < len(active):  # the end of the row: the same worker again, then back
+                at, step = min(max(at, 0), len(active) - 1), -step
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def _turn(worker: _Worker, timeout_s: float) -> tuple[bool, Outcome | str | None]:
+    """Read one paired worker's turn: (whether it has ended, its row, the reason it failed, or None)."""
+    row: Outcome | None = None
+    while True:
+        try:
+            msg = worker.message(timeout_s, timeout_s)
+        except WorkerFailed as exc:
+            return True, row if row is not None else str(exc)
+        event = msg["event"]
+        if event == "turn":
+            return False, row
+        if event == "row":
+            row = Outcome(Measurement(**msg["row"]), tuple(msg["samples"]), tuple(msg["disturbed"]))
+        elif event == "fatal":
+            return True, str(msg["reason"])
+        elif event == "done":
+            worker.freed = Freed(**msg["freed"]) if msg.get("freed") else None
+            return True, row
 
 
 def ceilings_in_worker(entry: Entry, header: RunHeader, timeout_s: float, **sizes: int) -> Iterator[Ceiling]:
@@ -252,6 +346,46 @@ def _drain(
 # ---------------------------------------------------------------- worker side
 
 
+#: A paired worker waits at most this long for its own threads (a BLAS pool spinning after its last call) to go
+#: idle before it hands the machine over; a pool still busy then is seen by the next worker's block monitor.
+HAND_OVER_QUIET_S = 0.5
+#: ... judged over windows of this length: a thread spinning on another CPU has its CPU time brought up to date
+#: only at the scheduler's tick (every 4-10 ms), so a shorter window can read a busy pool as idle.
+HAND_OVER_WINDOW_S = 0.01
+
+
+class _StdinTurns:
+    """The worker's side of ``--paired``: hand the machine over by telling the parent, wait for ``go`` on stdin."""
+
+    def __init__(self, send: Callable[..., None]) -> None:
+        self.send = send
+        self.alone = False
+        self.count = 0
+        self.waited_s = 0.0
+
+    def wait(self) -> None:
+        """Block until the parent gives this worker the machine (or says it is alone)."""
+        word = sys.stdin.readline().strip()
+        self.alone = self.alone or word != "go"
+
+    def hand_over(self) -> float:
+        if self.alone:
+            return 0.0
+        t0 = time.perf_counter()
+        quiesce(HAND_OVER_QUIET_S, window_s=HAND_OVER_WINDOW_S)  # our pools idle, or the next worker pays
+        self.send(event="turn")
+        self.wait()
+        self.count += 1
+        waited = time.perf_counter() - t0
+        self.waited_s += waited
+        return waited
+
+    def describe(self) -> str:
+        if self.alone and not self.count:
+            return "alone (no other worker left)"
+        return f"handed over {self.count} times, waited {self.waited_s:.1f} s"
+
+
 def main() -> None:
     """Worker entry point: read the request from stdin, stream JSON lines back."""
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -262,11 +396,15 @@ def main() -> None:
         out.write(json.dumps(msg) + "\n")
         out.flush()
 
-    request = json.loads(sys.stdin.read())
+    request = json.loads(sys.stdin.readline())
+    turns = _StdinTurns(send) if request.get("paired") else None
+    if turns is not None:
+        send(event="ready")
+        turns.wait()
     try:
         spec = request["kernel"]
         cls = load_kernel_class(spec["module"], spec["qualname"], spec["path"])
-        session = Session(cls(), header_from_json(request["header"]))
+        session = Session(cls(), header_from_json(request["header"]), turns=turns)
     except Exception as exc:
         send(event="fatal", reason=f"backend setup failed: {one_line(exc)}")
         return

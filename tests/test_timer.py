@@ -178,3 +178,33 @@ def test_warm_up_covers_every_cold_copy_before_calibration():
     launches = [dev.launch] * 20
     s = measure(launches, dev, _policy(warmup_count=2, min_samples=3), now=dev.now)
     assert s.warmup_calls >= 20
+
+
+class _Waits:
+    """Turns whose every hand-over keeps the machine away for 10 s of the (virtual) clock."""
+
+    def __init__(self, dev):
+        self.dev, self.calls, self.launches_at = dev, 0, []
+
+    def hand_over(self):
+        self.calls += 1
+        self.launches_at.append(self.dev.launches)
+        self.dev.t += int(10e9)
+        return 10.0
+
+    def describe(self):
+        return ""
+
+
+def test_turns_hand_over_between_blocks_and_waiting_is_not_measuring_time():
+    """--paired: the machine goes to the other worker after each TURN_S of blocks; the 10 s it is away must not
+    eat into max_time_s (which would end the measurement after one turn), nor be a sample."""
+    policy = _policy(min_block_s=1e-3, min_time_s=1.0, max_time_s=1.0, target=0.0)
+    dev = ScriptedDevice(itertools.repeat(1e6), timer_cost_ns=0.001)  # every call 1 ms
+    turns = _Waits(dev)
+    s = measure([dev.launch], dev, policy, now=dev.now, turns=turns)
+    assert set(s.per_call_s) == {1e-3} and s.inner == 1
+    assert len(s.per_call_s) >= 900 and s.sampling_s <= 1.0  # a second of its own blocks, not one turn's
+    assert turns.calls >= 15  # about every TURN_S = 50 ms of blocks
+    gaps = [b - a for a, b in itertools.pairwise(turns.launches_at)]
+    assert min(gaps) >= 50  # >= 50 blocks of 1 ms a turn (plus the untimed re-warming call)

@@ -18,7 +18,7 @@ from ..registry import Registry, discover
 from ..session import memory_problem
 from ..store import check_writable, new_run_id, results_path
 from ..sweep import RunOptions, host_ceilings, resume_target, run
-from ..timer import TimingPolicy
+from ..timer import TURN_S, TimingPolicy
 from ..workloads.catalogue import workload_jobs
 from ..workloads.model import PHASES
 
@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--interleave",
         action="store_true",
         help="alternate backends case by case, a fresh worker each (fair on a drifting machine)",
+    )
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="measure each case with all backends at once, taking turns between timed blocks (every "
+        f"{TURN_S * 1000:g} ms): for comparing backends on a host whose speed drifts within seconds",
     )
     parser.add_argument(
         "--rounds",
@@ -191,8 +197,12 @@ def handle(args: argparse.Namespace) -> int:
     cases: list[GemmCase | Job] = list(_workload_jobs(args, spec) if args.workload else spec.cases)
     reg = discover()
     reg.select(spec.backends)
-    if args.cluster and (args.in_process or args.interleave or args.rounds > 1 or args.dry_run):
-        raise UsageError("--cluster runs one sweep on the fleet: drop --in-process, --interleave, --rounds, --dry-run")
+    if args.cluster and (args.in_process or args.interleave or args.paired or args.rounds > 1 or args.dry_run):
+        raise UsageError(
+            "--cluster runs one sweep on the fleet: drop --in-process, --interleave, --paired, --rounds, --dry-run"
+        )
+    if args.paired and len(spec.backends if spec.backends is not None else _available(reg)) < 2:
+        raise UsageError("--paired takes turns between backends: choose two or more with --backends (-b)")
     if not args.dry_run and not args.cluster:  # a fleet's nodes check their own memory
         _check_memory([c.case if isinstance(c, Job) else c for c in cases])
     if args.rounds > 1 and args.resume:
@@ -210,6 +220,7 @@ def handle(args: argparse.Namespace) -> int:
         isolate=not args.in_process,
         case_timeout_s=args.timeout,
         interleave=args.interleave,
+        paired=args.paired,
     )
     if args.cluster:
         return _fleet(args, cases, spec, options, reg)

@@ -1,0 +1,204 @@
+"""``gemmbench run --paired``: backends take turns on the machine between timed blocks, never overlapping.
+
+The adversaries: a machine whose speed drifts (every call slower the later it runs), which ``--interleave``
+charges to whichever backend ran second and ``--paired`` must not; two workers that would measure at once; and
+a paired worker that exits or hangs in its turn, which must cost only its own row.
+"""
+
+import itertools
+import os
+import sys
+import time
+
+import pytest
+
+from gemmbench.case import GemmCase
+from gemmbench.cli import main
+from gemmbench.registry import discover
+from gemmbench.sweep import RunOptions, run
+from gemmbench.testing import FAST_POLICY
+from gemmbench.timer import TimingPolicy
+from tests_support import numpy_plugin
+
+#: A backend whose every call sleeps 2 ms x (1 + seconds since GEMMBENCH_TEST_EPOCH): a host slowing down
+#: steadily, the same for every backend. Each call (and each prepare) is logged: name, what, start, end.
+_DRIFT = """
+import os, time
+
+import numpy as np
+
+from gemmbench.backend import Kernel, Prepared
+
+
+def _log(name, what, t0, t1):
+    with open(os.environ["GEMMBENCH_TEST_LOG"], "a") as f:
+        f.write(f"{{name}} {{what}} {{t0}} {{t1}}\\n")
+
+
+class Drift(Kernel):
+    name = {name!r}
+
+    def prepare(self, case, operands):
+        t0 = time.monotonic()
+        c = np.empty((case.m, case.n), dtype=operands.a.dtype)
+        epoch = float(os.environ["GEMMBENCH_TEST_EPOCH"])
+
+        def launch():
+            start = time.monotonic()
+            np.matmul(operands.a, operands.b, out=c)
+            time.sleep(0.002 * (1 + (start - epoch)))
+            _log(self.name, "call", start, time.monotonic())
+
+        _log(self.name, "prepare", t0, time.monotonic())
+        return Prepared(launch, c)
+
+
+KERNELS = [Drift]
+"""
+
+#: Each backend measures 0.6 s of its own blocks, never converging early.
+DRIFT_POLICY = TimingPolicy(
+    warmup_count=1, warmup_time_s=0.0, min_block_s=1e-3, min_samples=3, min_time_s=0.6, max_time_s=0.6, target=0.0
+)
+
+
+@pytest.fixture
+def drift(tmp_path, monkeypatch):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    for name in ("drift-a", "drift-b"):
+        (folder / f"{name.replace('-', '_')}.py").write_text(_DRIFT.format(name=name))
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("GEMMBENCH_TEST_LOG", str(log))
+
+    def measure(**options):
+        log.write_text("")
+        monkeypatch.setenv("GEMMBENCH_TEST_EPOCH", repr(time.monotonic()))
+        opts = RunOptions(threads=(1,), policy=DRIFT_POLICY, **options)
+        rows = run([GemmCase(8, 8, 8)], backends=["drift-a", "drift-b"], options=opts, output=tmp_path / "r.csv",
+                   registry=discover(str(folder)))  # fmt: skip
+        entries = [line.split() for line in log.read_text().splitlines()]
+        return rows, [(name, what, float(t0), float(t1)) for name, what, t0, t1 in entries]
+
+    return measure
+
+
+def _ratio(rows):
+    by = {r.backend: r for r in rows}
+    assert {r.status for r in rows} == {"ok"}, [r.reason for r in rows]
+    return by["drift-b"].median_s / by["drift-a"].median_s
+
+
+def test_paired_workers_take_turns_and_never_overlap(drift):
+    rows, log = drift(paired=True)
+    log.sort(key=lambda e: e[2])
+    for before, after in itertools.pairwise(log):
+        if before[0] != after[0]:  # a hand-over: the next backend starts only after the last one's call ended
+            assert after[2] >= before[3], (before, after)
+    switches = sum(1 for a, b in itertools.pairwise(log) if a[0] != b[0])
+    assert switches >= 5  # 0.6 s each in turns of >= 50 ms, two at a time (A B B A ...)
+    preparing = [e for e in log if e[1] == "prepare"]
+    assert len(preparing) == 2  # and each prepared in its own turn (checked above with the calls)
+    for row in rows:
+        assert "handed over" in row.facts
+
+
+def test_paired_cancels_a_drift_that_interleave_charges_to_the_second_backend(drift):
+    """Identical backends on a host slowing 100 % a second: interleaved, the second backend runs a second or so
+    later and looks far slower; paired, both sample the same stretch of time."""
+    interleaved, _ = drift(interleave=True)
+    paired, _ = drift(paired=True)
+    assert _ratio(interleaved) > 1.25
+    assert _ratio(paired) == pytest.approx(1.0, abs=0.08)
+
+
+@pytest.mark.parametrize(
+    "before, timeout, fragment",
+    [("os._exit(3)", 600.0, "worker exited with code 3"), ("time.sleep(60)", 4.0, "timed out after 4 s")],
+    ids=["exits", "hangs"],
+)
+def test_a_paired_worker_that_fails_in_its_turn_costs_only_its_row(tmp_path, before, timeout, fragment):
+    folder = numpy_plugin(tmp_path / "plugins", "test-bad", before)
+    options = RunOptions(threads=(1,), policy=FAST_POLICY, paired=True, case_timeout_s=timeout)
+    cases = [GemmCase(9, 7, 5), GemmCase(6, 4, 13)]
+    rows = run(cases, backends=["test-bad", "numpy"], options=options, output=tmp_path / "r.csv",
+               registry=discover(str(folder)))  # fmt: skip
+    by = {(r.backend, r.m): r for r in rows}
+    assert len(rows) == 4
+    for m in (9, 6):
+        assert by["numpy", m].status == "ok"
+        assert by["test-bad", m].status == "error" and fragment in by["test-bad", m].reason
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["-b", "numpy", "--paired"], "--paired takes turns between backends: choose two or more"),
+        (["-b", "numpy,numba", "--paired", "--in-process"], "--paired takes turns between worker processes"),
+    ],
+)
+def test_paired_usage_errors_exit_2_with_one_line(argv, fragment, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        sys.exit(main(["run", "-s", "8", *argv]))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err, err
+    assert not os.path.exists(tmp_path / "results")
+
+
+#: A backend whose pool keeps a thread spinning for 60 ms after every call, as OpenBLAS's does (about 0.1 s).
+_SPINNER = """
+import threading, time
+
+import numpy as np
+
+from gemmbench.backend import Kernel, Prepared
+
+_go = threading.Event()
+
+
+def _spin():
+    while True:
+        _go.wait()
+        _go.clear()
+        end = time.perf_counter() + 0.06
+        while time.perf_counter() < end:
+            pass
+
+
+threading.Thread(target=_spin, daemon=True).start()
+
+
+class Spinner(Kernel):
+    name = "test-spinner"
+
+    def prepare(self, case, operands):
+        c = np.empty((case.m, case.n), dtype=operands.a.dtype)
+
+        def launch():
+            np.matmul(operands.a, operands.b, out=c)
+            _go.set()
+
+        return Prepared(launch, c)
+
+
+KERNELS = [Spinner]
+"""
+
+
+def test_a_pool_still_spinning_is_waited_out_before_the_next_worker_measures(tmp_path):
+    """Both workers share one CPU (one thread each): had the spinner handed over while its thread still spun, every
+    first block of numpy's turns would share the CPU with it and be set aside as contended."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "spinner.py").write_text(_SPINNER)
+    policy = TimingPolicy(warmup_count=1, warmup_time_s=0.0, min_block_s=5e-3, min_samples=3, min_time_s=0.5,
+                          max_time_s=0.5, target=0.0)  # fmt: skip
+    options = RunOptions(threads=(1,), policy=policy, paired=True)
+    rows = run([GemmCase(64, 64, 64)], backends=["test-spinner", "numpy"], options=options,
+               output=tmp_path / "r.csv", registry=discover(str(folder)))  # fmt: skip
+    by = {r.backend: r for r in rows}
+    assert {r.status for r in rows} == {"ok"}
+    assert "contended" not in by["numpy"].noise, by["numpy"].noise
+    assert "handed over" in by["numpy"].facts
