@@ -173,13 +173,20 @@ def test_ctrl_c_cancels_remote_work_and_keeps_finished_rows(tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out.exists() and len(out.read_text().splitlines()) >= 2):
         time.sleep(0.2)
-    time.sleep(1.0)  # the 48^3 case is now sleeping on the worker
+    # The 48^3 case's measuring process must exist (sleeping in prepare) before Ctrl-C: on a loaded machine its
+    # Dask task can still be waiting for its own threads to go quiet (up to 5 s) a second after the first row.
+    while time.monotonic() < deadline and not _measuring_processes():
+        time.sleep(0.2)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     rows = read_results(out)
     assert [(r.m, r.status) for r in rows] == [(32, "ok")]
-    leftover = subprocess.run(["pgrep", "-f", "gemmbench.worker"], capture_output=True, text=True).stdout.split()
-    assert not leftover, "a measuring process survived Ctrl-C"
+    assert not _measuring_processes(), "a measuring process survived Ctrl-C"
+
+
+def _measuring_processes() -> list[str]:
+    return subprocess.run(["pgrep", "-f", "gemmbench.worker"], capture_output=True, text=True).stdout.split()
 
 
 def test_machine_cluster_writes_each_hosts_ceilings_here(tmp_path, monkeypatch, capsys):
