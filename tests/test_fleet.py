@@ -7,6 +7,7 @@ is what is checked: every row once, on the node that measured it, nothing lost.
 """
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -170,16 +171,20 @@ def test_ctrl_c_cancels_remote_work_and_keeps_finished_rows(tmp_path):
     argv = ["run", "--cluster", "local:1", "-b", "slow", "-s", "32,48", "-d", "float32", "-j", "1", "--quick"]
     code = f"import sys; from gemmbench.cli import main; sys.exit(main({[*argv, '-o', str(out)]!r}))"
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out.exists() and len(out.read_text().splitlines()) >= 2):
-        time.sleep(0.2)
-    # The 48^3 case's measuring process must exist (sleeping in prepare) before Ctrl-C: on a loaded machine its
-    # Dask task can still be waiting for its own threads to go quiet (up to 5 s) a second after the first row.
-    while time.monotonic() < deadline and not _measuring_processes():
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (out.exists() and len(out.read_text().splitlines()) >= 2):
+            time.sleep(0.2)
+        # The 48^3 case's measuring process must exist (sleeping in prepare) before Ctrl-C: on a loaded machine
+        # its Dask task can still be waiting for its own threads to go quiet (up to 5 s) after the first row.
+        while time.monotonic() < deadline and not _measuring_processes():
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:  # a run that failed to stop must not outlive the test: its cluster would disturb every later one
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     rows = read_results(out)
     assert [(r.m, r.status) for r in rows] == [(32, "ok")]
     assert not _measuring_processes(), "a measuring process survived Ctrl-C"
