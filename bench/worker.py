@@ -166,11 +166,9 @@ class _Worker:
 
     def say(self, word: str) -> None:
         """Give a paired worker its turn (``go``) or tell it that it measures alone from now on (``alone``)."""
-        try:
+        with contextlib.suppress(BrokenPipeError, ValueError):  # it died (its next read says how) or was closed
             self.proc.stdin.write(word.encode() + b"\n")  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
-        except (BrokenPipeError, ValueError):  # it died (its next read says how) or was closed
-            pass
 
     def close(self) -> None:
         with contextlib.suppress(BrokenPipeError, ValueError):

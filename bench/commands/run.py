@@ -201,8 +201,6 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(
             "--cluster runs one sweep on the fleet: drop --in-process, --interleave, --paired, --rounds, --dry-run"
         )
-    if args.paired and len(spec.backends if spec.backends is not None else _available(reg)) < 2:
-        raise UsageError("--paired takes turns between backends: choose two or more with --backends (-b)")
     if not args.dry_run and not args.cluster:  # a fleet's nodes check their own memory
         _check_memory([c.case if isinstance(c, Job) else c for c in cases])
     if args.rounds > 1 and args.resume:
@@ -225,6 +223,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.cluster:
         return _fleet(args, cases, spec, options, reg)
     backends = spec.backends if spec.backends is not None else _available(reg)  # input is valid: now say more
+    if args.paired and len(backends) < 2:
+        raise UsageError("--paired takes turns between backends: choose two or more with --backends (-b)")
     if args.dry_run:
         return _dry_run([c if isinstance(c, Job) else Job(c) for c in cases], spec, options, backends)
     warn_if_slow_blas()
