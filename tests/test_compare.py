@@ -1,5 +1,7 @@
 """compare: verdicts from rounds (fresh processes), never from the samples of one process."""
 
+import dataclasses
+import json
 import math
 
 import numpy as np
@@ -101,6 +103,30 @@ def test_rows_from_different_code_or_environments_are_not_compared(tmp_path):
     _write(tmp_path / "b.csv", rows)
     (c,) = compare([tmp_path / "b.csv"], "numpy")
     assert c.verdict == "mismatch" and "backend blas differs between rounds" in c.note
+
+
+def test_compare_says_how_each_comparison_was_measured(tmp_path, capsys):
+    """Paired rounds (both rows carry --paired's turns fact) read differently from rounds measured apart:
+    the table says which, and a mix, a hand-edited facts cell or rows of two runs are never called paired."""
+    turns = json.dumps({"turns": "handed over 6 times, waited 0.4 s"})
+    _write(tmp_path / "p.csv", _rounds([1.10, 1.12, 1.09, 1.11, 1.10], facts=turns))
+    (c,) = compare([tmp_path / "p.csv"], "numpy")
+    assert c.how == "paired" and c.verdict == "faster" and c.note == ""
+    _write(tmp_path / "a.csv", _rounds([1.10, 1.12, 1.09]))
+    assert compare([tmp_path / "a.csv"], "numpy")[0].how == "apart"
+    rows = _rounds([1.10, 1.12, 1.09, 1.11, 1.10], facts=turns)
+    rows[1] = dataclasses.replace(rows[1], facts="")  # round 0's numba row measured alone
+    rows[3] = dataclasses.replace(rows[3], facts='{"turns": ')  # round 1's, hand-edited into bad JSON
+    _write(tmp_path / "m.csv", rows)
+    (c,) = compare([tmp_path / "m.csv"], "numpy")
+    assert c.how == "mixed" and "3 of 5 rounds paired, the rest apart" in c.note
+    base, other = _rounds([1.1], facts=turns)
+    _write(tmp_path / "x.csv", [base, dataclasses.replace(other, run_id="elsewhere")])
+    assert compare([tmp_path / "x.csv"], "numpy")[0].how == "apart"  # rows of two runs took no turns together
+    assert main(["compare", str(tmp_path / "p.csv")]) == 0
+    head, row, summary = capsys.readouterr().out.strip().splitlines()
+    assert head.split()[-2:] == ["how", "verdict"] and row.split()[-2:] == ["paired", "faster"]
+    assert summary == "1 comparison (1 paired): 1 faster, 0 slower, 0 same, 0 inconclusive"
 
 
 def test_flagged_rows_are_named(tmp_path):

@@ -1,7 +1,7 @@
 """``gemmbench compare``: each backend's GFLOP/s against a baseline, judged across rounds.
 
-The replication unit is the **round**: one run of ``gemmbench run --interleave --rounds N``,
-in which every backend measured each case in a fresh worker process, minutes apart. Samples
+The replication unit is the **round**: one run of ``gemmbench run --paired`` or ``--interleave``
+with ``--rounds N``, in which every backend measured each case in a fresh worker process. Samples
 of one process are autocorrelated and blind to the spread between processes (a worker that
 lands on a slow core, a pool that started differently): a test on them called identical code
 2-3 % faster or slower at p < 0.003. So each round gives one ratio (other ÷ baseline median
@@ -15,14 +15,21 @@ GFLOP/s), and the verdict comes from the rounds' log-ratios:
 A pair is only compared when both rows come from the same CPU, gemmbench revision and
 environment, and each backend ran the same libraries in every round; otherwise the verdict is
 ``mismatch`` and names what differs (as pyperf refuses to merge runs with different metadata).
-Reads CSV files only.
+
+Each comparison also says *how* its rows were measured, since that decides what its spread means:
+``paired`` (both rows of every round carry the ``turns`` fact of ``--paired``: the backends took
+turns on the machine within the case, so the host's drift over seconds hit them alike), ``apart``
+(each backend's worker ran on its own, seconds or minutes from the other's, so that drift lands
+on one backend) or ``mixed`` (some rounds each way, which the note names). Reads CSV files only.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +38,17 @@ from statistics import median
 from ..errors import UsageError
 from ..result import Measurement, latest_per_key, read_results
 
-__all__ = ["ALPHA", "MIN_ROUNDS", "Comparison", "compare", "format_table", "interval", "pair_rows", "verdict"]
+__all__ = [
+    "ALPHA",
+    "MIN_ROUNDS",
+    "VERDICTS",
+    "Comparison",
+    "compare",
+    "format_table",
+    "interval",
+    "pair_rows",
+    "verdict",
+]
 
 NAME = "compare"
 HELP = "ratio of each backend to a baseline, with a verdict across rounds"
@@ -45,6 +62,8 @@ MIN_ROUNDS = 3
 #: What must agree between the rows of a comparison (pair and rounds) for it to mean anything.
 _SAME_IN_PAIR = ("cpu_model", "git_rev", "env")
 _SAME_ACROSS_ROUNDS = ("blas", "libs")
+#: Every verdict, in the order the summary line counts them.
+VERDICTS = ("faster", "slower", "same", "inconclusive", "mismatch")
 
 
 def _gf(row: Measurement) -> float:
@@ -79,6 +98,19 @@ def verdict(log_ratios: Sequence[float], alpha: float, threshold: float) -> tupl
     else:
         word = "inconclusive"
     return word, (math.exp(low), math.exp(high))
+
+
+def _took_turns(base: Measurement, other: Measurement) -> bool:
+    """Whether a pair was measured by ``--paired``: one run, and both rows carry its ``turns`` fact."""
+
+    def turns(row: Measurement) -> bool:
+        try:
+            facts = json.loads(row.facts or "{}")
+        except ValueError:  # a hand-edited facts cell: nothing it says is evidence of pairing
+            return False
+        return isinstance(facts, dict) and "turns" in facts
+
+    return base.run_id == other.run_id and turns(base) and turns(other)
 
 
 def _mismatch(pairs: Sequence[tuple[Measurement, Measurement]]) -> str:
@@ -132,6 +164,12 @@ class Comparison:
         return median([_gf(o) for _, o in self.pairs])
 
     @property
+    def how(self) -> str:
+        """``paired`` when every round took turns within the case, ``apart`` when none did, else ``mixed``."""
+        kinds = {_took_turns(b, o) for b, o in self.pairs}
+        return "mixed" if len(kinds) > 1 else "paired" if kinds == {True} else "apart"
+
+    @property
     def flagged(self) -> bool:
         """Whether any row of the comparison carries a noise flag or did not converge."""
         return any(r.flagged for pair in self.pairs for r in pair)
@@ -169,6 +207,9 @@ def _judge(matched: list[tuple[Measurement, Measurement]], alpha: float, thresho
     elif len(matched) < MIN_ROUNDS:
         notes.append(f"{len(matched)} round{'s' if len(matched) > 1 else ''}; a verdict needs >= {MIN_ROUNDS}")
     comparison = Comparison(str(o.case), o.threads, o.cache_mode, tuple(matched), word, ci)
+    if comparison.how == "mixed":
+        paired = sum(_took_turns(b, o) for b, o in matched)
+        notes.append(f"{paired} of {len(matched)} rounds paired, the rest apart")
     if comparison.flagged:
         notes.append("flagged rows (noisy, not converged or disturbed)")
     return dataclasses.replace(comparison, note="; ".join(notes))
@@ -185,10 +226,11 @@ def compare(
 
 
 def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:
-    """One line per comparison: medians over rounds, the ratio's range and interval, the verdict."""
+    """One line per comparison (medians over rounds, the ratio's range and interval, how the rounds were
+    measured, the verdict), then a line counting the verdicts."""
     head = (
         f"{'case':<26} {'thr':>3} {'mode':<4} {baseline + ' GF/s':>12} {'backend':<12} {'GF/s':>8} "
-        f"{'ratio':>6} {'rounds':>6} {'range':>13} {'interval':>13}  verdict"
+        f"{'ratio':>6} {'rounds':>6} {'range':>13} {'interval':>13} {'how':<6}  verdict"
     )
     lines = [head]
     for c in comparisons:
@@ -196,9 +238,13 @@ def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:
         ci = f"{c.ci[0]:.3f}-{c.ci[1]:.3f}" if c.ci else "-"
         lines.append(
             f"{c.case:<26} {c.threads:>3} {c.mode:<4} {c.base_gflops:>12.1f} {c.other.backend:<12} "
-            f"{c.other_gflops:>8.1f} {c.ratio:>6.3f} {len(c.pairs):>6} {spread:>13} {ci:>13}  {c.verdict}"
+            f"{c.other_gflops:>8.1f} {c.ratio:>6.3f} {len(c.pairs):>6} {spread:>13} {ci:>13} {c.how:<6}  {c.verdict}"
             + (f" ({c.note})" if c.note else "")
         )
+    verdicts = Counter(c.verdict for c in comparisons)
+    hows = ", ".join(f"{n} {how}" for how, n in sorted(Counter(c.how for c in comparisons).items()))
+    counts = ", ".join(f"{verdicts[w]} {w}" for w in VERDICTS if verdicts[w] or w != "mismatch")
+    lines.append(f"{len(comparisons)} comparison{'s' if len(comparisons) != 1 else ''} ({hows}): {counts}")
     return "\n".join(lines)
 
 
@@ -216,7 +262,7 @@ def _fraction(what: str, low: float, high: float) -> Callable[[str], float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("csv", nargs="+", help="results CSVs (from 'gemmbench run --interleave --rounds N')")
+    parser.add_argument("csv", nargs="+", help="results CSVs ('gemmbench run --paired|--interleave --rounds N')")
     parser.add_argument("--baseline", default="numpy", help="backend to divide by (default numpy)")
     parser.add_argument(
         "--alpha",
