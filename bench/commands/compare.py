@@ -138,6 +138,7 @@ class Comparison:
     verdict: str
     ci: tuple[float, float] | None  # interval of the ratio, from the rounds
     note: str = ""  # why there is no verdict, what differs, which rows were flagged
+    paired: int = 0  # rounds whose two rows took turns on the machine (--paired)
 
     @property
     def base(self) -> Measurement:
@@ -166,8 +167,7 @@ class Comparison:
     @property
     def how(self) -> str:
         """``paired`` when every round took turns within the case, ``apart`` when none did, else ``mixed``."""
-        kinds = {_took_turns(b, o) for b, o in self.pairs}
-        return "mixed" if len(kinds) > 1 else "paired" if kinds == {True} else "apart"
+        return "paired" if self.paired == len(self.pairs) else "apart" if self.paired == 0 else "mixed"
 
     @property
     def flagged(self) -> bool:
@@ -206,9 +206,9 @@ def _judge(matched: list[tuple[Measurement, Measurement]], alpha: float, thresho
         notes.append(mismatch)
     elif len(matched) < MIN_ROUNDS:
         notes.append(f"{len(matched)} round{'s' if len(matched) > 1 else ''}; a verdict needs >= {MIN_ROUNDS}")
-    comparison = Comparison(str(o.case), o.threads, o.cache_mode, tuple(matched), word, ci)
+    paired = sum(_took_turns(b, o) for b, o in matched)
+    comparison = Comparison(str(o.case), o.threads, o.cache_mode, tuple(matched), word, ci, paired=paired)
     if comparison.how == "mixed":
-        paired = sum(_took_turns(b, o) for b, o in matched)
         notes.append(f"{paired} of {len(matched)} rounds paired, the rest apart")
     if comparison.flagged:
         notes.append("flagged rows (noisy, not converged or disturbed)")
