@@ -129,6 +129,78 @@ def test_compare_says_how_each_comparison_was_measured(tmp_path, capsys):
     assert summary == "1 comparison (1 paired): 1 faster, 0 slower, 0 same, 0 inconclusive"
 
 
+def test_markdown_puts_every_comparison_in_a_cell_of_its_own(tmp_path, capsys):
+    """The table a document quotes: a row per case, a column per dtype and thread count, and nothing merged:
+    two hosts' comparisons of one case get a row each, and a column a case was not compared in says so."""
+    turns = json.dumps({"turns": "handed over 6 times"})
+    rows = []
+    for (m, n, k), dtype, threads, ratios in [
+        ((8, 4096, 512), "float32", 1, [1.10, 1.12, 1.09, 1.11, 1.10]),
+        ((8, 4096, 512), "float64", 1, [0.97, 1.01, 0.99, 1.02, 0.98]),
+        ((8, 4096, 512), "float32", 2, [0.90, 0.91, 0.92, 0.90, 0.91]),
+        ((128, 768, 4096), "float64", 1, [1.00, 1.001, 0.999, 1.0, 1.0]),
+    ]:
+        rows += _rounds(ratios, m=m, n=n, k=k, dtype=dtype, threads=threads, facts=turns)
+    rows += _rounds([1.3, 1.3, 1.3], m=8, n=4096, k=512, host="h2", facts=turns)  # another host, same case
+    _write(tmp_path / "t.csv", rows)
+    comparisons = compare([tmp_path / "t.csv"], "numpy")
+    assert len(comparisons) == 5
+    assert main(["compare", str(tmp_path / "t.csv"), "--markdown"]) == 0
+    caption, blank, head, rule, *body, blank2, summary = capsys.readouterr().out.strip().splitlines()
+    assert caption.startswith("numba ÷ numpy: median ratio") and blank == blank2 == ""
+    assert head == "| host | shape | float32 1 thread | float64 1 thread | float32 2 threads |"
+    assert rule == "|---|---|---|---|---|"
+    assert body == [
+        "| h1 | 8×4096×512 | 1.100 (1.090–1.120) faster | 0.990 (0.970–1.020) inconclusive "
+        "| 0.910 (0.900–0.920) slower |",
+        "| h1 | 128×768×4096 | – | 1.000 (0.999–1.001) same | – |",
+        "| h2 | 8×4096×512 | 1.300 (1.300–1.300) faster | – | – |",
+    ]
+    assert summary == "5 comparisons (5 paired): 2 faster, 1 slower, 1 same, 1 inconclusive"
+    rows += _rounds([1.05, 1.06, 1.04], m=8, n=4096, k=512, dtype="float64", host="h2")  # measured apart
+    _write(tmp_path / "u.csv", rows)
+    assert main(["compare", str(tmp_path / "u.csv"), "--markdown"]) == 0
+    out = capsys.readouterr().out
+    row = "| h2 | 8×4096×512 | 1.300 (1.300–1.300) faster, paired | 1.050 (1.040–1.060) inconclusive, apart | – |"
+    assert row in out
+    _write(tmp_path / "w.csv", _rounds([1.1] * 3, workload="decode | qkv") + _rounds([1.2] * 3))
+    assert main(["compare", str(tmp_path / "w.csv"), "--markdown"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert table == [  # the same shape twice, told apart by its workload, whose pipe does not split a cell
+        "| workload | shape | float32 1 thread |",
+        "| decode \\| qkv | 4×5×6 | 1.100 (1.100–1.100) faster |",
+        "|  | 4×5×6 | 1.200 (1.200–1.200) faster |",
+    ]
+
+
+def test_goal_lists_every_comparison_under_it_with_its_verdict(tmp_path, capsys):
+    """A median exactly at the goal meets it; one a hair under is listed, worst first, with the verdict that
+    says whether the rounds show a miss (slower) or cannot tell (inconclusive); dtypes the goal omits are not
+    judged."""
+    rows = []
+    for (m, n, k), dtype, ratios in [
+        ((8, 64, 64), "float32", [0.98, 0.98, 0.98]),  # at the goal
+        ((16, 64, 64), "float32", [0.97, 0.90, 1.04, 0.99, 0.95]),  # under it, rounds cannot tell
+        ((8, 64, 64), "float64", [0.999, 0.999, 0.999]),  # a hair under, within the threshold
+        ((16, 64, 64), "float64", [0.90, 0.91, 0.92, 0.90, 0.91]),  # slower
+        ((32, 64, 64), "float64", [1.2, 1.2, 1.2]),
+        ((8, 64, 64), "float16", [0.5, 0.5, 0.5]),  # not named by the goal
+    ]:
+        rows += _rounds(ratios, base=1.0, m=m, n=n, k=k, dtype=dtype)
+    _write(tmp_path / "g.csv", rows)
+    assert main(["compare", str(tmp_path / "g.csv"), "--goal", "float32=0.98, float64=1"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    head = out.index("goal (float32 0.98, float64 1): 3 of 5 comparisons under it (1 slower, 1 same, 1 inconclusive)")
+    assert out[head + 1 :] == [
+        "  numba 16x64x64 float64 NN hot 1 thread: 0.910 (0.900–0.920) slower",
+        "  numba 16x64x64 float32 NN hot 1 thread: 0.970 (0.900–1.040) inconclusive",
+        "  numba 8x64x64 float64 NN hot 1 thread: 0.999 (0.999–0.999) same",
+    ]
+    assert main(["compare", str(tmp_path / "g.csv"), "--goal", "0.4"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "goal (float16 0.4, float32 0.4, float64 0.4): 0 of 6 comparisons under it"
+
+
 def test_flagged_rows_are_named(tmp_path):
     rows = _rounds([1.10, 1.12, 1.09])
     rows[1] = make_row(run_id="r0", timestamp=rows[1].timestamp, backend="numba", gflops=110.0, noise="noisy (IQR 12%)")
@@ -144,6 +216,10 @@ def test_flagged_rows_are_named(tmp_path):
         (["--alpha", "0"], "--alpha must be between 0 and 0.5"),
         (["--threshold", "-1"], "--threshold must be between 0 and 1"),
         (["--threshold", "x"], "--threshold 'x' is not a number"),
+        (["--goal", "f32=0.98"], "--goal names dtype 'f32'; valid choices: float16, bfloat16, float32, float64"),
+        (["--goal", "float32=0.98,float64=x"], "--goal 'float64=x': 'x' is not a number"),
+        (["--goal", "float64=nan"], "a ratio must be a positive number"),
+        (["--goal", "0"], "a ratio must be a positive number"),
     ],
 )
 def test_compare_usage_errors(tmp_path, capsys, argv, fragment):

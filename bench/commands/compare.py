@@ -20,7 +20,12 @@ Each comparison also says *how* its rows were measured, since that decides what 
 ``paired`` (both rows of every round carry the ``turns`` fact of ``--paired``: the backends took
 turns on the machine within the case, so the host's drift over seconds hit them alike), ``apart``
 (each backend's worker ran on its own, seconds or minutes from the other's, so that drift lands
-on one backend) or ``mixed`` (some rounds each way, which the note names). Reads CSV files only.
+on one backend) or ``mixed`` (some rounds each way, which the note names).
+
+``--markdown`` prints the same comparisons as one table a document can hold (a row per case, a column per
+dtype and thread count), so a published table is this command's output rather than a hand copy; ``--goal``
+names a least ratio per dtype and lists every comparison whose median falls short, with its verdict. Reads
+CSV files only.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
+from ..case import DTYPES
 from ..errors import UsageError
 from ..result import Measurement, latest_per_key, read_results
 
@@ -44,9 +50,13 @@ __all__ = [
     "VERDICTS",
     "Comparison",
     "compare",
+    "format_goal",
+    "format_markdown",
     "format_table",
     "interval",
     "pair_rows",
+    "parse_goal",
+    "summary_line",
     "verdict",
 ]
 
@@ -241,10 +251,118 @@ def format_table(comparisons: Sequence[Comparison], baseline: str) -> str:
             f"{c.other_gflops:>8.1f} {c.ratio:>6.3f} {len(c.pairs):>6} {spread:>13} {ci:>13} {c.how:<6}  {c.verdict}"
             + (f" ({c.note})" if c.note else "")
         )
+    lines.append(summary_line(comparisons))
+    return "\n".join(lines)
+
+
+def summary_line(comparisons: Sequence[Comparison]) -> str:
+    """How many comparisons, how their rounds were measured, and how many got each verdict."""
     verdicts = Counter(c.verdict for c in comparisons)
     hows = ", ".join(f"{n} {how}" for how, n in sorted(Counter(c.how for c in comparisons).items()))
     counts = ", ".join(f"{verdicts[w]} {w}" for w in VERDICTS if verdicts[w] or w != "mismatch")
-    lines.append(f"{len(comparisons)} comparison{'s' if len(comparisons) != 1 else ''} ({hows}): {counts}")
+    return f"{len(comparisons)} comparison{'s' if len(comparisons) != 1 else ''} ({hows}): {counts}"
+
+
+def _thread_word(threads: int) -> str:
+    return f"{threads} thread{'s' if threads != 1 else ''}"
+
+
+def _cell(c: Comparison) -> str:
+    """``ratio (lowest-highest round) verdict``: the median, the spread the verdict weighed, the verdict."""
+    return f"{c.ratio:.3f} ({min(c.ratios):.3f}–{max(c.ratios):.3f}) {c.verdict}"
+
+
+#: What tells two comparisons' rows of a markdown table apart besides the shape, and the value that goes
+#: unsaid (None: named only where it varies; the caption names the backends).
+_ROW_PARTS: tuple[tuple[str, Callable[[Comparison], str], str | None], ...] = (
+    ("host", lambda c: c.other.host, None),
+    ("backend", lambda c: c.other.backend + (f" {c.other.variant}" if c.other.variant else ""), None),
+    ("transpose", lambda c: c.other.trans, "NN"),
+    ("mode", lambda c: c.mode, "hot"),
+    ("workload", lambda c: c.other.workload, ""),
+)
+
+
+def format_markdown(comparisons: Sequence[Comparison], baseline: str) -> str:
+    """The comparisons as one markdown table: a row per case (in the order the rounds first measured them),
+    a column per dtype and thread count, each cell :func:`_cell`; then the summary line.
+
+    A row is named by its shape, plus whatever else tells rows apart (host, backend, transpose, cache mode,
+    workload) wherever that varies or is not the default, so no two comparisons ever share a cell. A cell
+    says how its rounds were measured when the table holds more than one kind, and ``–`` marks a column a
+    case was not compared in.
+    """
+    shown = [
+        (name, part)
+        for name, part, default in _ROW_PARTS
+        if len(seen := {part(c) for c in comparisons}) > 1 or (default is not None and seen != {default})
+    ]
+    columns = sorted({(c.threads, c.other.dtype) for c in comparisons}, key=lambda t: (t[0], list(DTYPES).index(t[1])))
+    cells: dict[tuple[str, ...], dict[tuple[int, str], Comparison]] = {}
+    for c in comparisons:
+        name = (*(part(c) for _, part in shown), c.other.case.label)
+        cells.setdefault(name, {})[(c.threads, c.other.dtype)] = c
+    several_hows = len({c.how for c in comparisons}) > 1
+    backends = sorted({c.other.backend for c in comparisons})
+    lines = [
+        f"{' and '.join(backends)} ÷ {baseline}: median ratio of the rounds (lowest–highest), verdict",
+        "",
+        "| "
+        + " | ".join([*(name for name, _ in shown), "shape", *(f"{d} {_thread_word(t)}" for t, d in columns)])
+        + " |",
+        "|---" * (len(shown) + 1 + len(columns)) + "|",
+    ]
+    for name, row in cells.items():
+        values = [
+            "–" if (one := row.get(col)) is None else _cell(one) + (f", {one.how}" if several_hows else "")
+            for col in columns
+        ]
+        named = [part.replace("|", "\\|") for part in name[:-1]]  # a pipe in a workload would split the cell
+        lines.append("| " + " | ".join([*named, name[-1].replace("x", "×"), *values]) + " |")
+    lines += ["", summary_line(comparisons)]
+    return "\n".join(lines)
+
+
+def parse_goal(text: str) -> dict[str, float]:
+    """``float32=0.98,float64=1.0`` -> ``{"float32": 0.98, "float64": 1.0}``; a bare number is every dtype's goal.
+
+    Raises ``argparse.ArgumentTypeError`` naming the bad part and the valid dtypes.
+    """
+    goal: dict[str, float] = {}
+    for part in text.split(","):
+        dtype, sep, value = part.strip().rpartition("=")
+        dtype = dtype.strip()
+        if sep and dtype not in DTYPES:
+            raise argparse.ArgumentTypeError(f"--goal names dtype {dtype!r}; valid choices: {', '.join(DTYPES)}")
+        try:
+            least = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--goal {part.strip()!r}: {value.strip()!r} is not a number") from None
+        if not 0 < least < math.inf:
+            raise argparse.ArgumentTypeError(f"--goal {part.strip()!r}: a ratio must be a positive number")
+        for name in [dtype] if sep else list(DTYPES):
+            goal[name] = least
+    return goal
+
+
+def format_goal(comparisons: Sequence[Comparison], goal: dict[str, float]) -> str:
+    """The comparisons whose median ratio is under their dtype's goal, each with its range and verdict.
+
+    The median alone does not show a miss: the verdict says what the rounds show (``slower``: short by more
+    than the threshold; ``same``: within it either way; ``inconclusive``: they cannot tell), and the header
+    counts each verdict so a reader sees which.
+    """
+    judged = [c for c in comparisons if c.other.dtype in goal]
+    short = [c for c in judged if c.ratio < goal[c.other.dtype]]
+    wanted = ", ".join(f"{d} {goal[d]:g}" for d in DTYPES if d in goal and any(c.other.dtype == d for c in judged))
+    verdicts = Counter(c.verdict for c in short)
+    counts = ", ".join(f"{n} {w}" for w in VERDICTS if (n := verdicts[w]))
+    head = f"goal ({wanted or 'no compared dtype'}): {len(short)} of {len(judged)} comparisons under it"
+    lines = [head + (f" ({counts})" if counts else "")]
+    several_hosts = len({c.other.host for c in comparisons}) > 1
+    for c in sorted(short, key=lambda c: c.ratio):
+        where = f" on {c.other.host}" if several_hosts else ""
+        lines.append(f"  {c.other.backend}{where} {c.case} {c.mode} {_thread_word(c.threads)}: {_cell(c)}")
     return "\n".join(lines)
 
 
@@ -276,6 +394,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.02,
         help="smallest relative difference called faster/slower (default 0.02)",
     )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print one markdown table (a row per case, a column per dtype and thread count) instead of a line each",
+    )
+    parser.add_argument(
+        "--goal",
+        type=parse_goal,
+        metavar="DTYPE=RATIO,...",
+        help="least ratio per dtype (e.g. float32=0.98,float64=1.0, or one number for all): list every comparison "
+        "whose median is under it, with its verdict (reports only; the exit status stays 0)",
+    )
     parser.set_defaults(func=handle)
 
 
@@ -287,5 +417,7 @@ def handle(args: argparse.Namespace) -> int:
     rows = compare(args.csv, args.baseline, args.alpha, args.threshold)
     if not rows:
         raise UsageError(f"no ok rows share a case with baseline {args.baseline!r} in {', '.join(args.csv)}")
-    print(format_table(rows, args.baseline))
+    print((format_markdown if args.markdown else format_table)(rows, args.baseline))
+    if args.goal:
+        print(format_goal(rows, args.goal))
     return 0
