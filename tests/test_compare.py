@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gemmbench.cli import main
-from gemmbench.commands.compare import ALPHA, MIN_ROUNDS, compare, verdict
+from gemmbench.commands.compare import ALPHA, MIN_ROUNDS, compare, parse_goal, verdict
 from gemmbench.result import ResultWriter
 from tests_support import make_row
 
@@ -196,6 +196,8 @@ def test_goal_lists_every_comparison_under_it_with_its_verdict(tmp_path, capsys)
         "  numba 16x64x64 float32 NN hot 1 thread: 0.970 (0.900–1.040) inconclusive",
         "  numba 8x64x64 float64 NN hot 1 thread: 0.999 (0.999–0.999) same",
     ]
+    for text in ("float64=1,0.98", "0.98,float64=1"):  # a bare number fills in the dtypes not named, wherever it is
+        assert parse_goal(text) == {"float16": 0.98, "bfloat16": 0.98, "float32": 0.98, "float64": 1.0}
     assert main(["compare", str(tmp_path / "g.csv"), "--goal", "0.4"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == "goal (float16 0.4, float32 0.4, float64 0.4): 0 of 6 comparisons under it"
@@ -220,6 +222,8 @@ def test_flagged_rows_are_named(tmp_path):
         (["--goal", "float32=0.98,float64=x"], "--goal 'float64=x': 'x' is not a number"),
         (["--goal", "float64=nan"], "a ratio must be a positive number"),
         (["--goal", "0"], "a ratio must be a positive number"),
+        (["--goal", "float32=1,float32=0.9"], "--goal gives float32 twice"),
+        (["--goal", "0.9,float64=1,0.95"], "--goal gives a bare number twice"),
     ],
 )
 def test_compare_usage_errors(tmp_path, capsys, argv, fragment):

@@ -324,11 +324,14 @@ def format_markdown(comparisons: Sequence[Comparison], baseline: str) -> str:
 
 
 def parse_goal(text: str) -> dict[str, float]:
-    """``float32=0.98,float64=1.0`` -> ``{"float32": 0.98, "float64": 1.0}``; a bare number is every dtype's goal.
+    """``float32=0.98,float64=1.0`` -> ``{"float32": 0.98, "float64": 1.0}``; a bare number is the goal of every
+    dtype the text does not name, wherever it stands (``float64=1,0.98`` and ``0.98,float64=1`` agree).
 
-    Raises ``argparse.ArgumentTypeError`` naming the bad part and the valid dtypes.
+    Raises ``argparse.ArgumentTypeError`` naming the bad part: an unknown dtype (with the valid ones), a dtype
+    or a bare number given twice, a ratio that is not a positive number.
     """
-    goal: dict[str, float] = {}
+    named: dict[str, float] = {}
+    rest: list[float] = []
     for part in text.split(","):
         dtype, sep, value = part.strip().rpartition("=")
         dtype = dtype.strip()
@@ -340,9 +343,14 @@ def parse_goal(text: str) -> dict[str, float]:
             raise argparse.ArgumentTypeError(f"--goal {part.strip()!r}: {value.strip()!r} is not a number") from None
         if not 0 < least < math.inf:
             raise argparse.ArgumentTypeError(f"--goal {part.strip()!r}: a ratio must be a positive number")
-        for name in [dtype] if sep else list(DTYPES):
-            goal[name] = least
-    return goal
+        if (sep and dtype in named) or (not sep and rest):
+            raise argparse.ArgumentTypeError(f"--goal gives {dtype if sep else 'a bare number'} twice: {text!r}")
+        if sep:
+            named[dtype] = least
+        else:
+            rest.append(least)
+    goal = dict.fromkeys(DTYPES, rest[0]) if rest else {}
+    return goal | named
 
 
 def format_goal(comparisons: Sequence[Comparison], goal: dict[str, float]) -> str:
@@ -403,8 +411,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--goal",
         type=parse_goal,
         metavar="DTYPE=RATIO,...",
-        help="least ratio per dtype (e.g. float32=0.98,float64=1.0, or one number for all): list every comparison "
-        "whose median is under it, with its verdict (reports only; the exit status stays 0)",
+        help="least ratio per dtype (e.g. float32=0.98,float64=1.0; a bare number for the dtypes not named): list each "
+        "comparison whose median is under it, with its verdict (reports only; the exit status stays 0)",
     )
     parser.set_defaults(func=handle)
 
