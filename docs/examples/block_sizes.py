@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-from kernel_ab import median_seconds
+from kernel_ab import blas_launch, checked, median_seconds
 from threadpoolctl import threadpool_limits
 
 from gemmbench.case import GemmCase
 from gemmbench.kernels import _numba_gemm_impl as impl
 from gemmbench.kernels.numba_gemm import NumbaGemm
-from gemmbench.verify import make_operands, verify
+from gemmbench.verify import make_operands
 
 USAGE = "usage: block_sizes.py THREADS float32|float64 MC,KC,NC[,G] [MC,KC,NC[,G] ...] -- MxNxK [MxNxK ...]"
 
@@ -61,16 +60,9 @@ def main(argv: list[str]) -> int:
             for candidate in candidates:
                 impl.BLOCKS[dtype] = impl.PANEL_BLOCKS[dtype] = candidate[:3]
                 impl.JIT_ROWS[dtype] = candidate[3] * candidate[1] if len(candidate) == 4 else jit_rows
-                prepared = kernel.prepare(case, ops)
-                prepared.launch()
-                prepared.launch()  # twice: a kernel that accumulates into C fails the check
-                verdict = verify(case, ops, prepared.output)
-                if not verdict.ok:
-                    sys.exit(f"block_sizes.py: {candidate} is wrong on {m}x{n}x{k} {dtype}: {verdict.detail}")
-                launches.append(prepared.launch)
+                launches.append(checked(kernel, case, ops, f"block_sizes.py: {candidate}").launch)
             if threads == 1:
-                c = np.empty((m, n), dtype)
-                launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
+                launches.append(blas_launch(case, ops))
             rates = [2 * m * n * k / t / 1e9 for t in median_seconds(launches)]
             ref = rates[-1] if threads == 1 else rates[0]
             cells = "  ".join(f"{'/'.join(map(str, c))} {r:6.1f} ({r / ref:.3f})" for c, r in zip(candidates, rates))

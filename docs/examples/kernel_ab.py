@@ -83,6 +83,24 @@ def _seconds_per_call(launch, reps: int) -> float:
     return (time.perf_counter() - start) / reps
 
 
+def checked(kernel, case: GemmCase, ops, what: str):
+    """``kernel`` prepared for ``case`` on ``ops``, its product run twice (a kernel that accumulates into C
+    fails) and checked with the harness's verifier, each entry to its bound; exits naming ``what`` if wrong."""
+    prepared = kernel.prepare(case, ops)
+    prepared.launch()
+    prepared.launch()
+    verdict = verify(case, ops, prepared.output)
+    if not verdict.ok:
+        sys.exit(f"{what} is wrong on {case.m}x{case.n}x{case.k} {case.dtype}: {verdict.detail}")
+    return prepared
+
+
+def blas_launch(case: GemmCase, ops):
+    """One call of NumPy's BLAS on ``ops`` into a C of its own: the yardstick timed in the loop."""
+    c = np.empty((case.m, case.n), case.dtype)
+    return lambda: np.matmul(ops.a, ops.b, out=c)
+
+
 def median_seconds(launches: list, rounds: int = ROUNDS) -> list[float]:
     """Median seconds a call of each launch, the launches timed alternately for ``rounds`` rounds (so that
     every one sees the same machine state), each sample enough back-to-back calls to last 20 ms."""
@@ -127,16 +145,10 @@ def main(argv: list[str]) -> int:
                 ops = make_operands(case)
                 launches, path = [], ""
                 for name, kernel in zip(("old", "new"), kernels, strict=True):
-                    prepared = kernel.prepare(case, ops)
-                    prepared.launch()
-                    prepared.launch()  # twice: a kernel that accumulates into C fails the check
-                    verdict = verify(case, ops, prepared.output)  # the harness's check, each entry to its bound
-                    if not verdict.ok:
-                        sys.exit(f"kernel_ab.py: the {name} kernel is wrong on {m}x{n}x{k} {dtype}: {verdict.detail}")
+                    prepared = checked(kernel, case, ops, f"kernel_ab.py: the {name} kernel")
                     launches.append(prepared.launch)
                     path = f"{prepared.facts.get('tile', '')} {prepared.facts['path']}".strip()
-                c = np.empty((m, n), dtype)
-                launches.append(lambda a=ops.a, b=ops.b, c=c: np.matmul(a, b, out=c))
+                launches.append(blas_launch(case, ops))
                 rates = [2 * m * n * k / t / 1e9 for t in median_seconds(launches)]
                 blas = f"  openblas {rates[2]:6.1f}  new/openblas {rates[1] / rates[2]:.3f}"
                 print(

@@ -6,7 +6,7 @@ with THP in ``madvise`` or ``always`` mode a large B lies on 2 MiB pages. Whethe
 on the memory free at the time, which differs between two workers of one run. This script makes two
 copies of the harness's B, one with NumPy's huge-page request and one without (4 KiB pages), prints
 how much of the process is on huge pages (``AnonHugePages``), checks the Numba kernel's product on
-each, and times Numba and OpenBLAS on both alternately (``kernel_ab.median_seconds``):
+each (``kernel_ab.checked``), and times Numba and OpenBLAS on both alternately (``kernel_ab.median_seconds``):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
         .venv/bin/python docs/examples/page_size_ab.py float64 8x13312x16384 8x7168x12288
@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from kernel_ab import median_seconds
+from kernel_ab import blas_launch, checked, median_seconds
 from numpy._core.multiarray import _set_madvise_hugepage
 from threadpoolctl import threadpool_limits
 
@@ -27,7 +27,7 @@ from gemmbench.buffers import aligned_copy
 from gemmbench.case import GemmCase
 from gemmbench.kernel import Operands
 from gemmbench.kernels.numba_gemm import NumbaGemm
-from gemmbench.verify import make_operands, verify
+from gemmbench.verify import make_operands
 
 USAGE = "usage: page_size_ab.py float32|float64 MxNxK [MxNxK ...]"
 
@@ -67,13 +67,8 @@ def main(argv: list[str]) -> int:
                 operands = Operands(ops.a, copy_on(ops.b, huge))
                 got = (huge_kib() - start) / 1024
                 pages.append(f"{'2 MiB' if huge else '4 KiB'} pages asked, {got:.0f} MiB on huge pages")
-                prepared = kernel.prepare(case, operands)
-                prepared.launch()
-                prepared.launch()  # twice: a kernel that accumulates into C fails the check
-                if not (check := verify(case, operands, prepared.output)).ok:
-                    sys.exit(f"page_size_ab.py: wrong product on {m}x{n}x{k} {dtype}: {check.detail}")
-                c = np.empty((m, n), dtype)
-                launches += [prepared.launch, lambda a=operands.a, b=operands.b, c=c: np.matmul(a, b, out=c)]
+                prepared = checked(kernel, case, operands, f"page_size_ab.py: numba on {pages[-1]}")
+                launches += [prepared.launch, blas_launch(case, operands)]
             rates = [2 * m * n * k / t / 1e9 for t in median_seconds(launches)]
             for i, where in enumerate(pages):
                 numba, blas = rates[2 * i], rates[2 * i + 1]
