@@ -175,6 +175,14 @@ INLINE_PACK = 8
 #: One full strip of A (M = 12-16) makes 8 calls a group for its 16 lines a row: they take two lines a step
 #: (``_fetch_share``) over one, in-process A/B, B packed, M = 16: float64 one thread +2 to +7 % (6 shapes,
 #: median +5 %), two threads -3 to +7 % (median +1.4 %); float32 one thread +5 to +8 %, two +9 to +10 %.
+#: On AVX2 (a Zen 3 EPYC, 4 x 12 float64 tiles, KC 96) it loses, float64 M = 8, one thread, B from memory,
+#: in-process A/B over packing without it: 8x7168x8192 -17 %, 8x12288x1536 -42 %, 8x1280x8192 level (the
+#: same with the lines fetched to L2 only). A step's lines there are one column of KC rows of B, 56-96 KiB
+#: apart: a few sets of the L2, likely evicting one another. Fetching along rows instead (each call two rows
+#: of the next group, half a line a step) was level: +1 to +7 % from memory, -9 to +1 % with B in L3. The
+#: fetch does not decide M = 8 there: alone, one thread reads B at 14 GB/s in a GEMV (28 GFLOP/s at eight
+#: rows), and the kernel computes 8x256x256 (B in L2) at 22 GFLOP/s but 8x7168x8192 at 13, as OpenBLAS does
+#: (two hours later, a faster hour on the shared host: 24 GB/s, 25 and 19 GFLOP/s; README "What holds").
 FETCH_AHEAD = VECTOR_BITS == 512
 #: Short A of one strip of 1/2 to 2/3 MR rows (M = 6-8 against 12-row tiles) reads row-major B in place while
 #: B stays in L3 (under B_FROM_MEMORY), and each k step also fetches the two lines its call reads
