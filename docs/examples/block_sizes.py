@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 
-from kernel_ab import blas_launch, checked, median_seconds
+from kernel_ab import blas_launch, checked, median_seconds, parse_shapes
 from threadpoolctl import threadpool_limits
 
 from gemmbench.case import GemmCase
@@ -31,9 +31,10 @@ from gemmbench.verify import make_operands
 USAGE = "usage: block_sizes.py THREADS float32|float64 MC,KC,NC[,G] [MC,KC,NC[,G] ...] -- MxNxK [MxNxK ...]"
 
 
-def _tuples(words: list[str], sep: str, sizes: tuple[int, ...]) -> list[tuple[int, ...]]:
-    tuples = [tuple(int(x) for x in word.split(sep)) for word in words]
-    if not tuples or any(len(t) not in sizes or min(t) < 1 for t in tuples):
+def _candidates(words: list[str]) -> list[tuple[int, ...]]:
+    """``MC,KC,NC[,G]`` words as tuples of positive integers; ValueError for none or a bad one."""
+    tuples = [tuple(int(x) for x in word.split(",")) for word in words]
+    if not tuples or any(len(t) not in (3, 4) or min(t) < 1 for t in tuples):
         raise ValueError
     return tuples
 
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> int:
     try:
         threads, dtype, rest = int(argv[0]), argv[1], argv[2:]
         split = rest.index("--")
-        candidates, shapes = _tuples(rest[:split], ",", (3, 4)), _tuples(rest[split + 1 :], "x", (3,))
+        candidates, shapes = _candidates(rest[:split]), parse_shapes(rest[split + 1 :])
         if threads < 1 or dtype not in ("float32", "float64"):
             raise ValueError
     except (IndexError, ValueError):

@@ -37,6 +37,7 @@ eight runs, 0.75-0.90 of OpenBLAS in the harness). Keep a change when the harnes
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import subprocess
@@ -49,6 +50,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from gemmbench.case import GemmCase
+from gemmbench.options import parse_shape
 from gemmbench.verify import make_operands, verify
 
 ROUNDS = 31
@@ -81,6 +83,18 @@ def _seconds_per_call(launch, reps: int) -> float:
     for _ in range(reps):
         launch()
     return (time.perf_counter() - start) / reps
+
+
+def parse_shapes(words: list[str]) -> list[tuple[int, ...]]:
+    """``MxNxK`` words as (m, n, k), read by the command line's own ``parse_shape``; ValueError naming the
+    problem for none, a bad one, or a batched ``@B`` one (these scripts time single products)."""
+    try:
+        shapes = [parse_shape(word) for word in words]
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
+    if not shapes or any(len(shape) != 3 for shape in shapes):
+        raise ValueError("give one or more shapes MxNxK, without @BATCH")
+    return shapes
 
 
 def checked(kernel, case: GemmCase, ops, what: str):
@@ -121,11 +135,9 @@ def main(argv: list[str]) -> int:
         return 2
     rev, threads, dtype = argv[0], int(argv[1]), argv[2]
     try:
-        shapes = [tuple(int(x) for x in s.split("x")) for s in argv[3:]]
-        if any(len(s) != 3 or min(s) < 1 for s in shapes):
-            raise ValueError
-    except ValueError:
-        print(f"kernel_ab.py: shapes are MxNxK with positive integers. {USAGE}", file=sys.stderr)
+        shapes = parse_shapes(argv[3:])
+    except ValueError as exc:
+        print(f"kernel_ab.py: {exc}. {USAGE}", file=sys.stderr)
         return 2
     if threads > 1 and any(os.environ.get(k) != v for k, v in QUIET_POOL.items()):
         os.environ.update(QUIET_POOL)  # OpenBLAS reads it once, when NumPy loads it: start again

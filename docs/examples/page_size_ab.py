@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from kernel_ab import blas_launch, checked, median_seconds
+from kernel_ab import blas_launch, checked, median_seconds, parse_shapes
 from numpy._core.multiarray import _set_madvise_hugepage
 from threadpoolctl import threadpool_limits
 
@@ -49,8 +49,8 @@ def copy_on(b: np.ndarray, huge: bool) -> np.ndarray:
 
 def main(argv: list[str]) -> int:
     try:
-        dtype, shapes = argv[0], [tuple(int(x) for x in s.split("x")) for s in argv[1:]]
-        if dtype not in ("float32", "float64") or not shapes or any(len(s) != 3 or min(s) < 1 for s in shapes):
+        dtype, shapes = argv[0], parse_shapes(argv[1:])
+        if dtype not in ("float32", "float64"):
             raise ValueError
     except (IndexError, ValueError):
         print(USAGE, file=sys.stderr)
