@@ -39,6 +39,7 @@ __all__ = [
     "Measurement",
     "ResultWriter",
     "ResultsFileError",
+    "check_appendable",
     "done_keys",
     "latest_per_key",
     "read_results",
@@ -220,15 +221,24 @@ def _check_header(path: Path) -> None:
         )
 
 
+def check_appendable(path: Path | str) -> None:
+    """Raise ``ResultsFileError`` unless rows of this version may be appended to ``path``: absent, empty, or
+    a results file of this schema. Not a foreign or newer file (``read_results`` refuses those), nor an older
+    one, whose header lacks columns our rows carry. The run checks it before it measures or says anything."""
+    p = Path(path)
+    if p.exists() and p.stat().st_size > 0:
+        read_results(p)
+        _check_header(p)
+
+
 class ResultWriter:
     """Appends rows to a CSV (writing the header when new) and samples to its sidecar."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_appendable(self.path)
         if self.path.exists() and self.path.stat().st_size > 0:
-            read_results(self.path)  # refuse to append to a foreign or newer file
-            _check_header(self.path)  # ... or to an older one: its header lacks columns our rows carry
             _repair_tail(self.path)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._csv = open(self.path, "a", newline="")

@@ -15,6 +15,7 @@ from ..fleet import ON_CHOICES, run_fleet
 from ..hostfacts import hostname
 from ..options import Resolved, add_run_options, parse_ints, parse_positive, parse_seconds, resolve
 from ..registry import Registry, discover
+from ..result import check_appendable
 from ..session import memory_problem
 from ..store import check_writable, new_run_id, results_path
 from ..sweep import RunOptions, host_ceilings, resume_target, run
@@ -211,6 +212,7 @@ def handle(args: argparse.Namespace) -> int:
     output = str(resume_target(spec.output)) if args.resume else spec.output
     if output is not None:
         check_writable(output, "output")  # before anything is measured or said
+        check_appendable(output)
     options = RunOptions(
         modes=spec.modes,
         threads=spec.threads,
