@@ -168,6 +168,21 @@ def vector_bits(flags: frozenset[str] | None = None) -> int:
     return simd(flags)[1]
 
 
+def avx512_in_halves(info: Mapping[str, str] | None = None) -> bool:
+    """Whether the CPU has AVX-512 but runs each 512-bit operation as two 256-bit halves: AMD family 25
+    (Zen 4; Zen 3, the same family, has no AVX-512). There a 512-bit FMA does no more work a cycle than a
+    256-bit one, so a kernel's k step takes twice as long as on a full-width core (AMD family 26, Zen 5),
+    and the memory waits a step must hide weigh half as much: rules measured on one kind of core need not
+    hold on the other. Other AVX-512 CPUs (Intel's, unmeasured here) count as full width. ``info`` is
+    /proc/cpuinfo's first block (read when None)."""
+    info = _cpuinfo() if info is None else info
+    return (
+        "avx512f" in info.get("flags", "").split()
+        and info.get("vendor_id") == "AuthenticAMD"
+        and info.get("cpu family") == "25"
+    )
+
+
 def host_memory_available() -> int:
     """MemAvailable from /proc/meminfo, else total physical memory."""
     try:

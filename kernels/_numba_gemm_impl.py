@@ -50,7 +50,7 @@ from numba.core import cgutils
 from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, intrinsic, models, register_model, typeof_impl, unbox
 
-from gemmbench.backend import aligned_zeros, vector_bits
+from gemmbench.backend import aligned_zeros, avx512_in_halves, vector_bits
 from gemmbench.backend.llvm import I32, I64, fma_function, splat, vector_type
 
 I8P = ir.IntType(8).as_pointer()
@@ -116,6 +116,16 @@ DIRECT_B_NARROW_ROW = PAGE if VECTOR_BITS == 512 else 1024
 #: 16x16384x1024 1.10x. One strip reads B once: in place stays 1.5x faster (float64 12x8192x1024); rows
 #: exactly 32 KiB apart keep in place ahead too (float64 16x4096x1792 1.16x, 16x4096x1536 1.07x).
 B_COLLIDE_STRIDE = 32768
+#: Those re-reads, once a strip, were measured on Zen 4, whose 512-bit FMAs run as two 256-bit halves
+#: (``avx512_in_halves``). On a full-width core (a Zen 5 EPYC) a k step takes half the time, and re-reading
+#: B in place pays only while each thread's share of a row of B (two threads split its columns) is at most
+#: this many bytes; wider shares pack. Packed over in place, in-process A/B (docs/examples/kernel_ab.py),
+#: M = 13-16, one thread: float64 rows of 10-32 KiB +14 to +89 % (16x4096x1792 +24 %, 16x3584x4096 +17 %,
+#: 16x1536x7168 +21 %, 16x1280x8192 +14 %), float32 14-16 KiB +6 to +19 % (level with B of 8 MiB in L3);
+#: rows of 3-6 KiB -2 to -19 % (float32 16x768x4096 -19 %, float64 16x768x4096 -4 %). Two threads, shares of
+#: 3-8 KiB: float32 -35 to +4 %, float64 -16 to +5 %; shares of 14-16 KiB: float64 +5 to +30 %. The harness
+#: agrees (README "On Zen 5"). Zen 4 keeps what was measured there (float64 16x4096x1792 in place 1.16x).
+REREAD_ROW_BYTES = 1 << 62 if avx512_in_halves() else 8192
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
@@ -786,9 +796,9 @@ def fetches_in_place(m, mr, b_bytes):
 
 
 @njit(cache=True)
-def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major):
-    """(read A in place, read B in place) for an m x n x k product with MR-row tiles: where packing would
-    cost more than it saves."""
+def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
+    """(read A in place, read B in place) for an m x n x k product with MR-row tiles on ``threads`` threads
+    (each reads its share of B's columns): where packing would cost more than it saves."""
     direct_a = a_row_major and n <= DIRECT_A_MAX_N and mr <= DIRECT_A_MAX_MR
     stride = n * itemsize
     collide = stride % B_COLLIDE_STRIDE == 0 and stride > B_COLLIDE_STRIDE
@@ -801,7 +811,8 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major):
     fetches_hidden = (
         DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW or fetches_in_place(m, mr, k * stride)
     )
-    short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or not collide) and not page_stride
+    re_read = not collide and stride <= REREAD_ROW_BYTES * threads  # each thread re-reads its share of a row
+    short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
@@ -851,7 +862,7 @@ def _gemm_source(kind: str):
         mr, nr = tile_mr(work, tile), tile_nr(work, tile)
         flat_c = c.reshape(m * n)
         bbuf = buffers(work, mc_max, kc_max, nc_max, group, 0, tile)[0]
-        direct_a, direct_b = in_place(m, n, k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
+        direct_a, direct_b = in_place(m, n, k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0, nthreads)
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr

@@ -72,7 +72,9 @@ class NumbaGemm(Kernel):
         a_flat, b_flat = _flat(a), _flat(b)
         tile = impl.tile_for(case.m, case.n)
         mr, nr = tile.shape(a.dtype.name)
-        direct_a, direct_b = impl.in_place(case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0)
+        direct_a, direct_b = impl.in_place(
+            case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0, self.threads
+        )
         jit = impl.packs_just_in_time(case.m, direct_b)  # B packed by each thread, a group at a time
         work, mc, kc, nc, group = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads, jit and b_flat.size > 0)
         parallel = impl.parallel_pays(case.m, case.n, nr, mc, nc, self.threads)

@@ -121,12 +121,13 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
             prepared.launch()
             prepared.launch()
             assert verify(case, ops, prepared.output).ok, case
+            packed = not narrow and "B in place" not in prepared.facts["path"]  # AVX-512: 8 rows read B in place
             kc = kc_table
-            if layout == "NN" and not narrow:
+            if layout == "NN" and packed:
                 kc = next((short_kc for rows, short_kc in short if m <= rows), kc_table)
             mr, nr = impl.tile_for(m, case.n).shape(dtype)
             want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
-            if not narrow:
+            if packed:
                 want += f" GROUP={impl.jit_strips(dtype, kc)}"
             assert prepared.facts["blocks"] == want, case
     finally:
@@ -443,7 +444,8 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
         # B re-read by a second strip of A, rows 64 or 96 KiB apart (they collide in the caches): packed
         (GemmCase(16, 8192, 16, "float64"), 1, "tall", False, False),
         (GemmCase(16, 12288, 16, "float64"), 2, "tall", False, False),
-        (GemmCase(16, 4096, 16, "float64"), 2, "tall", False, "avx512"),  # 32 KiB apart: in place
+        (GemmCase(16, 4096, 16, "float64"), 2, "tall", False, "avx512 in halves"),  # 32 KiB apart: in place on Zen 4
+        (GemmCase(16, 1024, 16, "float64"), 2, "tall", False, "avx512"),  # 8 KiB apart: in place on every AVX-512
         (GemmCase(12, 16384, 16, "float32"), 1, "tall", False, "avx512"),  # one 12-row strip reads B once
         # rows exactly one 4 KiB page apart: packed once B reaches 16 MiB, even for a single strip of A
         (GemmCase(16, 512, 4096, "float64"), 1, "tall", False, False),
@@ -465,7 +467,8 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
         ops = make_operands(case)
         prepared = kernel.prepare(case, ops)
         prepared.launch()
-        isa = {"avx2": impl.VECTOR_BITS == 256, "avx512": impl.VECTOR_BITS == 512}
+        avx512 = impl.VECTOR_BITS == 512
+        isa = {"avx2": not avx512, "avx512": avx512, "avx512 in halves": avx512 and impl.avx512_in_halves()}
         expected_a, expected_b = (isa.get(x, x) for x in (a_in_place, b_in_place))
         path = prepared.facts["path"]
         assert ("A in place" in path) == expected_a and ("B in place" in path) == expected_b, path
@@ -474,6 +477,57 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
         assert np.allclose(prepared.output, ref, rtol=1e-4, atol=1e-4 * np.sqrt(case.k))
     finally:
         kernel.teardown()
+
+
+@pytest.mark.parametrize(
+    "vendor, family, flags, halves",
+    [
+        ("AuthenticAMD", "25", "fma avx2 avx512f avx512bw", True),  # Zen 4: 512-bit ops as two halves
+        ("AuthenticAMD", "25", "fma avx2", False),  # Zen 3, the same family: no AVX-512
+        ("AuthenticAMD", "26", "fma avx2 avx512f avx512bw", False),  # Zen 5: full width
+        ("GenuineIntel", "6", "fma avx2 avx512f", False),
+        ("AuthenticAMD", "25", "fma avx2 avx512vl", False),  # no avx512f: not AVX-512
+    ],
+)
+def test_avx512_in_halves_reads_vendor_family_and_flags(vendor, family, flags, halves):
+    """Which AVX-512 cores run a 512-bit op as two 256-bit halves (Zen 4) is read from /proc/cpuinfo's
+    vendor, family and flags; the kernel's rule on B re-read in place follows it (next test)."""
+    from gemmbench.hostfacts import avx512_in_halves
+
+    assert avx512_in_halves({"vendor_id": vendor, "cpu family": family, "flags": flags}) is halves
+    assert avx512_in_halves({}) is False
+
+
+@pytest.mark.parametrize(
+    "m, n, dtype, threads, halves, b_in_place",
+    [
+        (16, 4096, "float64", 1, True, True),  # Zen 4: two strips re-read rows 32 KiB apart in place
+        (16, 4096, "float64", 1, False, False),  # full width: packed
+        (16, 1280, "float64", 1, False, False),  # rows 10 KiB apart: packed
+        (16, 1280, "float64", 2, False, True),  # ... but each of two threads re-reads 5 KiB of a row: in place
+        (16, 3584, "float64", 2, False, False),  # 14 KiB a thread: packed
+        (16, 1024, "float64", 1, False, True),  # rows 8 KiB apart: in place
+        (16, 2560, "float32", 1, False, False),
+        (16, 2048, "float32", 1, False, True),
+        (12, 4096, "float64", 1, False, True),  # one 12-row strip reads B once: in place everywhere
+        (16, 8192, "float64", 2, True, False),  # rows 64 KiB apart collide in the caches: packed everywhere
+    ],
+)
+def test_full_width_avx512_packs_b_that_a_second_strip_would_re_read_from_rows_far_apart(
+    monkeypatch, m, n, dtype, threads, halves, b_in_place
+):
+    """Short A of more than one 12-row strip re-reads row-major B in place once a strip. On Zen 4 (512-bit
+    ops in two halves) that won; on a full-width core it loses once B's rows are more than REREAD_ROW_BYTES
+    apart a thread (two threads split its columns; README "On Zen 5"). The rule under AVX-512's constants,
+    whichever host runs the test."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.REREAD_ROW_BYTES == (1 << 62 if impl.avx512_in_halves() else 8192)  # the host's own value
+    for name, value in (("DIRECT_B_MIN_M", (6, 12)), ("DIRECT_B_NARROW_ROW", impl.PAGE), ("DIRECT_B_MAX_M", 16)):
+        monkeypatch.setattr(impl, name, value)
+    monkeypatch.setattr(impl, "REREAD_ROW_BYTES", 1 << 62 if halves else 8192)
+    itemsize = np.dtype(dtype).itemsize
+    assert impl.in_place.py_func(m, n, 64, 12, itemsize, True, True, threads)[1] is b_in_place
 
 
 @pytest.mark.parametrize("threads", [1, 2])
