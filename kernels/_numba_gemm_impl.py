@@ -811,7 +811,7 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     fetches_hidden = (
         DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW or fetches_in_place(m, mr, k * stride)
     )
-    re_read = not collide and stride <= REREAD_ROW_BYTES * threads  # each thread re-reads its share of a row
+    re_read = not collide and stride // threads <= REREAD_ROW_BYTES  # each thread re-reads its share of a row
     short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 

@@ -502,6 +502,7 @@ def test_avx512_in_halves_reads_vendor_family_and_flags(vendor, family, flags, h
     "m, n, dtype, threads, halves, b_in_place",
     [
         (16, 4096, "float64", 1, True, True),  # Zen 4: two strips re-read rows 32 KiB apart in place
+        (16, 4096, "float64", 2, True, True),  # ... at two threads too (no limit times 2 wrapping past int64)
         (16, 4096, "float64", 1, False, False),  # full width: packed
         (16, 1280, "float64", 1, False, False),  # rows 10 KiB apart: packed
         (16, 1280, "float64", 2, False, True),  # ... but each of two threads re-reads 5 KiB of a row: in place
@@ -527,7 +528,8 @@ def test_full_width_avx512_packs_b_that_a_second_strip_would_re_read_from_rows_f
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "REREAD_ROW_BYTES", 1 << 62 if halves else 8192)
     itemsize = np.dtype(dtype).itemsize
-    assert impl.in_place.py_func(m, n, 64, 12, itemsize, True, True, threads)[1] is b_in_place
+    # int64 arguments, as the compiled build sees them
+    assert impl.in_place.py_func(m, n, 64, 12, itemsize, True, True, np.int64(threads))[1] is b_in_place
 
 
 @pytest.mark.parametrize("threads", [1, 2])
