@@ -165,6 +165,17 @@ GEMV_FOUR_ROW_BYTES = 24576
 #: four): six read -18 to +15 % there, mostly losses (float32 1x2936x2048 -11 and -18 %, 1x768x4096 -5 and -6 %,
 #: float64 1x768x4096 -2 and -9 %).
 GEMV_SERIAL_ROWS = 6 if VECTOR_BITS == 256 else 8
+#: On a full-width AVX-512 core (0: no such rule), whole rows of B of at least B_FROM_MEMORY bytes in all
+#: (streamed from memory) go this many a pass: one thread at any width, several while C's row fits
+#: GEMV_ONE_ROW_BYTES. Measured on a Zen 5 EPYC, where one row a pass read B from memory at 0.81-0.95 of eight's
+#: speed (the Zen 4 figures above say the opposite) and four at 1.10-1.21x: the loops alone
+#: (docs/examples/gemv_rows_a_pass.py, one thread, B of 24-64 MiB) four over one, rows of 4-12 KiB, float64
+#: +18 to +28 %, float32 +24 to +29 %; with B in L3 one row stays level or ahead (float32 rows of 1-3 KiB,
+#: B of 8-14 MiB: -6 to +4 %). The backend, in-process A/B, one thread: float64 1x512x7168 +29 %, 1x1536x7168
+#: +17 %, 1x1280x8192 +15 %, 1x768x4096 +34 % (0.99-1.11 of OpenBLAS, was 0.83-0.88), float32 1x1536x7168
+#: +34 %, 1x2048x4096 +30 %; rows past 12 KiB, eight before, +5 to +14 %. Two threads, rows of 4-12 KiB +6 to
+#: +48 %, but past 12 KiB (eight before) -11 to +1 %: those keep the rules below.
+GEMV_MEMORY_ROWS = 4 if VECTOR_BITS == 512 and not avx512_in_halves() else 0
 #: The same collision for a thread's share of C's columns: when B's rows are a whole number of pages apart
 #: the share takes six rows a pass (six lines and C's in one set fit its ways). Six over eight, two threads,
 #: B of 3-14 MiB in L3, in-process: float32 +3 to +10 % (4096x512 +7-8 %, 7168x256 +4-6 %), float64 -3 to
@@ -429,10 +440,11 @@ def micro_kernel(
 
     ``rows`` (1..MR) selects one of MR specialised tiles (edge strips compute only the rows
     they have). A(i, p) = ap[aoff + i*a_si + p*a_sp], B(p, j) = bp[boff + p*b_sp + j]: packed
-    buffers, or a row-major operand read in place. ``c`` is a 1-D view of C (or a scratch
-    tile); ``accumulate`` selects += over =. Step p also prefetches ahead[ahead_off + p*ahead_sp]
-    (B packed next, FETCH_AHEAD, or read in place later, IN_PLACE_AHEAD), for each offset when
-    ``ahead_off`` is a tuple; ``ahead`` None fetches nothing (both compile-time choices, by type).
+    buffers, or a row-major operand read in place. ``c`` is a 1-D view of C (the last strip of a
+    panel goes to ``edge_kernel``); ``accumulate`` selects += over =. Step p also prefetches
+    ahead[ahead_off + p*ahead_sp] (B packed next, FETCH_AHEAD, or read in place later, IN_PLACE_AHEAD),
+    for each offset when ``ahead_off`` is a tuple; ``ahead`` None fetches nothing (both compile-time
+    choices, by type).
     """
 
     def codegen(context, builder, sig, args):
@@ -475,6 +487,48 @@ def micro_kernel(
         rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc, accumulate, tile, ahead, ahead_off, ahead_sp
     )
     return sig, codegen
+
+
+@intrinsic
+def edge_kernel(typingctx, rows, vectors, kc, ap, aoff, a_si, a_sp, bp, boff, scratch, tile):
+    """scratch[``rows`` rows of NR, first ``vectors`` vectors] = A . B over kc steps, for the last strip of a
+    panel (fewer than NR valid columns, packed B: B(p, j) = bp[boff + p*NR + j]); A as in ``micro_kernel``.
+
+    ``vectors`` (1..NR/W, run-time) selects one of MR x NR/W specialised tiles: only the vectors that hold
+    valid columns are computed. The full-width tile ran NR columns of FMAs for the edge's few: at float32
+    N = 2500 (a 64-wide AVX-512 strip for 4 columns) 2.4 % of all FMAs, and the product ran as slowly as
+    N = 2560 did.
+    """
+
+    def codegen(context, builder, sig, args):
+        kc_v, a_si, a_sp = args[2], args[5], args[6]
+        mr, nr = _tile(sig.args[3].dtype, sig.args[10])
+        a_ptr, b_ptr = (
+            _element_ptr(context, builder, sig.args[k], args[k], [_intp(context, builder, sig, args, k + 1)])
+            for k in (3, 7)
+        )
+        c_ptr = _element_ptr(context, builder, sig.args[9], args[9], [ir.Constant(I64, 0)])
+        vty = vector_type(context.get_value_type(sig.args[3].dtype), VECTOR_BITS)
+        fma = fma_function(builder.module, vty)
+        align = vty.element.get_abi_size(context.target_data)
+        nv, stride = nr // vty.count, ir.Constant(I64, nr)  # packed B's rows and the scratch tile's: NR apart
+        rows_v, vectors_v = _intp(context, builder, sig, args, 0), _intp(context, builder, sig, args, 1)
+        which = builder.add(builder.mul(rows_v, ir.Constant(I64, nv)), vectors_v)
+        never = ir.Constant(ir.IntType(1), 0)  # scratch is written, never added to
+        operands = (kc_v, a_ptr, a_si, a_sp, b_ptr, stride, c_ptr, stride, never, align, None)
+        done = builder.append_basic_block("edge.done")
+        switch = builder.switch(which, done)
+        for r in range(1, mr + 1):
+            for v in range(1, nv + 1):
+                block = builder.append_basic_block(f"edge.rows{r}x{v}")
+                switch.add_case(ir.Constant(I64, r * nv + v), block)
+                builder.position_at_end(block)
+                _emit_tile(builder, vty, fma, r, v * vty.count, *operands)
+                builder.branch(done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return types.void(rows, vectors, kc, ap, aoff, a_si, a_sp, bp, boff, scratch, tile), codegen
 
 
 def _element_ptr(context, builder, ty, value, indices):
@@ -653,7 +707,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     ``_next_group``): one or two lines of each row per call (``_fetch_share``). Short strips reading
     B in place fetch their own rows IN_PLACE_AHEAD ahead (``fetches_in_place``).
     """
-    mr, nr = tile_mr(abuf, tile), tile_nr(abuf, tile)
+    mr, nr, w = tile_mr(abuf, tile), tile_nr(abuf, tile), tile_w(abuf)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
     if not direct_a:
         pack_a(a, ic, mc, pc, kc, abuf, tile)
@@ -679,11 +733,20 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             i = t * mr
             rows = min(mr, mc - i)
             fetch_at, fetch_n = _fetch_share((s - s0) % group, t, mc, mr, ahead_lines, group) if fetching else (0, 0)
-            c_off = (ic + i) * ldc + jc + j
-            if cols == nr:
-                target, off, ld, acc = flat_c, c_off, ldc, not first
-            else:  # last strip of a panel: full-width tile into scratch, then the valid columns into C
-                target, off, ld, acc = scratch, 0, nr, False
+            if cols < nr:  # last strip of a panel: its valid vectors into scratch, then its columns into C
+                if direct_a:
+                    edge_kernel(rows, (cols + w - 1) // w, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, scratch,
+                                tile)
+                else:
+                    edge_kernel(rows, (cols + w - 1) // w, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, scratch, tile)
+                for r in range(rows):
+                    for q in range(cols):
+                        if first:
+                            c[ic + i + r, jc + j + q] = scratch[r * nr + q]
+                        else:
+                            c[ic + i + r, jc + j + q] += scratch[r * nr + q]
+                continue
+            target, off, ld, acc = flat_c, (ic + i) * ldc + jc + j, ldc, not first
             # Several call sites rather than one with variable strides: each inlined copy of the
             # micro-kernel gets the strides of packed operands as constants (A: 1 and MR; B: NR), and
             # fetches ahead or not (and how many lines) as its arguments' types say.
@@ -716,13 +779,6 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                              ahead_at + fetch_at * line, ldb)
             else:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc, tile, None, 0, 0)
-            if cols < nr:
-                for r in range(rows):
-                    for q in range(cols):
-                        if first:
-                            c[ic + i + r, jc + j + q] = scratch[r * nr + q]
-                        else:
-                            c[ic + i + r, jc + j + q] += scratch[r * nr + q]
 
 
 # fmt: on
@@ -972,12 +1028,16 @@ def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
 
 
 @njit(cache=True)
-def gemv_rows_a_pass(n, itemsize, nthreads):
-    """Rows of B a GEMV pass takes when ``nthreads`` threads read whole rows of B (contiguous) into rows of C
-    ``n`` wide: one while that row fits GEMV_ONE_ROW_BYTES (B is then one sequential stream); for one thread
-    GEMV_SERIAL_ROWS where it is not eight (six on AVX2); else four when the row is a whole number of pages
-    from GEMV_FOUR_ROW_BYTES up (eight would collide in one L1 set), else eight (``_axpy_rows``)."""
+def gemv_rows_a_pass(n, k, itemsize, nthreads):
+    """Rows of B a GEMV pass takes when ``nthreads`` threads read whole rows of B (``k`` x ``n``, contiguous)
+    into rows of C ``n`` wide: GEMV_MEMORY_ROWS where set and B is streamed from memory (several threads only
+    while C's row fits GEMV_ONE_ROW_BYTES); else one while C's row fits GEMV_ONE_ROW_BYTES (B is then one
+    sequential stream); for one thread GEMV_SERIAL_ROWS where it is not eight (six on AVX2); else four when the
+    row is a whole number of pages from GEMV_FOUR_ROW_BYTES up (eight would collide in one L1 set), else eight
+    (``_axpy_rows``)."""
     row = n * itemsize
+    if GEMV_MEMORY_ROWS and k * row >= B_FROM_MEMORY and (nthreads == 1 or row <= GEMV_ONE_ROW_BYTES):
+        return GEMV_MEMORY_ROWS
     if row <= GEMV_ONE_ROW_BYTES:
         return 1
     if nthreads == 1 and GEMV_SERIAL_ROWS != 8:
@@ -990,7 +1050,7 @@ def _whole_rows(a, b, p0, p1, out, nthreads):
     """``out[:] = A[0, p0:p1] @ B[p0:p1, :]`` by one of ``nthreads`` threads, as many rows of B a pass as
     ``gemv_rows_a_pass`` says."""
     n = b.shape[1]
-    rows = gemv_rows_a_pass(n, out.itemsize, nthreads)
+    rows = gemv_rows_a_pass(n, b.shape[0], out.itemsize, nthreads)
     if rows == 1:
         _axpy_each_row(a, b, p0, p1, out)
     elif rows == 4:

@@ -65,7 +65,7 @@ class NumbaGemm(Kernel):
                 if columns:
                     rows = impl.gemv_share_rows_a_pass(case.n, a.itemsize)
                 else:
-                    rows = impl.gemv_rows_a_pass(case.n, a.itemsize, self.threads)
+                    rows = impl.gemv_rows_a_pass(case.n, case.k, a.itemsize, self.threads)
                 split = ("C's columns split, " if columns else "B's rows split, ") if parallel else ""
                 path = f"gemv, {split}{rows} row{'s' if rows > 1 else ''} of B a pass"
             return Prepared(launch, c, self._facts(path, impl))

@@ -197,6 +197,40 @@ def test_micro_kernel_compiles_to_vector_fma(kind):
     assert len(fmas) >= mr * nr // lanes, f"expected packed {name} FMAs on {reg} registers in the micro-kernel"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["tall", "wide"])
+def test_the_last_strip_computes_only_the_vectors_that_hold_its_columns(kind, dtype):
+    """N not a multiple of NR leaves a last strip of fewer columns, computed into a scratch tile and copied into
+    C. Only the vectors holding valid columns may be computed (a full-width tile ran 64 columns of FMAs for
+    float32 N = 2500's last 4): the scratch tile's columns past them must stay as they were (NaN here), and C
+    must be right for every width of the edge, every row count of the last strip of A, and A packed or read
+    in place."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    tile = impl.Tile(kind)
+    mr, nr = tile.shape(dtype)
+    w = impl.VECTOR_BITS // (8 * np.dtype(dtype).itemsize)
+    rng = np.random.default_rng(5)
+    k = 40
+    for cols in sorted({1, w - 1, w, w + 1, nr - w, nr - 1} - {0}):
+        for m in (mr, 2 * mr - 1, mr + 1):
+            n = nr + cols  # one full strip, then the edge
+            a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+            for direct_a in (False, True):
+                c = np.full((m, n), np.nan, dtype)
+                abuf = np.zeros(-(-m // mr) * mr * k, dtype)
+                bjit = np.zeros(impl.INLINE_PACK * k * nr, dtype)
+                scratch = np.full(mr * nr, np.nan, dtype)
+                # fmt: off
+                impl._block(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, 0, k, 0, 0, 2, n,
+                            np.zeros(0, dtype), abuf, bjit, scratch, True, impl.INLINE_PACK, direct_a, False, tile)
+                # fmt: on
+                where = f"{kind} {dtype} m={m} cols={cols} direct_a={direct_a}"
+                np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4, err_msg=where)
+                valid = -(-cols // w) * w
+                assert np.isnan(scratch.reshape(mr, nr)[:, valid:]).all(), f"{where}: columns past {valid} computed"
+
+
 def _groups_packed(k, kc_max, nc, nr, s0, s1):
     """The groups of B strips one thread packs just in time, in order, as ``gemm`` and ``_block`` walk them:
     (first row, rows, first strip, full strips), over blocks of equal rows (the last may be shorter), each
@@ -616,13 +650,17 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
         kernel.teardown()
 
 
-def _gemv_loop(row_bytes: int, threads: int, columns: bool = False) -> str:
+def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int = 0) -> str:
     """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: six
-    a pass) or as a share of C's columns (six when they are a whole number of pages apart, else eight)."""
+    a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS) or as a share of C's
+    columns (six when they are a whole number of pages apart, else eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
+    from_memory = impl.GEMV_MEMORY_ROWS and b_bytes >= impl.B_FROM_MEMORY
     if columns:
         rows = 6 if row_bytes % impl.PAGE == 0 else 8
+    elif from_memory and (threads == 1 or row_bytes <= impl.GEMV_ONE_ROW_BYTES):
+        rows = impl.GEMV_MEMORY_ROWS
     elif row_bytes <= impl.GEMV_ONE_ROW_BYTES:
         rows = 1
     elif threads == 1 and impl.VECTOR_BITS == 256:
@@ -664,13 +702,48 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
                 prepared = kernel.prepare(case, ops)
                 prepared.launch()
                 prepared.launch()  # C is overwritten, never accumulated across calls
-                loop = _gemv_loop(n * np.dtype(dtype).itemsize, threads, threads > 1 and split.startswith("C"))
+                size = np.dtype(dtype).itemsize
+                loop = _gemv_loop(n * size, threads, threads > 1 and split.startswith("C"), n * k * size)
                 want_path = f"gemv, {loop}" if threads == 1 else f"gemv, {split}, {loop}"
                 assert prepared.facts["path"] == want_path, case
                 want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
                 np.testing.assert_allclose(prepared.output, want, rtol=1e-5, atol=1e-5 * np.sqrt(k), err_msg=str(case))
     finally:
         kernel.teardown()
+
+
+# (N, K, itemsize, threads, full width, rows a pass): AVX-512's constants, B of exactly B_FROM_MEMORY or a row less.
+@pytest.mark.parametrize(
+    "n, k, itemsize, threads, full_width, rows",
+    [
+        (1024, 4096, 4, 1, True, 4),  # rows of 4 KiB, B of 16 MiB: four, not one
+        (1024, 4095, 4, 1, True, 1),  # a row of B less: in L3, one a pass
+        (1024, 4096, 4, 2, True, 4),  # two threads too, C's row within GEMV_ONE_ROW_BYTES
+        (1536, 1366, 8, 1, True, 4),  # float64 rows of 12 KiB
+        (1536, 1366, 8, 1, False, 1),  # Zen 4: one
+        (4096, 1024, 4, 1, True, 4),  # rows of 16 KiB, one thread: four, not eight
+        (4096, 1024, 4, 2, True, 8),  # ... two threads keep eight
+        (4096, 1024, 4, 1, False, 8),  # ... and so does Zen 4
+        (6144, 683, 4, 2, True, 4),  # rows of 24 KiB, whole pages: four by the older rule
+        (1024, 4096, 4, 1, False, 1),
+    ],
+)
+def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
+    monkeypatch, n, k, itemsize, threads, full_width, rows
+):
+    """A GEMV streaming B from memory (B_FROM_MEMORY or more) read it one row a pass at 0.81-0.95 of eight's
+    speed on a Zen 5 core and four at 1.10-1.21x (the opposite of Zen 4, where one row won): one thread takes
+    GEMV_MEMORY_ROWS at every width, two while C's row fits GEMV_ONE_ROW_BYTES (wider, eight or four won
+    there). The rule under AVX-512's constants, whichever host runs the test."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    full = impl.VECTOR_BITS == 512 and not impl.avx512_in_halves()
+    assert impl.GEMV_MEMORY_ROWS == (4 if full else 0)  # the host's own value
+    for name, value in (("GEMV_ONE_ROW_BYTES", 12288), ("GEMV_SERIAL_ROWS", 8), ("GEMV_FOUR_ROW_BYTES", 24576)):
+        monkeypatch.setattr(impl, name, value)
+    monkeypatch.setattr(impl, "GEMV_MEMORY_ROWS", 4 if full_width else 0)
+    # int64 arguments, as the compiled GEMV passes them
+    assert impl.gemv_rows_a_pass.py_func(np.int64(n), np.int64(k), itemsize, np.int64(threads)) == rows
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

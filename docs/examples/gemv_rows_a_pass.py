@@ -72,7 +72,7 @@ def compare(mode: str, dtype: str, n: int, k: int) -> str:
     want = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
     size = np.dtype(dtype).itemsize
     if mode == "whole":
-        run, choices, rule = _whole, (8, 6, 4, 1), impl.gemv_rows_a_pass(n, size, 1)
+        run, choices, rule = _whole, (8, 6, 4, 1), impl.gemv_rows_a_pass(n, k, size, 1)
     else:
         run, choices, rule = _shares, (8, 6), impl.gemv_share_rows_a_pass(n, size)
     outs = {rows: aligned_zeros((n,), dtype) for rows in choices}
