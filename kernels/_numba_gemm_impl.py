@@ -733,7 +733,9 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             i = t * mr
             rows = min(mr, mc - i)
             fetch_at, fetch_n = _fetch_share((s - s0) % group, t, mc, mr, ahead_lines, group) if fetching else (0, 0)
-            if cols < nr:  # last strip of a panel: its valid vectors into scratch, then its columns into C
+            # The last strip of a panel: its valid vectors into scratch, then its columns into C. Its calls leave
+            # their share of the next group's lines (if any) to the packing: a few lines a panel.
+            if cols < nr:
                 if direct_a:
                     edge_kernel(rows, (cols + w - 1) // w, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, scratch,
                                 tile)
