@@ -218,6 +218,16 @@ FETCH_AHEAD = VECTOR_BITS == 512
 #: (they read in place well without it: DIRECT_B_MIN_M), four gain nothing. 4-8 rows ahead lost 10-20 %;
 #: 32 over 16 (separate runs): -8 to +13 %, ahead on four of seven shapes.
 IN_PLACE_AHEAD = 32
+#: On a full-width AVX-512 core such strips read B in place from memory too (B of B_FROM_MEMORY or more),
+#: with the same fetch (on Zen 4 they pack B there: in place lost 18-22 %, above). Measured on a Zen 5 EPYC,
+#: float64 M = 6-8, one thread: fetched 32 rows ahead over packed +33 to +108 % (1.27-2.25x OpenBLAS), two
+#: threads +31 to +173 %; float32 (in place without the fetch before) +5 to +59 %, two threads +4 to +50 %.
+#: Rows a multiple of B_COLLIDE_STRIDE apart lose that way (-13 to -18 %: the 32 rows ahead fall in a few
+#: sets of the caches and evict one another) and fetch IN_PLACE_COLLIDE_AHEAD rows ahead instead: over
+#: packed +24 to +57 % (8 rows ahead +11 to +55 %); 16 rows ahead at every stride lost up to 15 % to 32 on
+#: the others. In-process A/B (docs/examples/kernel_ab.py); the harness: README "What changed".
+IN_PLACE_FROM_MEMORY = VECTOR_BITS == 512 and not avx512_in_halves()
+IN_PLACE_COLLIDE_AHEAD = 16
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
 ROW_GROUP = 8
@@ -705,7 +715,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
     While one group is multiplied, its calls fetch the next group's rows of B (FETCH_AHEAD,
     ``_next_group``): one or two lines of each row per call (``_fetch_share``). Short strips reading
-    B in place fetch their own rows IN_PLACE_AHEAD ahead (``fetches_in_place``).
+    B in place fetch their own rows ahead (``rows_ahead_in_place``).
     """
     mr, nr, w = tile_mr(abuf, tile), tile_nr(abuf, tile), tile_w(abuf)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
@@ -714,7 +724,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     first = pc == 0
     fetching = FETCH_AHEAD and pack_b_here and b_flat.size > 0
     ahead_at, ahead_lines, line = 0, 0, 64 // b.itemsize
-    ahead_in_place = direct_b and fetches_in_place(mc, mr, b_flat.size * b.itemsize)
+    ahead_rows = rows_ahead_in_place(mc, mr, b_flat.size * b.itemsize, ldb * b.itemsize) if direct_b else 0
     for s in range(s0, s1):
         j = s * nr
         cols = min(nr, nc - j)
@@ -760,11 +770,11 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             elif direct_a:
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, target, off, ld, acc, tile,
                              None, 0, 0)
-            elif in_place and ahead_in_place:
-                # Both lines of the tile's row IN_PLACE_AHEAD rows down. In the last block of rows the last steps
+            elif in_place and ahead_rows:
+                # Both lines of the tile's row ahead_rows rows down. In the last block of rows the last steps
                 # point past B: harmless, a prefetch is a hint that never faults (and the address carries no
                 # in-bounds promise).
-                at = b_at + IN_PLACE_AHEAD * ldb
+                at = b_at + ahead_rows * ldb
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, target, off, ld, acc, tile,
                              b_flat, (at, at + line), ldb)
             elif in_place:
@@ -847,10 +857,17 @@ def _rows(m, mr, blocks, ib):
 
 
 @njit(cache=True)
-def fetches_in_place(m, mr, b_bytes):
-    """Whether A of ``m`` rows (MR-row tiles) reading B of ``b_bytes`` in place also fetches B
-    IN_PLACE_AHEAD rows ahead (and so reads it in place where it would otherwise pack it)."""
-    return FETCH_AHEAD and mr <= 2 * m and 3 * m <= 2 * mr and b_bytes < B_FROM_MEMORY
+def rows_ahead_in_place(m, mr, b_bytes, stride):
+    """How many rows ahead A of ``m`` rows (MR-row tiles) reading B of ``b_bytes``, rows ``stride`` bytes
+    apart, in place fetches B as it goes, or 0 for no fetch. Where it fetches it reads B in place even where
+    it would otherwise pack it (IN_PLACE_AHEAD; from memory IN_PLACE_FROM_MEMORY, IN_PLACE_COLLIDE_AHEAD)."""
+    if not (FETCH_AHEAD and mr <= 2 * m and 3 * m <= 2 * mr):
+        return 0
+    if b_bytes < B_FROM_MEMORY:
+        return IN_PLACE_AHEAD
+    if not IN_PLACE_FROM_MEMORY:
+        return 0
+    return IN_PLACE_COLLIDE_AHEAD if stride % B_COLLIDE_STRIDE == 0 else IN_PLACE_AHEAD
 
 
 @njit(cache=True)
@@ -866,9 +883,8 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     # +20 % at 28 MiB; float32 16x1024x4096 +18 %, 8x1024x4096 +27 %. Other strides (2, 3, 5, 6, 8, 12,
     # 20 KiB) keep in place ahead at K = 7168 (+2 to +58 %).
     page_stride = stride == PAGE and k * stride >= B_FROM_MEMORY
-    fetches_hidden = (
-        DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW or fetches_in_place(m, mr, k * stride)
-    )
+    fetched = rows_ahead_in_place(m, mr, k * stride, stride) > 0
+    fetches_hidden = DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW or fetched
     re_read = not collide and stride // threads <= REREAD_ROW_BYTES  # each thread re-reads its share of a row
     short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)

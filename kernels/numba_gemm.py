@@ -81,8 +81,9 @@ class NumbaGemm(Kernel):
         gemm = impl.GEMMS[(parallel, tile.kind)]
         launch = partial(gemm, a, a_flat, b, b_flat, c, work, mc, kc, nc, group, self.threads)
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
-        if direct_b and impl.fetches_in_place(case.m, mr, b_flat.nbytes):  # as _block decides
-            path += f" (fetched {impl.IN_PLACE_AHEAD} rows ahead)"
+        # B's own rows fetched ahead, as _block decides
+        ahead = impl.rows_ahead_in_place(case.m, mr, b_flat.nbytes, b.strides[0]) if direct_b else 0
+        path += f" (fetched {ahead} rows ahead)" if ahead else ""
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         sizes = f"MC={mc} KC={kc} NC={nc}" + (f" GROUP={group}" if jit else "")
         facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": sizes}
