@@ -225,7 +225,9 @@ IN_PLACE_AHEAD = 32
 #: Rows a multiple of B_COLLIDE_STRIDE apart lose that way (-13 to -18 %: the 32 rows ahead fall in a few
 #: sets of the caches and evict one another) and fetch IN_PLACE_COLLIDE_AHEAD rows ahead instead: over
 #: packed +24 to +57 % (8 rows ahead +11 to +55 %); 16 rows ahead at every stride lost up to 15 % to 32 on
-#: the others. In-process A/B (docs/examples/kernel_ab.py); the harness: README "What changed".
+#: the others. Rows at most DIRECT_B_NARROW_ROW apart, read in place from memory without the fetch before,
+#: fetch too: +21 to +99 % (float32 8x256x32768 +70 %, float64 8x384x8192 +99 %, 8x256x16384 +38 %).
+#: In-process A/B (docs/examples/kernel_ab.py); the harness: README "What changed".
 IN_PLACE_FROM_MEMORY = VECTOR_BITS == 512 and not avx512_in_halves()
 IN_PLACE_COLLIDE_AHEAD = 16
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
