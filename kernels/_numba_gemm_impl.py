@@ -883,9 +883,11 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     # offset of a new page: packing wins. Packed over in place, one thread: float64 16x512xK -18 % at 6 MiB
     # of B, level at 8 MiB, +23-27 % from 12 MiB; one strip, 12x512xK: -19 % at 12 MiB, +11 % at 16 MiB,
     # +20 % at 28 MiB; float32 16x1024x4096 +18 %, 8x1024x4096 +27 %. Other strides (2, 3, 5, 6, 8, 12,
-    # 20 KiB) keep in place ahead at K = 7168 (+2 to +58 %).
-    page_stride = stride == PAGE and k * stride >= B_FROM_MEMORY
+    # 20 KiB) keep in place ahead at K = 7168 (+2 to +58 %). Strips that fetch their rows ahead from memory
+    # (IN_PLACE_FROM_MEMORY) read them in place all the same: over packed, one thread (a Zen 5 EPYC), float64
+    # 8x512x7168 +66 %, 8x512x16384 +63 %, 6x512x8192 +55 %, float32 8x1024x4096 +57 %; two threads +38-57 %.
     fetched = rows_ahead_in_place(m, mr, k * stride, stride) > 0
+    page_stride = stride == PAGE and k * stride >= B_FROM_MEMORY and not fetched
     fetches_hidden = DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW or fetched
     re_read = not collide and stride // threads <= REREAD_ROW_BYTES  # each thread re-reads its share of a row
     short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read) and not page_stride
