@@ -126,6 +126,8 @@ B_COLLIDE_STRIDE = 32768
 #: 3-8 KiB: float32 -35 to +4 %, float64 -16 to +5 %; shares of 14-16 KiB: float64 +5 to +30 %. The harness
 #: agrees (README "On Zen 5"). Zen 4 keeps what was measured there (float64 16x4096x1792 in place 1.16x).
 REREAD_ROW_BYTES = 1 << 62 if avx512_in_halves() else 8192
+#: AVX-512 run at full width (a Zen 5 EPYC), not in two halves (Zen 4): the rules measured on such a core only.
+FULL_WIDTH_512 = VECTOR_BITS == 512 and not avx512_in_halves()
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
@@ -175,7 +177,7 @@ GEMV_SERIAL_ROWS = 6 if VECTOR_BITS == 256 else 8
 #: +17 %, 1x1280x8192 +15 %, 1x768x4096 +34 % (0.99-1.11 of OpenBLAS, was 0.83-0.88), float32 1x1536x7168
 #: +34 %, 1x2048x4096 +30 %; rows past 12 KiB, eight before, +5 to +14 %. Two threads, rows of 4-12 KiB +6 to
 #: +48 %, but past 12 KiB (eight before) -11 to +1 %: those keep the rules below.
-GEMV_MEMORY_ROWS = 4 if VECTOR_BITS == 512 and not avx512_in_halves() else 0
+GEMV_MEMORY_ROWS = 4 if FULL_WIDTH_512 else 0
 #: The same collision for a thread's share of C's columns: when B's rows are a whole number of pages apart
 #: the share takes six rows a pass (six lines and C's in one set fit its ways). Six over eight, two threads,
 #: B of 3-14 MiB in L3, in-process: float32 +3 to +10 % (4096x512 +7-8 %, 7168x256 +4-6 %), float64 -3 to
@@ -228,7 +230,7 @@ IN_PLACE_AHEAD = 32
 #: the others. Rows at most DIRECT_B_NARROW_ROW apart, read in place from memory without the fetch before,
 #: fetch too: +21 to +99 % (float32 8x256x32768 +70 %, float64 8x384x8192 +99 %, 8x256x16384 +38 %).
 #: In-process A/B (docs/examples/kernel_ab.py); the harness: README "What changed".
-IN_PLACE_FROM_MEMORY = VECTOR_BITS == 512 and not avx512_in_halves()
+IN_PLACE_FROM_MEMORY = FULL_WIDTH_512
 IN_PLACE_COLLIDE_AHEAD = 16
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).

@@ -573,6 +573,14 @@ def test_full_width_avx512_packs_b_that_a_second_strip_would_re_read_from_rows_f
     assert impl.in_place.py_func(m, n, 64, 12, itemsize, True, True, np.int64(threads))[1] is b_in_place
 
 
+def _avx512_fetch_rule(monkeypatch, impl, full_width: bool) -> None:
+    """AVX-512's constants for the rule of strips fetching B ahead, on a full-width core or Zen 4, whichever
+    host runs the test."""
+    constants = {"FETCH_AHEAD": True, "B_FROM_MEMORY": 16 << 20, "B_COLLIDE_STRIDE": 32768, "IN_PLACE_AHEAD": 32}
+    for name, value in {**constants, "IN_PLACE_COLLIDE_AHEAD": 16, "IN_PLACE_FROM_MEMORY": full_width}.items():
+        monkeypatch.setattr(impl, name, value)
+
+
 @pytest.mark.parametrize(
     "m, n, k, full_width, b_in_place",
     [
@@ -591,9 +599,7 @@ def test_full_width_avx512_reads_rows_a_page_apart_in_place_when_the_strip_fetch
     over packed on a Zen 5 EPYC). The rule under AVX-512's constants, whichever host runs it."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    constants = {"FETCH_AHEAD": True, "B_FROM_MEMORY": 16 << 20, "B_COLLIDE_STRIDE": 32768, "IN_PLACE_AHEAD": 32}
-    for name, value in {**constants, "IN_PLACE_COLLIDE_AHEAD": 16, "IN_PLACE_FROM_MEMORY": full_width}.items():
-        monkeypatch.setattr(impl, name, value)
+    _avx512_fetch_rule(monkeypatch, impl, full_width)
     for name, value in (("DIRECT_B_MIN_M", (6, 12)), ("DIRECT_B_NARROW_ROW", impl.PAGE), ("DIRECT_B_MAX_M", 16)):
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "REREAD_ROW_BYTES", 8192 if full_width else 1 << 62)
@@ -701,9 +707,7 @@ def test_full_width_avx512_fetches_b_in_place_from_memory_closer_where_its_rows_
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     assert impl.IN_PLACE_FROM_MEMORY == (impl.VECTOR_BITS == 512 and not impl.avx512_in_halves())  # the host's
-    constants = {"FETCH_AHEAD": True, "B_FROM_MEMORY": 16 << 20, "B_COLLIDE_STRIDE": 32768, "IN_PLACE_AHEAD": 32}
-    for name, value in {**constants, "IN_PLACE_COLLIDE_AHEAD": 16, "IN_PLACE_FROM_MEMORY": full_width}.items():
-        monkeypatch.setattr(impl, name, value)
+    _avx512_fetch_rule(monkeypatch, impl, full_width)
     # int64 arguments, as the compiled build passes them
     assert impl.rows_ahead_in_place.py_func(m, 12, np.int64(b_bytes), np.int64(stride)) == ahead
 
