@@ -464,10 +464,7 @@ def micro_kernel(
     def codegen(context, builder, sig, args):
         rows_v, kc_v, _, _, a_si, a_sp, _, _, b_sp, _, _, ldc_v, acc_v = args[:13]
         mr, nr = _tile(sig.args[2].dtype, sig.args[13])
-        a_ptr, b_ptr, c_ptr = (
-            _element_ptr(context, builder, sig.args[k], args[k], [_intp(context, builder, sig, args, k + 1)])
-            for k in (2, 6, 9)
-        )
+        a_ptr, b_ptr, c_ptr = (_at_offset(context, builder, sig, args, k) for k in (2, 6, 9))
         ahead = None  # (pointers, stride) of the lines to fetch, a compile-time choice
         if sig.args[14] != types.none:
             offsets, kind = args[15], sig.args[15]
@@ -482,9 +479,8 @@ def micro_kernel(
                 [_element_ptr(context, builder, sig.args[14], args[14], [o]) for o in offsets],
                 _intp(context, builder, sig, args, 16),
             )
-        vty = vector_type(context.get_value_type(sig.args[2].dtype), VECTOR_BITS)
+        vty, align = _vector(context, sig.args[2])
         fma = fma_function(builder.module, vty)
-        align = vty.element.get_abi_size(context.target_data)
         add = builder.icmp_signed("!=", acc_v, ir.Constant(acc_v.type, 0))
         done = builder.append_basic_block("uk.done")
         switch = builder.switch(rows_v, done)
@@ -517,14 +513,10 @@ def edge_kernel(typingctx, rows, vectors, kc, ap, aoff, a_si, a_sp, bp, boff, sc
     def codegen(context, builder, sig, args):
         kc_v, a_si, a_sp = args[2], args[5], args[6]
         mr, nr = _tile(sig.args[3].dtype, sig.args[10])
-        a_ptr, b_ptr = (
-            _element_ptr(context, builder, sig.args[k], args[k], [_intp(context, builder, sig, args, k + 1)])
-            for k in (3, 7)
-        )
+        a_ptr, b_ptr = (_at_offset(context, builder, sig, args, k) for k in (3, 7))
         c_ptr = _element_ptr(context, builder, sig.args[9], args[9], [ir.Constant(I64, 0)])
-        vty = vector_type(context.get_value_type(sig.args[3].dtype), VECTOR_BITS)
+        vty, align = _vector(context, sig.args[3])
         fma = fma_function(builder.module, vty)
-        align = vty.element.get_abi_size(context.target_data)
         nv, stride = nr // vty.count, ir.Constant(I64, nr)  # packed B's rows and the scratch tile's: NR apart
         rows_v, vectors_v = _intp(context, builder, sig, args, 0), _intp(context, builder, sig, args, 1)
         which = builder.add(builder.mul(rows_v, ir.Constant(I64, nv)), vectors_v)
@@ -551,6 +543,18 @@ def _element_ptr(context, builder, ty, value, indices):
     return cgutils.get_item_pointer(context, builder, ty, ary, indices, wraparound=False)
 
 
+def _at_offset(context, builder, sig, args, k):
+    """Pointer to the element of array argument ``k`` at the offset that argument ``k + 1`` holds."""
+    return _element_ptr(context, builder, sig.args[k], args[k], [_intp(context, builder, sig, args, k + 1)])
+
+
+def _vector(context, array_type):
+    """(VECTOR_BITS-wide LLVM vector of ``array_type``'s elements, the element's alignment in bytes): the
+    unit every intrinsic here loads, computes and stores in."""
+    vty = vector_type(context.get_value_type(array_type.dtype), VECTOR_BITS)
+    return vty, vty.element.get_abi_size(context.target_data)
+
+
 def _intp(context, builder, sig, args, k):
     """Argument ``k`` (an integer) as an intp value."""
     return context.cast(builder, args[k], sig.args[k], types.intp)
@@ -569,8 +573,8 @@ def _transposer(which: int):
             src_v, _, _, dst_v, _, _ = args
             off_v = _intp(context, builder, sig, args, 4)
             count = _tile(sig.args[0].dtype, sig.args[5])[which]
-            vty = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS)
-            w, align = vty.count, vty.element.get_abi_size(context.target_data)
+            vty, align = _vector(context, sig.args[0])
+            w = vty.count
             i_v, j_v = _intp(context, builder, sig, args, 1), _intp(context, builder, sig, args, 2)
             rows = [
                 builder.load(
@@ -611,8 +615,7 @@ def copy_nr(typingctx, src, i, j, dst, off, tile):
         src_v, _, _, dst_v, _, _ = args
         i_v, j_v, off_v = (_intp(context, builder, sig, args, k) for k in (1, 2, 4))
         nr = _tile(sig.args[0].dtype, sig.args[5])[1]
-        vty = vector_type(context.get_value_type(sig.args[0].dtype), VECTOR_BITS)
-        align = vty.element.get_abi_size(context.target_data)
+        vty, align = _vector(context, sig.args[0])
         s_ptr = _element_ptr(context, builder, sig.args[0], src_v, [i_v, j_v])
         d_ptr = _element_ptr(context, builder, sig.args[3], dst_v, [off_v])
         for q in range(0, nr, vty.count):
@@ -762,39 +765,40 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                         else:
                             c[ic + i + r, jc + j + q] += scratch[r * nr + q]
                 continue
-            target, off, ld, acc = flat_c, (ic + i) * ldc + jc + j, ldc, not first
+            off, acc = (ic + i) * ldc + jc + j, not first  # the tile's first element in flat_c; += or =
             # Several call sites rather than one with variable strides: each inlined copy of the
             # micro-kernel gets the strides of packed operands as constants (A: 1 and MR; B: NR), and
             # fetches ahead or not (and how many lines) as its arguments' types say.
             if direct_a and in_place:
                 # fmt: off
-                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, b_at, ldb, target, off, ld, acc,
+                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, b_at, ldb, flat_c, off, ldc, acc,
                              tile, None, 0, 0)
                 # fmt: on
             elif direct_a:
-                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, target, off, ld, acc, tile,
+                micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, flat_c, off, ldc, acc, tile,
                              None, 0, 0)
             elif in_place and ahead_rows:
                 # Both lines of the tile's row ahead_rows rows down. In the last block of rows the last steps
                 # point past B: harmless, a prefetch is a hint that never faults (and the address carries no
                 # in-bounds promise).
                 at = b_at + ahead_rows * ldb
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, target, off, ld, acc, tile,
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc, tile,
                              b_flat, (at, at + line), ldb)
             elif in_place:
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, target, off, ld, acc, tile,
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc, tile,
                              None, 0, 0)
             elif fetch_n == 2:
                 # The call walks its lines of the next group's rows of B (kc rows, ldb apart), a line (or two)
                 # a k step: B's fetch from memory overlaps this group's FMAs instead of stalling its packing.
                 at = ahead_at + fetch_at * line
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc, tile, b_flat,
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile, b_flat,
                              (at, at + line), ldb)
             elif fetch_n == 1:
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc, tile, b_flat,
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile, b_flat,
                              ahead_at + fetch_at * line, ldb)
             else:
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, target, off, ld, acc, tile, None, 0, 0)
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile,
+                             None, 0, 0)
 
 
 # fmt: on
