@@ -92,3 +92,24 @@ def test_one_steal_tick_in_a_short_window_is_not_flagged():
     assert two.share > 0.02 and not two.proven
     assert Steal(ticks=3, window_s=0.2, cpus=1).proven  # at least 2 ticks of 0.2 s: 10 %
     assert Steal(ticks=40, window_s=2.0, cpus=2).proven  # 10 %
+
+
+def test_machine_says_when_runs_will_not_read_the_ceilings_it_wrote(tmp_path, monkeypatch, capsys):
+    """Runs take this host's newest results/machine-<host>-*.csv only: a file written elsewhere (or another host's
+    name) left later rows on the derived roof, flagged `suspect`, without a word (seen with -o results/zen5.csv)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("gemmbench.commands.machine.measure_host", lambda *a, **k: iter(CEILS))
+    (tmp_path / "results").mkdir()
+    for elsewhere in ("results/zen5-machine.csv", "kept/machine.csv", "results/machine-otherhost-1.csv"):
+        (tmp_path / elsewhere).parent.mkdir(exist_ok=True)
+        assert main(["machine", "-j", "1", "-o", elsewhere]) == 0
+        out = capsys.readouterr().out
+        assert f"note: runs read this host's newest results/machine-{hostname()}-*.csv, which {elsewhere} is not" in out
+        assert "they derive the roof from the clock" in out
+    assert main(["machine", "-j", "1"]) == 0  # the default name: what runs read
+    default = capsys.readouterr().out
+    assert "note:" not in default and f"results/machine-{hostname()}-" in default
+    assert main(["machine", "-j", "1", "-o", f"results/machine-{hostname()}-99999999-manual.csv"]) == 0
+    assert "note:" not in capsys.readouterr().out  # named for this host and newest: read
+    assert main(["machine", "-j", "1", "-o", "kept/again.csv"]) == 0
+    assert f"they read results/machine-{hostname()}-99999999-manual.csv" in capsys.readouterr().out

@@ -270,9 +270,27 @@ def handle(args: argparse.Namespace) -> int:
 
     write_ceilings(out, measured())  # each ceiling on disk as it is measured
     print(f"gemmbench: {len(written)} ceilings -> {out} (GEMM rows: {gemm_rows_path(out)})")
+    unread = _unread_by_runs(out)
+    if unread:
+        print(f"gemmbench: note: {unread}")
     for line in failures:
         print(f"gemmbench: error: {line}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _unread_by_runs(out: Path) -> str | None:
+    """Why ``gemmbench run`` will not use the ceilings just written to ``out``, or None when it will: runs take
+    this host's newest ``results/machine-<host>-*.csv`` only, and a file kept elsewhere or under another name
+    would otherwise leave every later row on the derived roof (and its ``suspect`` flags) without a word."""
+    used = latest_ceilings(RESULTS_DIR, hostname())
+    if used is not None and used.resolve() == out.resolve():
+        return None
+    named = RESULTS_DIR / f"machine-{hostname()}-<label>.csv"
+    now = f"they read {used}" if used else "they derive the roof from the clock"
+    return (
+        f"runs read this host's newest {RESULTS_DIR}/machine-{hostname()}-*.csv, which {out} is not ({now}); "
+        f"to use it, omit --output or name it {named} (plot takes any file with --ceilings)"
+    )
 
 
 def _output(path: str | None) -> Path:
