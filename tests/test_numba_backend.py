@@ -576,8 +576,15 @@ def test_full_width_avx512_packs_b_that_a_second_strip_would_re_read_from_rows_f
 def _avx512_fetch_rule(monkeypatch, impl, full_width: bool) -> None:
     """AVX-512's constants for the rule of strips fetching B ahead, on a full-width core or Zen 4, whichever
     host runs the test."""
-    constants = {"FETCH_AHEAD": True, "B_FROM_MEMORY": 16 << 20, "B_COLLIDE_STRIDE": 32768, "IN_PLACE_AHEAD": 32}
-    for name, value in {**constants, "IN_PLACE_COLLIDE_AHEAD": 16, "IN_PLACE_FROM_MEMORY": full_width}.items():
+    constants = {
+        "FETCH_AHEAD": True,
+        "B_FROM_MEMORY": 16 << 20,
+        "B_COLLIDE_STRIDE": 32768,
+        "IN_PLACE_AHEAD": 32,
+        "IN_PLACE_COLLIDE_AHEAD": 16,
+        "IN_PLACE_FROM_MEMORY": full_width,
+    }
+    for name, value in constants.items():
         monkeypatch.setattr(impl, name, value)
 
 
