@@ -2,8 +2,9 @@
 
 A ceiling is measured (``gemmbench machine``: FMA microkernel, STREAM-style triad, best
 GEMM), derived (cores x FLOP/cycle x clock) or taken from a spec sheet. Each is a row of a
-machine CSV, ``results/machine-<host>-<time>.csv``; the newest file for a host is what runs
-and plots use. This module only reads, writes and looks up; it measures nothing.
+machine CSV, ``results/machine-<host>-<time>.csv``; the file a host measured last
+(``latest_ceilings``) is what runs and plots use. This module only reads, writes and looks up;
+it measures nothing.
 
 Machine CSV schema history:
   1 - first release.
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as _dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .codec import CodecError, columns, decode, encode
 from .errors import GemmbenchError
+from .store import ceilings_files
 
 __all__ = [
     "KINDS",
@@ -29,6 +32,7 @@ __all__ = [
     "Ceiling",
     "CeilingSet",
     "CeilingsError",
+    "latest_ceilings",
     "read_ceilings",
     "write_ceilings",
 ]
@@ -118,6 +122,47 @@ def read_ceilings(path: Path | str) -> list[Ceiling]:
         if isinstance(exc, CeilingsError):
             raise
         raise CeilingsError(f"{path}: bad machine CSV ({exc})") from None
+
+
+def latest_ceilings(folder: Path | str, host: str, problems: list[str] | None = None) -> Path | None:
+    """The machine CSV ``host`` measured last in ``folder``, or None: of its ``machine-<host>-*.csv`` files that
+    read as machine CSVs and hold a ceiling of ``host`` (or of no host), the one with the newest row timestamp,
+    else the newest file by modification time (rows typed in by hand carry none); a tie goes to the later name.
+
+    Chosen by content, not by name: a hand-named ``machine-<host>-manual.csv`` sorts after every timestamped
+    name and would stay newest forever, and a host whose name extends this one (``gpu-b`` for ``gpu``) matches
+    the same pattern, though none of its roofs apply here. A file that cannot be read, or holds no ceiling, adds
+    one line to ``problems`` (when given) and is passed over, so the good file before it still applies; another
+    host's file is passed over without a word.
+    """
+    problems = [] if problems is None else problems
+    best: tuple[_dt.datetime, str, Path] | None = None
+    for path in ceilings_files(folder, host):
+        try:
+            found = read_ceilings(path)
+        except CeilingsError as exc:
+            problems.append(str(exc))
+            continue
+        if not found:
+            problems.append(f"{path}: no ceilings in it")
+            continue
+        mine = [c for c in found if c.host in ("", host)]
+        if mine:
+            key = (_measured_at(mine, path), path.name, path)
+            best = key if best is None else max(best, key)
+    return best[2] if best else None
+
+
+def _measured_at(ceilings: Sequence[Ceiling], path: Path) -> _dt.datetime:
+    """When ``ceilings`` were measured (UTC): their newest readable timestamp, else ``path``'s last change."""
+    times = []
+    for c in ceilings:
+        try:
+            t = _dt.datetime.fromisoformat(c.timestamp)
+        except ValueError:
+            continue
+        times.append(t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc))
+    return max(times, default=_dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc))
 
 
 class CeilingSet:

@@ -36,13 +36,13 @@ from typing import Any
 
 from . import __version__
 from .case import GemmCase, Job
-from .ceilings import Ceiling, CeilingsError, read_ceilings
+from .ceilings import Ceiling, CeilingsError, latest_ceilings, read_ceilings
 from .errors import UsageError, one_line
 from .hostfacts import blas_summary, cpu_model, hostname, usable_cpus
 from .registry import Registry, discover
 from .result import Measurement, ResultWriter, read_results, row_key
 from .rows import Provenance, make_row
-from .store import RESULTS_DIR, check_writable, latest_ceilings, new_run_id, results_path
+from .store import RESULTS_DIR, check_writable, new_run_id, results_path
 from .sweep import Reporter, RunOptions, Silent, host_ceilings, measure_group, resume_target
 from .timer import TimingPolicy
 

@@ -20,12 +20,12 @@ from .errors import UsageError
 
 __all__ = [
     "RESULTS_DIR",
+    "ceilings_files",
     "ceilings_path",
     "check_readable",
     "check_writable",
     "gemm_rows_path",
     "given_or_newest",
-    "latest_ceilings",
     "latest_results",
     "new_run_id",
     "results_path",
@@ -125,7 +125,8 @@ def check_readable(path: Path | str, what: str = "results file") -> Path:
     return p
 
 
-def latest_ceilings(folder: Path | str, host: str) -> Path | None:
-    """Newest ``machine-<host>-*.csv`` in ``folder`` (names sort by time); the GEMM rows beside them excluded."""
-    files = sorted(p for p in Path(folder).glob(f"{_MACHINE_PREFIX}{host}-*.csv") if not p.name.endswith(_GEMM_SUFFIX))
-    return files[-1] if files else None
+def ceilings_files(folder: Path | str, host: str) -> list[Path]:
+    """Every ``machine-<host>-*.csv`` in ``folder``, by name; the GEMM rows beside them excluded. The pattern also
+    matches a host whose name extends ``host`` (``gpu-b`` for ``gpu``), and names say nothing reliable about age
+    (``machine-<host>-manual.csv``): ``ceilings.latest_ceilings`` reads the files to choose."""
+    return sorted(p for p in Path(folder).glob(f"{_MACHINE_PREFIX}{host}-*.csv") if not p.name.endswith(_GEMM_SUFFIX))

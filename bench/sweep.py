@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .case import GemmCase, Job, check_mode
-from .ceilings import Ceiling, CeilingsError, read_ceilings
+from .ceilings import Ceiling, CeilingsError, latest_ceilings, read_ceilings
 from .contention import quiesce, system_warnings
 from .device import HostDevice
 from .errors import UsageError
@@ -24,7 +24,7 @@ from .registry import Entry, Registry, discover
 from .result import Measurement, ResultWriter, done_keys, read_results, row_key
 from .rows import Provenance, make_row
 from .session import Outcome, RunHeader, Session
-from .store import RESULTS_DIR, check_writable, latest_ceilings, latest_results, new_run_id, results_path
+from .store import RESULTS_DIR, check_writable, latest_results, new_run_id, results_path
 from .timer import TimingPolicy
 from .worker import run_in_worker, run_paired
 
@@ -117,10 +117,16 @@ def resume_target(output: Path | str | None) -> Path:
     return found
 
 
-def host_ceilings(folder: Path = RESULTS_DIR, threads: Sequence[int] = ()) -> list[Ceiling]:
-    """This host's newest ``gemmbench machine`` ceilings in ``folder``; without a readable one, the derived
-    peaks for ``threads`` (cores x FLOP/cycle x clock), so a rate above what the CPU can do is still flagged."""
-    path = latest_ceilings(folder, hostname())
+def host_ceilings(
+    folder: Path = RESULTS_DIR, threads: Sequence[int] = (), say: Callable[[str], None] = lambda s: None
+) -> list[Ceiling]:
+    """The ceilings this host measured last in ``folder`` (``latest_ceilings``); without a readable file, the
+    derived peaks for ``threads`` (cores x FLOP/cycle x clock), so a rate above what the CPU can do is still
+    flagged. Each file of this host passed over because it cannot be read is named through ``say``."""
+    problems: list[str] = []
+    path = latest_ceilings(folder, hostname(), problems)
+    for line in problems:
+        say(f"ceilings skipped: {line}")
     try:
         found = read_ceilings(path) if path else []
     except CeilingsError:
@@ -316,7 +322,7 @@ def run(
     plan = _plan(entries, cases, options, set(state.done) if state else set())
     if state is not None:
         reporter.note(state.describe(sum(len(jobs) for _, _, jobs in plan)))
-    roofs = tuple(host_ceilings(threads=options.thread_counts()) if ceilings is None else ceilings)
+    roofs = tuple(host_ceilings(threads=options.thread_counts(), say=reporter.note) if ceilings is None else ceilings)
     rows: list[Measurement] = []
     checked: dict[tuple[int, ...], str] = {}
     with ResultWriter(path) as writer:

@@ -396,11 +396,11 @@ def test_installed_entry_points_are_ignored_when_asked(monkeypatch):
 
 def test_the_gemm_rows_beside_a_ceilings_file_are_never_taken_for_ceilings(tmp_path):
     """make bench: 'machine' wrote machine-h-X.csv and machine-h-X.gemm.csv; 'plot' took the second as ceilings."""
-    from gemmbench.ceilings import write_ceilings
-    from gemmbench.store import gemm_rows_path, latest_ceilings
-    from test_roofline import CEILS
+    from gemmbench.ceilings import latest_ceilings, write_ceilings
+    from gemmbench.store import gemm_rows_path
+    from test_roofline import _at
 
-    ceilings = write_ceilings(tmp_path / "machine-h-20260101-000000-aaaa.csv", CEILS)
+    ceilings = write_ceilings(tmp_path / "machine-h-20260101-000000-aaaa.csv", _at("2026-01-01", host="h"))
     with ResultWriter(gemm_rows_path(ceilings)) as w:
         w.write(make_row())
     assert latest_ceilings(tmp_path, "h") == ceilings

@@ -12,7 +12,7 @@ from gemmbench.contention import CLK_TCK, Steal, steal_ticks
 from gemmbench.hostfacts import clock_mhz, hostname
 from gemmbench.kernels.numpy_gemm import NumpyGemm
 from gemmbench.testing import check_kernel
-from test_roofline import CEILS
+from test_roofline import _at
 
 
 def test_measure_host_small(tmp_path, monkeypatch):
@@ -35,10 +35,11 @@ def test_measure_host_small(tmp_path, monkeypatch):
 
 def test_machine_if_missing_reuses_existing(tmp_path, capsys):
     path = tmp_path / f"machine-{hostname()}-20260101-000000-aaaa.csv"
-    write_ceilings(path, CEILS)
+    mine = _at("2026-01-01", host=hostname())
+    write_ceilings(path, mine)
     assert main(["machine", "--if-missing", "-o", str(tmp_path / "new.csv")]) == 0
     assert "already in" in capsys.readouterr().out
-    assert read_ceilings(path) == CEILS
+    assert read_ceilings(path) == mine
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,8 @@ def test_machine_says_when_runs_will_not_read_the_ceilings_it_wrote(tmp_path, mo
     """Runs take this host's newest results/machine-<host>-*.csv only: a file written elsewhere (or another host's
     name) left later rows on the derived roof, flagged `suspect`, without a word (seen with -o results/zen5.csv)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("gemmbench.commands.machine.measure_host", lambda *a, **k: iter(CEILS))
+    mine = _at("2026-01-01", host=hostname())
+    monkeypatch.setattr("gemmbench.commands.machine.measure_host", lambda *a, **k: iter(mine))
     (tmp_path / "results").mkdir()
     for elsewhere in ("results/zen5-machine.csv", "kept/machine.csv", "results/machine-otherhost-1.csv"):
         (tmp_path / elsewhere).parent.mkdir(exist_ok=True)

@@ -1,14 +1,15 @@
 import dataclasses
+import os
 import re
 
 import numpy as np
 import pytest
 
-from gemmbench.ceilings import Ceiling, CeilingsError, CeilingSet, read_ceilings, write_ceilings
+from gemmbench.ceilings import Ceiling, CeilingsError, CeilingSet, latest_ceilings, read_ceilings, write_ceilings
 from gemmbench.roofline import attainable_gflops, place, ridge_intensity
 from gemmbench.rows import place_row as annotate
 from gemmbench.specs import SPECS, find_spec, spec_ceilings
-from gemmbench.store import latest_ceilings
+from gemmbench.sweep import host_ceilings
 
 HOST, DEV = "h1", "cpu: X"
 
@@ -75,6 +76,58 @@ def test_machine_csv_round_trip_and_latest(tmp_path):
     write_ceilings(tmp_path / f"machine-{HOST}-20250101-000000-aaaa.csv", CEILS[:1])
     assert read_ceilings(path) == CEILS
     assert latest_ceilings(tmp_path, HOST) == path
+
+
+def _at(when, host=HOST):
+    return [dataclasses.replace(c, host=host, timestamp=when) for c in CEILS]
+
+
+def test_latest_ceilings_is_the_file_this_host_measured_last(tmp_path):
+    """Chosen by what the files say, not by their names: a hand-named machine-<host>-manual.csv sorted after every
+    timestamped name ('m' > '2') and stayed newest forever; a host whose name extends this one's (h1-b) matched
+    machine-h1-*.csv, so its file, none of whose roofs are this host's, left runs with no roof to flag a rate by;
+    and a newer file that cannot be read hid a good older one, leaving runs on the derived roof without a word."""
+    manual = write_ceilings(tmp_path / f"machine-{HOST}-manual.csv", _at("2026-01-01T00:00:00+00:00"))
+    measured = write_ceilings(tmp_path / f"machine-{HOST}-20260301-000000-aaaa.csv", _at("2026-03-01T00:00:00+00:00"))
+    assert latest_ceilings(tmp_path, HOST) == measured
+    other = write_ceilings(
+        tmp_path / f"machine-{HOST}-b-20260401-000000-aaaa.csv", _at("2026-04-01T00:00:00+00:00", host=f"{HOST}-b")
+    )
+    assert latest_ceilings(tmp_path, HOST) == measured
+    assert latest_ceilings(tmp_path, f"{HOST}-b") == other
+    broken = tmp_path / f"machine-{HOST}-20260501-000000-aaaa.csv"
+    broken.write_text("kind,name\ncompute,fma\n")  # hand-edited: columns lost
+    problems: list[str] = []
+    assert latest_ceilings(tmp_path, HOST, problems) == measured
+    assert problems == [
+        f"{broken}: not a gemmbench machine CSV (missing columns: dtype, threads, value, source, schema_version)"
+    ]
+    # A file whose rows carry no time (a spec sheet typed in) is as new as its last change.
+    typed = write_ceilings(tmp_path / f"machine-{HOST}-spec.csv", _at(""))
+    os.utime(typed, (1_800_000_000, 1_800_000_000))  # 2027
+    assert latest_ceilings(tmp_path, HOST) == typed
+    os.utime(typed, (1_700_000_000, 1_700_000_000))  # 2023
+    assert latest_ceilings(tmp_path, HOST) == measured
+    assert manual.exists()
+
+
+def test_runs_take_the_roofs_of_this_host_and_say_which_files_they_skipped(tmp_path, monkeypatch):
+    """``run``'s roofs (``host_ceilings``): another host's newer file never replaces this host's roofs, and a file
+    of this host that cannot be read is named in a note instead of silently leaving the derived roof in place."""
+    monkeypatch.setattr("gemmbench.sweep.hostname", lambda: HOST)
+    good = _at("2026-03-01T00:00:00+00:00")
+    write_ceilings(tmp_path / f"machine-{HOST}-20260301-000000-aaaa.csv", good)
+    write_ceilings(tmp_path / f"machine-{HOST}-b-20260401-000000-aaaa.csv", _at("2026-04-01", host=f"{HOST}-b"))
+    edited = tmp_path / f"machine-{HOST}-20260501-000000-aaaa.csv"
+    edited.write_text("kind,name,dtype,threads,value,source,schema_version\ncompute,fma,float32,1,9O.0,measured,2\n")
+    empty = write_ceilings(tmp_path / f"machine-{HOST}-20260601-000000-aaaa.csv", [])  # killed before a roof
+    notes: list[str] = []
+    assert host_ceilings(tmp_path, threads=(1,), say=notes.append) == good
+    assert CeilingSet(host_ceilings(tmp_path, threads=(1,))).peak(HOST, DEV, "float32", 1).value == 90.0
+    assert notes == [
+        f"ceilings skipped: {edited}: bad machine CSV (column 'value': '9O.0' is not a valid float)",
+        f"ceilings skipped: {empty}: no ceilings in it",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..case import GemmCase
-from ..ceilings import Ceiling, CeilingsError, read_ceilings, write_ceilings
+from ..ceilings import Ceiling, CeilingsError, latest_ceilings, read_ceilings, write_ceilings
 from ..console import warn_if_slow_blas
 from ..devceilings import DEVICE_GEMM_SIZE, DEVICE_POLICY
 from ..device import HostDevice
@@ -28,7 +28,7 @@ from ..microbench import fma_chains_for, fma_peak_gflops, numba_available, strea
 from ..options import parse_ints, parse_names, parse_positive
 from ..registry import discover
 from ..session import RunHeader
-from ..store import RESULTS_DIR, ceilings_path, check_writable, gemm_rows_path, latest_ceilings, new_run_id, utc_now
+from ..store import RESULTS_DIR, ceilings_path, check_writable, gemm_rows_path, new_run_id, utc_now
 from ..sweep import RunOptions, run
 from ..timer import TimingPolicy
 from ..worker import WorkerFailed, ceilings_in_worker

@@ -16,11 +16,11 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from ..ceilings import Ceiling, CeilingSet, read_ceilings
+from ..ceilings import Ceiling, CeilingSet, latest_ceilings, read_ceilings
 from ..errors import UsageError
 from ..result import Measurement, latest_per_key, read_results
 from ..roofline import ridge_intensity
-from ..store import given_or_newest, latest_ceilings
+from ..store import given_or_newest
 from ..workloads.model import role_group
 from .compare import pair_rows
 
