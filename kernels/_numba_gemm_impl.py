@@ -48,7 +48,7 @@ from llvmlite import ir
 from numba import get_thread_id, njit, prange, types
 from numba.core import cgutils
 from numba.core.imputils import lower_constant
-from numba.extending import NativeValue, intrinsic, models, register_model, typeof_impl, unbox
+from numba.extending import NativeValue, intrinsic, models, overload, register_model, typeof_impl, unbox
 
 from gemmbench.backend import aligned_zeros, avx512_in_halves, vector_bits
 from gemmbench.backend.llvm import I32, I64, fma_function, splat, vector_type
@@ -914,6 +914,23 @@ def tile_for(m: int, n: int) -> Tile:
     return Tile("tall" if m <= TALL_MAX_M or (m <= max_m and n >= min_n) else "wide")
 
 
+def row_major_view(x: np.ndarray) -> np.ndarray:
+    """A 1-D view of ``x`` when it is row-major (C-contiguous), else an empty array of its dtype.
+
+    Made in compiled code (the overload below), so a call passes each operand once: two more array
+    arguments cost about 60 ns of a 5 us 64^3 product (``docs/examples/numba_call_cost.py``).
+    """
+    return x.reshape(-1) if x.flags.c_contiguous else np.empty(0, dtype=x.dtype)
+
+
+@overload(row_major_view)
+def _row_major_view(x):
+    # Numba types an array 'C' exactly when its flags say C-contiguous, so the layout decides at compile time.
+    if x.layout == "C":
+        return lambda x: x.reshape(x.size)
+    return lambda x: np.empty(0, x.dtype)
+
+
 def _twins(func, **flags) -> dict:
     """``{parallel: func compiled with (True) or without (False) Numba's thread pool}``.
 
@@ -935,12 +952,13 @@ def _gemm_source(kind: str):
     """The blocked GEMM for one tile kind (uncompiled: ``GEMMS`` holds its builds)."""
     tile = Tile(kind)  # a compile-time constant of the build
 
-    def gemm(a, a_flat, b, b_flat, c, work, mc_max, kc_max, nc_max, group, nthreads):
+    def gemm(a, b, c, work, mc_max, kc_max, nc_max, group, nthreads):
         """C = A B (C row-major, contiguous). ``work`` comes from ``workspace``: nothing is allocated here.
 
         ``a_flat``/``b_flat`` are 1-D views of row-major operands (empty when the operand is
         stored transposed): they let very short A or narrow B skip packing.
         """
+        a_flat, b_flat = row_major_view(a), row_major_view(b)
         m, k = a.shape
         n = b.shape[1]
         mr, nr = tile_mr(work, tile), tile_nr(work, tile)

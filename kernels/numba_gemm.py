@@ -7,17 +7,15 @@ show that a user-written kernel can be measured against a vendor BLAS on equal t
 Numba runs its own thread pool, so in its worker the BLAS pool is held at 1 thread and
 ``numba.set_num_threads`` gets the run's count; in a worker, OpenMP threads are pinned
 (OMP_PROC_BIND/OMP_PLACES, set by the harness) when Numba uses its OpenMP layer.
-Compilation happens in the first call, which the harness times on its own (``first_call_s``,
-never mixed into the samples); compiled code is cached on disk, so a second run pays only
-the cache load.
+Compilation happens when a case is prepared (each launch is bound to the build for its
+arguments' types, ``_bound``); compiled code is cached on disk, so a second run pays only the
+cache load.
 """
 
 from __future__ import annotations
 
 from functools import partial
 from importlib.util import find_spec
-
-import numpy as np
 
 from gemmbench.backend import GemmCase, Kernel, Operands, Prepared, aligned_zeros
 
@@ -57,10 +55,10 @@ class NumbaGemm(Kernel):
         if case.m == 1:  # memory-bound: stream B once, no packing
             parallel = self.threads > 1
             if case.trans_b:
-                launch, path = partial(impl.GEMV_DOTS[parallel], a, b.T, c), "gemv, dot products"
+                launch, path = _bound(impl.GEMV_DOTS[parallel], a, b.T, c), "gemv, dot products"
             else:  # per-thread partial rows, for when the threads split B's rows
                 parts = aligned_zeros((self.threads, case.n), a.dtype)
-                launch = partial(impl.GEMV_ROW[parallel], a, b, c, parts)
+                launch = _bound(impl.GEMV_ROW[parallel], a, b, c, parts)
                 columns = parallel and impl.gemv_splits_columns(case.n, case.k, a.itemsize, self.threads)
                 if columns:
                     rows = impl.gemv_share_rows_a_pass(case.n, a.itemsize)
@@ -69,7 +67,7 @@ class NumbaGemm(Kernel):
                 split = ("C's columns split, " if columns else "B's rows split, ") if parallel else ""
                 path = f"gemv, {split}{rows} row{'s' if rows > 1 else ''} of B a pass"
             return Prepared(launch, c, self._facts(path, impl))
-        a_flat, b_flat = _flat(a), _flat(b)
+        a_flat, b_flat = impl.row_major_view(a), impl.row_major_view(b)  # what the GEMM will read in place
         tile = impl.tile_for(case.m, case.n)
         mr, nr = tile.shape(a.dtype.name)
         direct_a, direct_b = impl.in_place(
@@ -79,7 +77,7 @@ class NumbaGemm(Kernel):
         work, mc, kc, nc, group = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads, jit and b_flat.size > 0)
         parallel = impl.parallel_pays(case.m, case.n, nr, mc, nc, self.threads)
         gemm = impl.GEMMS[(parallel, tile.kind)]
-        launch = partial(gemm, a, a_flat, b, b_flat, c, work, mc, kc, nc, group, self.threads)
+        launch = _bound(gemm, a, b, c, work, mc, kc, nc, group, self.threads)
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
         # B's own rows fetched ahead, as _block decides
         ahead = impl.rows_ahead_in_place(case.m, mr, b_flat.nbytes, b.strides[0]) if direct_b else 0
@@ -110,12 +108,21 @@ class NumbaNaive(NumbaGemm):
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         c = aligned_zeros((case.m, case.n), operands.a.dtype)
-        return Prepared(partial(self._impl().naive, operands.a, operands.b, c), c, {"path": "naive"})
+        return Prepared(_bound(self._impl().naive, operands.a, operands.b, c), c, {"path": "naive"})
 
 
-def _flat(x: np.ndarray) -> np.ndarray:
-    """1-D view of a row-major operand (the kernel may read it in place), else an empty array."""
-    return x.reshape(-1) if x.flags.c_contiguous else np.empty(0, dtype=x.dtype)
+def _bound(dispatcher, *args) -> partial:
+    """``dispatcher(*args)`` as a call without arguments, bound to the build compiled for these arguments' types.
+
+    A dispatcher looks its build up from the arguments' types on every call: about 0.1 us of a 64^3 product's
+    5 (``docs/examples/numba_call_cost.py``). The arguments are fixed here, so the build is found once:
+    ``Dispatcher.compile`` returns its entry point, loading it from the disk cache or compiling it if needed
+    (so a first compile is paid here, in ``prepare``, not in the first call). Each argument is still converted
+    by that entry point as the dispatcher would, so it stays a checked call.
+    """
+    from numba import typeof
+
+    return partial(dispatcher.compile(tuple(typeof(x) for x in args)), *args)
 
 
 def _threading_layer(numba) -> str:

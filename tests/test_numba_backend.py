@@ -408,9 +408,9 @@ def test_b_packing_layout(dtype, order, kind):
             np.testing.assert_array_equal(block, want, err_msg=f"strip {s}")
 
 
-def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
-    """A cold run compiles in its first call (reported as first_call_s, outside the samples);
-    a second process loads the compiled code from the disk cache instead of compiling."""
+def test_jit_time_is_in_prepare_and_the_disk_cache_removes_it(tmp_path):
+    """A cold run compiles when the case is prepared (reported as prepare_s, outside the samples: each launch
+    is bound to its compiled build there); a second process loads that code from the disk cache instead."""
     import csv
     import os
     import subprocess
@@ -451,9 +451,9 @@ def test_jit_time_is_the_first_call_and_the_disk_cache_removes_it(tmp_path):
 
     cold, warm = run("cold"), run("warm")
     assert any((tmp_path / "cache").rglob("*.nbi")), "nothing written to the Numba cache"
-    assert float(cold["first_call_s"]) > 1000 * float(cold["median_s"])  # seconds of JIT vs microseconds
-    assert float(cold["prepare_s"]) < float(cold["first_call_s"])
-    assert float(warm["first_call_s"]) < float(cold["first_call_s"]) / 3
+    assert float(cold["prepare_s"]) > 1000 * float(cold["median_s"])  # seconds of JIT vs microseconds
+    assert float(cold["first_call_s"]) < float(cold["prepare_s"]) / 100  # nothing left to compile
+    assert float(warm["prepare_s"]) < float(cold["prepare_s"]) / 3
 
 
 @pytest.mark.parametrize(

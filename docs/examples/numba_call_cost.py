@@ -9,7 +9,9 @@ after a change. Run it pinned to one CPU with nothing else busy:
 
 Each figure is the median of nine repeats of a timed loop, in microseconds per call:
 
-- call: an empty compiled function taking the kernel's own arguments (dispatch and unboxing);
+- call: an empty compiled function taking the kernel's own arguments, called through its dispatcher
+  (the build looked up from the arguments' types, then unboxing), and bound to its build as the
+  backend binds the kernel (unboxing only);
 - parallel region: an empty ``prange`` loop (Numba's thread-pool launch; what the serial build
   skips when one thread, or one share of C, does all the work);
 - pack A / pack B: packing the operands as a packed path would (what reading them in place saves);
@@ -22,9 +24,10 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, typeof
 
 from gemmbench.backend import aligned_zeros
 from gemmbench.case import GemmCase
@@ -34,7 +37,7 @@ from gemmbench.verify import make_operands
 
 
 @njit
-def _empty(*args):
+def _empty(a, b, c, work, mc, kc, nc, group, threads):  # the blocked GEMM's arguments
     return None
 
 
@@ -81,9 +84,11 @@ def main(size: int = 64, dtype: str = "float32") -> None:
     kernel.setup(1)
     prepared = kernel.prepare(case, ops)
     launch = prepared.launch
-    gemm, args = launch.func, launch.args
+    args = launch.args
     tile = impl.tile_for(size, size)
+    gemm = impl.GEMMS[(False, tile.kind)]  # one thread: the serial build
     mr, nr = tile.shape(dtype)
+    bound = _empty.compile(tuple(typeof(x) for x in args))
     kc = min(size, impl.BLOCKS[dtype][1])
     abuf = aligned_zeros(-(-size // mr) * mr * kc, dtype)
     bbuf = aligned_zeros(kc * -(-size // nr) * nr, dtype)
@@ -94,7 +99,8 @@ def main(size: int = 64, dtype: str = "float32") -> None:
         return lambda n: [fn() for _ in range(n)]
 
     figures = [
-        ("call (empty function, the kernel's arguments)", python_loop(lambda: _empty(*args))),
+        ("call (empty function, the kernel's arguments)", python_loop(partial(_empty, *args))),
+        ("call bound to its build (as the backend calls)", python_loop(partial(bound, *args))),
         ("parallel region (empty prange)", python_loop(lambda: _region(c.reshape(-1)))),
         ("pack A", lambda n: _pack_a(n, ops.a, kc, abuf, tile)),
         ("pack B", lambda n: _pack_b(n, ops.b, kc, bbuf, tile)),
