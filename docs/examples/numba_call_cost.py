@@ -17,7 +17,8 @@ Each figure is the median of nine repeats of a timed loop, in microseconds per c
 - pack A / pack B: packing the operands as a packed path would (what reading them in place saves);
 - product in compiled code: the kernel called from a compiled loop (no Python call);
 - product as the harness calls it: the backend's prepared launch;
-- numpy.matmul: OpenBLAS on the same operands, for reference.
+- numpy.matmul: OpenBLAS on the same operands, for reference, and on 4 x 4 operands: what NumPy's
+  call costs besides the arithmetic.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def main(size: int = 64, dtype: str = "float32") -> None:
     bbuf = aligned_zeros(kc * -(-size // nr) * nr, dtype)
     c = np.zeros((size, size), dtype)
     count = max(100, int(2e6 // size**2))
+    tiny, tiny_c = np.ones((4, 4), dtype), np.zeros((4, 4), dtype)
 
     def python_loop(fn):
         return lambda n: [fn() for _ in range(n)]
@@ -107,6 +109,7 @@ def main(size: int = 64, dtype: str = "float32") -> None:
         ("product in compiled code", lambda n: _repeat(n, gemm, args)),
         ("product as the harness calls it", python_loop(launch)),
         ("numpy.matmul (OpenBLAS)", python_loop(lambda: np.matmul(ops.a, ops.b, out=c))),
+        ("numpy.matmul of 4x4 (its call alone)", python_loop(lambda: np.matmul(tiny, tiny, out=tiny_c))),
     ]
     print(f"{case.label}, tile {mr}x{nr} {tile.kind}, path: {prepared.facts['path']}")
     for name, loop in figures:
