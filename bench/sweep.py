@@ -19,7 +19,7 @@ from .ceilings import Ceiling, CeilingsError, latest_ceilings, read_ceilings
 from .contention import quiesce, system_warnings
 from .device import HostDevice
 from .errors import UsageError
-from .hostfacts import affinity, choose_cpus, derived_peak, hostname, threads_problem, usable_cpus
+from .hostfacts import affinity, choose_cpus, clock_mhz, derived_peak, hostname, threads_problem, usable_cpus
 from .registry import Entry, Registry, discover
 from .result import Measurement, ResultWriter, done_keys, read_results, row_key
 from .rows import Provenance, make_row
@@ -122,7 +122,9 @@ def host_ceilings(
 ) -> list[Ceiling]:
     """The ceilings this host measured last in ``folder`` (``latest_ceilings``); without a readable file, the
     derived peaks for ``threads`` (cores x FLOP/cycle x clock), so a rate above what the CPU can do is still
-    flagged. Each file of this host passed over because it cannot be read is named through ``say``."""
+    flagged. Through ``say``: each file of this host passed over because it cannot be read, and, without a
+    file, that the roof is derived, from which clock: the clock the OS reports is often the nominal one, which
+    a boosting core exceeds (by half on a Zen 5 EPYC), so %peak reads high and honest rows may be `suspect`."""
     problems: list[str] = []
     path = latest_ceilings(folder, hostname(), problems)
     for line in problems:
@@ -134,8 +136,15 @@ def host_ceilings(
     if found:
         return found
     device = HostDevice.name_of()
-    derived = (derived_peak(t, d, hostname(), device) for t in threads for d in ("float32", "float64"))
-    return [c for c in derived if c is not None]
+    derived = [c for t in threads for d in ("float32", "float64") if (c := derived_peak(t, d, hostname(), device))]
+    mhz, source = clock_mhz()
+    roof = (
+        f"%peak and `suspect` use the derived roof, at {mhz:.0f} MHz from {source}, which a core that boosts exceeds"
+        if derived
+        else "no clock to derive a roof from either: rows are placed under no roof"
+    )
+    say(f"no measured ceilings for this host in {folder} ('gemmbench machine' measures them): {roof}")
+    return derived
 
 
 def _results(entry: Entry, header: RunHeader, jobs: Sequence[Job], options: RunOptions) -> Iterator[Outcome]:

@@ -955,8 +955,8 @@ def _gemm_source(kind: str):
     def gemm(a, b, c, work, mc_max, kc_max, nc_max, group, nthreads):
         """C = A B (C row-major, contiguous). ``work`` comes from ``workspace``: nothing is allocated here.
 
-        ``a_flat``/``b_flat`` are 1-D views of row-major operands (empty when the operand is
-        stored transposed): they let very short A or narrow B skip packing.
+        ``a_flat``/``b_flat``, 1-D views of row-major operands (``row_major_view``: empty when the
+        operand is stored transposed), let very short A or narrow B skip packing.
         """
         a_flat, b_flat = row_major_view(a), row_major_view(b)
         m, k = a.shape

@@ -130,6 +130,37 @@ def test_runs_take_the_roofs_of_this_host_and_say_which_files_they_skipped(tmp_p
     ]
 
 
+def test_a_run_without_measured_ceilings_says_its_roof_is_derived_and_from_which_clock(tmp_path, monkeypatch, capsys):
+    """The clock the OS reports is often nominal: on the Zen 5 host the derived roof was 64 % of the measured FMA
+    peak, %peak read half as high again and honest rows were flagged `suspect`, and nothing said the roof was not
+    measured. Said once a command, however many rounds."""
+    from gemmbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for where in ("gemmbench.hostfacts.clock_mhz", "gemmbench.sweep.clock_mhz"):
+        monkeypatch.setattr(where, lambda: (2596.0, "/proc/cpuinfo (may be nominal)"))
+    notes: list[str] = []
+    roofs = host_ceilings(tmp_path, threads=(1,), say=notes.append)
+    assert {c.source for c in roofs} == {"derived"} and roofs[0].method.count("2596 MHz") == 1
+    assert notes == [
+        f"no measured ceilings for this host in {tmp_path} ('gemmbench machine' measures them): %peak and "
+        "`suspect` use the derived roof, at 2596 MHz from /proc/cpuinfo (may be nominal), which a core that boosts "
+        "exceeds"
+    ]
+    argv = ["run", "-b", "numpy", "-s", "16", "-j", "1", "--max-time", "0.01", "--rounds", "2", "-o", "r.csv"]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.count("no measured ceilings for this host in results") == 1
+    for where in ("gemmbench.hostfacts.clock_mhz", "gemmbench.sweep.clock_mhz"):
+        monkeypatch.setattr(where, lambda: (0.0, "unknown"))
+    notes.clear()
+    assert host_ceilings(tmp_path, threads=(1,), say=notes.append) == []
+    assert notes[0].endswith("no clock to derive a roof from either: rows are placed under no roof")
+    write_ceilings(tmp_path / f"machine-{HOST}-20260301-000000-aaaa.csv", _at("2026-03-01"))
+    monkeypatch.setattr("gemmbench.sweep.hostname", lambda: HOST)
+    notes.clear()
+    assert host_ceilings(tmp_path, threads=(1,), say=notes.append) and notes == []
+
+
 @pytest.mark.parametrize(
     "text, fragment",
     [

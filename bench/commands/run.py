@@ -231,6 +231,7 @@ def handle(args: argparse.Namespace) -> int:
         return _dry_run([c if isinstance(c, Job) else Job(c) for c in cases], spec, options, backends)
     warn_if_slow_blas()
     reporter = ConsoleReporter()
+    roofs = host_ceilings(threads=options.thread_counts(), say=reporter.note)  # once: the same for every round
     rows = []
     for round_no in range(1, args.rounds + 1):
         run_id = None
@@ -247,6 +248,7 @@ def handle(args: argparse.Namespace) -> int:
             registry=reg,
             reporter=reporter,
             run_id=run_id,
+            ceilings=roofs,
         )
     bad = [r for r in rows if r.status in ("error", "wrong")]
     print(f"gemmbench: {len(rows)} rows written" + (f", {len(bad)} error/wrong" if bad else ""))
