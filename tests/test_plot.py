@@ -60,6 +60,20 @@ def test_plot_writes_png_and_svg_with_ceilings(tmp_path, capsys):
     assert "fma, measured, x2" in svg and "ridge" in svg
 
 
+def test_a_broken_newer_ceilings_file_is_named_and_the_good_one_drawn(tmp_path, capsys):
+    """A hand edit that broke a number in the newest machine file stopped `plot` altogether (exit 2), though an
+    older good file lay beside it; now that file is drawn and the broken one named."""
+    csv = _results(tmp_path)
+    write_ceilings(tmp_path / f"machine-{HOST}-20260101-000000-aaaa.csv", CEILS)
+    broken = tmp_path / f"machine-{HOST}-20260201-000000-aaaa.csv"
+    broken.write_text("kind,name,dtype,threads,value,source,schema_version\ncompute,fma,float32,2,1.8e2x,measured,2\n")
+    assert main(["plot", str(csv), "--out", str(tmp_path / "p"), "--formats", "svg"]) == 0
+    err = capsys.readouterr().err
+    assert f"gemmbench plot: note: ceilings skipped: {broken}: bad machine CSV (column 'value'" in err
+    assert "no measured ceilings" not in err
+    assert "fma, measured, x2" in (tmp_path / "p" / "run-roofline.svg").read_text()
+
+
 def test_only_ok_rows_are_points(tmp_path):
     data = load([_results(tmp_path)])
     assert {r.status for r in data.ok} == {"ok"}

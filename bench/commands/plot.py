@@ -65,8 +65,10 @@ def load(csvs: Sequence[Path | str], ceiling_files: Sequence[Path | str] = ()) -
     if not data.ok:
         data.notes.append("no ok rows to plot")
     if not ceiling_files:
-        for host in data.hosts:  # the newest `gemmbench machine` file beside each CSV
-            found = next((f for p in paths if (f := latest_ceilings(p.parent, host))), None)
+        for host in data.hosts:  # the `gemmbench machine` file each host measured last, beside each CSV
+            problems: list[str] = []
+            found = next((f for p in paths if (f := latest_ceilings(p.parent, host, problems))), None)
+            data.notes += [f"ceilings skipped: {line}" for line in dict.fromkeys(problems)]
             if found:
                 data.ceilings += read_ceilings(found)
             else:
