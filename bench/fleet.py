@@ -29,7 +29,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -440,7 +440,7 @@ def run_fleet(
             fleet = _Fleet(found, on, run_id, options, reporter, writer)
             fleet.queues, fleet.shared = queues, shared
             hosts = {n.host for members in found.slots.values() for n in members}
-            fleet.roofs = {h: _host_roofs(folder, h) for h in hosts}
+            fleet.roofs = {h: _host_roofs(folder, h, reporter.note) for h in sorted(hosts)}
             reporter.start(total, path)
             try:
                 fleet.loop()
@@ -452,10 +452,13 @@ def run_fleet(
         return fleet.rows
 
 
-def _host_roofs(folder: Path, host: str) -> list[dict[str, Any]] | None:
+def _host_roofs(folder: Path, host: str, say: Callable[[str], None]) -> list[dict[str, Any]] | None:
     """``host``'s newest ceilings in ``folder`` as plain data (``machine --cluster`` writes them there);
-    None lets the node use its own."""
-    path = latest_ceilings(folder, host)
+    None lets the node use its own. A file of ``host`` passed over because it cannot be read is named."""
+    problems: list[str] = []
+    path = latest_ceilings(folder, host, problems)
+    for line in problems:
+        say(f"ceilings skipped: {line}")
     try:
         return [dataclasses.asdict(c) for c in read_ceilings(path)] if path else None
     except CeilingsError:

@@ -214,3 +214,32 @@ def test_fleet_rows_plot_per_host(tmp_path):
     pytest.importorskip("matplotlib")
     assert main(["plot", str(out), "--out", str(tmp_path / "plots")]) == 0
     assert list(Path(tmp_path / "plots").glob("*.png")) or list(Path(tmp_path / "plots").glob("*.svg"))
+
+
+def test_a_ceilings_file_the_coordinator_passes_over_is_named(tmp_path):
+    """The roofs shipped to each node come from the newest readable machine file beside the output; one that
+    cannot be read (a hand edit broke a number) was passed over without a word, the node falling back to its own."""
+    from gemmbench.ceilings import write_ceilings
+    from gemmbench.sweep import Silent
+    from test_roofline import _at
+
+    class Notes(Silent):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def note(self, text: str) -> None:
+            self.lines.append(text)
+
+    import dataclasses
+
+    from gemmbench.device import HostDevice
+
+    here = [dataclasses.replace(c, device=HostDevice.name_of()) for c in _at("2026-01-01", host=hostname())]
+    write_ceilings(tmp_path / f"machine-{hostname()}-20260101-000000-aaaa.csv", here)
+    broken = tmp_path / f"machine-{hostname()}-20260201-000000-aaaa.csv"
+    broken.write_text("kind,name,dtype,threads,value,source,schema_version\ncompute,fma,float32,1,x,measured,2\n")
+    notes = Notes()
+    rows = run_fleet(CASES[:1], cluster="local:1", options=OPTIONS, output=tmp_path / "fleet.csv", reporter=notes)
+    assert [r.status for r in rows] == ["ok"]
+    assert f"ceilings skipped: {broken}: bad machine CSV (column 'value': 'x' is not a valid float)" in notes.lines
+    assert "fma 90.0 GFLOP/s (measured, x1)" in rows[0].ceilings  # the good file's roof reached the node
