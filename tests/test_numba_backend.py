@@ -150,6 +150,23 @@ def test_the_c_tile_prefetch_covers_every_line_of_a_row_wherever_it_starts(dtype
         assert {(start + j * itemsize) // 64 for j in offsets} == touched, f"row starting {start} bytes into a line"
 
 
+def test_the_compiled_row_major_view_agrees_with_the_one_prepare_reads():
+    """The blocked GEMM makes its flat views of A and B in compiled code (by layout type), while ``prepare`` decides
+    and reports the path from the Python view (by flags): were they to disagree on any layout, the CSV's path would
+    not be the one that ran. Row-major, column-major, strided, one-row (both flags) and empty operands."""
+    from numba import njit
+
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    compiled = njit(lambda x: impl.row_major_view(x))
+    base = np.arange(48.0).reshape(6, 8)
+    for x in (base, base.T, base[:, ::2], base[::2], base[:1], np.empty((0, 8)), base.astype(np.float32).T):
+        want, got = impl.row_major_view(x), compiled(x)
+        assert got.dtype == want.dtype and got.size == want.size, (x.shape, x.strides)
+        np.testing.assert_array_equal(got, want)
+        assert (want.size > 0) == (x.flags.c_contiguous and x.size > 0)
+
+
 def test_naive_reference_and_its_size_limit():
     rows = check_kernel(NumbaNaive, [GemmCase(9, 7, 5, "float64", "TN"), GemmCase(16, 16, 16)])
     assert {r.status for r in rows} == {"ok"}

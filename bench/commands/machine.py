@@ -285,11 +285,11 @@ def _unread_by_runs(out: Path) -> str | None:
     used = latest_ceilings(RESULTS_DIR, hostname())
     if used is not None and used.resolve() == out.resolve():
         return None
-    named = RESULTS_DIR / f"machine-{hostname()}-<label>.csv"
     now = f"they read {used}" if used else "they derive the roof from the clock"
     return (
-        f"runs read this host's newest {RESULTS_DIR}/machine-{hostname()}-*.csv, which {out} is not ({now}); "
-        f"to use it, omit --output or name it {named} (plot takes any file with --ceilings)"
+        f"runs read this host's newest {ceilings_path(hostname(), '*')}, which {out} is not ({now}); "
+        f"to use it, omit --output or name it {ceilings_path(hostname(), '<label>')} (plot takes any file with "
+        "--ceilings)"
     )
 
 
