@@ -45,7 +45,7 @@ from types import FunctionType
 
 import numpy as np
 from llvmlite import ir
-from numba import get_thread_id, njit, prange, types
+from numba import get_thread_id, literally, njit, prange, types
 from numba.core import cgutils
 from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, intrinsic, models, overload, register_model, typeof_impl, unbox
@@ -232,6 +232,20 @@ IN_PLACE_AHEAD = 32
 #: In-process A/B (docs/examples/kernel_ab.py); the harness: README "What changed".
 IN_PLACE_FROM_MEMORY = FULL_WIDTH_512
 IN_PLACE_COLLIDE_AHEAD = 16
+#: The cache level those fetches (FETCH_AHEAD, IN_PLACE_AHEAD) fill, as ``llvm.prefetch``'s locality: 3 to L1
+#: (prefetcht0), 2 to L2 (prefetcht1). The lines fetched ahead are read a group, or 16-32 rows, later; in the
+#: 48 KiB L1 they land in the few sets that rows a multiple of 4 KiB apart share, and evict one another and
+#: the tile's own lines before use. On a full-width AVX-512 core (a Zen 5 EPYC) L2 over L1, in-process A/B
+#: (docs/examples/kernel_ab.py), one thread: B packed just in time, float64 16x8192x3584 +35 %, 32x4096x4096
+#: +16 %, float32 16x8192x3584 +28 %; read in place, float64 8x12288x1536 +16 %, 8x12288x3584 +17 %,
+#: 8x7168x4096 +7 %, 6x4096x4096 +6 %, float32 8x12288x1536 +7 %, 8x4096x4096 +7 %; 64-128 rows (wide tiles)
+#: -1 to +2 %. Two threads: float64 8x12288x1536 +10 %, 16x8192x3584 +16 %, float32 16x8192x3584 +15 %, the
+#: rest -2 to +4 %. Zen 4 and AVX2 (no fetch there) keep L1, what they were measured with. B read in place while
+#: it stays in L3 (under B_FROM_MEMORY) fetches to L1 all the same: to L2 lost there, float32 8x768x4096 -15 and
+#: -16 %, 8x576x7168 -11 and -12 % (B of 12-16 MiB; from memory float32 8x1280x8192 -1 %, float64 8x576x7168
+#: level, 8x384x8192 +3 %).
+LOCALITY_L1, LOCALITY_L2 = 3, 2
+FETCH_LOCALITY = LOCALITY_L2 if FULL_WIDTH_512 else LOCALITY_L1
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
 ROW_GROUP = 8
@@ -373,7 +387,7 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
     A(i, p) is at a_ptr[i*a_si + p*a_sp] and B(p, 0..NR) at b_ptr[p*b_sp ...]: packed panels
     (a_si=1, a_sp=MR, b_sp=NR) or the caller's row-major matrices read in place. ``ahead``, when
     not None, is (pointers, stride): step p also prefetches the line at pointer[p*stride] for each
-    pointer (see FETCH_AHEAD).
+    pointer (see FETCH_AHEAD) into the cache level ``locality`` names (``llvm.prefetch``'s: 3 L1, 2 L2).
     """
     nv, vptr = nr // vty.count, vty.as_pointer()
     zero = ir.Constant(vty, [ir.Constant(vty.element, 0.0)] * vty.count)
@@ -405,10 +419,10 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
         a_i = splat(builder, vty, builder.load(builder.gep(a_row, [a_offsets[i]])))
         new.append([builder.call(fma, [a_i, b_vec[j], accs[i][j]]) for j in range(nv)])
     if ahead is not None:
-        ahead_ptrs, ahead_sp = ahead
+        ahead_ptrs, ahead_sp, locality = ahead
         for ahead_ptr in ahead_ptrs:
             line = builder.bitcast(builder.gep(ahead_ptr, [builder.mul(p, ahead_sp)]), I8P)
-            builder.call(prefetch, [line, ir.Constant(I32, 0), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+            builder.call(prefetch, [line, ir.Constant(I32, 0), ir.Constant(I32, locality), ir.Constant(I32, 1)])
     p_next = builder.add(p, ir.Constant(I64, 1))
     loop_end = builder.block
     builder.cbranch(builder.icmp_signed("<", p_next, kc_v), loop, tail)
@@ -429,7 +443,7 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
             builder.store(builder.select(add, builder.fadd(old, totals[i][j]), totals[i][j]), ptr, align=align)
 
 
-@intrinsic
+@intrinsic(prefer_literal=True)  # ``level`` is typed by its value
 def micro_kernel(
     typingctx,
     rows,
@@ -449,6 +463,7 @@ def micro_kernel(
     ahead,
     ahead_off,
     ahead_sp,
+    level,
 ):
     """C[coff : ``rows`` rows of ldc, NR cols] (+)= A . B over kc steps, NR and MR of ``tile``.
 
@@ -457,15 +472,16 @@ def micro_kernel(
     buffers, or a row-major operand read in place. ``c`` is a 1-D view of C (the last strip of a
     panel goes to ``edge_kernel``); ``accumulate`` selects += over =. Step p also prefetches
     ahead[ahead_off + p*ahead_sp] (B packed next, FETCH_AHEAD, or read in place later, IN_PLACE_AHEAD),
-    for each offset when ``ahead_off`` is a tuple; ``ahead`` None fetches nothing (both compile-time
-    choices, by type).
+    for each offset when ``ahead_off`` is a tuple, into the cache level ``level`` names, a literal
+    (``llvm.prefetch``'s locality: 3 L1, 2 L2; FETCH_LOCALITY); ``ahead`` None fetches nothing (all
+    compile-time choices, by type).
     """
 
     def codegen(context, builder, sig, args):
         rows_v, kc_v, _, _, a_si, a_sp, _, _, b_sp, _, _, ldc_v, acc_v = args[:13]
         mr, nr = _tile(sig.args[2].dtype, sig.args[13])
         a_ptr, b_ptr, c_ptr = (_at_offset(context, builder, sig, args, k) for k in (2, 6, 9))
-        ahead = None  # (pointers, stride) of the lines to fetch, a compile-time choice
+        ahead = None  # (pointers, stride, locality) of the lines to fetch, a compile-time choice
         if sig.args[14] != types.none:
             offsets, kind = args[15], sig.args[15]
             if isinstance(kind, types.BaseTuple):
@@ -478,6 +494,7 @@ def micro_kernel(
             ahead = (
                 [_element_ptr(context, builder, sig.args[14], args[14], [o]) for o in offsets],
                 _intp(context, builder, sig, args, 16),
+                sig.args[17].literal_value,
             )
         vty, align = _vector(context, sig.args[2])
         fma = fma_function(builder.module, vty)
@@ -494,7 +511,24 @@ def micro_kernel(
         return context.get_dummy_value()
 
     sig = types.void(
-        rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc, accumulate, tile, ahead, ahead_off, ahead_sp
+        rows,
+        kc,
+        ap,
+        aoff,
+        a_si,
+        a_sp,
+        bp,
+        boff,
+        b_sp,
+        c,
+        coff,
+        ldc,
+        accumulate,
+        tile,
+        ahead,
+        ahead_off,
+        ahead_sp,
+        level,
     )
     return sig, codegen
 
@@ -709,7 +743,7 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first, tile):
 # fmt: off
 @njit(cache=True, nogil=True)
 def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, bjit, scratch, pack_b_here,
-           group, direct_a, direct_b, tile):
+           group, direct_a, direct_b, tile, level):
     """One thread's share: rows ic..ic+mc of C against B strips s0..s1 of the panel at jc.
 
     A is packed into MR-tall strips unless ``direct_a`` (row-major A, narrow B: each A value
@@ -722,8 +756,10 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
     While one group is multiplied, its calls fetch the next group's rows of B (FETCH_AHEAD,
     ``_next_group``): one or two lines of each row per call (``_fetch_share``). Short strips reading
-    B in place fetch their own rows ahead (``rows_ahead_in_place``).
+    B in place fetch their own rows ahead (``rows_ahead_in_place``) into the cache level ``level`` names (a
+    literal: ``in_place_fetch_level``).
     """
+    literally(level)  # a build per level, called from Python too (the tests)
     mr, nr, w = tile_mr(abuf, tile), tile_nr(abuf, tile), tile_w(abuf)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
     if not direct_a:
@@ -772,33 +808,33 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             if direct_a and in_place:
                 # fmt: off
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, b_flat, b_at, ldb, flat_c, off, ldc, acc,
-                             tile, None, 0, 0)
+                             tile, None, 0, 0, 0)
                 # fmt: on
             elif direct_a:
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, flat_c, off, ldc, acc, tile,
-                             None, 0, 0)
+                             None, 0, 0, 0)
             elif in_place and ahead_rows:
                 # Both lines of the tile's row ahead_rows rows down. In the last block of rows the last steps
                 # point past B: harmless, a prefetch is a hint that never faults (and the address carries no
                 # in-bounds promise).
                 at = b_at + ahead_rows * ldb
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc, tile,
-                             b_flat, (at, at + line), ldb)
+                             b_flat, (at, at + line), ldb, level)
             elif in_place:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc, tile,
-                             None, 0, 0)
+                             None, 0, 0, 0)
             elif fetch_n == 2:
                 # The call walks its lines of the next group's rows of B (kc rows, ldb apart), a line (or two)
                 # a k step: B's fetch from memory overlaps this group's FMAs instead of stalling its packing.
                 at = ahead_at + fetch_at * line
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile, b_flat,
-                             (at, at + line), ldb)
+                             (at, at + line), ldb, FETCH_LOCALITY)
             elif fetch_n == 1:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile, b_flat,
-                             ahead_at + fetch_at * line, ldb)
+                             ahead_at + fetch_at * line, ldb, FETCH_LOCALITY)
             else:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile,
-                             None, 0, 0)
+                             None, 0, 0, 0)
 
 
 # fmt: on
@@ -876,6 +912,13 @@ def rows_ahead_in_place(m, mr, b_bytes, stride):
     if not IN_PLACE_FROM_MEMORY:
         return 0
     return IN_PLACE_COLLIDE_AHEAD if stride % B_COLLIDE_STRIDE == 0 else IN_PLACE_AHEAD
+
+
+@njit(cache=True)
+def in_place_fetch_level(b_bytes):
+    """The cache level (``llvm.prefetch``'s locality) that B of ``b_bytes`` read in place is fetched ahead into:
+    FETCH_LOCALITY from memory (B_FROM_MEMORY), L1 while B stays in L3 (see FETCH_LOCALITY)."""
+    return FETCH_LOCALITY if b_bytes >= B_FROM_MEMORY else LOCALITY_L1
 
 
 @njit(cache=True)
@@ -965,6 +1008,7 @@ def _gemm_source(kind: str):
         flat_c = c.reshape(m * n)
         bbuf = buffers(work, mc_max, kc_max, nc_max, group, 0, tile)[0]
         direct_a, direct_b = in_place(m, n, k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0, nthreads)
+        to_l2 = in_place_fetch_level(b_flat.size * b.itemsize) == LOCALITY_L2
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr
@@ -989,11 +1033,17 @@ def _gemm_source(kind: str):
                     _, abuf, bjit, scratch = buffers(work, mc_max, kc_max, nc_max, group, get_thread_id(), tile)
                     ib, ch = w // chunks, w % chunks
                     ic, mc = _rows(m, mr, blocks, ib)
+                    s0, s1 = ch * strips // chunks, (ch + 1) * strips // chunks
                     for pc in range(p0, min(p0 + step, k), kc_even):
+                        # Two call sites, a literal level each: two builds of _block with one call site each for
+                        # B read in place ahead (one build with two sites lost 8-19 % on either site's shapes).
                         # fmt: off
-                        _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc,
-                               ch * strips // chunks, (ch + 1) * strips // chunks, nc, bbuf, abuf, bjit, scratch,
-                               pack_b_here, group, direct_a, direct_b, tile)
+                        if to_l2:
+                            _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1, nc,
+                                   bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile, LOCALITY_L2)
+                        else:
+                            _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1, nc,
+                                   bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile, LOCALITY_L1)
                         # fmt: on
 
     gemm.__name__ = f"gemm_{kind}"

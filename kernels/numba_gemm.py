@@ -81,7 +81,8 @@ class NumbaGemm(Kernel):
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
         # B's own rows fetched ahead, as _block decides
         ahead = impl.rows_ahead_in_place(case.m, mr, b_flat.nbytes, b.strides[0]) if direct_b else 0
-        path += f" (fetched {ahead} rows ahead)" if ahead else ""
+        level = "L2" if impl.in_place_fetch_level(b_flat.nbytes) == impl.LOCALITY_L2 else "L1"
+        path += f" (fetched {ahead} rows ahead to {level})" if ahead else ""
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         sizes = f"MC={mc} KC={kc} NC={nc}" + (f" GROUP={group}" if jit else "")
         facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": sizes}

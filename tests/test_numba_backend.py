@@ -205,7 +205,7 @@ def test_micro_kernel_compiles_to_vector_fma(kind):
     empty = np.empty(0, np.float32)
     # fmt: off
     fresh(a, empty, a, empty, c, c.reshape(-1), 0, 64, 0, 64, 0, 0, -(-64 // nr), 64, bbuf, abuf, bjit, scratch,
-          False, impl.INLINE_PACK, False, False, tile)
+          False, impl.INLINE_PACK, False, False, tile, impl.LOCALITY_L1)
     # fmt: on
     assert np.allclose(c, 64.0)
     asm = fresh.inspect_asm(fresh.signatures[0])
@@ -240,7 +240,8 @@ def test_the_last_strip_computes_only_the_vectors_that_hold_its_columns(kind, dt
                 scratch = np.full(mr * nr, np.nan, dtype)
                 # fmt: off
                 impl._block(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, 0, k, 0, 0, 2, n,
-                            np.zeros(0, dtype), abuf, bjit, scratch, True, impl.INLINE_PACK, direct_a, False, tile)
+                            np.zeros(0, dtype), abuf, bjit, scratch, True, impl.INLINE_PACK, direct_a, False, tile,
+                            impl.LOCALITY_L1)
                 # fmt: on
                 where = f"{kind} {dtype} m={m} cols={cols} direct_a={direct_a}"
                 np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4, err_msg=where)
@@ -353,11 +354,13 @@ def test_b_packed_just_in_time_is_fetched_a_group_ahead(kind, m):
     for pc in range(0, k, k // 2):  # two blocks of rows: the last group of the first fetches the second's
         # fmt: off
         fresh(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, pc, k // 2, 0, 0, -(-n // nr), n,
-              np.zeros(0), abuf, bjit, scratch, True, impl.INLINE_PACK, False, False, tile)
+              np.zeros(0), abuf, bjit, scratch, True, impl.INLINE_PACK, False, False, tile, impl.LOCALITY_L1)
         # fmt: on
     np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
-    fetches = re.findall(r"prefetcht0\s", fresh.inspect_asm(fresh.signatures[0]))
-    assert bool(fetches) == impl.FETCH_AHEAD, f"{len(fetches)} prefetcht0 with FETCH_AHEAD={impl.FETCH_AHEAD}"
+    # To the level FETCH_LOCALITY names: L2 (prefetcht1) on a full-width AVX-512 core, else L1 (prefetcht0).
+    want = "prefetcht1" if impl.FETCH_LOCALITY == impl.LOCALITY_L2 else "prefetcht0"
+    fetches = re.findall(rf"{want}\s", fresh.inspect_asm(fresh.signatures[0]))
+    assert bool(fetches) == impl.FETCH_AHEAD, f"{len(fetches)} {want} with FETCH_AHEAD={impl.FETCH_AHEAD}"
 
 
 def test_in_process_use_leaves_the_callers_affinity_alone():
@@ -697,8 +700,9 @@ def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, ahead):
         prepared.launch()
         path = prepared.facts["path"]
         assert ("rows ahead" in path) == (rows > 0), path
-        if rows:
-            assert f"B in place (fetched {rows} rows ahead)" in path, path
+        if rows:  # to L2 from memory on a full-width core (FETCH_LOCALITY), else to L1
+            level = "L2" if ahead == "memory" and impl.FETCH_LOCALITY == impl.LOCALITY_L2 else "L1"
+            assert f"B in place (fetched {rows} rows ahead to {level})" in path, path
         assert verify(case, ops, prepared.output).ok
     finally:
         kernel.teardown()
@@ -887,3 +891,13 @@ def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
             np.testing.assert_allclose(prepared.output, want, rtol=1e-5, atol=1e-5, err_msg=str(case))
     finally:
         kernel.teardown()
+
+
+def test_b_read_in_place_is_fetched_to_l2_only_from_memory():
+    """B read in place fetches its rows ahead into L1 while it stays in L3 (to L2 lost 11-16 % there) and into
+    FETCH_LOCALITY's level once it streams from memory (B_FROM_MEMORY and up)."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.in_place_fetch_level(impl.B_FROM_MEMORY - 1) == impl.LOCALITY_L1
+    assert impl.in_place_fetch_level(impl.B_FROM_MEMORY) == impl.FETCH_LOCALITY
+    assert impl.FETCH_LOCALITY == (impl.LOCALITY_L2 if impl.FULL_WIDTH_512 else impl.LOCALITY_L1)
