@@ -239,11 +239,13 @@ IN_PLACE_COLLIDE_AHEAD = 16
 #: (docs/examples/kernel_ab.py), one thread: B packed just in time, float64 16x8192x3584 +35 %, 32x4096x4096
 #: +16 %, float32 16x8192x3584 +28 %; read in place, float64 8x12288x1536 +16 %, 8x12288x3584 +17 %,
 #: 8x7168x4096 +7 %, 6x4096x4096 +6 %, float32 8x12288x1536 +7 %, 8x4096x4096 +7 %; 64-128 rows (wide tiles)
-#: -1 to +2 %. Two threads: float64 8x12288x1536 +10 %, 16x8192x3584 +16 %, float32 16x8192x3584 +15 %, the
-#: rest -2 to +4 %. Zen 4 and AVX2 (no fetch there) keep L1, what they were measured with. B read in place while
-#: it stays in L3 (under B_FROM_MEMORY) fetches to L1 all the same: to L2 lost there, float32 8x768x4096 -15 and
-#: -16 %, 8x576x7168 -11 and -12 % (B of 12-16 MiB; from memory float32 8x1280x8192 -1 %, float64 8x576x7168
-#: level, 8x384x8192 +3 %).
+#: -1 to +2 %. Two threads: float64 8x12288x1536 +10-13 %, 16x8192x3584 +16 %, float32 16x8192x3584 +15 %, the
+#: rest -1 to +8 %. The harness, before and after in the same half hour, one thread: float64 8x12288x1536
+#: 0.955 -> 1.108 of OpenBLAS, 8x12288x3584 0.963 -> 1.092, 16x8192x1024 1.198 -> 1.451, 8x8192x3584 1.231 ->
+#: 1.289 (README "What changed"). Zen 4 keeps L1, what its fetches were measured with (AVX2 fetches nothing
+#: ahead). B read in place while it stays in L3 (under B_FROM_MEMORY) fetches to L1 all the same: to L2 lost
+#: there, float32 8x768x4096 -15 and -16 %, 8x576x7168 -11 and -12 % (B of 12-16 MiB; from memory float32
+#: 8x1280x8192 -1 %, float64 8x576x7168 level, 8x384x8192 +3 %): ``in_place_fetch_level``.
 LOCALITY_L1, LOCALITY_L2 = 3, 2
 FETCH_LOCALITY = LOCALITY_L2 if FULL_WIDTH_512 else LOCALITY_L1
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
@@ -510,27 +512,8 @@ def micro_kernel(
         builder.position_at_end(done)
         return context.get_dummy_value()
 
-    sig = types.void(
-        rows,
-        kc,
-        ap,
-        aoff,
-        a_si,
-        a_sp,
-        bp,
-        boff,
-        b_sp,
-        c,
-        coff,
-        ldc,
-        accumulate,
-        tile,
-        ahead,
-        ahead_off,
-        ahead_sp,
-        level,
-    )
-    return sig, codegen
+    operands = (rows, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc, accumulate, tile)
+    return types.void(*operands, ahead, ahead_off, ahead_sp, level), codegen
 
 
 @intrinsic
