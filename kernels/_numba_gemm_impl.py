@@ -1020,10 +1020,12 @@ def _gemm_source(kind: str):
                     for pc in range(p0, min(p0 + step, k), kc_even):
                         # Two call sites, a literal level each: two builds of _block with one call site each for
                         # B read in place ahead (one build with two sites lost 8-19 % on either site's shapes).
+                        # Where FETCH_LOCALITY is L1 both pass L1: one build.
                         # fmt: off
                         if to_l2:
                             _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1, nc,
-                                   bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile, LOCALITY_L2)
+                                   bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile,
+                                   FETCH_LOCALITY)
                         else:
                             _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1, nc,
                                    bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile, LOCALITY_L1)
