@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as _dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +151,17 @@ def latest_ceilings(folder: Path | str, host: str, problems: list[str] | None = 
             key = (_measured_at(mine, path), path.name, path)
             best = key if best is None else max(best, key)
     return best[2] if best else None
+
+
+def pick_ceilings(folder: Path | str, host: str, say: Callable[[str], None]) -> Path | None:
+    """``latest_ceilings``, naming through ``say`` each file of ``host`` it passed over, once: ``ceilings skipped:
+    <file>: <why>``. What runs, ``plot`` and a fleet's coordinator print, so a broken newest file never goes
+    unmentioned while an older one is used."""
+    problems: list[str] = []
+    path = latest_ceilings(folder, host, problems)
+    for line in dict.fromkeys(problems):
+        say(f"ceilings skipped: {line}")
+    return path
 
 
 def _measured_at(ceilings: Sequence[Ceiling], path: Path) -> _dt.datetime:

@@ -36,7 +36,7 @@ from typing import Any
 
 from . import __version__
 from .case import GemmCase, Job
-from .ceilings import Ceiling, CeilingsError, latest_ceilings, read_ceilings
+from .ceilings import Ceiling, CeilingsError, pick_ceilings, read_ceilings
 from .errors import UsageError, one_line
 from .hostfacts import blas_summary, cpu_model, hostname, usable_cpus
 from .registry import Registry, discover
@@ -455,10 +455,7 @@ def run_fleet(
 def _host_roofs(folder: Path, host: str, say: Callable[[str], None]) -> list[dict[str, Any]] | None:
     """``host``'s newest ceilings in ``folder`` as plain data (``machine --cluster`` writes them there);
     None lets the node use its own. A file of ``host`` passed over because it cannot be read is named."""
-    problems: list[str] = []
-    path = latest_ceilings(folder, host, problems)
-    for line in problems:
-        say(f"ceilings skipped: {line}")
+    path = pick_ceilings(folder, host, say)
     try:
         return [dataclasses.asdict(c) for c in read_ceilings(path)] if path else None
     except CeilingsError:

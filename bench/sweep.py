@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .case import GemmCase, Job, check_mode
-from .ceilings import Ceiling, CeilingsError, latest_ceilings, read_ceilings
+from .ceilings import Ceiling, CeilingsError, pick_ceilings, read_ceilings
 from .contention import quiesce, system_warnings
 from .device import HostDevice
 from .errors import UsageError
@@ -120,15 +120,12 @@ def resume_target(output: Path | str | None) -> Path:
 def host_ceilings(
     folder: Path = RESULTS_DIR, threads: Sequence[int] = (), say: Callable[[str], None] = lambda s: None
 ) -> list[Ceiling]:
-    """The ceilings this host measured last in ``folder`` (``latest_ceilings``); without a readable file, the
+    """The ceilings this host measured last in ``folder`` (``pick_ceilings``); without a readable file, the
     derived peaks for ``threads`` (cores x FLOP/cycle x clock), so a rate above what the CPU can do is still
     flagged. Through ``say``: each file of this host passed over because it cannot be read, and, without a
     file, that the roof is derived, from which clock: the clock the OS reports is often the nominal one, which
     a boosting core exceeds (by half on a Zen 5 EPYC), so %peak reads high and honest rows may be `suspect`."""
-    problems: list[str] = []
-    path = latest_ceilings(folder, hostname(), problems)
-    for line in problems:
-        say(f"ceilings skipped: {line}")
+    path = pick_ceilings(folder, hostname(), say)
     try:
         found = read_ceilings(path) if path else []
     except CeilingsError:

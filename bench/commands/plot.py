@@ -16,7 +16,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from ..ceilings import Ceiling, CeilingSet, latest_ceilings, read_ceilings
+from ..ceilings import Ceiling, CeilingSet, pick_ceilings, read_ceilings
 from ..errors import UsageError
 from ..result import Measurement, latest_per_key, read_results
 from ..roofline import ridge_intensity
@@ -65,10 +65,9 @@ def load(csvs: Sequence[Path | str], ceiling_files: Sequence[Path | str] = ()) -
     if not data.ok:
         data.notes.append("no ok rows to plot")
     if not ceiling_files:
-        for host in data.hosts:  # the `gemmbench machine` file each host measured last, beside each CSV
-            problems: list[str] = []
-            found = next((f for p in paths if (f := latest_ceilings(p.parent, host, problems))), None)
-            data.notes += [f"ceilings skipped: {line}" for line in dict.fromkeys(problems)]
+        folders = dict.fromkeys(p.parent for p in paths)  # each read once, however many CSVs it holds
+        for host in data.hosts:  # the `gemmbench machine` file each host measured last, beside the CSVs
+            found = next((f for d in folders if (f := pick_ceilings(d, host, data.notes.append))), None)
             if found:
                 data.ceilings += read_ceilings(found)
             else:
