@@ -84,7 +84,8 @@ TALL_MAX_M = 32
 TALL_WIDE_B = (128, 512) if VECTOR_BITS == 256 else (TALL_MAX_M, 0)
 #: Narrow B (n <= this) reads row-major A in place, with tiles of at most DIRECT_A_MAX_MR rows (each row of
 #: the tile is one read stream of A; 12 streams lost to packing by 1.2-1.8x, 6 win by 10-17 % at 64^3);
-#: short A (DIRECT_B_MIN_M <= m <= DIRECT_B_MAX_M) or narrow B (n <= DIRECT_B_MAX_N) reads row-major B in place.
+#: short A (DIRECT_B_MIN_M <= m <= DIRECT_B_MAX_M; not B from memory on a full-width core, PACK_STREAMED_B)
+#: or narrow B (n <= DIRECT_B_MAX_N) reads row-major B in place.
 #: In place, every k step fetches a row segment of B from a new page, a wait that the tile's m rows of FMAs
 #: must cover; on AVX-512, packing B (sequential reads) wins below 6 rows in float32 and 12 in float64
 #: (float64 8x4096x1792 1.10-1.28x, 12x4096x1792 0.70x). On AVX2 (4 x 12 float64 and, when measured, 6 x 16
@@ -128,6 +129,15 @@ B_COLLIDE_STRIDE = 32768
 REREAD_ROW_BYTES = 1 << 62 if avx512_in_halves() else 8192
 #: AVX-512 run at full width (a Zen 5 EPYC), not in two halves (Zen 4): the rules measured on such a core only.
 FULL_WIDTH_512 = VECTOR_BITS == 512 and not avx512_in_halves()
+#: On a full-width AVX-512 core, A of at least DIRECT_B_MIN_M rows (strips that do not fetch B ahead) packs B
+#: that streams from memory (B_FROM_MEMORY) instead of reading it in place. In place, each k step's two lines
+#: come from a new row of B, and at some row strides nothing in the core fetches them early: on a Zen 5 EPYC,
+#: one thread, float64 12x12288x2048 (rows 96 KiB apart) ran at 0.48 of OpenBLAS, 12x14336x2048 0.73,
+#: 12x10240x2048 0.88, float32 12x24576x1024 0.57. Packed over in place, in-process A/B
+#: (docs/examples/kernel_ab.py), one thread: float64 12 rows, rows 12-128 KiB apart, +33 to +157 % (1.23-1.56x
+#: OpenBLAS), 13-16 rows of 6-8 KiB +15 to +45 %; float32 +1 to +174 % (12x24576x1024 0.57 -> 1.57x OpenBLAS);
+#: two threads float64 +19 to +133 %. B that stays in L3 keeps in place; Zen 4 keeps what it measured.
+PACK_STREAMED_B = FULL_WIDTH_512
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
@@ -293,6 +303,16 @@ UPDATES_IN_ONE_REGION = VECTOR_BITS == 256
 #: Strip rows (strips x KC) of B a group packed just in time holds: INLINE_PACK strips at BLOCKS' KC, so a
 #: shorter KC packs more strips in the same bytes of L2.
 JIT_ROWS = {dtype: INLINE_PACK * kc for dtype, (_, kc, _) in BLOCKS.items()}
+#: On a full-width AVX-512 core a group packed just in time holds at most this many bytes (0: no cap): the
+#: group being multiplied and the next one, fetched ahead into L2 (FETCH_LOCALITY), share that 1 MiB L2
+#: with A's block, and at INLINE_PACK strips (512 KiB at KC 512 for the tall tiles, 1 MiB for the wide
+#: ones) the fetched lines were evicted before the packing read them. A cap of 256 KiB (4 tall strips, 2
+#: wide) over 8 strips, in-process (docs/examples/block_sizes.py), on a Zen 5 EPYC: one thread float64
+#: 16x8192x1024 +13 %, 16-256 rows +3 to +8 %, float32 +2 to +9 %; two threads float64 +1 to +26 %
+#: (64x8192x3584 +25 %; 16x8192x3584 +8 to +55 %, more as the host's memory got busier), float32 +5 to +38 %;
+#: float64 B of rows 96 KiB apart -4 to -7 % at one thread (16x12288x1536 1.38 -> 1.33x OpenBLAS), level
+#: to +42 % at two. The harness: README "What changed". Measured there only: elsewhere no cap.
+JIT_GROUP_BYTES = 256 << 10 if FULL_WIDTH_512 else 0
 
 
 class Tile:
@@ -920,7 +940,9 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     # 8x512x7168 +66 %, 8x512x16384 +63 %, 6x512x8192 +55 %, float32 8x1024x4096 +57 %; two threads +38-57 %.
     fetched = rows_ahead_in_place(m, mr, k * stride, stride) > 0
     page_stride = stride == PAGE and k * stride >= B_FROM_MEMORY and not fetched
-    fetches_hidden = DIRECT_B_MIN_M[itemsize // 8] <= m or stride <= DIRECT_B_NARROW_ROW or fetched
+    streamed = PACK_STREAMED_B and k * stride >= B_FROM_MEMORY
+    rows_hide = DIRECT_B_MIN_M[itemsize // 8] <= m and not streamed  # the tile's FMAs cover each step's wait
+    fetches_hidden = rows_hide or stride <= DIRECT_B_NARROW_ROW or fetched
     re_read = not collide and stride // threads <= REREAD_ROW_BYTES  # each thread re-reads its share of a row
     short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
@@ -1234,7 +1256,7 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_row
     name = np.dtype(dtype).name
     mr, nr = tile_for(m, n).shape(name)
     mc, kc, nc = blocks(name, m, packs_b_rows)
-    group = jit_strips(name, kc)
+    group = jit_strips(name, kc, nr)
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
@@ -1259,9 +1281,13 @@ def packs_just_in_time(m: int, direct_b: bool) -> bool:
     return m <= SHORT_A and not direct_b
 
 
-def jit_strips(dtype: str, kc: int) -> int:
-    """Strips of B a group packed just in time holds at a KC of ``kc``: JIT_ROWS strip rows."""
-    return max(1, JIT_ROWS[dtype] // kc)
+def jit_strips(dtype: str, kc: int, nr: int) -> int:
+    """Strips of B, NR = ``nr`` wide, a group packed just in time holds at a KC of ``kc``: JIT_ROWS strip rows,
+    in at most JIT_GROUP_BYTES where that is set."""
+    strips = max(1, JIT_ROWS[dtype] // kc)
+    if JIT_GROUP_BYTES:
+        strips = max(1, min(strips, JIT_GROUP_BYTES // (kc * nr * np.dtype(dtype).itemsize)))
+    return strips
 
 
 @njit(cache=True)

@@ -69,7 +69,7 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
         if dtype == "float64":  # short A's group of strips packed just in time: 288 KiB of the 512 KiB L2
             _, kc, _ = impl.BLOCKS[dtype]
             nr = impl.tile_for(impl.SHORT_A, 2100).shape(dtype)[1]
-            assert impl.jit_strips(dtype, kc) * kc * nr * itemsize <= 288 << 10
+            assert impl.jit_strips(dtype, kc, nr) * kc * nr * itemsize <= 288 << 10
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -82,7 +82,7 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
             mc, kc, nc = table[dtype]
             mr, nr = impl.tile_for(m, case.n).shape(dtype)
             mc = mc if m > impl.SHORT_A else -(-m // mr) * mr
-            group = f" GROUP={impl.jit_strips(dtype, kc)}" if m <= impl.SHORT_A else ""
+            group = f" GROUP={impl.jit_strips(dtype, kc, nr)}" if m <= impl.SHORT_A else ""
             assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 700)} NC={min(nc, -(-2100 // nr) * nr)}{group}"
             assert verify(case, ops, prepared.output).ok
     finally:
@@ -109,7 +109,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
         assert kc <= kc_table
         for m in (8, impl.SHORT_A):  # both tile kinds: a group holds no more bytes than at the table's KC
             nr = impl.tile_for(m, n).shape(dtype)[1]
-            assert impl.jit_strips(dtype, kc) * kc * nr * itemsize <= impl.INLINE_PACK * kc_table * nr * itemsize
+            assert impl.jit_strips(dtype, kc, nr) * kc * nr * itemsize <= impl.INLINE_PACK * kc_table * nr * itemsize
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -128,7 +128,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
             mr, nr = impl.tile_for(m, case.n).shape(dtype)
             want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
             if packed:
-                want += f" GROUP={impl.jit_strips(dtype, kc)}"
+                want += f" GROUP={impl.jit_strips(dtype, kc, nr)}"
             assert prepared.facts["blocks"] == want, case
     finally:
         kernel.teardown()
@@ -632,6 +632,96 @@ def test_full_width_avx512_reads_rows_a_page_apart_in_place_when_the_strip_fetch
     monkeypatch.setattr(impl, "REREAD_ROW_BYTES", 8192 if full_width else 1 << 62)
     monkeypatch.setattr(impl, "rows_ahead_in_place", impl.rows_ahead_in_place.py_func)  # sees the constants above
     assert impl.in_place.py_func(m, n, np.int64(k), 12, 8, True, True, np.int64(1))[1] is b_in_place
+
+
+@pytest.mark.parametrize(
+    "m, n, k, dtype, full_width, b_in_place",
+    [
+        (12, 12288, 2048, "float64", True, False),  # one full strip, rows 96 KiB apart, B of 192 MiB: packed
+        (12, 12288, 2048, "float64", False, True),  # ... Zen 4 reads it in place, as measured there
+        (12, 12288, 128, "float64", True, True),  # ... B of 12 MiB stays in L3: in place on both
+        (16, 1024, 8192, "float64", True, False),  # two strips re-reading rows 8 KiB apart, from memory: packed
+        (16, 1024, 2047, "float64", True, True),  # ... B a row short of 16 MiB, in L3: in place
+        (12, 24576, 1024, "float32", True, False),  # float32 from 6 rows: rows 96 KiB apart from memory packed
+        (8, 4096, 1024, "float64", True, True),  # 8 rows fetch ahead: in place from memory all the same
+        (12, 384, 8192, "float64", True, True),  # rows of 3 KiB (at most DIRECT_B_NARROW_ROW): in place
+    ],
+)
+def test_full_width_avx512_packs_b_streamed_from_memory_for_a_strip_that_does_not_fetch_it(
+    monkeypatch, m, n, k, dtype, full_width, b_in_place
+):
+    """A of DIRECT_B_MIN_M-16 rows reads row-major B in place without fetching it ahead; from memory, on a
+    full-width core, each k step then waits on two lines of a new row (float64 12x12288x2048 ran at 0.48 of
+    OpenBLAS on a Zen 5 EPYC), so there it packs B (PACK_STREAMED_B). B in L3, strips that fetch ahead, and
+    narrow rows keep in place, and Zen 4 keeps its rule. The rule under AVX-512's constants, whichever host
+    runs the test."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    _avx512_fetch_rule(monkeypatch, impl, full_width)
+    for name, value in (("DIRECT_B_MIN_M", (6, 12)), ("DIRECT_B_NARROW_ROW", impl.PAGE), ("DIRECT_B_MAX_M", 16)):
+        monkeypatch.setattr(impl, name, value)
+    monkeypatch.setattr(impl, "REREAD_ROW_BYTES", 8192 if full_width else 1 << 62)
+    monkeypatch.setattr(impl, "PACK_STREAMED_B", full_width)
+    monkeypatch.setattr(impl, "rows_ahead_in_place", impl.rows_ahead_in_place.py_func)  # sees the constants above
+    size = np.dtype(dtype).itemsize
+    assert impl.in_place.py_func(m, n, np.int64(k), 12, size, True, True, np.int64(1))[1] is b_in_place
+
+
+def test_a_strip_of_twelve_rows_packs_b_from_memory_on_this_host_as_the_rule_says():
+    """The backend takes the rule's path: one full 12-row float64 strip against B of exactly B_FROM_MEMORY
+    (rows 16 KiB apart) packs B on a full-width AVX-512 core (PACK_STREAMED_B) and reads it in place on
+    other AVX-512 cores, as the row's path says, and the product passes the harness's verifier; a row less
+    of B (in L3) reads it in place wherever AVX-512 does."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    if impl.VECTOR_BITS != 512:
+        pytest.skip("12-row strips read B in place on AVX-512 only")
+    assert impl.PACK_STREAMED_B == impl.FULL_WIDTH_512
+    kernel = NumbaGemm()
+    kernel.setup(1)
+    try:
+        for k, packed in ((impl.B_FROM_MEMORY // (2048 * 8), impl.FULL_WIDTH_512), (1023, False)):
+            case = GemmCase(12, 2048, k, "float64")
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            assert ("B packed" in prepared.facts["path"]) is packed, (k, prepared.facts["path"])
+            assert verify(case, ops, prepared.output).ok
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_full_width_avx512_packs_just_in_time_groups_of_at_most_256_kib(dtype):
+    """Short A packing B just in time fetches the next group into L2 while it multiplies this one; on a
+    full-width AVX-512 core both groups and A's block share its 1 MiB L2, and a group holds at most
+    JIT_GROUP_BYTES (256 KiB: 4 tall strips or 2 wide ones at KC 512, where INLINE_PACK's 8 held 512 KiB or
+    1 MiB). Elsewhere groups keep INLINE_PACK strips at the table's KC. The row's blocks fact names the group
+    that ran, and the product, several groups a thread at two threads, passes the harness's verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    itemsize = np.dtype(dtype).itemsize
+    assert impl.JIT_GROUP_BYTES == (256 << 10 if impl.FULL_WIDTH_512 else 0)
+    _, kc, _ = impl.BLOCKS[dtype]
+    kernel = NumbaGemm()
+    kernel.setup(2)
+    try:
+        for m in (16, 64):
+            case = GemmCase(m, 4000, 1100, dtype)  # rows of 16-32 KiB: two strips of A pack B
+            mr, nr = impl.tile_for(m, case.n).shape(dtype)
+            group = impl.jit_strips(dtype, kc, nr)
+            if impl.FULL_WIDTH_512 and impl.SHORT_A_KC[dtype] == ():
+                assert group == (256 << 10) // (kc * nr * itemsize) == {16: 4, 64: 2}[m] * (512 // kc)
+            else:
+                assert group == max(1, impl.JIT_ROWS[dtype] // kc)
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            prepared.launch()
+            assert prepared.facts["blocks"].endswith(f" GROUP={group}"), prepared.facts["blocks"]
+            assert verify(case, ops, prepared.output).ok, case
+    finally:
+        kernel.teardown()
 
 
 @pytest.mark.parametrize("threads", [1, 2])

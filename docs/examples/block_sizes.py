@@ -12,8 +12,9 @@ at one thread OpenBLAS (held at one thread) is timed in the loop too, and every 
 
 A candidate replaces both tables (BLOCKS and PANEL_BLOCKS) for the dtype, and short A's own KC
 (SHORT_A_KC) is set aside, so it applies to every A alike. Short A packs B just in time in groups of
-JIT_ROWS // KC strips (the same bytes whatever the KC); a fourth number G packs G strips a group
-instead. What it finds is a lead; keep a change when the harness agrees.
+JIT_ROWS // KC strips (the same bytes whatever the KC; at most JIT_GROUP_BYTES where set); a fourth
+number G packs G strips a group instead, whatever their bytes. What it finds is a lead; keep a change
+when the harness agrees.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def main(argv: list[str]) -> int:
     except (IndexError, ValueError):
         print(USAGE, file=sys.stderr)
         return 2
-    jit_rows = impl.JIT_ROWS[dtype]
+    jit_rows, group_bytes = impl.JIT_ROWS[dtype], impl.JIT_GROUP_BYTES
     impl.SHORT_A_KC[dtype] = ()  # the candidate's KC for every A
     kernel = NumbaGemm()
     kernel.setup(threads)
@@ -61,6 +62,7 @@ def main(argv: list[str]) -> int:
             for candidate in candidates:
                 impl.BLOCKS[dtype] = impl.PANEL_BLOCKS[dtype] = candidate[:3]
                 impl.JIT_ROWS[dtype] = candidate[3] * candidate[1] if len(candidate) == 4 else jit_rows
+                impl.JIT_GROUP_BYTES = 0 if len(candidate) == 4 else group_bytes  # G strips, whatever the bytes
                 launches.append(checked(kernel, case, ops, f"block_sizes.py: {candidate}").launch)
             if threads == 1:
                 launches.append(blas_launch(case, ops))
