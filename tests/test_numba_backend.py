@@ -702,16 +702,17 @@ def test_full_width_avx512_packs_just_in_time_groups_of_at_most_256_kib(dtype):
 
     itemsize = np.dtype(dtype).itemsize
     assert impl.JIT_GROUP_BYTES == (256 << 10 if impl.FULL_WIDTH_512 else 0)
-    _, kc, _ = impl.BLOCKS[dtype]
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
-        for m in (16, 64):
-            case = GemmCase(m, 4000, 1100, dtype)  # rows of 16-32 KiB: two strips of A pack B
+        # rows of B 64 KiB apart (they collide in the caches' sets): every ISA packs B for these A
+        for m, layout in ((16, "NN"), (16, "NT"), (64, "NN")):
+            case = GemmCase(m, (64 << 10) // itemsize, 600, dtype, layout)
+            kc = impl.blocks(dtype, m, layout == "NN")[1]  # the KC the backend takes (AVX2: SHORT_A_KC)
             mr, nr = impl.tile_for(m, case.n).shape(dtype)
             group = impl.jit_strips(dtype, kc, nr)
-            if impl.FULL_WIDTH_512 and impl.SHORT_A_KC[dtype] == ():
-                assert group == (256 << 10) // (kc * nr * itemsize) == {16: 4, 64: 2}[m] * (512 // kc)
+            if impl.FULL_WIDTH_512:
+                assert group == (256 << 10) // (kc * nr * itemsize) == {16: 4, 64: 2}[m]
             else:
                 assert group == max(1, impl.JIT_ROWS[dtype] // kc)
             ops = make_operands(case)
