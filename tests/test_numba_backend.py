@@ -507,7 +507,10 @@ def test_jit_time_is_in_prepare_and_the_disk_cache_removes_it(tmp_path):
         (GemmCase(12, 512, 4096, "float64"), 2, "tall", False, False),
         (GemmCase(8, 1024, 4096, "float32"), 1, "tall", False, "avx512 full width"),  # ... but 6-8 rows fetching
         (GemmCase(16, 512, 4095, "float64"), 1, "tall", False, "avx512"),  # a row short of 16 MiB: in place
-        (GemmCase(16, 1024, 2048, "float64"), 1, "tall", False, "avx512"),  # 8 KiB apart: in place
+        (GemmCase(16, 1024, 2047, "float64"), 1, "tall", False, "avx512"),  # 8 KiB apart, in L3: in place
+        # ... from memory a full-width core packs for strips that do not fetch ahead (PACK_STREAMED_B)
+        (GemmCase(16, 1024, 2048, "float64"), 1, "tall", False, "avx512 in halves"),
+        (GemmCase(12, 12288, 1366, "float64"), 1, "tall", False, "avx512 in halves"),  # rows 96 KiB apart
     ],
 )
 def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place):
