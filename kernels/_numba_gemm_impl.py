@@ -125,7 +125,7 @@ B_COLLIDE_STRIDE = 32768
 #: 16x1536x7168 +21 %, 16x1280x8192 +14 %), float32 14-16 KiB +6 to +19 % (level with B of 8 MiB in L3);
 #: rows of 3-6 KiB -2 to -19 % (float32 16x768x4096 -19 %, float64 16x768x4096 -4 %). Two threads, shares of
 #: 3-8 KiB: float32 -35 to +4 %, float64 -16 to +5 %; shares of 14-16 KiB: float64 +5 to +30 %. The harness
-#: agrees (README "On Zen 5"). Zen 4 keeps what was measured there (float64 16x4096x1792 in place 1.16x).
+#: agrees (docs/numba.md "On Zen 5"). Zen 4 keeps what was measured there (float64 16x4096x1792 in place 1.16x).
 REREAD_ROW_BYTES = 1 << 62 if avx512_in_halves() else 8192
 #: AVX-512 run at full width (a Zen 5 EPYC), not in two halves (Zen 4): the rules measured on such a core only.
 FULL_WIDTH_512 = VECTOR_BITS == 512 and not avx512_in_halves()
@@ -215,7 +215,7 @@ INLINE_PACK = 8
 #: of the next group, half a line a step) was level: +1 to +7 % from memory, -9 to +1 % with B in L3. The
 #: fetch does not decide M = 8 there: alone, one thread reads B at 14 GB/s in a GEMV (28 GFLOP/s at eight
 #: rows), and the kernel computes 8x256x256 (B in L2) at 22 GFLOP/s but 8x7168x8192 at 13, as OpenBLAS does
-#: (two hours later, a faster hour on the shared host: 24 GB/s, 25 and 19 GFLOP/s; README "What holds").
+#: (two hours later, a faster hour on the shared host: 24 GB/s, 25 and 19 GFLOP/s; docs/numba.md "What holds").
 FETCH_AHEAD = VECTOR_BITS == 512
 #: Short A of one strip of 1/2 to 2/3 MR rows (M = 6-8 against 12-row tiles) reads row-major B in place while
 #: B stays in L3 (under B_FROM_MEMORY), and each k step also fetches the two lines its call reads
@@ -239,7 +239,7 @@ IN_PLACE_AHEAD = 32
 #: packed +24 to +57 % (8 rows ahead +11 to +55 %); 16 rows ahead at every stride lost up to 15 % to 32 on
 #: the others. Rows at most DIRECT_B_NARROW_ROW apart, read in place from memory without the fetch before,
 #: fetch too: +21 to +99 % (float32 8x256x32768 +70 %, float64 8x384x8192 +99 %, 8x256x16384 +38 %).
-#: In-process A/B (docs/examples/kernel_ab.py); the harness: README "What changed".
+#: In-process A/B (docs/examples/kernel_ab.py); the harness: docs/numba.md "What changed".
 IN_PLACE_FROM_MEMORY = FULL_WIDTH_512
 IN_PLACE_COLLIDE_AHEAD = 16
 #: The cache level those fetches (FETCH_AHEAD, IN_PLACE_AHEAD) fill, as ``llvm.prefetch``'s locality: 3 to L1
@@ -252,7 +252,7 @@ IN_PLACE_COLLIDE_AHEAD = 16
 #: -1 to +2 %. Two threads: float64 8x12288x1536 +10-13 %, 16x8192x3584 +16 %, float32 16x8192x3584 +15 %, the
 #: rest -1 to +8 %. The harness, before and after in the same half hour, one thread: float64 8x12288x1536
 #: 0.955 -> 1.108 of OpenBLAS, 8x12288x3584 0.963 -> 1.092, 16x8192x1024 1.198 -> 1.451, 8x8192x3584 1.231 ->
-#: 1.289 (README "What changed"). Zen 4 keeps L1, what its fetches were measured with (AVX2 fetches nothing
+#: 1.289 (docs/numba.md "What changed"). Zen 4 keeps L1, what its fetches were measured with (AVX2 fetches nothing
 #: ahead). B read in place while it stays in L3 (under B_FROM_MEMORY) fetches to L1 all the same: to L2 lost
 #: there, float32 8x768x4096 -15 and -16 %, 8x576x7168 -11 and -12 % (B of 12-16 MiB; from memory float32
 #: 8x1280x8192 -1 %, float64 8x576x7168 level, 8x384x8192 +3 %): ``in_place_fetch_level``.
@@ -267,7 +267,7 @@ ROW_GROUP = 8
 #: L2 instead of 384): over 512, in-process, one thread, 4x7168x2048 +7 %, 8x768x4096 +6 %, 8x4096x512
 #: +4 %, 12x8192x1024 +4 %, 16x8192x1024 +2 %, 8x7168x2048 +3 %, 32x4096x1792 and 64-256 rows level to
 #: +1 %; two threads 8x4096x512 +12 %, 8x7168x2048 +6 %, 16x4096x512 +5 %, 64x7168x2048 -1 %; float32
-#: lost 1-3 % at 8x12288x1536, 16x8192x1024 and 64-256 rows. (KC = 256 was mixed: README "What changed".)
+#: lost 1-3 % at 8x12288x1536, 16x8192x1024 and 64-256 rows. (KC = 256 was mixed: docs/numba.md "What changed".)
 BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 else 512, 4096)}
 #: A of more than SHORT_A rows is cut into row blocks that share one packed KC x NC panel of B, which each
 #: block reads in turn from the last-level cache. On AVX2 (a Zen 3 EPYC VM, its 32 MiB L3 shared with the
@@ -297,7 +297,7 @@ SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
 #: 4096 is 43 updates, and at two threads KC 96 lost 9-12 % to the table's KC without this (float32
 #: 8x768x4096, 16x7168x256, 16x512x7168); with it the two together gain -3 to +29 % at 3-32 rows. At the
 #: table's KC, one region over one an update, in-process, two threads: -2 to +8 % (K = 7168 +8 %). On AVX2
-#: only: on AVX-512 one region a call (panels and updates) lost in the harness at two threads (README "What
+#: only: on AVX-512 one region a call (panels and updates) lost in the harness at two threads (docs/numba.md "What
 #: changed": float64 8x12288x1536 1.021 -> 0.884), and this narrower form was not measured there.
 UPDATES_IN_ONE_REGION = VECTOR_BITS == 256
 #: Strip rows (strips x KC) of B a group packed just in time holds: INLINE_PACK strips at BLOCKS' KC, so a
@@ -311,7 +311,7 @@ JIT_ROWS = {dtype: INLINE_PACK * kc for dtype, (_, kc, _) in BLOCKS.items()}
 #: 16x8192x1024 +13 %, 16-256 rows +3 to +8 %, float32 +2 to +9 %; two threads float64 +1 to +26 %
 #: (64x8192x3584 +25 %; 16x8192x3584 +8 to +55 %, more as the host's memory got busier), float32 +5 to +38 %;
 #: float64 B of rows 96 KiB apart -4 to -7 % at one thread (16x12288x1536 1.38 -> 1.33x OpenBLAS), level
-#: to +42 % at two. The harness: README "What changed". Measured there only: elsewhere no cap.
+#: to +42 % at two. The harness: docs/numba.md "What changed". Measured there only: elsewhere no cap.
 JIT_GROUP_BYTES = 256 << 10 if FULL_WIDTH_512 else 0
 
 
@@ -939,8 +939,9 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     # (IN_PLACE_FROM_MEMORY) read them in place all the same: over packed, one thread (a Zen 5 EPYC), float64
     # 8x512x7168 +66 %, 8x512x16384 +63 %, 6x512x8192 +55 %, float32 8x1024x4096 +57 %; two threads +38-57 %.
     fetched = rows_ahead_in_place(m, mr, k * stride, stride) > 0
-    page_stride = stride == PAGE and k * stride >= B_FROM_MEMORY and not fetched
-    streamed = PACK_STREAMED_B and k * stride >= B_FROM_MEMORY
+    from_memory = k * stride >= B_FROM_MEMORY
+    page_stride = stride == PAGE and from_memory and not fetched
+    streamed = PACK_STREAMED_B and from_memory
     rows_hide = DIRECT_B_MIN_M[itemsize // 8] <= m and not streamed  # the tile's FMAs cover each step's wait
     fetches_hidden = rows_hide or stride <= DIRECT_B_NARROW_ROW or fetched
     re_read = not collide and stride // threads <= REREAD_ROW_BYTES  # each thread re-reads its share of a row

@@ -583,7 +583,7 @@ def test_full_width_avx512_packs_b_that_a_second_strip_would_re_read_from_rows_f
 ):
     """Short A of more than one 12-row strip re-reads row-major B in place once a strip. On Zen 4 (512-bit
     ops in two halves) that won; on a full-width core it loses once B's rows are more than REREAD_ROW_BYTES
-    apart a thread (two threads split its columns; README "On Zen 5"). The rule under AVX-512's constants,
+    apart a thread (two threads split its columns; docs/numba.md "On Zen 5"). The rule under AVX-512's constants,
     whichever host runs the test."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
@@ -822,7 +822,7 @@ def test_full_width_avx512_fetches_b_in_place_from_memory_closer_where_its_rows_
     monkeypatch, m, b_bytes, stride, full_width, ahead
 ):
     """Strips of 6-8 rows read B from memory in place with their own fetch on a full-width AVX-512 core
-    (float64 M = 8 on a Zen 5 EPYC: 1.3-2.7x packing, README "What changed"), not on Zen 4 (-18 to -22 %
+    (float64 M = 8 on a Zen 5 EPYC: 1.3-2.7x packing, docs/numba.md "What changed"), not on Zen 4 (-18 to -22 %
     there); 32 rows ahead, but 16 where B's rows are a multiple of B_COLLIDE_STRIDE apart (32 rows ahead then
     fall in a few sets of the caches: -13 to -18 % against packing, 16 +24 to +57 %). The rule under AVX-512's
     constants, whichever host runs the test."""

@@ -4,7 +4,7 @@ The ``numba`` backend's GEMV (M = 1, row-major B) adds several rows of B into C 
 How many pays depends on C's width and on whether B's rows lie a whole number of 4 KiB pages
 apart (then the same column of every row falls in one L1 set). This script times the backend's
 own loops against each other, alternating in one process on the harness's operands, and checks
-every result against a float64 product, so the rules' figures in the README can be re-measured
+every result against a float64 product, so the rules' figures in docs/numba.md can be re-measured
 after a change or on another CPU. OpenBLAS stays out of the loop on purpose: its thread pool
 keeps spinning after a call and takes the cores from the next Numba call.
 

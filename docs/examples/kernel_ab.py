@@ -1,6 +1,6 @@
 """A/B of the ``numba`` backend: the kernels of a git revision against the working tree's.
 
-"What changed, and what each change bought" in the README quotes in-process A/Bs: the old and the
+"What changed, and what each change bought" in docs/numba.md quotes in-process A/Bs: the old and the
 new kernel alternating in one process on the harness's page-aligned operands, so that both see the
 same machine state (a harness run compares each backend with OpenBLAS, not two versions of one
 backend). This script is that A/B. It extracts ``kernels/`` at REV with ``git archive`` into a

@@ -1,8 +1,9 @@
 """What one call of the ``numba`` GEMM costs besides its arithmetic, for a small product.
 
 Small products (64^3: about 5 us) notice every fixed cost of a call. This script measures each
-one on its own, in one process, so the README's account of them can be checked and re-measured
-after a change. Run it pinned to one CPU with nothing else busy:
+one on its own, in one process, so the account of them in docs/numba.md ("What a small
+call costs") can be checked and re-measured after a change. Run it pinned to one CPU with nothing
+else busy:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
         .venv/bin/python docs/examples/numba_call_cost.py [SIZE] [DTYPE]
