@@ -30,11 +30,12 @@ the new path.
 
 What it finds is a lead for the harness, not a verdict: at two threads an A/A here read 1.006-1.058
 (0.89-1.14 over 56 shapes with OpenBLAS in the loop); at one thread, 12-row strips reading B in place
-from memory read 0.96-1.24 (a Zen 5 EPYC, 2026-12-03, ``HEAD`` against itself; cause not found); and
-a change it put at +15 to +23 % was level in
-``gemmbench run``; and B of about half this VM's
-shared last-level cache stays there only some of the time (16 MiB read in place: -27 to +22 % over
-eight runs, 0.75-0.90 of OpenBLAS in the harness). Keep a change when the harness agrees.
+from memory read 0.96-1.24 (a Zen 5 EPYC, 2026-12-03, ``HEAD`` against itself; cause not found), and
+after they came to pack it, B streamed from memory still reads a bias of up to 4 % that repeats run to
+run for a shape (float64 6x8192x8192 1.046 and 1.040, 12x12288x2048 0.990 and 0.961), so a difference
+under 5 % there is no evidence; a change it put at +15 to +23 % was level in ``gemmbench run``; and B of
+about half this VM's shared last-level cache stays there only some of the time (16 MiB read in place:
+-27 to +22 % over eight runs, 0.75-0.90 of OpenBLAS in the harness). Keep a change when the harness agrees.
 """
 
 from __future__ import annotations
