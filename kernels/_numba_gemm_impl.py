@@ -140,6 +140,14 @@ FULL_WIDTH_512 = VECTOR_BITS == 512 and not avx512_in_halves()
 PACK_STREAMED_B = FULL_WIDTH_512
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
+#: Short A of at least this many rows whose B has fewer strips than twice the threads, unevenly (one or three
+#: at two threads), gives each thread a row block instead of a share of the strips, which left one thread
+#: idle or with half the other's work. In-process A/B (docs/examples/kernel_ab.py), two threads, Zen 5:
+#: float32 192x64x4096 +85 %, 256x64x4096 +87 %, 192x192x4096 +18 %, 256x192x7168 +24 %; float64 200x32x4096
+#: +86 %, 256x96x7168 +35 %, 256x96x4096 +30 %. Not for more strips: at nine (576 columns of float32) and more
+#: the rows split moved -16 to +6 % (192x576x7168 -16 %, 256x1216x4096 -15 %, 256x576x7168 +6 %), and below
+#: 192 rows it was not measured.
+ROW_SPLIT_MIN_M = 192
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
 #: many (each streams its own part of every row of B, nothing to sum); narrower C, and B of B_FROM_MEMORY
 #: (see ``gemv_splits_columns``), split B's rows (K).
@@ -885,12 +893,16 @@ def _split(m, n_strips, mc_max, nthreads):
     """Row blocks and column chunks: an equal share of C for every thread.
 
     A that fits one row block is shared by all threads, which split the B strips instead
-    (each packs its own strips just in time). Taller A is cut into a multiple of the
-    thread count of row blocks of at most mc_max rows; blocks are whole MR strips and
+    (each packs its own strips just in time), unless B has too few strips to share evenly
+    and A has ROW_SPLIT_MIN_M rows or more: then each thread takes a row block (and B is
+    packed once, together). Taller A is cut into a multiple of the thread count of row
+    blocks of at most mc_max rows; blocks are whole MR strips and
     differ by at most one strip (rounding every block up to MR rows instead left the last
     thread up to 10 % short of work at 2 threads).
     """
     if m <= max(mc_max, SHORT_A):
+        if m >= ROW_SPLIT_MIN_M and n_strips < 2 * nthreads and n_strips % nthreads:
+            return nthreads, 1
         return 1, max(1, min(n_strips, nthreads))
     return nthreads * ((m + nthreads * mc_max - 1) // (nthreads * mc_max)), 1
 
@@ -949,12 +961,11 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
-def parallel_pays(m: int, n: int, nr: int, mc: int, nc: int, threads: int) -> bool:
-    """Whether to run the parallel build: more than one thread, and more than one share of C to give them.
-    One share (64^3 float32: one 64-wide strip of B) leaves the second thread idle and the launch of the
-    parallel region pure cost: 7.7 us against 5.8 us serial here."""
-    blocks, chunks = _split(m, -(-min(n, nc) // nr), mc, threads)
-    return threads > 1 and blocks * chunks > 1
+def shares(m: int, n: int, nr: int, mc: int, nc: int, threads: int) -> tuple[int, int]:
+    """Row blocks and column chunks of C's first panel that ``gemm`` gives ``threads`` threads (``_split``).
+    One share (64^3 float32: one 64-wide strip of B) runs the serial build: it would leave the second
+    thread idle and the launch of the parallel region pure cost, 7.7 us against 5.8 us serial here."""
+    return _split(m, -(-min(n, nc) // nr), mc, threads)
 
 
 def tile_for(m: int, n: int) -> Tile:

@@ -854,6 +854,30 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
         kernel.teardown()
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_short_a_against_too_few_strips_of_b_splits_its_rows(dtype):
+    """Short A of ROW_SPLIT_MIN_M rows or more against one or three strips of B at two threads: a share of the
+    strips each left one thread idle (or with half the other's work), so each thread takes a row block and
+    the row says so; two strips, or fewer rows, keep the split they had. Every result is checked."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    nr, rows = impl.TILES["wide"][dtype][1], impl.ROW_SPLIT_MIN_M
+    kernel = NumbaGemm()
+    kernel.setup(2)
+    try:
+        for m, strips, split in ((rows, 1, True), (256, 3, True), (256, 2, False), (rows - 64, 1, False)):
+            case = GemmCase(m, strips * nr - 3, 300, dtype)  # a partial last strip: the edge tiles too
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            path = prepared.facts["path"]
+            assert ("threads split A's rows" in path) is split, (case, path)
+            assert ("one thread" in path) is (strips == 1 and not split), (case, path)
+            assert verify(case, ops, prepared.output).ok, (case, path)
+    finally:
+        kernel.teardown()
+
+
 def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int = 0) -> str:
     """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: six
     a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS) or as a share of C's
