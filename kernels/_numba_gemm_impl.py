@@ -140,14 +140,23 @@ FULL_WIDTH_512 = VECTOR_BITS == 512 and not avx512_in_halves()
 PACK_STREAMED_B = FULL_WIDTH_512
 #: A with at most this many rows is one row block (its packed block still fits L2): threads split B.
 SHORT_A = 256
-#: Short A of at least this many rows whose B has fewer strips than twice the threads, unevenly (one or three
-#: at two threads), gives each thread a row block instead of a share of the strips, which left one thread
-#: idle or with half the other's work. In-process A/B (docs/examples/kernel_ab.py), two threads, Zen 5:
-#: float32 192x64x4096 +85 %, 256x64x4096 +87 %, 192x192x4096 +18 %, 256x192x7168 +24 %; float64 200x32x4096
-#: +86 %, 256x96x7168 +35 %, 256x96x4096 +30 %. Not for more strips: at nine (576 columns of float32) and more
-#: the rows split moved -16 to +6 % (192x576x7168 -16 %, 256x1216x4096 -15 %, 256x576x7168 +6 %), and below
-#: 192 rows it was not measured.
-ROW_SPLIT_MIN_M = 192
+#: Short A of at least this many rows whose B's strips do not share evenly among the threads splits rows
+#: (``_split``). Fewer strips than twice the threads (one or three at two threads, or two of which the last is
+#: partial) give each thread a row block: a share of the strips left one thread idle or with half (two thirds)
+#: of the other's work. More strips give each thread whole strips and a row block of the one(s) left over,
+#: which each thread packs for itself. In-process A/B (docs/examples/kernel_ab.py), two threads. Zen 5, row
+#: blocks: float32 192x64x4096 +85 %, 256x64x4096 +87 %, 192x192x4096 +18 %, 256x192x7168 +24 %; float64
+#: 200x32x4096 +86 %, 256x96x7168 +35 %, 256x96x4096 +30 % (at nine strips row blocks, one panel packed
+#: together, moved -16 to +6 %). Zen 4: row blocks, float32 256x96x7168 2.12x (0.66 -> 1.40 of OpenBLAS),
+#: 128x96x4096 2.07x, 64x96x4096 2.38x, 128x64x4096 1.58x, float64 64x40x4096 2.20x, 128x32x4096 1.81x; the
+#: strip left over, float32 256x576x7168 +9 %, 192x576x7168 +8 %, 128x576x7168 +5 %, 64x576x7168 +7 %,
+#: 256x320x7168 +14 %, 96x320x4096 +14 %, 256x1216x4096 +3 %, float64 256x544x7168 +2 %, 128x544x7168 +1 %,
+#: 256x2500x700 -1 %. Under 64 rows it lost as often as it won: float32 48x544x7168 -1 %, 8x96x4096 -13 %,
+#: 16 rows level, 24-32 rows +4 to +15 %; float64 48x272x7168 -6 %. And not for products of fewer than
+#: ROW_SPLIT_MIN_WORK multiply-adds, where launching the parallel region costs what the second thread saves:
+#: float32 64x64x64 -8 % (it runs the serial build instead), 64x64x128 +29 %, 64x64x256 +50 %, 128x64x128 +56 %.
+ROW_SPLIT_MIN_M = 64
+ROW_SPLIT_MIN_WORK = 64 * 64 * 128
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
 #: many (each streams its own part of every row of B, nothing to sum); narrower C, and B of B_FROM_MEMORY
 #: (see ``gemv_splits_columns``), split B's rows (K).
@@ -545,28 +554,29 @@ def micro_kernel(
 
 
 @intrinsic
-def edge_kernel(typingctx, rows, vectors, kc, ap, aoff, a_si, a_sp, bp, boff, scratch, tile):
-    """scratch[``rows`` rows of NR, first ``vectors`` vectors] = A . B over kc steps, for the last strip of a
-    panel (fewer than NR valid columns, packed B: B(p, j) = bp[boff + p*NR + j]); A as in ``micro_kernel``.
+def edge_kernel(typingctx, rows, vectors, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc, accumulate, tile):
+    """C[coff : ``rows`` rows of ldc, first ``vectors`` vectors] (+)= A . B over kc steps, for the last strip of a
+    panel (fewer than NR valid columns); A, B (B(p, j) = bp[boff + p*b_sp + j]) and ``accumulate`` as in
+    ``micro_kernel``.
 
     ``vectors`` (1..NR/W, run-time) selects one of MR x NR/W specialised tiles: only the vectors that hold
     valid columns are computed. The full-width tile ran NR columns of FMAs for the edge's few: at float32
     N = 2500 (a 64-wide AVX-512 strip for 4 columns) 2.4 % of all FMAs, and the product ran as slowly as
-    N = 2560 did.
+    N = 2560 did. Where the strip's columns fill whole vectors the caller passes C itself (and B read in
+    place where the other strips are); otherwise a scratch tile, whose valid columns it then copies.
     """
 
     def codegen(context, builder, sig, args):
-        kc_v, a_si, a_sp = args[2], args[5], args[6]
-        mr, nr = _tile(sig.args[3].dtype, sig.args[10])
-        a_ptr, b_ptr = (_at_offset(context, builder, sig, args, k) for k in (3, 7))
-        c_ptr = _element_ptr(context, builder, sig.args[9], args[9], [ir.Constant(I64, 0)])
+        kc_v, a_si, a_sp, b_sp, ldc_v, acc_v = args[2], args[5], args[6], args[9], args[12], args[13]
+        mr, nr = _tile(sig.args[3].dtype, sig.args[14])
+        a_ptr, b_ptr, c_ptr = (_at_offset(context, builder, sig, args, k) for k in (3, 7, 10))
         vty, align = _vector(context, sig.args[3])
         fma = fma_function(builder.module, vty)
-        nv, stride = nr // vty.count, ir.Constant(I64, nr)  # packed B's rows and the scratch tile's: NR apart
+        nv = nr // vty.count
         rows_v, vectors_v = _intp(context, builder, sig, args, 0), _intp(context, builder, sig, args, 1)
         which = builder.add(builder.mul(rows_v, ir.Constant(I64, nv)), vectors_v)
-        never = ir.Constant(ir.IntType(1), 0)  # scratch is written, never added to
-        operands = (kc_v, a_ptr, a_si, a_sp, b_ptr, stride, c_ptr, stride, never, align, None)
+        add = builder.icmp_signed("!=", acc_v, ir.Constant(acc_v.type, 0))
+        operands = (kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp, c_ptr, ldc_v, add, align, None)
         done = builder.append_basic_block("edge.done")
         switch = builder.switch(which, done)
         for r in range(1, mr + 1):
@@ -579,7 +589,8 @@ def edge_kernel(typingctx, rows, vectors, kc, ap, aoff, a_si, a_sp, bp, boff, sc
         builder.position_at_end(done)
         return context.get_dummy_value()
 
-    return types.void(rows, vectors, kc, ap, aoff, a_si, a_sp, bp, boff, scratch, tile), codegen
+    operands = (rows, vectors, kc, ap, aoff, a_si, a_sp, bp, boff, b_sp, c, coff, ldc, accumulate, tile)
+    return types.void(*operands), codegen
 
 
 def _element_ptr(context, builder, ty, value, indices):
@@ -771,7 +782,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     literal: ``in_place_fetch_level``).
     """
     literally(level)  # a build per level, called from Python too (the tests)
-    mr, nr, w = tile_mr(abuf, tile), tile_nr(abuf, tile), tile_w(abuf)
+    mr, nr = tile_mr(abuf, tile), tile_nr(abuf, tile)
     lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
     if not direct_a:
         pack_a(a, ic, mc, pc, kc, abuf, tile)
@@ -797,22 +808,11 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             i = t * mr
             rows = min(mr, mc - i)
             fetch_at, fetch_n = _fetch_share((s - s0) % group, t, mc, mr, ahead_lines, group) if fetching else (0, 0)
-            # The last strip of a panel: its valid vectors into scratch, then its columns into C. Its calls leave
-            # their share of the next group's lines (if any) to the packing: a few lines a panel.
-            if cols < nr:
-                if direct_a:
-                    edge_kernel(rows, (cols + w - 1) // w, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, scratch,
-                                tile)
-                else:
-                    edge_kernel(rows, (cols + w - 1) // w, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, scratch, tile)
-                for r in range(rows):
-                    for q in range(cols):
-                        if first:
-                            c[ic + i + r, jc + j + q] = scratch[r * nr + q]
-                        else:
-                            c[ic + i + r, jc + j + q] += scratch[r * nr + q]
-                continue
             off, acc = (ic + i) * ldc + jc + j, not first  # the tile's first element in flat_c; += or =
+            if cols < nr:
+                _edge(a, a_flat, abuf, b, b_flat, bsrc, c, flat_c, scratch, direct_a, direct_b, ic + i, t, rows, cols,
+                      pc, kc, jc + j, b_at, boff, off, acc, tile)
+                continue
             # Several call sites rather than one with variable strides: each inlined copy of the
             # micro-kernel gets the strides of packed operands as constants (A: 1 and MR; B: NR), and
             # fetches ahead or not (and how many lines) as its arguments' types say.
@@ -846,6 +846,45 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             else:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile,
                              None, 0, 0, 0)
+
+
+# fmt: on
+
+
+# fmt: off
+@njit(cache=True, nogil=True)
+def _edge(a, a_flat, abuf, b, b_flat, bsrc, c, flat_c, scratch, direct_a, direct_b, i, t, rows, cols, pc, kc, j, b_at,
+          boff, off, acc, tile):
+    """The tile of rows i..i+rows of C on the last strip of a panel, columns j..j+cols (fewer than NR), in
+    ``edge_kernel``; A as ``_block`` reads it (in place, or its packed strip ``t``), B packed at ``boff``.
+
+    Columns that fill whole vectors go straight into C, and read B in place where the panel's full strips do
+    (``direct_b``: ``gemm`` then does not pack this strip). A part-filled vector goes through ``scratch``: B's
+    last row would be read past its end, and C's row past its last column. Float32 256x96x7168 (a 64-wide
+    strip and one of 32 columns) had its edge packed element by element and copied into C the same way: in
+    process, one thread, on Zen 4, the direct edge ran it 52 % faster (ROW_SPLIT_MIN_M has two threads).
+    These calls fetch nothing ahead; their share of the next group's lines is left to its packing (a few
+    lines a panel).
+    """
+    mr, nr, w = tile_mr(abuf, tile), tile_nr(abuf, tile), tile_w(abuf)
+    lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
+    whole = cols % w == 0
+    ap, aoff, a_si, a_sp = abuf, t * kc * mr, 1, mr
+    if direct_a:
+        ap, aoff, a_si, a_sp = a_flat, i * lda + pc, lda, 1
+    bp, bo, b_sp = bsrc, boff, nr
+    if direct_b and whole:
+        bp, bo, b_sp = b_flat, b_at, ldb
+    if whole:
+        edge_kernel(rows, cols // w, kc, ap, aoff, a_si, a_sp, bp, bo, b_sp, flat_c, off, ldc, acc, tile)
+        return
+    edge_kernel(rows, cols // w + 1, kc, ap, aoff, a_si, a_sp, bp, bo, b_sp, scratch, 0, nr, False, tile)
+    for r in range(rows):
+        for q in range(cols):
+            if acc:
+                c[i + r, j + q] += scratch[r * nr + q]
+            else:
+                c[i + r, j + q] = scratch[r * nr + q]
 
 
 # fmt: on
@@ -889,22 +928,28 @@ def _next_group(ldb, k, pc, kc, jc, nc, s, s0, s1, nr, itemsize, group):
 
 
 @njit(cache=True, nogil=True)
-def _split(m, n_strips, mc_max, nthreads):
-    """Row blocks and column chunks: an equal share of C for every thread.
+def _split(m, k, nc, nr, mc_max, nthreads):
+    """(row blocks, column chunks, tail strips): an equal share of C for every thread, for a panel of ``nc``
+    columns in NR-wide strips of an m x n x k product.
 
-    A that fits one row block is shared by all threads, which split the B strips instead
-    (each packs its own strips just in time), unless B has too few strips to share evenly
-    and A has ROW_SPLIT_MIN_M rows or more: then each thread takes a row block (and B is
-    packed once, together). Taller A is cut into a multiple of the thread count of row
-    blocks of at most mc_max rows; blocks are whole MR strips and
-    differ by at most one strip (rounding every block up to MR rows instead left the last
-    thread up to 10 % short of work at 2 threads).
+    A that fits one row block is shared by all threads, which split the B strips instead (each packs its
+    own strips just in time). Where the strips do not divide evenly, A has ROW_SPLIT_MIN_M rows or more
+    and the panel ROW_SPLIT_MIN_WORK multiply-adds, rows are split too: B of fewer strips than twice the
+    threads (or of as many, the last partial) gives each thread a row block (B packed once, together); more
+    strips give each thread an equal number of whole strips and a row block of the ``tail`` strips left
+    over (each thread packs those too). Taller A is cut into a multiple of the thread count of row blocks
+    of at most mc_max rows; blocks are whole MR strips and differ by at most one strip (rounding every block
+    up to MR rows instead left the last thread up to 10 % short of work at 2 threads).
     """
-    if m <= max(mc_max, SHORT_A):
-        if m >= ROW_SPLIT_MIN_M and n_strips < 2 * nthreads and n_strips % nthreads:
-            return nthreads, 1
-        return 1, max(1, min(n_strips, nthreads))
-    return nthreads * ((m + nthreads * mc_max - 1) // (nthreads * mc_max)), 1
+    strips = (nc + nr - 1) // nr
+    if m > max(mc_max, SHORT_A):
+        return nthreads * ((m + nthreads * mc_max - 1) // (nthreads * mc_max)), 1, 0
+    chunks = max(1, min(strips, nthreads))
+    if m < ROW_SPLIT_MIN_M or m * nc * k < ROW_SPLIT_MIN_WORK or nthreads == 1:
+        return 1, chunks, 0
+    if strips < 2 * nthreads and (strips % nthreads or (strips == nthreads and nc % nr)):
+        return nthreads, 1, 0
+    return 1, chunks, strips % nthreads
 
 
 @njit(cache=True, nogil=True)
@@ -961,11 +1006,11 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
-def shares(m: int, n: int, nr: int, mc: int, nc: int, threads: int) -> tuple[int, int]:
-    """Row blocks and column chunks of C's first panel that ``gemm`` gives ``threads`` threads (``_split``).
-    One share (64^3 float32: one 64-wide strip of B) runs the serial build: it would leave the second
-    thread idle and the launch of the parallel region pure cost, 7.7 us against 5.8 us serial here."""
-    return _split(m, -(-min(n, nc) // nr), mc, threads)
+def shares(m: int, n: int, k: int, nr: int, mc: int, nc: int, threads: int) -> tuple[int, int, int]:
+    """Row blocks, column chunks and tail strips of C's first panel that ``gemm`` gives ``threads`` threads
+    (``_split``). One share (64^3 float32: one 64-wide strip of B) runs the serial build: it would leave the
+    second thread idle and the launch of the parallel region pure cost, 7.7 us against 5.8 us serial here."""
+    return _split(m, k, min(n, nc), nr, mc, threads)
 
 
 def tile_for(m: int, n: int) -> Tile:
@@ -1029,7 +1074,8 @@ def _gemm_source(kind: str):
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr
-            blocks, chunks = _split(m, strips, mc_max, nthreads)
+            blocks, chunks, tail = _split(m, k, nc, nr, mc_max, nthreads)
+            body = strips - tail  # strips split among the chunks whole; the tail's rows are split among them
             groups = min(strips, 4 * nthreads)
             shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
             pack_b_here = not (shared_b or direct_b)
@@ -1044,26 +1090,29 @@ def _gemm_source(kind: str):
                     for g in prange(groups):
                         g0, g1 = g * strips // groups, (g + 1) * strips // groups
                         pack_b(b, p0, min(kc_even, k - p0), jc, nc, g0, g1, bbuf, 0, tile)
-                elif direct_b and nc % nr:  # B is read in place, but its partial last strip cannot be
+                elif direct_b and nc % nr % tile_w(work):  # B is read in place, but a last strip whose columns
+                    # do not fill whole vectors cannot be (its last vector would read past B's end: _edge)
                     pack_b(b, p0, min(kc_even, k - p0), jc, nc, strips - 1, strips, bbuf, 0, tile)
                 for w in prange(blocks * chunks):
                     _, abuf, bjit, scratch = buffers(work, mc_max, kc_max, nc_max, group, get_thread_id(), tile)
                     ib, ch = w // chunks, w % chunks
-                    ic, mc = _rows(m, mr, blocks, ib)
-                    s0, s1 = ch * strips // chunks, (ch + 1) * strips // chunks
-                    for pc in range(p0, min(p0 + step, k), kc_even):
-                        # Two call sites, a literal level each: two builds of _block with one call site each for
-                        # B read in place ahead (one build with two sites lost 8-19 % on either site's shapes).
-                        # Where FETCH_LOCALITY is L1 both pass L1: one build.
-                        # fmt: off
-                        if to_l2:
-                            _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1, nc,
-                                   bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile,
-                                   FETCH_LOCALITY)
-                        else:
-                            _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1, nc,
-                                   bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile, LOCALITY_L1)
-                        # fmt: on
+                    for part in range(2 if tail else 1):  # this chunk's whole strips, then its rows of the tail
+                        ic, mc = _rows(m, mr, blocks, ib) if part == 0 else _rows(m, mr, chunks, ch)
+                        s0, s1 = (ch * body // chunks, (ch + 1) * body // chunks) if part == 0 else (body, strips)
+                        for pc in range(p0, min(p0 + step, k), kc_even):
+                            # Two call sites, a literal level each: two builds of _block with one call site each
+                            # for B read in place ahead (one build with two sites lost 8-19 % on either site's
+                            # shapes). Where FETCH_LOCALITY is L1 both pass L1: one build.
+                            # fmt: off
+                            if to_l2:
+                                _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1,
+                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile,
+                                       FETCH_LOCALITY)
+                            else:
+                                _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1,
+                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile,
+                                       LOCALITY_L1)
+                            # fmt: on
 
     gemm.__name__ = f"gemm_{kind}"
     return gemm

@@ -75,7 +75,7 @@ class NumbaGemm(Kernel):
         )
         jit = impl.packs_just_in_time(case.m, direct_b)  # B packed by each thread, a group at a time
         work, mc, kc, nc, group = impl.workspace(a.dtype, case.m, case.n, case.k, self.threads, jit and b_flat.size > 0)
-        blocks, chunks = impl.shares(case.m, case.n, nr, mc, nc, self.threads)
+        blocks, chunks, tail = impl.shares(case.m, case.n, case.k, nr, mc, nc, self.threads)
         parallel = self.threads > 1 and blocks * chunks > 1
         gemm = impl.GEMMS[(parallel, tile.kind)]
         launch = _bound(gemm, a, b, c, work, mc, kc, nc, group, self.threads)
@@ -85,8 +85,10 @@ class NumbaGemm(Kernel):
         level = "L2" if impl.in_place_fetch_level(b_flat.nbytes) == impl.LOCALITY_L2 else "L1"
         path += f" (fetched {ahead} rows ahead to {level})" if ahead else ""
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
-        rows_split = parallel and blocks > 1 and case.m <= mc  # short A, too few strips of B (_split)
+        rows_split = blocks > 1 and case.m <= mc  # short A, too few strips of B (_split)
         path += ", threads split A's rows" if rows_split else ""
+        if tail:  # whole strips to each thread, the strips left over split by rows
+            path += ", threads split A's rows of the last " + ("strip" if tail == 1 else f"{tail} strips")
         sizes = f"MC={mc} KC={kc} NC={nc}" + (f" GROUP={group}" if jit and not rows_split else "")
         facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": sizes}
         return Prepared(launch, c, facts)

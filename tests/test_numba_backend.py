@@ -855,25 +855,76 @@ def test_one_share_of_c_runs_on_one_thread_and_says_so():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_short_a_against_too_few_strips_of_b_splits_its_rows(dtype):
-    """Short A of ROW_SPLIT_MIN_M rows or more against one or three strips of B at two threads: a share of the
-    strips each left one thread idle (or with half the other's work), so each thread takes a row block and
-    the row says so; two strips, or fewer rows, keep the split they had. Every result is checked."""
+def test_short_a_against_strips_of_b_that_do_not_share_evenly_splits_its_rows(dtype):
+    """Short A of ROW_SPLIT_MIN_M rows or more at two threads, against strips of B that two threads cannot
+    share evenly: one or three strips, or two of which the last is partial (a share of the strips left one
+    thread idle, or with half or two thirds of the other's work), give each thread a row block; five strips
+    give each thread two whole strips and half the rows of the fifth. The row says so. Even strips, fewer
+    rows or too little work keep the split they had. Every result is checked (the last strip partial or
+    not: edge tiles into C directly, into scratch, B of the edge read in place or packed)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    nr, rows = impl.TILES["wide"][dtype][1], impl.ROW_SPLIT_MIN_M
+    nr, w, rows = impl.TILES["wide"][dtype][1], impl.VECTOR_BITS // 8 // np.dtype(dtype).itemsize, impl.ROW_SPLIT_MIN_M
+    rows_split, last_strip = "threads split A's rows", "threads split A's rows of the last strip"
+    small = impl.ROW_SPLIT_MIN_WORK // (rows * nr)  # too little work to launch a parallel region for
+    cases = [
+        (rows, nr - 3, 1100, rows_split),
+        (256, 3 * nr - 3, 1100, rows_split),
+        (256, 2 * nr - 3, 1100, rows_split),
+        (256, 2 * nr - w, 1100, rows_split),  # the partial strip's columns fill whole vectors
+        (256, 2 * nr, 1100, None),
+        (256, 5 * nr - 3, 1100, last_strip),
+        (256, 5 * nr - w, 1100, last_strip),
+        (256, 4 * nr, 1100, None),
+        (rows - 16, nr - 3, 1100, None),
+        (rows - 16, 5 * nr - 3, 1100, None),
+        (rows, nr - 3, small, None),
+    ]
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
-        for m, strips, split in ((rows, 1, True), (256, 3, True), (256, 2, False), (rows - 64, 1, False)):
-            case = GemmCase(m, strips * nr - 3, 300, dtype)  # a partial last strip: the edge tiles too
+        for m, n, k, split in cases:
+            case = GemmCase(m, n, k, dtype)
             ops = make_operands(case)
             prepared = kernel.prepare(case, ops)
             prepared.launch()
             path = prepared.facts["path"]
-            assert ("threads split A's rows" in path) is split, (case, path)
-            assert ("one thread" in path) is (strips == 1 and not split), (case, path)
+            said = last_strip if last_strip in path else rows_split if rows_split in path else None
+            assert said == split, (case, path)
+            assert ("one thread" in path) is (n < nr and not split), (case, path)
             assert verify(case, ops, prepared.output).ok, (case, path)
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_edge_strip_of_whole_vectors_is_correct_in_place_and_packed(dtype, threads):
+    """The last strip of a panel whose columns fill whole vectors writes C directly, reading B in place where
+    the full strips do (narrow B) or packed (wider B, several panels, B stored transposed), with += across
+    rank-KC updates (K past KC); a part-filled vector still goes through scratch. A planted fault in either
+    (a wrong stride, = for +=) fails the check."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    w, nr = impl.VECTOR_BITS // 8 // np.dtype(dtype).itemsize, impl.TILES["wide"][dtype][1]
+    tall = impl.TILES["tall"][dtype][1]
+    kernel = NumbaGemm()
+    kernel.setup(threads)
+    try:
+        for m, n, k, order in (
+            (256, nr + 2 * w, 1100, "NN"),  # narrow B read in place, several rank-KC updates
+            (40, nr + 2 * w, 1100, "NN"),  # A read in place too
+            (20, tall + w, 1100, "NN"),  # short A, tall tiles
+            (256, 4096 + w, 600, "NN"),  # the second panel is one partial strip, B packed
+            (130, nr + w, 700, "NT"),  # B stored transposed: packed
+            (7, w, 900, "NN"),
+            (256, 2 * w + 1, 1100, "NN"),  # a part-filled vector: through scratch
+        ):
+            case = GemmCase(m, n, k, dtype, order)
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            assert verify(case, ops, prepared.output).ok, (case, prepared.facts["path"])
     finally:
         kernel.teardown()
 
