@@ -295,7 +295,18 @@ BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 
 #: +9 %, 1500x2500x700 +17 %, 1000x1000x3000 +5 %, 384^3-512^3 and 2000x500x2000 level; float32 (72 rows,
 #: KC 512): 300x4096x4096 +12 %, 512x4096x4096 +8 %, 1500x2500x700 +8 %, 700x2500x1500 +6 %, 2048^3 +4 %,
 #: 4096x1024x512 -2 %, 512^3-1024^3 level. Two threads: float64 -1 to +9 %, float32 -1 to +6 %.
-PANEL_BLOCKS = {"float32": (72, 512, 1024), "float64": (60, 256, 1024)} if VECTOR_BITS == 256 else BLOCKS
+#: On AVX-512 run in halves (a Zen 4 EPYC, 1 MiB L2, 32 MiB L3 shared with the host's other guests) float64
+#: takes NC 1024 too (a 4 MiB panel). Over NC 4096, in-process, one thread: 1500x2500x700 +7 %, 700x2500x1500
+#: +8 %, 512x4096x4096 +8 %, 2048^3 +5 %, 1000x1000x3000 +1 % (NC 512-768 level with 1024, 1536-2048 -1 to
+#: -5 %; KC 256 or MC 120 lost 1-3 %); two threads -1 to +3.5 %. Float32 NC 1024 was level to +4.5 % at one
+#: thread and -2.4 to +2.4 % at two, and stays. Not measured on a full-width core: BLOCKS there.
+PANEL_BLOCKS = (
+    {"float32": (72, 512, 1024), "float64": (60, 256, 1024)}
+    if VECTOR_BITS == 256
+    else {**BLOCKS, "float64": (60, 512, 1024)}
+    if avx512_in_halves()
+    else BLOCKS
+)
 #: Short A of at most ROWS rows that packs row-major B just in time takes this KC: ((ROWS, KC), ...) per
 #: dtype, first match. A group then holds proportionally more strips in the same bytes (JIT_ROWS), and the
 #: packing reads each of its KC rows of B in a longer run: alone, packing float64 B of 1536 x 12288 from
