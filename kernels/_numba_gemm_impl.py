@@ -176,7 +176,15 @@ GEMV_SPLIT_N = 1024
 #: KiB -9 to +8 % (level in L3), and from memory one row a pass still wins there (float32 1x256x32768 -37 %
 #: with eight, 1x512x16384 -22 %, float64 1x256x16384 -27 %); 3 KiB rows from memory lose a little with
 #: eight (-1 to -12 %).
-GEMV_ONE_ROW_BYTES = 2048 if VECTOR_BITS == 256 else 12288
+#: On AVX-512 run in halves (Zen 4) rows of 10-12 KiB go eight a pass since 2026-12-03, when one a pass read B
+#: from memory unevenly there (the loops alone, float64 rows of 12 KiB, six runs: 0.74-1.12 of eight's speed,
+#: eight steady; the harness put float64 1x1536x7168 at 0.84 of OpenBLAS at one and two threads). Eight over
+#: one, in-process A/B (docs/examples/kernel_ab.py), three runs: one thread float64 1x1536x7168 -2 to +13 %,
+#: 1x1408x8192 +9 to +21 %, float32 1x3072x7168 -4 to +14 %, 1x2816x4096 -10 to +15 %; two threads (B's rows
+#: split) float64 +2 to +20 %, float32 +6 to +44 %; B in L3 (K 512-1536) -8 to +6 % at one thread, +14 % to
+#: 2.1x at two; rows of 10 KiB (1x1280x8192, unchanged) -3 to +4 %. A full-width core keeps 12 KiB (there
+#: GEMV_MEMORY_ROWS reads B from memory, and two threads lost with eight past 12 KiB).
+GEMV_ONE_ROW_BYTES = 2048 if VECTOR_BITS == 256 else 12288 if FULL_WIDTH_512 else 10240
 #: Whole rows of B read into a row of C at least this wide that is a whole number of pages (PAGE) go four a
 #: pass instead of eight: B's rows then sit a multiple of 4 KiB apart, so the same column of every row falls
 #: in the same set of the 8-way L1, and eight rows plus C's line overflow it. Four over eight, in-process A/B

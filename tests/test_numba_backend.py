@@ -999,7 +999,8 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
         (1024, 4095, 4, 1, True, 1),  # a row of B less: in L3, one a pass
         (1024, 4096, 4, 2, True, 4),  # two threads too, C's row within GEMV_ONE_ROW_BYTES
         (1536, 1366, 8, 1, True, 4),  # float64 rows of 12 KiB
-        (1536, 1366, 8, 1, False, 1),  # Zen 4: one
+        (1536, 1366, 8, 1, False, 8),  # Zen 4: eight past 10 KiB
+        (1280, 1639, 8, 1, False, 1),  # ... one up to 10 KiB
         (4096, 1024, 4, 1, True, 4),  # rows of 16 KiB, one thread: four, not eight
         (4096, 1024, 4, 2, True, 8),  # ... two threads keep eight
         (4096, 1024, 4, 1, False, 8),  # ... and so does Zen 4
@@ -1011,14 +1012,16 @@ def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
     monkeypatch, n, k, itemsize, threads, full_width, rows
 ):
     """A GEMV streaming B from memory (B_FROM_MEMORY or more) read it one row a pass at 0.81-0.95 of eight's
-    speed on a Zen 5 core and four at 1.10-1.21x (the opposite of Zen 4, where one row won): one thread takes
-    GEMV_MEMORY_ROWS at every width, two while C's row fits GEMV_ONE_ROW_BYTES (wider, eight or four won
-    there). The rule under AVX-512's constants, whichever host runs the test."""
+    speed on a Zen 5 core and four at 1.10-1.21x (the opposite of Zen 4, where one row won up to 10 KiB): one
+    thread takes GEMV_MEMORY_ROWS at every width, two while C's row fits GEMV_ONE_ROW_BYTES (wider, eight or
+    four won there). The rule under AVX-512's constants, whichever host runs the test."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     full = impl.VECTOR_BITS == 512 and not impl.avx512_in_halves()
-    assert impl.GEMV_MEMORY_ROWS == (4 if full else 0)  # the host's own value
-    for name, value in (("GEMV_ONE_ROW_BYTES", 12288), ("GEMV_SERIAL_ROWS", 8), ("GEMV_FOUR_ROW_BYTES", 24576)):
+    assert impl.GEMV_MEMORY_ROWS == (4 if full else 0)  # the host's own values
+    assert impl.GEMV_ONE_ROW_BYTES == (2048 if impl.VECTOR_BITS == 256 else 12288 if full else 10240)
+    one_row = 12288 if full_width else 10240  # full-width AVX-512, Zen 4
+    for name, value in (("GEMV_ONE_ROW_BYTES", one_row), ("GEMV_SERIAL_ROWS", 8), ("GEMV_FOUR_ROW_BYTES", 24576)):
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "GEMV_MEMORY_ROWS", 4 if full_width else 0)
     # int64 arguments, as the compiled GEMV passes them
@@ -1027,8 +1030,9 @@ def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
-    """One row of B a pass up to exactly GEMV_ONE_ROW_BYTES of C's row (2 KiB on AVX2, 12 KiB on AVX-512: a row
-    of 3 KiB takes more on AVX2, +8 to +40 % there). Then, on AVX2, six at one thread (+0.4 to +20 % over
+    """One row of B a pass up to exactly GEMV_ONE_ROW_BYTES of C's row (2 KiB on AVX2, 10 KiB on Zen 4, 12 KiB on
+    full-width AVX-512: a row of 3 KiB takes more on AVX2, +8 to +40 % there; one of 12 KiB on Zen 4, where one a
+    pass read memory at 0.74-1.12 of eight's speed). Then, on AVX2, six at one thread (+0.4 to +20 % over
     eight) at every width; on AVX-512 eight, and four from exactly GEMV_FOUR_ROW_BYTES when C's row is a whole
     number of pages, eight one page narrower or one cache line wider. In the kernel and in the path alike, and
     every loop computes the product (K = 11: passes plus a remainder for four, six and eight rows)."""
