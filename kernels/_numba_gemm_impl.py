@@ -178,7 +178,8 @@ GEMV_SPLIT_N = 1024
 #: eight (-1 to -12 %).
 #: On AVX-512 run in halves (Zen 4) rows of 10-12 KiB go eight a pass since 2026-12-03, when one a pass read B
 #: from memory unevenly there (the loops alone, float64 rows of 12 KiB, six runs: 0.74-1.12 of eight's speed,
-#: eight steady; the harness put float64 1x1536x7168 at 0.84 of OpenBLAS at one and two threads). Eight over
+#: eight steady). The harness, before and after back to back, paired: two threads float64 1x1536x7168 0.86 ->
+#: 1.18 of OpenBLAS, float32 1x3072x7168 0.87 -> 1.05; one thread level (1.08/1.07, 0.96/0.95). Eight over
 #: one, in-process A/B (docs/examples/kernel_ab.py), three runs: one thread float64 1x1536x7168 -2 to +13 %,
 #: 1x1408x8192 +9 to +21 %, float32 1x3072x7168 -4 to +14 %, 1x2816x4096 -10 to +15 %; two threads (B's rows
 #: split) float64 +2 to +20 %, float32 +6 to +44 %; B in L3 (K 512-1536) -8 to +6 % at one thread, +14 % to
@@ -306,7 +307,7 @@ BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 
 #: On AVX-512 run in halves (a Zen 4 EPYC, 1 MiB L2, 32 MiB L3 shared with the host's other guests) float64
 #: takes NC 1024 too (a 4 MiB panel). Over NC 4096, in-process, one thread: 1500x2500x700 +7 %, 700x2500x1500
 #: +8 %, 512x4096x4096 +8 %, 2048^3 +5 %, 1000x1000x3000 +1 % (NC 512-768 level with 1024, 1536-2048 -1 to
-#: -5 %; KC 256 or MC 120 lost 1-3 %); two threads -1 to +3.5 %. Float32 NC 1024 was level to +4.5 % at one
+#: -5 %; KC 256 or MC 120 lost 1-3 %); two threads -2 to +6 %. Float32 NC 1024 was level to +4.5 % at one
 #: thread and -2.4 to +2.4 % at two, and stays. Not measured on a full-width core: BLOCKS there.
 PANEL_BLOCKS = (
     {"float32": (72, 512, 1024), "float64": (60, 256, 1024)}
