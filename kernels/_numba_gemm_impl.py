@@ -26,6 +26,11 @@ per step, ``llvm.fma`` throughout. Written as Python loops over arrays, LLVM kee
 accumulators in memory and reaches a fraction of the FMA peak. Everything else (packing,
 blocking, edges, threading) is ordinary ``@njit`` code. Compiled code is cached on disk.
 
+M = 1 streams B once, nothing packed (``_gemv_row``). On Zen 4, B from memory goes through a second
+IR intrinsic, ``gemv_pass``: four or eight rows of B into C a pass, each line read also fetching the
+line two passes further down into L2 (GEMV_AHEAD_ROWS). The same fetch written as ``@njit`` loops,
+a slice per cache line, ran at 0.63-0.98 of OpenBLAS, never ahead of the plain loop (0.97-0.99).
+
 Tile shapes fill the vector registers with accumulators (``TILES``): on AVX2 (16 registers)
 float32 6 x 16 (4 x 24 for short A, and for A of up to 128 rows against wide B: a k step of 12 FMAs then
 loads three vectors of B and four values of A, strips of 4 rows, and B packed in runs half as long again),
@@ -54,6 +59,7 @@ from gemmbench.backend import aligned_zeros, avx512_in_halves, vector_bits
 from gemmbench.backend.llvm import I32, I64, fma_function, splat, vector_type
 
 I8P = ir.IntType(8).as_pointer()
+ZERO = ir.Constant(I64, 0)
 
 VECTOR_BITS = vector_bits()
 #: (MR, NR) per tile kind, dtype and vector width. NR is a multiple of the lanes per vector. Both kinds
@@ -219,6 +225,26 @@ GEMV_MEMORY_ROWS = 4 if FULL_WIDTH_512 else 0
 #: B of 3-14 MiB in L3, in-process: float32 +3 to +10 % (4096x512 +7-8 %, 7168x256 +4-6 %), float64 -3 to
 #: +7 % (level); four -3 to +10 %; rows not a whole number of pages -7 to +6 % (so they keep eight).
 GEMV_SHARE_PAGED_ROWS = 6
+#: On AVX-512 run in halves (Zen 4), whole rows of B streamed from memory (B of B_FROM_MEMORY or more) go through
+#: ``gemv_pass`` (one thread, several threads) rows a pass: one thread only where C's row is wider than
+#: GEMV_ONE_ROW_BYTES (narrower keeps one row a pass), several, each over its own rows of B, at every width. Each
+#: line of B it reads also fetches the line at the same place two passes further down B into L2 (prefetcht1). Without
+#: it one thread read B at 23 GB/s where a loop that only sums B read 29.5 (float32 1x3072x7168, in one process,
+#: OpenBLAS's GEMV at 24). The loops alone (docs/examples/gemv_rows_a_pass.py, 41 alternations, two runs,
+#: 2026-12-03), one thread, eight fetching over the loop the rules took before (eight; four for rows of whole pages
+#: from 24 KiB): float32 1x3072x7168 +15 and +17 %, 1x2816x4096 +6 and +6 %, 1x8192x4096 +4 and +15 %, 1x7168x2048 0
+#: and +11 %; float64 1x1536x7168 +20 and +20 %, 1x3072x7168 +18 and +18 %, 1x4096x4096 +15 and +15 %, 1x1408x8192
+#: +11 and +8 %, 1x7168x2048 +11 and +4 %, 1x2816x4096 +1 and -1 %. (A first probe, float32 1x3072x7168, two runs:
+#: fetching 8-32 rows ahead to L2 or L3 all came within 6 % of one another; to L1, or with the non-temporal hint, a
+#: quarter slower.) Rows of 10 KiB and less keep one row a pass: eight fetching over it swung both ways there
+#: (float32 1x1536x7168 -10, +7 and -2 %, 1x1408x8192 -15 and +3 %, 1x1280x8192 -5 to +1 %; float64 1x1280x8192 +7
+#: and +11 %, 1x768x4096 -5 and +14 %). Two threads, four fetching over the rules' loops (one row a pass up to 10
+#: KiB, else eight, four for whole pages from 24 KiB): float32 1x3072x7168 +5 and +8 %, 1x1536x7168 +6 and +8 %,
+#: 1x2816x4096 +1 and +5 %, 1x7168x2048 +24 and +17 %, 1x1280x8192 -2 and +1 %, 1x256x16384 -2 and -8 %; float64
+#: 1x3072x7168 +16 and +9 %, 1x1536x7168 +3 and +5 %, 1x1280x8192 +13 and +28 %, 1x7168x2048 +3 and +6 %, 1x256x16384
+#: +3 and +12 %, 1x2816x4096 0 and -8 %. Eight fetching was level with four there but lost up to 22 % on rows of
+#: 28-56 KiB (1x7168x2048).
+GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (0, 0)
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2), at the
 #: KC of BLOCKS; a smaller KC packs proportionally more strips in the same bytes (``jit_strips``).
 INLINE_PACK = 8
@@ -1211,14 +1237,106 @@ def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
     _add_rows_one_by_one(a, b, p6, p1, j0, j1, out)
 
 
+@intrinsic
+def gemv_pass(typingctx, out, b, a, p, rows):
+    """``out[:v] += sum(A[0, p + r] B[p + r, :v] for r < rows)`` over the whole vectors ``v`` of ``out``, ``rows``
+    4 or 8 (a switch; other values do nothing), B's rows contiguous (row-major). Each vector of B read
+    also fetches the line at the same place ``2 * rows`` rows further down into L2 (GEMV_AHEAD_ROWS: two
+    passes ahead). Those addresses may lie past B's end, where a prefetch is a hint that never faults."""
+    if not all(isinstance(x, types.Array) and x.layout == "C" and x.ndim == d for x, d in ((out, 1), (b, 2))):
+        return None  # read and written as whole vectors: contiguous arrays only
+
+    def codegen(context, builder, sig, args):
+        out_v, b_v, a_v, _, rows_v = args
+        vty, align = _vector(context, sig.args[0])
+        vptr, lanes = vty.as_pointer(), vty.count
+        fma = fma_function(builder.module, vty)
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [I8P, I32, I32, I32]), "llvm.prefetch.p0"
+        )
+        out_ary = context.make_array(sig.args[0])(context, builder, out_v)
+        vectors = builder.sdiv(builder.extract_value(out_ary.shape, 0), ir.Constant(I64, lanes))
+        p = _intp(context, builder, sig, args, 3)
+
+        def b_row(r):  # pointer to B[p + r, 0]
+            return _element_ptr(context, builder, sig.args[1], b_v, [builder.add(p, ir.Constant(I64, r)), ZERO])
+
+        done = builder.append_basic_block("gemv.done")
+        switch = builder.switch(rows_v, done)
+        for rows in (4, 8):
+            block = builder.append_basic_block(f"gemv.rows{rows}")
+            switch.add_case(ir.Constant(rows_v.type, rows), block)
+            builder.position_at_end(block)
+            b_rows = [b_row(r) for r in range(rows)]
+            ahead = [b_row(r) for r in range(2 * rows, 3 * rows)]  # the rows two passes down
+            coefs = [
+                splat(builder, vty, builder.load(_element_ptr(context, builder, sig.args[2], a_v, [ZERO, q])))
+                for q in (builder.add(p, ir.Constant(I64, r)) for r in range(rows))
+            ]
+            entry = builder.block
+            loop = builder.append_basic_block(f"gemv.loop{rows}")
+            builder.cbranch(builder.icmp_signed(">", vectors, ZERO), loop, done)
+            builder.position_at_end(loop)
+            v = builder.phi(I64)
+            off = builder.mul(v, ir.Constant(I64, lanes))
+            c_ptr = builder.bitcast(builder.gep(out_ary.data, [off]), vptr)
+            acc = builder.load(c_ptr, align=align)
+            for coef, row, later in zip(coefs, b_rows, ahead):
+                b_vec = builder.load(builder.bitcast(builder.gep(row, [off]), vptr), align=align)
+                acc = builder.call(fma, [coef, b_vec, acc])
+                line = builder.bitcast(builder.gep(later, [off]), I8P)
+                builder.call(prefetch, [line, ir.Constant(I32, 0), ir.Constant(I32, LOCALITY_L2), ir.Constant(I32, 1)])
+            builder.store(acc, c_ptr, align=align)
+            v_next = builder.add(v, ir.Constant(I64, 1))
+            loop_end = builder.block
+            builder.cbranch(builder.icmp_signed("<", v_next, vectors), loop, done)
+            v.add_incoming(ZERO, entry)
+            v.add_incoming(v_next, loop_end)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return types.void(out, b, a, p, rows), codegen
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _axpy_rows_ahead(a, b, p0, p1, out, rows):
+    """``out[:] = sum(A[0, p] B[p, :] for p in p0..p1)``, ``rows`` (4 or 8) whole rows of B a pass through
+    ``gemv_pass`` (which fetches the rows two passes ahead into L2); the columns past its whole vectors
+    right after each pass, while they are cached, and the rows a pass leaves over one by one."""
+    n = out.size
+    out[:] = 0
+    whole = n - n % tile_w(out)
+    pr = p1 - (p1 - p0) % rows
+    for p in range(p0, pr, rows):
+        gemv_pass(out, b, a, p, rows)
+        if whole < n:
+            _add_rows_one_by_one(a, b, p, p + rows, whole, n, out[whole:])
+    _add_rows_one_by_one(a, b, pr, p1, 0, n, out)
+
+
+@njit(cache=True)
+def gemv_rows_ahead(n, k, itemsize, nthreads):
+    """Rows of B a pass when ``nthreads`` threads read whole rows of B (``k`` x ``n``) through
+    ``_axpy_rows_ahead``, else 0: GEMV_AHEAD_ROWS where set and B streams from memory (B_FROM_MEMORY), for
+    one thread only where C's row is wider than GEMV_ONE_ROW_BYTES."""
+    rows = GEMV_AHEAD_ROWS[0] if nthreads == 1 else GEMV_AHEAD_ROWS[1]
+    if rows == 0 or k * n * itemsize < B_FROM_MEMORY:
+        return 0
+    return rows if nthreads > 1 or n * itemsize > GEMV_ONE_ROW_BYTES else 0
+
+
 @njit(cache=True)
 def gemv_rows_a_pass(n, k, itemsize, nthreads):
     """Rows of B a GEMV pass takes when ``nthreads`` threads read whole rows of B (``k`` x ``n``, contiguous)
-    into rows of C ``n`` wide: GEMV_MEMORY_ROWS where set and B is streamed from memory (several threads only
+    into rows of C ``n`` wide: ``gemv_rows_ahead``'s where it gives any (B then goes through
+    ``_axpy_rows_ahead``); GEMV_MEMORY_ROWS where set and B is streamed from memory (several threads only
     while C's row fits GEMV_ONE_ROW_BYTES); else one while C's row fits GEMV_ONE_ROW_BYTES (B is then one
     sequential stream); for one thread GEMV_SERIAL_ROWS where it is not eight (six on AVX2); else four when the
     row is a whole number of pages from GEMV_FOUR_ROW_BYTES up (eight would collide in one L1 set), else eight
     (``_axpy_rows``)."""
+    ahead = gemv_rows_ahead(n, k, itemsize, nthreads)
+    if ahead:
+        return ahead
     row = n * itemsize
     if GEMV_MEMORY_ROWS and k * row >= B_FROM_MEMORY and (nthreads == 1 or row <= GEMV_ONE_ROW_BYTES):
         return GEMV_MEMORY_ROWS
@@ -1232,10 +1350,12 @@ def gemv_rows_a_pass(n, k, itemsize, nthreads):
 @njit(cache=True, nogil=True)
 def _whole_rows(a, b, p0, p1, out, nthreads):
     """``out[:] = A[0, p0:p1] @ B[p0:p1, :]`` by one of ``nthreads`` threads, as many rows of B a pass as
-    ``gemv_rows_a_pass`` says."""
+    ``gemv_rows_a_pass`` says, through ``_axpy_rows_ahead`` where ``gemv_rows_ahead`` gives any."""
     n = b.shape[1]
     rows = gemv_rows_a_pass(n, b.shape[0], out.itemsize, nthreads)
-    if rows == 1:
+    if gemv_rows_ahead(n, b.shape[0], out.itemsize, nthreads):
+        _axpy_rows_ahead(a, b, p0, p1, out, rows)
+    elif rows == 1:
         _axpy_each_row(a, b, p0, p1, out)
     elif rows == 4:
         _axpy_four_rows(a, b, p0, p1, out)

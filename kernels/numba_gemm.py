@@ -66,6 +66,8 @@ class NumbaGemm(Kernel):
                     rows = impl.gemv_rows_a_pass(case.n, case.k, a.itemsize, self.threads)
                 split = ("C's columns split, " if columns else "B's rows split, ") if parallel else ""
                 path = f"gemv, {split}{rows} row{'s' if rows > 1 else ''} of B a pass"
+                if not columns and impl.gemv_rows_ahead(case.n, case.k, a.itemsize, self.threads):
+                    path += f" (fetched {2 * rows} rows ahead to L2)"  # as _whole_rows decides
             return Prepared(launch, c, self._facts(path, impl))
         a_flat, b_flat = impl.row_major_view(a), impl.row_major_view(b)  # what the GEMM will read in place
         tile = impl.tile_for(case.m, case.n)

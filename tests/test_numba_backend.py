@@ -935,11 +935,15 @@ def test_edge_strip_of_whole_vectors_is_correct_in_place_and_packed(dtype, threa
 
 def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int = 0) -> str:
     """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: six
-    a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS) or as a share of C's
-    columns (six when they are a whole number of pages apart, else eight)."""
+    a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS; on Zen 4
+    GEMV_AHEAD_ROWS, fetching ahead) or as a share of C's columns (six when they are a whole number of pages
+    apart, else eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     from_memory = impl.GEMV_MEMORY_ROWS and b_bytes >= impl.B_FROM_MEMORY
+    ahead = impl.GEMV_AHEAD_ROWS[threads > 1] if b_bytes >= impl.B_FROM_MEMORY and not columns else 0
+    if ahead and (threads > 1 or row_bytes > impl.GEMV_ONE_ROW_BYTES):
+        return f"{ahead} rows of B a pass (fetched {2 * ahead} rows ahead to L2)"
     if columns:
         rows = 6 if row_bytes % impl.PAGE == 0 else 8
     elif from_memory and (threads == 1 or row_bytes <= impl.GEMV_ONE_ROW_BYTES):
@@ -1028,8 +1032,76 @@ def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
     for name, value in (("GEMV_ONE_ROW_BYTES", one_row), ("GEMV_SERIAL_ROWS", 8), ("GEMV_FOUR_ROW_BYTES", 24576)):
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "GEMV_MEMORY_ROWS", 4 if full_width else 0)
+    monkeypatch.setattr(impl, "GEMV_AHEAD_ROWS", (0, 0) if full_width else (8, 4))
+    monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)  # reads the constants above
     # int64 arguments, as the compiled GEMV passes them
     assert impl.gemv_rows_a_pass.py_func(np.int64(n), np.int64(k), itemsize, np.int64(threads)) == rows
+
+
+# (N, K, itemsize, threads, rows a pass through gemv_pass or 0): Zen 4's constants, B of exactly
+# B_FROM_MEMORY or a row less.
+@pytest.mark.parametrize(
+    "n, k, itemsize, threads, ahead",
+    [
+        (3072, 1366, 4, 1, 8),  # float32 rows of 12 KiB, B of 16 MiB: eight, fetching
+        (3072, 1365, 4, 1, 0),  # a row of B less: in L3, nothing fetched
+        (1280, 1639, 8, 1, 0),  # rows of exactly 10 KiB, one thread: one a pass, nothing fetched
+        (1296, 1619, 8, 1, 8),  # ... a line wider
+        (7168, 586, 4, 1, 8),  # rows of 28 KiB, whole pages: eight fetching, not four
+        (1280, 1639, 8, 2, 4),  # two threads: four fetching at every width
+        (256, 16384, 4, 2, 4),
+        (256, 16383, 4, 2, 0),  # ... while B streams from memory
+    ],
+)
+def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize, threads, ahead):
+    """A GEMV reading B from memory ran at 23 GB/s where a loop that only sums B read 29.5 on Zen 4; fetching
+    each line two passes ahead into L2 won 0-20 % at one thread (rows wider than GEMV_ONE_ROW_BYTES, eight a
+    pass) and -8 to +28 %, mostly ahead, at two (four a pass, every width). The rule under Zen 4's constants,
+    whichever host runs the test; the host's own constant is Zen 4's only there."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    zen4 = impl.VECTOR_BITS == 512 and impl.avx512_in_halves()
+    assert impl.GEMV_AHEAD_ROWS == ((8, 4) if zen4 else (0, 0))
+    monkeypatch.setattr(impl, "GEMV_AHEAD_ROWS", (8, 4))
+    monkeypatch.setattr(impl, "GEMV_ONE_ROW_BYTES", 10240)
+    monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)
+    args = np.int64(n), np.int64(k), itemsize, np.int64(threads)
+    assert impl.gemv_rows_ahead(*args) == ahead
+    if ahead:  # and the rows a pass the path names
+        assert impl.gemv_rows_a_pass.py_func(*args) == ahead
+    monkeypatch.setattr(impl, "GEMV_AHEAD_ROWS", (0, 0))  # elsewhere: never
+    assert impl.gemv_rows_ahead(*args) == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [4, 8])
+def test_rows_fetched_ahead_compute_every_column_and_row(dtype, rows):
+    """``_axpy_rows_ahead`` (whole vectors in ``gemv_pass``'s IR, then the columns past them, then the rows a
+    pass leaves over) writes C's row, never adds to it, on any host: a row of B ``p0``..``p1`` of any length,
+    C narrower than a vector, a part-filled last vector, and a range that starts mid-B (a thread's share).
+    A strided B is refused at compile time (the IR reads whole vectors of contiguous rows)."""
+    import numba
+
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    lanes = 64 // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(rows)
+    for k, n, p0, p1 in (
+        (3 * rows + 5, 3 * lanes + 3, 0, 3 * rows + 5),  # rows left over, a part-filled vector
+        (4 * rows, 2 * lanes, 0, 4 * rows),  # whole passes, whole vectors
+        (5 * rows, lanes - 1, rows + 1, 4 * rows - 2),  # no whole vector; a share starting mid-B
+        (rows - 1, 2 * lanes + 1, 0, rows - 1),  # fewer rows than a pass
+        (2 * rows, lanes, 3, 3),  # no rows at all: C's row is zero
+    ):
+        a = rng.standard_normal((1, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        want = a[0, p0:p1].astype(np.float64) @ b[p0:p1].astype(np.float64)
+        out = np.full(n, np.nan, dtype)
+        for _ in range(2):  # twice: written, not accumulated
+            impl._axpy_rows_ahead(a, b, p0, p1, out, rows)
+            np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(k), err_msg=f"{k}x{n} {p0}:{p1}")
+    with pytest.raises(numba.core.errors.TypingError):
+        impl._axpy_rows_ahead(a, np.zeros((k, 2 * n), dtype)[:, ::2], 0, k, out, rows)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
