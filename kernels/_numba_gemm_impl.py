@@ -237,7 +237,7 @@ GEMV_SHARE_PAGED_ROWS = 6
 #: +11 and +8 %, 1x7168x2048 +11 and +4 %, 1x2816x4096 +1 and -1 %. (A first probe, float32 1x3072x7168, two runs:
 #: fetching 8-32 rows ahead to L2 or L3 all came within 6 % of one another; to L1, or with the non-temporal hint, a
 #: quarter slower.) Rows of 10 KiB and less keep one row a pass: eight fetching over it swung both ways there
-#: (float32 1x1536x7168 -10, +7 and -2 %, 1x1408x8192 -15 and +3 %, 1x1280x8192 -5 to +1 %; float64 1x1280x8192 +7
+#: (float32 1x1536x7168 -10, +7 and -2 %, 1x1408x8192 -15 and +3 %, 1x1280x8192 -7 to +1 %; float64 1x1280x8192 +7
 #: and +11 %, 1x768x4096 -5 and +14 %). Two threads, four fetching over the rules' loops (one row a pass up to 10
 #: KiB, else eight, four for whole pages from 24 KiB): float32 1x3072x7168 +5 and +8 %, 1x1536x7168 +6 and +8 %,
 #: 1x2816x4096 +1 and +5 %, 1x7168x2048 +24 and +17 %, 1x1280x8192 -2 and +1 %, 1x256x16384 -2 and -8 %; float64

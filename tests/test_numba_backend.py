@@ -1046,7 +1046,7 @@ def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
         (3072, 1366, 4, 1, 8),  # float32 rows of 12 KiB, B of 16 MiB: eight, fetching
         (3072, 1365, 4, 1, 0),  # a row of B less: in L3, nothing fetched
         (1280, 1639, 8, 1, 0),  # rows of exactly 10 KiB, one thread: one a pass, nothing fetched
-        (1296, 1619, 8, 1, 8),  # ... a line wider
+        (1296, 1619, 8, 1, 8),  # ... two lines wider
         (7168, 586, 4, 1, 8),  # rows of 28 KiB, whole pages: eight fetching, not four
         (1280, 1639, 8, 2, 4),  # two threads: four fetching at every width
         (256, 16384, 4, 2, 4),
