@@ -466,6 +466,16 @@ def c_line_offsets(nr: int, itemsize: int) -> list[int]:
     return [*range(0, nr, 64 // itemsize), nr - 1]
 
 
+def _prefetch(builder, ptr, locality, write=False):
+    """IR: ``llvm.prefetch`` of the line holding ``ptr`` (any pointer) into the cache level ``locality`` names
+    (3 L1, 2 L2), for a write when ``write``. A hint: it never faults, whatever the address."""
+    fetch = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [I8P, I32, I32, I32]), "llvm.prefetch.p0"
+    )
+    args = [builder.bitcast(ptr, I8P), ir.Constant(I32, int(write)), ir.Constant(I32, locality), ir.Constant(I32, 1)]
+    builder.call(fetch, args)
+
+
 def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp, c_ptr, ldc_v, add, align, ahead):
     """IR for one tile of ``rows`` x NR: prefetch C, k loop of broadcast-A x B FMAs, then (+)= into C.
 
@@ -476,16 +486,12 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
     """
     nv, vptr = nr // vty.count, vty.as_pointer()
     zero = ir.Constant(vty, [ir.Constant(vty.element, 0.0)] * vty.count)
-    prefetch = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(ir.VoidType(), [I8P, I32, I32, I32]), "llvm.prefetch.p0"
-    )
     c_rows = [builder.gep(c_ptr, [builder.mul(ldc_v, ir.Constant(I64, i))]) for i in range(rows)]
     # Prefetch the C tile first: its rows are ldc apart and usually not cached; the k loop
     # hides the misses. Without it every call stalls on the tile (measured: -15 %).
     for row in c_rows:
         for off in c_line_offsets(nr, align):
-            line = builder.bitcast(builder.gep(row, [ir.Constant(I64, off)]), I8P)
-            builder.call(prefetch, [line, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+            _prefetch(builder, builder.gep(row, [ir.Constant(I64, off)]), LOCALITY_L1, write=True)
     a_offsets = [builder.mul(a_si, ir.Constant(I64, i)) for i in range(rows)]
     entry = builder.block
     loop, tail = builder.append_basic_block("uk.loop"), builder.append_basic_block("uk.tail")
@@ -506,8 +512,7 @@ def _emit_tile(builder, vty, fma, rows, nr, kc_v, a_ptr, a_si, a_sp, b_ptr, b_sp
     if ahead is not None:
         ahead_ptrs, ahead_sp, locality = ahead
         for ahead_ptr in ahead_ptrs:
-            line = builder.bitcast(builder.gep(ahead_ptr, [builder.mul(p, ahead_sp)]), I8P)
-            builder.call(prefetch, [line, ir.Constant(I32, 0), ir.Constant(I32, locality), ir.Constant(I32, 1)])
+            _prefetch(builder, builder.gep(ahead_ptr, [builder.mul(p, ahead_sp)]), locality)
     p_next = builder.add(p, ir.Constant(I64, 1))
     loop_end = builder.block
     builder.cbranch(builder.icmp_signed("<", p_next, kc_v), loop, tail)
@@ -1251,9 +1256,6 @@ def gemv_pass(typingctx, out, b, a, p, rows):
         vty, align = _vector(context, sig.args[0])
         vptr, lanes = vty.as_pointer(), vty.count
         fma = fma_function(builder.module, vty)
-        prefetch = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [I8P, I32, I32, I32]), "llvm.prefetch.p0"
-        )
         out_ary = context.make_array(sig.args[0])(context, builder, out_v)
         vectors = builder.sdiv(builder.extract_value(out_ary.shape, 0), ir.Constant(I64, lanes))
         p = _intp(context, builder, sig, args, 3)
@@ -1284,8 +1286,7 @@ def gemv_pass(typingctx, out, b, a, p, rows):
             for coef, row, later in zip(coefs, b_rows, ahead):
                 b_vec = builder.load(builder.bitcast(builder.gep(row, [off]), vptr), align=align)
                 acc = builder.call(fma, [coef, b_vec, acc])
-                line = builder.bitcast(builder.gep(later, [off]), I8P)
-                builder.call(prefetch, [line, ir.Constant(I32, 0), ir.Constant(I32, LOCALITY_L2), ir.Constant(I32, 1)])
+                _prefetch(builder, builder.gep(later, [off]), LOCALITY_L2)
             builder.store(acc, c_ptr, align=align)
             v_next = builder.add(v, ir.Constant(I64, 1))
             loop_end = builder.block
@@ -1352,10 +1353,12 @@ def _whole_rows(a, b, p0, p1, out, nthreads):
     """``out[:] = A[0, p0:p1] @ B[p0:p1, :]`` by one of ``nthreads`` threads, as many rows of B a pass as
     ``gemv_rows_a_pass`` says, through ``_axpy_rows_ahead`` where ``gemv_rows_ahead`` gives any."""
     n = b.shape[1]
+    ahead = gemv_rows_ahead(n, b.shape[0], out.itemsize, nthreads)
+    if ahead:
+        _axpy_rows_ahead(a, b, p0, p1, out, ahead)
+        return
     rows = gemv_rows_a_pass(n, b.shape[0], out.itemsize, nthreads)
-    if gemv_rows_ahead(n, b.shape[0], out.itemsize, nthreads):
-        _axpy_rows_ahead(a, b, p0, p1, out, rows)
-    elif rows == 1:
+    if rows == 1:
         _axpy_each_row(a, b, p0, p1, out)
     elif rows == 4:
         _axpy_four_rows(a, b, p0, p1, out)
