@@ -366,16 +366,24 @@ UPDATES_IN_ONE_REGION = VECTOR_BITS == 256
 #: Strip rows (strips x KC) of B a group packed just in time holds: INLINE_PACK strips at BLOCKS' KC, so a
 #: shorter KC packs more strips in the same bytes of L2.
 JIT_ROWS = {dtype: INLINE_PACK * kc for dtype, (_, kc, _) in BLOCKS.items()}
-#: On a full-width AVX-512 core a group packed just in time holds at most this many bytes (0: no cap): the
-#: group being multiplied and the next one, fetched ahead into L2 (FETCH_LOCALITY), share that 1 MiB L2
+#: Bytes a group packed just in time holds at most, per tile kind (0: no cap). On a full-width AVX-512 core
+#: the group being multiplied and the next one, fetched ahead into L2 (FETCH_LOCALITY), share that 1 MiB L2
 #: with A's block, and at INLINE_PACK strips (512 KiB at KC 512 for the tall tiles, 1 MiB for the wide
 #: ones) the fetched lines were evicted before the packing read them. A cap of 256 KiB (4 tall strips, 2
 #: wide) over 8 strips, in-process (docs/examples/block_sizes.py), on a Zen 5 EPYC: one thread float64
 #: 16x8192x1024 +13 %, 16-256 rows +3 to +8 %, float32 +2 to +9 %; two threads float64 +1 to +26 %
 #: (64x8192x3584 +25 %; 16x8192x3584 +8 to +55 %, more as the host's memory got busier), float32 +5 to +38 %;
 #: float64 B of rows 96 KiB apart -4 to -7 % at one thread (16x12288x1536 1.38 -> 1.33x OpenBLAS), level
-#: to +42 % at two. The harness: docs/numba.md "What changed". Measured there only: elsewhere no cap.
-JIT_GROUP_BYTES = 256 << 10 if FULL_WIDTH_512 else 0
+#: to +42 % at two. On AVX-512 run in halves (a Zen 4 EPYC, 1 MiB L2, fetching to L1) the wide tiles take
+#: the cap and the tall ones keep 8 strips: 2 wide strips over 8, in-process, 48-256 rows, 14 shapes, one
+#: thread float64 +0 to +5 %, float32 +0.6 to +9 %, two threads float64 -0.1 to +6 %, float32 +1 to +8 %
+#: (1 strip level with 2: -1 to +4 %); 4 tall strips lost at 16 rows (float64 16x8192x3584 -13 % at one
+#: thread, -5 % at two; 2 strips -22 and -15 %; float32 -1 to +2.5 %). The harness: docs/numba.md "What
+#: changed" (Zen 5) and "Groups of two wide strips" (Zen 4). AVX2 was not measured: no cap.
+JIT_GROUP_BYTES: dict[str, int] = {
+    "tall": 256 << 10 if FULL_WIDTH_512 else 0,
+    "wide": 256 << 10 if VECTOR_BITS == 512 else 0,
+}
 
 
 class Tile:
@@ -1458,9 +1466,10 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_row
     place), so short A may take its own KC (``blocks``).
     """
     name = np.dtype(dtype).name
-    mr, nr = tile_for(m, n).shape(name)
+    tile = tile_for(m, n)
+    mr, nr = tile.shape(name)
     mc, kc, nc = blocks(name, m, packs_b_rows)
-    group = jit_strips(name, kc, nr)
+    group = jit_strips(name, kc, tile)
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
@@ -1485,12 +1494,13 @@ def packs_just_in_time(m: int, direct_b: bool) -> bool:
     return m <= SHORT_A and not direct_b
 
 
-def jit_strips(dtype: str, kc: int, nr: int) -> int:
-    """Strips of B, NR = ``nr`` wide, a group packed just in time holds at a KC of ``kc``: JIT_ROWS strip rows,
-    in at most JIT_GROUP_BYTES where that is set."""
+def jit_strips(dtype: str, kc: int, tile: Tile) -> int:
+    """Strips of B, ``tile``'s NR wide, a group packed just in time holds at a KC of ``kc``: JIT_ROWS strip
+    rows, in at most JIT_GROUP_BYTES[tile.kind] where that is set."""
     strips = max(1, JIT_ROWS[dtype] // kc)
-    if JIT_GROUP_BYTES:
-        strips = max(1, min(strips, JIT_GROUP_BYTES // (kc * nr * np.dtype(dtype).itemsize)))
+    cap = JIT_GROUP_BYTES[tile.kind]
+    if cap:
+        strips = max(1, min(strips, cap // (kc * tile.shape(dtype)[1] * np.dtype(dtype).itemsize)))
     return strips
 
 

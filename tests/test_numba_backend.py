@@ -69,8 +69,8 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
         assert panel_kc * panel_nc * itemsize <= 2 << 20
         if dtype == "float64":  # short A's group of strips packed just in time: 288 KiB of the 512 KiB L2
             _, kc, _ = impl.BLOCKS[dtype]
-            nr = impl.tile_for(impl.SHORT_A, 2100).shape(dtype)[1]
-            assert impl.jit_strips(dtype, kc, nr) * kc * nr * itemsize <= 288 << 10
+            tile = impl.tile_for(impl.SHORT_A, 2100)
+            assert impl.jit_strips(dtype, kc, tile) * kc * tile.shape(dtype)[1] * itemsize <= 288 << 10
     elif impl.avx512_in_halves() and dtype == "float64":  # Zen 4: 4 MiB, where NC 4096 took 16 MiB of its L3
         _, panel_kc, panel_nc = impl.PANEL_BLOCKS[dtype]
         assert panel_kc * panel_nc * itemsize <= 4 << 20
@@ -86,7 +86,7 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
             mc, kc, nc = table[dtype]
             mr, nr = impl.tile_for(m, case.n).shape(dtype)
             mc = mc if m > impl.SHORT_A else -(-m // mr) * mr
-            group = f" GROUP={impl.jit_strips(dtype, kc, nr)}" if m <= impl.SHORT_A else ""
+            group = f" GROUP={impl.jit_strips(dtype, kc, impl.tile_for(m, case.n))}" if m <= impl.SHORT_A else ""
             assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 700)} NC={min(nc, -(-2100 // nr) * nr)}{group}"
             assert verify(case, ops, prepared.output).ok
     finally:
@@ -112,8 +112,9 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
     for kc in {kc_table, *(kc for _, kc in short)}:
         assert kc <= kc_table
         for m in (8, impl.SHORT_A):  # both tile kinds: a group holds no more bytes than at the table's KC
-            nr = impl.tile_for(m, n).shape(dtype)[1]
-            assert impl.jit_strips(dtype, kc, nr) * kc * nr * itemsize <= impl.INLINE_PACK * kc_table * nr * itemsize
+            tile = impl.tile_for(m, n)
+            nr = tile.shape(dtype)[1]
+            assert impl.jit_strips(dtype, kc, tile) * kc * nr * itemsize <= impl.INLINE_PACK * kc_table * nr * itemsize
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -132,7 +133,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
             mr, nr = impl.tile_for(m, case.n).shape(dtype)
             want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
             if packed:
-                want += f" GROUP={impl.jit_strips(dtype, kc, nr)}"
+                want += f" GROUP={impl.jit_strips(dtype, kc, impl.tile_for(m, case.n))}"
             assert prepared.facts["blocks"] == want, case
     finally:
         kernel.teardown()
@@ -699,27 +700,31 @@ def test_a_strip_of_twelve_rows_packs_b_from_memory_on_this_host_as_the_rule_say
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_full_width_avx512_packs_just_in_time_groups_of_at_most_256_kib(dtype):
-    """Short A packing B just in time fetches the next group into L2 while it multiplies this one; on a
-    full-width AVX-512 core both groups and A's block share its 1 MiB L2, and a group holds at most
-    JIT_GROUP_BYTES (256 KiB: 4 tall strips or 2 wide ones at KC 512, where INLINE_PACK's 8 held 512 KiB or
-    1 MiB). Elsewhere groups keep INLINE_PACK strips at the table's KC. The row's blocks fact names the group
-    that ran, and the product, several groups a thread at two threads, passes the harness's verifier."""
+def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtype):
+    """Short A packing B just in time fetches the next group while it multiplies this one; on AVX-512 both
+    groups and A's block share the core's 1 MiB L2. A group holds at most JIT_GROUP_BYTES for its tile kind:
+    on a full-width core 256 KiB for both kinds (4 tall strips or 2 wide ones at KC 512, where INLINE_PACK's 8
+    held 512 KiB or 1 MiB); on AVX-512 run in halves (Zen 4) 2 wide strips, while the tall tile keeps 8 (4
+    lost 5-13 % at 16 rows there); AVX2 keeps INLINE_PACK strips at the table's KC. The row's blocks fact
+    names the group that ran, and the product, several groups a thread at two threads, passes the harness's
+    verifier."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     itemsize = np.dtype(dtype).itemsize
-    assert impl.JIT_GROUP_BYTES == (256 << 10 if impl.FULL_WIDTH_512 else 0)
+    wide = 256 << 10 if impl.VECTOR_BITS == 512 else 0
+    assert impl.JIT_GROUP_BYTES == {"tall": 256 << 10 if impl.FULL_WIDTH_512 else 0, "wide": wide}
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
         # rows of B 64 KiB apart (they collide in the caches' sets): every ISA packs B for these A
-        for m, layout in ((16, "NN"), (16, "NT"), (64, "NN")):
+        for m, layout in ((16, "NN"), (16, "NT"), (64, "NN"), (impl.SHORT_A, "NN")):
             case = GemmCase(m, (64 << 10) // itemsize, 600, dtype, layout)
             kc = impl.blocks(dtype, m, layout == "NN")[1]  # the KC the backend takes (AVX2: SHORT_A_KC)
-            mr, nr = impl.tile_for(m, case.n).shape(dtype)
-            group = impl.jit_strips(dtype, kc, nr)
-            if impl.FULL_WIDTH_512:
-                assert group == (256 << 10) // (kc * nr * itemsize) == {16: 4, 64: 2}[m]
+            tile = impl.tile_for(m, case.n)
+            group = impl.jit_strips(dtype, kc, tile)
+            if impl.FULL_WIDTH_512 or (impl.VECTOR_BITS == 512 and tile.kind == "wide"):
+                assert group == (256 << 10) // (kc * tile.shape(dtype)[1] * itemsize)
+                assert group == {"tall": 4, "wide": 2}[tile.kind] == (4 if m == 16 else 2)
             else:
                 assert group == max(1, impl.JIT_ROWS[dtype] // kc)
             ops = make_operands(case)

@@ -12,9 +12,9 @@ at one thread OpenBLAS (held at one thread) is timed in the loop too, and every 
 
 A candidate replaces both tables (BLOCKS and PANEL_BLOCKS) for the dtype, and short A's own KC
 (SHORT_A_KC) is set aside, so it applies to every A alike. Short A packs B just in time in groups of
-JIT_ROWS // KC strips (the same bytes whatever the KC; at most JIT_GROUP_BYTES where set); a fourth
-number G packs G strips a group instead, whatever their bytes. What it finds is a lead; keep a change
-when the harness agrees.
+JIT_ROWS // KC strips (the same bytes whatever the KC; at most JIT_GROUP_BYTES for the tile kind where
+set); a fourth number G packs G strips a group instead, whatever their bytes. What it finds is a lead;
+keep a change when the harness agrees.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def main(argv: list[str]) -> int:
             for candidate in candidates:
                 impl.BLOCKS[dtype] = impl.PANEL_BLOCKS[dtype] = candidate[:3]
                 impl.JIT_ROWS[dtype] = candidate[3] * candidate[1] if len(candidate) == 4 else jit_rows
-                impl.JIT_GROUP_BYTES = 0 if len(candidate) == 4 else group_bytes  # G strips, whatever the bytes
+                # G strips, whatever the bytes
+                impl.JIT_GROUP_BYTES = dict.fromkeys(group_bytes, 0) if len(candidate) == 4 else group_bytes
                 launches.append(checked(kernel, case, ops, f"block_sizes.py: {candidate}").launch)
             if threads == 1:
                 launches.append(blas_launch(case, ops))
