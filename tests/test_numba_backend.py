@@ -84,9 +84,10 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
             prepared.launch()
             prepared.launch()
             mc, kc, nc = table[dtype]
-            mr, nr = impl.tile_for(m, case.n).shape(dtype)
+            tile = impl.tile_for(m, case.n)
+            mr, nr = tile.shape(dtype)
             mc = mc if m > impl.SHORT_A else -(-m // mr) * mr
-            group = f" GROUP={impl.jit_strips(dtype, kc, impl.tile_for(m, case.n))}" if m <= impl.SHORT_A else ""
+            group = f" GROUP={impl.jit_strips(dtype, kc, tile)}" if m <= impl.SHORT_A else ""
             assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 700)} NC={min(nc, -(-2100 // nr) * nr)}{group}"
             assert verify(case, ops, prepared.output).ok
     finally:
@@ -130,10 +131,11 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
             kc = kc_table
             if layout == "NN" and packed:
                 kc = next((short_kc for rows, short_kc in short if m <= rows), kc_table)
-            mr, nr = impl.tile_for(m, case.n).shape(dtype)
+            tile = impl.tile_for(m, case.n)
+            mr, nr = tile.shape(dtype)
             want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
             if packed:
-                want += f" GROUP={impl.jit_strips(dtype, kc, impl.tile_for(m, case.n))}"
+                want += f" GROUP={impl.jit_strips(dtype, kc, tile)}"
             assert prepared.facts["blocks"] == want, case
     finally:
         kernel.teardown()
@@ -711,8 +713,11 @@ def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtyp
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     itemsize = np.dtype(dtype).itemsize
-    wide = 256 << 10 if impl.VECTOR_BITS == 512 else 0
-    assert impl.JIT_GROUP_BYTES == {"tall": 256 << 10 if impl.FULL_WIDTH_512 else 0, "wide": wide}
+    cap = 256 << 10
+    assert impl.JIT_GROUP_BYTES == {
+        "tall": cap if impl.FULL_WIDTH_512 else 0,
+        "wide": cap if impl.VECTOR_BITS == 512 else 0,
+    }
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -723,7 +728,7 @@ def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtyp
             tile = impl.tile_for(m, case.n)
             group = impl.jit_strips(dtype, kc, tile)
             if impl.FULL_WIDTH_512 or (impl.VECTOR_BITS == 512 and tile.kind == "wide"):
-                assert group == (256 << 10) // (kc * tile.shape(dtype)[1] * itemsize)
+                assert group == cap // (kc * tile.shape(dtype)[1] * itemsize)
                 assert group == {"tall": 4, "wide": 2}[tile.kind] == (4 if m == 16 else 2)
             else:
                 assert group == max(1, impl.JIT_ROWS[dtype] // kc)
