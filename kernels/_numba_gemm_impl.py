@@ -304,12 +304,21 @@ IN_PLACE_COLLIDE_AHEAD = 16
 #: -1 to +2 %. Two threads: float64 8x12288x1536 +10-13 %, 16x8192x3584 +16 %, float32 16x8192x3584 +15 %, the
 #: rest -1 to +8 %. The harness, before and after in the same half hour, one thread: float64 8x12288x1536
 #: 0.955 -> 1.108 of OpenBLAS, 8x12288x3584 0.963 -> 1.092, 16x8192x1024 1.198 -> 1.451, 8x8192x3584 1.231 ->
-#: 1.289 (docs/numba.md "What changed"). Zen 4 keeps L1, what its fetches were measured with (AVX2 fetches nothing
-#: ahead). B read in place while it stays in L3 (under B_FROM_MEMORY) fetches to L1 all the same: to L2 lost
-#: there, float32 8x768x4096 -15 and -16 %, 8x576x7168 -11 and -12 % (B of 12-16 MiB; from memory float32
-#: 8x1280x8192 -1 %, float64 8x576x7168 level, 8x384x8192 +3 %): ``in_place_fetch_level``.
+#: 1.289 (docs/numba.md "What changed"). AVX2 fetches nothing ahead. B read in place while it stays in L3 (under
+#: B_FROM_MEMORY) fetches to L1 all the same: to L2 lost there, float32 8x768x4096 -15 and -16 %, 8x576x7168 -11
+#: and -12 % (B of 12-16 MiB; from memory float32 8x1280x8192 -1 %, float64 8x576x7168 level, 8x384x8192 +3 %).
+#: On Zen 4 (AVX-512 in halves; it reads B in place from memory without fetching ahead) B packed just in time
+#: goes to L2 too, but only from memory. Over L1, in-process A/B (docs/examples/kernel_ab.py), B from memory,
+#: float64 16 rows (rows of B 64-128 KiB apart) one thread +14 to +21 %, two +13 to +22 % (16x12288x3584
+#: +21 % at both), 32 rows +1 to +7 %, float32 16x16384x1024 +10 and +11 %, 32 rows +3 to +4 %, wide tiles
+#: (64-256 rows) -3 to +5 %, median 0. B in L3 (4-12 MiB, 20-32 rows), one thread, L2 lost: float64 -6 to +1 %
+#: (median -3 %), float32 -5 to +2 % (median -1 %); two threads float64 level, float32 +2 and +8 %: L1 kept
+#: there. ``fetch_level`` chooses.
 LOCALITY_L1, LOCALITY_L2 = 3, 2
-FETCH_LOCALITY = LOCALITY_L2 if FULL_WIDTH_512 else LOCALITY_L1
+FETCH_LOCALITY = LOCALITY_L2 if VECTOR_BITS == 512 else LOCALITY_L1
+#: The level of B packed just in time while it stays in L3: L2 on a full-width core (measured with it there),
+#: L1 on Zen 4 (above).
+JIT_IN_L3_LOCALITY = LOCALITY_L2 if FULL_WIDTH_512 else LOCALITY_L1
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
 ROW_GROUP = 8
@@ -374,16 +383,15 @@ JIT_ROWS = {dtype: INLINE_PACK * kc for dtype, (_, kc, _) in BLOCKS.items()}
 #: 16x8192x1024 +13 %, 16-256 rows +3 to +8 %, float32 +2 to +9 %; two threads float64 +1 to +26 %
 #: (64x8192x3584 +25 %; 16x8192x3584 +8 to +55 %, more as the host's memory got busier), float32 +5 to +38 %;
 #: float64 B of rows 96 KiB apart -4 to -7 % at one thread (16x12288x1536 1.38 -> 1.33x OpenBLAS), level
-#: to +42 % at two. On AVX-512 run in halves (a Zen 4 EPYC, 1 MiB L2, fetching to L1) the wide tiles take
-#: the cap and the tall ones keep 8 strips: 2 wide strips over 8, in-process, 48-256 rows, 14 shapes, one
-#: thread float64 +0 to +5 %, float32 +0.6 to +9 %, two threads float64 -0.1 to +6 %, float32 +1 to +8 %
-#: (1 strip level with 2: -1 to +4 %); 4 tall strips lost at 16 rows (float64 16x8192x3584 -13 % at one
-#: thread, -5 % at two; 2 strips -22 and -15 %; float32 -1 to +2.5 %). The harness: docs/numba.md "What
-#: changed" (Zen 5) and "Groups of two wide strips" (Zen 4). AVX2 was not measured: no cap.
-JIT_GROUP_BYTES: dict[str, int] = {
-    "tall": 256 << 10 if FULL_WIDTH_512 else 0,
-    "wide": 256 << 10 if VECTOR_BITS == 512 else 0,
-}
+#: to +42 % at two. On AVX-512 run in halves (a Zen 4 EPYC, 1 MiB L2) the same cap: 2 wide strips over 8
+#: (the next group fetched to L1 then), in-process, 48-256 rows, 14 shapes, one thread float64 +0 to +5 %,
+#: float32 +0.6 to +9 %, two threads float64 -0.1 to +6 %, float32 +1 to +8 % (1 strip level with 2: -1 to
+#: +4 %). 4 tall strips lost there while the next group went to L1 (float64 16x8192x3584 -13 % at one thread,
+#: -5 % at two) and won once it went to L2 (FETCH_LOCALITY): over 8, 14 shapes of 16-32 rows from memory, 44
+#: cells, -8 to +11 %, median +2 % (float64 16x12288x3584 +11 % at two threads; the one loss over 1 %, float64
+#: 16x16384x6656 at two threads, -8 %). The harness: docs/numba.md "What changed" (Zen 5), "Groups of two wide
+#: strips" and "The next group into L2" (Zen 4). AVX2 was not measured: no cap.
+JIT_GROUP_BYTES: dict[str, int] = dict.fromkeys(("tall", "wide"), 256 << 10 if VECTOR_BITS == 512 else 0)
 
 
 class Tile:
@@ -837,8 +845,8 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
     While one group is multiplied, its calls fetch the next group's rows of B (FETCH_AHEAD,
     ``_next_group``): one or two lines of each row per call (``_fetch_share``). Short strips reading
-    B in place fetch their own rows ahead (``rows_ahead_in_place``) into the cache level ``level`` names (a
-    literal: ``in_place_fetch_level``).
+    B in place fetch their own rows ahead (``rows_ahead_in_place``). Either fetch fills the cache level
+    ``level`` names (a literal: ``fetch_level``).
     """
     literally(level)  # a build per level, called from Python too (the tests)
     mr, nr = tile_mr(abuf, tile), tile_nr(abuf, tile)
@@ -898,10 +906,10 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                 # a k step: B's fetch from memory overlaps this group's FMAs instead of stalling its packing.
                 at = ahead_at + fetch_at * line
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile, b_flat,
-                             (at, at + line), ldb, FETCH_LOCALITY)
+                             (at, at + line), ldb, level)
             elif fetch_n == 1:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile, b_flat,
-                             ahead_at + fetch_at * line, ldb, FETCH_LOCALITY)
+                             ahead_at + fetch_at * line, ldb, level)
             else:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, bsrc, boff, nr, flat_c, off, ldc, acc, tile,
                              None, 0, 0, 0)
@@ -1034,10 +1042,16 @@ def rows_ahead_in_place(m, mr, b_bytes, stride):
 
 
 @njit(cache=True)
-def in_place_fetch_level(b_bytes):
-    """The cache level (``llvm.prefetch``'s locality) that B of ``b_bytes`` read in place is fetched ahead into:
-    FETCH_LOCALITY from memory (B_FROM_MEMORY), L1 while B stays in L3 (see FETCH_LOCALITY)."""
-    return FETCH_LOCALITY if b_bytes >= B_FROM_MEMORY else LOCALITY_L1
+def fetch_level(b_bytes, packed_just_in_time):
+    """The cache level (``llvm.prefetch``'s locality) that rows of B of ``b_bytes`` are fetched ahead into (see
+    FETCH_LOCALITY). B packed just in time (a group ahead): FETCH_LOCALITY from memory (B_FROM_MEMORY),
+    JIT_IN_L3_LOCALITY while B stays in L3. B read in place (rows ahead): FETCH_LOCALITY from memory where such
+    B is fetched ahead at all (IN_PLACE_FROM_MEMORY), else L1; Zen 4 so keeps the one build of ``_block`` its
+    in-place rules were measured with."""
+    from_memory = b_bytes >= B_FROM_MEMORY
+    if packed_just_in_time:
+        return FETCH_LOCALITY if from_memory else JIT_IN_L3_LOCALITY
+    return FETCH_LOCALITY if from_memory and IN_PLACE_FROM_MEMORY else LOCALITY_L1
 
 
 @njit(cache=True)
@@ -1129,7 +1143,8 @@ def _gemm_source(kind: str):
         flat_c = c.reshape(m * n)
         bbuf = buffers(work, mc_max, kc_max, nc_max, group, 0, tile)[0]
         direct_a, direct_b = in_place(m, n, k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0, nthreads)
-        to_l2 = in_place_fetch_level(b_flat.size * b.itemsize) == LOCALITY_L2
+        # The level of either fetch (B read in place, or packed just in time by each thread: no other B fetches)
+        to_l2 = fetch_level(b_flat.size * b.itemsize, not direct_b) == LOCALITY_L2
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr
@@ -1160,8 +1175,8 @@ def _gemm_source(kind: str):
                         s0, s1 = (ch * body // chunks, (ch + 1) * body // chunks) if part == 0 else (body, strips)
                         for pc in range(p0, min(p0 + step, k), kc_even):
                             # Two call sites, a literal level each: two builds of _block with one call site each
-                            # for B read in place ahead (one build with two sites lost 8-19 % on either site's
-                            # shapes). Where FETCH_LOCALITY is L1 both pass L1: one build.
+                            # (one build with two sites lost 8-19 % on either site's shapes, B read in place
+                            # ahead). Where FETCH_LOCALITY is L1 both pass L1: one build.
                             # fmt: off
                             if to_l2:
                                 _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1,

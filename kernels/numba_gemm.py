@@ -84,7 +84,7 @@ class NumbaGemm(Kernel):
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
         # B's own rows fetched ahead, as _block decides
         ahead = impl.rows_ahead_in_place(case.m, mr, b_flat.nbytes, b.strides[0]) if direct_b else 0
-        level = "L2" if impl.in_place_fetch_level(b_flat.nbytes) == impl.LOCALITY_L2 else "L1"
+        level = "L2" if impl.fetch_level(b_flat.nbytes, False) == impl.LOCALITY_L2 else "L1"
         path += f" (fetched {ahead} rows ahead to {level})" if ahead else ""
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         rows_split = blocks > 1 and case.m <= mc  # short A, too few strips of B (_split)

@@ -342,10 +342,12 @@ def test_one_full_strip_of_a_fetches_the_whole_next_group():
 
 # None: MR rows and 16 tall take two lines a call; 8 tall (an 8-row strip of 12) one.
 @pytest.mark.parametrize("kind, m", [("wide", None), ("tall", 16), ("tall", 8)])
-def test_b_packed_just_in_time_is_fetched_a_group_ahead(kind, m):
+@pytest.mark.parametrize("level, instruction", [(3, "prefetcht0"), (2, "prefetcht1")])
+def test_b_packed_just_in_time_is_fetched_a_group_ahead(kind, m, level, instruction):
     """The micro-kernel calls that multiply a group of B packed just in time also fetch, a line or two a k step,
-    the rows of the next group (AVX-512, where it was measured): the compiled loop must hold the fetch, and
-    the product must stay right across groups and blocks of rows."""
+    the rows of the next group (AVX-512, where it was measured), into the cache level ``_block`` is built for
+    (``fetch_level``): the compiled loop must hold that fetch, and the product must stay right across groups
+    and blocks of rows."""
     import numba
 
     from gemmbench.kernels import _numba_gemm_impl as impl
@@ -361,13 +363,12 @@ def test_b_packed_just_in_time_is_fetched_a_group_ahead(kind, m):
     for pc in range(0, k, k // 2):  # two blocks of rows: the last group of the first fetches the second's
         # fmt: off
         fresh(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, pc, k // 2, 0, 0, -(-n // nr), n,
-              np.zeros(0), abuf, bjit, scratch, True, impl.INLINE_PACK, False, False, tile, impl.LOCALITY_L1)
+              np.zeros(0), abuf, bjit, scratch, True, impl.INLINE_PACK, False, False, tile, level)
         # fmt: on
     np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
-    # To the level FETCH_LOCALITY names: L2 (prefetcht1) on a full-width AVX-512 core, else L1 (prefetcht0).
-    want = "prefetcht1" if impl.FETCH_LOCALITY == impl.LOCALITY_L2 else "prefetcht0"
-    fetches = re.findall(rf"{want}\s", fresh.inspect_asm(fresh.signatures[0]))
-    assert bool(fetches) == impl.FETCH_AHEAD, f"{len(fetches)} {want} with FETCH_AHEAD={impl.FETCH_AHEAD}"
+    assert (level, instruction) in ((impl.LOCALITY_L1, "prefetcht0"), (impl.LOCALITY_L2, "prefetcht1"))
+    fetches = re.findall(rf"{instruction}\s", fresh.inspect_asm(fresh.signatures[0]))
+    assert bool(fetches) == impl.FETCH_AHEAD, f"{len(fetches)} {instruction} with FETCH_AHEAD={impl.FETCH_AHEAD}"
 
 
 def test_in_process_use_leaves_the_callers_affinity_alone():
@@ -705,19 +706,16 @@ def test_a_strip_of_twelve_rows_packs_b_from_memory_on_this_host_as_the_rule_say
 def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtype):
     """Short A packing B just in time fetches the next group while it multiplies this one; on AVX-512 both
     groups and A's block share the core's 1 MiB L2. A group holds at most JIT_GROUP_BYTES for its tile kind:
-    on a full-width core 256 KiB for both kinds (4 tall strips or 2 wide ones at KC 512, where INLINE_PACK's 8
-    held 512 KiB or 1 MiB); on AVX-512 run in halves (Zen 4) 2 wide strips, while the tall tile keeps 8 (4
-    lost 5-13 % at 16 rows there); AVX2 keeps INLINE_PACK strips at the table's KC. The row's blocks fact
+    on every AVX-512 core 256 KiB for both kinds (4 tall strips or 2 wide ones at KC 512, where INLINE_PACK's 8
+    held 512 KiB or 1 MiB; on Zen 4 the tall tile's cap paid once the next group was fetched into L2, not L1);
+    AVX2 keeps INLINE_PACK strips at the table's KC. The row's blocks fact
     names the group that ran, and the product, several groups a thread at two threads, passes the harness's
     verifier."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     itemsize = np.dtype(dtype).itemsize
     cap = 256 << 10
-    assert impl.JIT_GROUP_BYTES == {
-        "tall": cap if impl.FULL_WIDTH_512 else 0,
-        "wide": cap if impl.VECTOR_BITS == 512 else 0,
-    }
+    assert impl.JIT_GROUP_BYTES == dict.fromkeys(("tall", "wide"), cap if impl.VECTOR_BITS == 512 else 0)
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -727,7 +725,7 @@ def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtyp
             kc = impl.blocks(dtype, m, layout == "NN")[1]  # the KC the backend takes (AVX2: SHORT_A_KC)
             tile = impl.tile_for(m, case.n)
             group = impl.jit_strips(dtype, kc, tile)
-            if impl.FULL_WIDTH_512 or (impl.VECTOR_BITS == 512 and tile.kind == "wide"):
+            if impl.VECTOR_BITS == 512:
                 assert group == cap // (kc * tile.shape(dtype)[1] * itemsize)
                 assert group == {"tall": 4, "wide": 2}[tile.kind] == (4 if m == 16 else 2)
             else:
@@ -808,7 +806,7 @@ def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, ahead):
         prepared.launch()
         path = prepared.facts["path"]
         assert ("rows ahead" in path) == (rows > 0), path
-        if rows:  # to L2 from memory on a full-width core (FETCH_LOCALITY), else to L1
+        if rows:  # to L2 from memory on a full-width core (fetch_level), else to L1
             level = "L2" if ahead == "memory" and impl.FETCH_LOCALITY == impl.LOCALITY_L2 else "L1"
             assert f"B in place (fetched {rows} rows ahead to {level})" in path, path
         assert verify(case, ops, prepared.output).ok
@@ -1152,11 +1150,16 @@ def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
         kernel.teardown()
 
 
-def test_b_read_in_place_is_fetched_to_l2_only_from_memory():
-    """B read in place fetches its rows ahead into L1 while it stays in L3 (to L2 lost 11-16 % there) and into
-    FETCH_LOCALITY's level once it streams from memory (B_FROM_MEMORY and up)."""
+def test_rows_of_b_fetched_ahead_go_to_l2_from_memory_on_avx512():
+    """Rows of B fetched ahead go into L2 once B streams from memory (B_FROM_MEMORY and up): packed just in time
+    on any AVX-512 core (on Zen 4 L2 gained 13-22 % at 16 rows of float64), read in place on a full-width one
+    (the only one that fetches such B ahead). While B stays in L3, B read in place fetches into L1 (L2 lost
+    11-16 % there), and B packed just in time into L2 only on a full-width core (Zen 4 lost up to 6 % with L2).
+    AVX2 fetches nothing ahead: L1."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    assert impl.in_place_fetch_level(impl.B_FROM_MEMORY - 1) == impl.LOCALITY_L1
-    assert impl.in_place_fetch_level(impl.B_FROM_MEMORY) == impl.FETCH_LOCALITY
-    assert impl.FETCH_LOCALITY == (impl.LOCALITY_L2 if impl.FULL_WIDTH_512 else impl.LOCALITY_L1)
+    l1, l2, avx512, full = impl.LOCALITY_L1, impl.LOCALITY_L2, impl.VECTOR_BITS == 512, impl.FULL_WIDTH_512
+    assert impl.fetch_level(impl.B_FROM_MEMORY, True) == (l2 if avx512 else l1)
+    assert impl.fetch_level(impl.B_FROM_MEMORY - 1, True) == (l2 if full else l1)
+    assert impl.fetch_level(impl.B_FROM_MEMORY, False) == (l2 if full else l1)
+    assert impl.fetch_level(impl.B_FROM_MEMORY - 1, False) == l1
