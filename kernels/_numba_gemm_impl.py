@@ -55,7 +55,7 @@ from numba.core import cgutils
 from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, intrinsic, models, overload, register_model, typeof_impl, unbox
 
-from gemmbench.backend import aligned_zeros, avx512_in_halves, vector_bits
+from gemmbench.backend import aligned_zeros, avx512_in_halves, intel_avx512, vector_bits
 from gemmbench.backend.llvm import I32, I64, fma_function, splat, vector_type
 
 I8P = ir.IntType(8).as_pointer()
@@ -361,8 +361,18 @@ PANEL_BLOCKS = (
 #: at 24-64 rows float64 level, float32 +3 to +6 %; two threads KC 96 float64 +8 to +21 %, float32 +6 to
 #: +16 %, KC 192 +1 to +7 %. Transposed B is read along K, whose runs a short KC cuts (KC 96 lost 8-30 %);
 #: it keeps the table's KC. K of 256 or less gains nothing (float32 16x7168x256 -4 %).
+#: On Intel's AVX-512 (``intel_avx512``: a Xeon VM with 48 KiB L1d, 2 MiB L2 and 480 MiB L3) every short A
+#: that packs B takes KC 192 (groups of 5 wide or 10 tall strips within JIT_GROUP_BYTES): at KC 512 float64
+#: ran at 0.67-0.85 of OpenBLAS wherever B's rows were 28 KiB or more apart. Over KC 512, in-process
+#: (docs/examples/block_sizes.py), one thread, float64: 16x4096x512 +35 %, 16x3584x4096 +29 %, 32x3584x4096
+#: +17 %, 64x8192x8192 +17 %, 64x4096x1792 +17 %, 128x4096x4096 +9 %, 256x3584x4096 +4 %, 128x768x4096 +1 %
+#: (KC 256 gained 3-25 %, 128 and 384 less); float32 16x4096x512 +31 %, 32x3584x4096 +20 %, 64x8192x8192
+#: +19 %, 128x4096x4096 +11 %, 16x3584x4096 +12 %, 256x3584x4096 +1 %. Two threads, float64: +5 to +32 %
+#: (16x4096x512 +32 %, 16x3584x4096 +25 %, 32x4096x512 +22 %, 64x8192x8192 +13 %, 128x4096x4096 +11 %). A
+#: strip of A reading B in place (8 rows) keeps its KC: 192 lost 6 % there at two threads. The harness and the
+#: tall tile's sweep: docs/numba.md "On an Intel Xeon". AMD's AVX-512 cores keep the table's KC.
 SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
-    BLOCKS, ((16, 96), (64, 192)) if VECTOR_BITS == 256 else ()
+    BLOCKS, ((16, 96), (64, 192)) if VECTOR_BITS == 256 else ((SHORT_A, 192),) if intel_avx512() else ()
 )
 #: Short A (each thread packing its own strips of B just in time, nothing shared) runs all of a panel's
 #: rank-KC updates in one parallel region instead of one region an update: with SHORT_A_KC's KC of 96, K of

@@ -77,13 +77,14 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
-        for m, table in ((impl.SHORT_A + 1, impl.PANEL_BLOCKS), (impl.SHORT_A, impl.BLOCKS)):
+        for m in (impl.SHORT_A + 1, impl.SHORT_A):
             case = GemmCase(m, 2100, 700, dtype)
             ops = make_operands(case)
             prepared = kernel.prepare(case, ops)
             prepared.launch()
             prepared.launch()
-            mc, kc, nc = table[dtype]
+            mc, kc, nc = impl.blocks(dtype, m, True)  # PANEL_BLOCKS, or BLOCKS with short A's own KC (B packed)
+            assert (mc, kc, nc) == impl.PANEL_BLOCKS[dtype] or m <= impl.SHORT_A
             tile = impl.tile_for(m, case.n)
             mr, nr = tile.shape(dtype)
             mc = mc if m > impl.SHORT_A else -(-m // mr) * mr
@@ -108,7 +109,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
     itemsize = np.dtype(dtype).itemsize
     _, kc_table, nc_table = impl.BLOCKS[dtype]
     short = impl.SHORT_A_KC[dtype]
-    assert bool(short) == (impl.VECTOR_BITS == 256), "measured on AVX2 only"
+    assert bool(short) == (impl.VECTOR_BITS == 256 or impl.intel_avx512()), "measured on AVX2 and Intel's AVX-512"
     n, k = 2000, 1100
     for kc in {kc_table, *(kc for _, kc in short)}:
         assert kc <= kc_table
@@ -571,6 +572,50 @@ def test_avx512_in_halves_reads_vendor_family_and_flags(vendor, family, flags, h
 
 
 @pytest.mark.parametrize(
+    "vendor, flags, intel",
+    [
+        ("GenuineIntel", "fma avx2 avx512f avx512bw amx_tile", True),  # a Xeon with AVX-512
+        ("GenuineIntel", "fma avx2", False),  # an Intel core without it: AVX2's rules
+        ("AuthenticAMD", "fma avx2 avx512f avx512bw", False),  # Zen 4 and Zen 5 keep their own
+        ("GenuineIntel", "fma avx2 avx512vl", False),  # no avx512f: not AVX-512
+    ],
+)
+def test_intel_avx512_reads_vendor_and_flags(vendor, flags, intel):
+    """Intel's AVX-512 cores take their own KC for short A (SHORT_A_KC, measured on a Xeon): the predicate
+    reads /proc/cpuinfo's vendor and flags, and an empty block (no /proc/cpuinfo) is no Intel core."""
+    from gemmbench.hostfacts import intel_avx512
+
+    assert intel_avx512({"vendor_id": vendor, "cpu family": "6", "flags": flags}) is intel
+    assert intel_avx512({}) is False
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_short_a_on_intel_avx512_packs_b_at_kc_192(dtype):
+    """On Intel's AVX-512 every short A (up to SHORT_A rows) that packs row-major B takes KC 192 (at 512
+    float64 ran at 0.67-0.85 of OpenBLAS on a Xeon; 192 gained 4-35 %): the host's own table, whichever host
+    runs the test. A of more rows (a shared panel) and B read in place keep the table's KC, and a group of
+    strips at KC 192 stays within the tile kind's cap of bytes."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    _, kc_table, _ = impl.BLOCKS[dtype]
+    intel = impl.VECTOR_BITS == 512 and impl.intel_avx512()
+    if impl.VECTOR_BITS == 512:
+        assert impl.SHORT_A_KC[dtype] == (((impl.SHORT_A, 192),) if intel else ())
+    for m in (2, 16, 100, impl.SHORT_A):
+        if intel:
+            assert impl.blocks(dtype, m, True)[1] == 192
+        assert impl.blocks(dtype, m, False)[1] == kc_table  # B read in place (or stored transposed)
+    assert impl.blocks(dtype, impl.SHORT_A + 1, True) == impl.PANEL_BLOCKS[dtype]
+    itemsize = np.dtype(dtype).itemsize
+    for kind in ("tall", "wide"):
+        tile = impl.Tile(kind)
+        nr = tile.shape(dtype)[1]
+        strips = impl.jit_strips(dtype, 192, tile)
+        assert strips * 192 * nr * itemsize <= impl.JIT_GROUP_BYTES[kind] or not impl.JIT_GROUP_BYTES[kind]
+        assert strips >= 2, "KC 192 leaves room for more strips a group than KC 512"
+
+
+@pytest.mark.parametrize(
     "m, n, dtype, threads, halves, b_in_place",
     [
         (16, 4096, "float64", 1, True, True),  # Zen 4: two strips re-read rows 32 KiB apart in place
@@ -727,7 +772,9 @@ def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtyp
             group = impl.jit_strips(dtype, kc, tile)
             if impl.VECTOR_BITS == 512:
                 assert group == cap // (kc * tile.shape(dtype)[1] * itemsize)
-                assert group == {"tall": 4, "wide": 2}[tile.kind] == (4 if m == 16 else 2)
+                at_table_kc = kc == impl.BLOCKS[dtype][1]  # else Intel's KC 192 (SHORT_A_KC)
+                want = {"tall": 4, "wide": 2} if at_table_kc else {"tall": 10, "wide": 5}
+                assert group == want[tile.kind] == want["tall" if m == 16 else "wide"]
             else:
                 assert group == max(1, impl.JIT_ROWS[dtype] // kc)
             ops = make_operands(case)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..buffers import ALIGN, aligned_copy, aligned_empty, aligned_zeros, is_aligned
 from ..case import DTYPES, TRANSPOSES, GemmCase
 from ..device import Device, EventDevice, HostDevice
-from ..hostfacts import avx512_in_halves, blas_info, vector_bits
+from ..hostfacts import avx512_in_halves, blas_info, intel_avx512, vector_bits
 from ..kernel import Kernel, Operands, Prepared
 from ..nvml import ClockMonitor, open_nvml
 from ..probe import probe_stack, run_probe
@@ -40,6 +40,7 @@ __all__ = [
     "avx512_in_halves",
     "blas_info",
     "check_kernel",
+    "intel_avx512",
     "is_aligned",
     "open_nvml",
     "probe_stack",
