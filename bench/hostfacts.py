@@ -184,10 +184,9 @@ def avx512_in_halves(info: Mapping[str, str] | None = None) -> bool:
 
 
 def intel_avx512(info: Mapping[str, str] | None = None) -> bool:
-    """Whether the CPU is Intel's and has AVX-512 (full width, two 512-bit FMA pipes on a Xeon). Its L2 (2 MiB a
-    core on the Xeon measured here) and cache timings differ from AMD's full-width core (Zen 5), so the kernel's
-    block sizes measured on one need not suit the other. ``info`` is /proc/cpuinfo's first block (read when
-    None)."""
+    """Whether the CPU is Intel's and has AVX-512 (run at full width, as on Zen 5). Its caches (2 MiB of L2 a
+    core on the Xeon measured here, 1 MiB on Zen 5) and their timings differ from AMD's, so the kernel's block
+    sizes measured on one need not suit the other. ``info`` is /proc/cpuinfo's first block (read when None)."""
     info = _cpuinfo() if info is None else info
     return "avx512f" in info.get("flags", "").split() and info.get("vendor_id") == "GenuineIntel"
 
