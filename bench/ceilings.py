@@ -225,6 +225,10 @@ class CeilingSet:
                 return hit
         return None
 
+    def spec_peak(self, host: str, device: str, dtype: str, threads: int, compute: str = "") -> Ceiling | None:
+        """The spec sheet's compute roof of ``dtype`` in ``compute``: the bound a result cannot pass."""
+        return self._best("compute", ("spec:",), host, device, dtype, threads, True, compute)
+
     def bandwidth(self, host: str, device: str, threads: int) -> Ceiling | None:
         """Measured triad bandwidth (best at the nearest thread count), else measured copy bandwidth (the
         NumPy-only fallback of ``gemmbench machine``), else the spec sheet's."""

@@ -152,22 +152,33 @@ class CupyGemm(Kernel):
 
     def supports(self, case: GemmCase) -> str | None:
         reason = super().supports(case)
-        if reason or case.dtype != "bfloat16":
+        if reason:
             return reason
-        return self._bf16_problem()
+        if self.allow_tf32 and case.batch > 1:
+            # CuPy's 3-D matmul calls cublasGemmStridedBatchedEx at the dtype's own compute type and never
+            # reads CUPY_TF32: on an H200 it ran at the plain backend's rate (ratio 1.000), true float32 that a
+            # row would have placed under the TF32 roof (docs/accelerators.md, "On a real GPU").
+            return "CuPy's batched matmul ignores CUPY_TF32 (true float32): measure batched float32 with 'cupy'"
+        if case.dtype == "bfloat16":
+            return self._bf16_problem(case.batch > 1)
+        return None
 
-    def _bf16_problem(self) -> str | None:
-        """CuPy gained bfloat16 (through ml_dtypes) only recently: try a 2x2 product once."""
+    def _bf16_problem(self, batched: bool) -> str | None:
+        """CuPy gained bfloat16 (through ml_dtypes) only recently, and its batched route later still (14.2 raised
+        a TypeError): try a 2x2 product, 2-D or batched, once each."""
         if not hasattr(self, "_bf16"):
+            self._bf16: dict[bool, str | None] = {}
+        if batched not in self._bf16:
+            shape, what = ((2, 2, 2), "batched bfloat16") if batched else ((2, 2), "bfloat16")
             try:
                 import ml_dtypes
 
-                x = self.cp.asarray(np.ones((2, 2), dtype=ml_dtypes.bfloat16))
-                self.cp.matmul(x, x)
-                self._bf16 = None
+                x = self.cp.asarray(np.ones(shape, dtype=ml_dtypes.bfloat16))
+                self.cp.matmul(x, x, out=self.cp.empty(shape, dtype=x.dtype))
+                self._bf16[batched] = None
             except Exception as exc:  # TypeError/NotImplementedError on CuPy without bfloat16
-                self._bf16 = f"this CuPy ({self.cp.__version__}) has no bfloat16 matmul: {type(exc).__name__}"
-        return self._bf16
+                self._bf16[batched] = f"this CuPy ({self.cp.__version__}) has no {what} matmul: {type(exc).__name__}"
+        return self._bf16[batched]
 
     def prepare(self, case: GemmCase, operands: Operands) -> Prepared:
         cp = self.cp

@@ -167,7 +167,11 @@ def make_cupy(
     gemm_ms: float = GEMM_MS,
     launch_host_ms: float = 0.0,
     l2_bytes: int = 50 << 20,
+    batched_bfloat16: bool = False,
 ) -> types.SimpleNamespace:
+    """CuPy as 14.2 behaves on an H200 (tests/test_cupy_device.py): CUPY_TF32 read once, at the first 2-D
+    float32 matmul; batched (3-D) matmuls at full float32 whatever it says, and without bfloat16 (a
+    TypeError) unless ``batched_bfloat16``."""
     import os
 
     tl = Timeline(capacity, gemm_ms, launch_host_ms)
@@ -175,9 +179,12 @@ def make_cupy(
     mode: dict = {}
 
     def matmul(a, b, out):
-        if "tf32" not in mode and a.dtype == np.float32:  # CuPy reads CUPY_TF32 once, at the first float32 matmul
+        batched = len(a.shape) > 2
+        if batched and a.dtype.name == "bfloat16" and not batched_bfloat16:
+            raise TypeError("data type 'E' not understood")
+        if "tf32" not in mode and a.dtype == np.float32 and not batched:  # read at the first 2-D float32 matmul
             mode["tf32"] = os.environ.get("CUPY_TF32") == "1"
-        _gemm(tl, a, b, out, first, mode.get("tf32", False))
+        _gemm(tl, a, b, out, first, mode.get("tf32", False) and not batched)
 
     class RawKernel:
         def __init__(self, code: str, name: str) -> None:

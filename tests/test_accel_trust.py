@@ -10,10 +10,13 @@ backend that fails.
 """
 
 import csv
+import dataclasses
 import functools
+import itertools
 import json
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from gemmbench.ceilings import Ceiling, CeilingSet, read_ceilings
 from gemmbench.cli import main
 from gemmbench.codec import encode
 from gemmbench.commands import machine as machine_cmd
+from gemmbench.devceilings import device_ceilings
 from gemmbench.kernels import cupy_gemm
 from gemmbench.kernels.ascend_gemm import AscendGemm, AscendGemmHF32
 from gemmbench.kernels.cupy_gemm import CupyGemm, CupyGemmTF32
@@ -88,6 +92,56 @@ def test_npu_leads_with_untimed_launches_when_there_is_no_spin_kernel(monkeypatc
     assert "launch-bound" not in row.noise
 
 
+def _stall_before_end_marks(kernel, stalls_ms):
+    """Make the host stall before recording some end marks (after the block's last launch): ``stalls_ms``
+    gives the stall of each end mark in turn."""
+    device = kernel.device()
+    record, marks = device.record, itertools.count()
+    stalls = iter(stalls_ms)
+
+    def late(event):
+        if next(marks) % 2:  # marks come in pairs: start, end
+            time.sleep(next(stalls, 0.0) * 1e-3)
+        record(event)
+
+    device.record = late
+    return kernel
+
+
+def test_a_stall_before_the_end_mark_of_a_long_gemm_idles_nothing_and_costs_no_block(monkeypatch):
+    """An H200 set aside blocks of a 21 ms GEMM as issued past their hold: the whole block, end mark included,
+    had to be issued within a hold sized for the launches alone. A stall after the last launch of a 20 ms
+    GEMM leaves the stream busy; only a stall that can idle it sets a block aside."""
+    _install_cupy(monkeypatch, gemm_ms=20.0)
+    kernel = CupyGemm()
+    kernel.setup(1)
+    _stall_before_end_marks(kernel, [0.0, 8.0] * 50)  # the hold, sized from the block before, misses every other
+    row, samples, disturbed = _run(kernel, GemmCase(32, 32, 32, "float32"))
+    assert row.status == "ok", row.reason
+    assert not disturbed and "unheld_blocks" not in json.loads(row.facts), row.noise
+    assert samples == pytest.approx([20e-3] * len(samples), rel=1e-6)
+
+
+def test_a_host_hiccup_shorter_than_a_twentieth_of_the_block_costs_no_block(monkeypatch):
+    """The hold was twice the dispatch plus 50 us whatever the block's length: a 0.5 ms hiccup of the host
+    between the start mark and the launch of a 20 ms GEMM set the block aside. A hold of 5 % of the block
+    absorbs it; the stream is busy with the spin kernel all that while."""
+    cp = _install_cupy(monkeypatch, gemm_ms=20.0)
+    cp.timeline.stalls = dict.fromkeys(range(5, 60, 2), 0.5)
+    row, samples, disturbed = _run(CupyGemm(), GemmCase(32, 32, 32, "float32"))
+    assert row.status == "ok", row.reason
+    assert not disturbed and samples == pytest.approx([20e-3] * len(samples), rel=1e-6), row.noise
+
+
+def test_blocks_set_aside_for_the_hold_alone_are_not_called_throttled(monkeypatch):
+    """An H200 row read 'throttled (0 of 9 timed blocks: )' next to 'host slower than the hold'."""
+    cp = _install_cupy(monkeypatch)
+    _nvml(monkeypatch)  # clocks steady, never throttled
+    cp.timeline.stalls = {3 + i: 0.2 * 3**i for i in range(8)}  # every block outruns a hold sized from the last
+    row = _run(CupyGemm(), GemmCase(64, 64, 64, "float32")).row
+    assert "blocks issued after it ran out" in row.noise and "throttled" not in row.noise, row.noise
+
+
 # ---------------------------------------------------------------- 2. compute precision
 
 
@@ -111,6 +165,31 @@ def test_tf32_backend_is_float32_only(monkeypatch):
     _install_cupy(monkeypatch)
     row = _run(CupyGemmTF32(), GemmCase(16, 16, 16, "float64"), FAST_POLICY).row
     assert row.status == "skipped" and "float32" in row.reason
+
+
+def test_cupy_tf32_refuses_batched_cases_which_cupy_runs_in_true_float32(monkeypatch):
+    """On an H200, cupy-tf32's batched rows ran at the plain backend's rate: CuPy's 3-D matmul never reads
+    CUPY_TF32. They passed the (looser) TF32 check and sat at 11 % of the TF32 roof, labelled tf32."""
+    _install_cupy(monkeypatch)
+    row = _run(CupyGemmTF32(), GemmCase(64, 48, 128, "float32", batch=4), FAST_POLICY).row
+    assert row.status == "skipped" and "ignores CUPY_TF32" in row.reason and "'cupy'" in row.reason
+    assert _run(CupyGemmTF32(), GemmCase(64, 48, 128, "float32"), FAST_POLICY).row.compute == "tf32"
+
+
+@pytest.mark.parametrize("supported", [False, True])
+def test_batched_bfloat16_is_probed_on_its_own(monkeypatch, supported):
+    """CuPy 14.2 multiplies 2-D bfloat16 but raises a TypeError for 3-D: an ``error`` row, where the backend
+    can say in advance that this CuPy cannot."""
+    pytest.importorskip("ml_dtypes")
+    _install_cupy(monkeypatch, batched_bfloat16=supported)
+    session = Session(CupyGemm(), RunHeader("t", FAST_POLICY, 1), pin=False)
+    assert session.run(Job(GemmCase(32, 32, 64, "bfloat16"))).row.status == "ok"
+    row = session.run(Job(GemmCase(32, 32, 64, "bfloat16", batch=4))).row
+    if supported:
+        assert row.status == "ok", row.reason
+    else:
+        assert row.status == "skipped"
+        assert row.reason == "this CuPy (14.0.0-fake) has no batched bfloat16 matmul: TypeError"
 
 
 def test_hf32_is_a_compute_precision_on_910b_only(monkeypatch):
@@ -155,6 +234,20 @@ def test_rows_are_placed_by_their_compute_precision(monkeypatch):
     )
     assert place_row(plain, roofs).peak_gflops == 1.0
     assert place_row(tf32, roofs).peak_gflops == 8.0
+
+
+def test_a_gpu_row_above_its_practical_peak_is_suspect_only_above_the_spec_sheet():
+    """An H200's honest rows read 100-103 % of its measured 8192^3 rate (float32: Llama-3.1-8B's lm_head 103 %)
+    and were all flagged `suspect`. The measured peak stays the %peak reference; the spec sheet is the bound."""
+    row = make_row(device="NVIDIA H200", host="h", dtype="bfloat16", gflops=776_000.0)
+    practical = Ceiling("compute", "gemm-peak", "bfloat16", 0, 763_000.0, "measured", "h", "NVIDIA H200")
+    spec = CeilingSet(spec_ceilings(find_spec("NVIDIA H200"), "h", "NVIDIA H200")).ceilings
+    placed = place_row(row, CeilingSet([practical, *spec]))
+    assert placed.pct_peak == pytest.approx(101.7, abs=0.1) and "suspect" not in placed.noise
+    alone = place_row(row, CeilingSet([practical]))  # a GPU the spec sheet does not know: the practical peak
+    assert alone.noise.startswith("suspect: 102% of the gemm-peak roof (measured)")
+    absurd = place_row(dataclasses.replace(row, gflops=1_200_000.0), CeilingSet([practical, *spec]))
+    assert absurd.noise.startswith("suspect: 121% of the spec:bfloat16 roof (spec)"), absurd.noise
 
 
 def test_spec_sheet_tf32_and_fp64_tensor_roofs_are_keyed_right():
@@ -211,6 +304,25 @@ def test_throttled_blocks_are_set_aside_and_the_row_flagged(monkeypatch):
     assert "throttled" in row.noise and "sw thermal slowdown" in row.noise
     facts = json.loads(row.facts)
     assert facts["throttle_reasons"] == "sw thermal slowdown" and facts["sm_clock_mhz"] == "1980"
+
+
+def test_the_device_roof_is_its_fastest_unthrottled_block(monkeypatch):
+    """An H200's 8192^3 bfloat16 median mixed blocks slowed by its power cap (1.4 of 2 ms here) with
+    full-clock ones, and Llama-3.1-8B's prefill GEMMs then read 102 % of that roof: `suspect`, falsely."""
+    cp = _install_cupy(monkeypatch)
+    queries = itertools.count()
+
+    def reasons():  # the power cap on for every other block (two queries a block), and the GEMM slower then
+        capped = next(queries) // 2 % 2 == 1
+        cp.timeline.gemm_ms = 2.0 / 0.7 if capped else 2.0
+        return fake_accel.SW_POWER_CAP if capped else 0
+
+    _nvml(monkeypatch, reasons=reasons)
+    kernel = CupyGemm()
+    kernel.setup(1)
+    roof = next(c for c in device_ceilings(kernel, size=64, policy=POLICY) if c.name == "gemm-peak")
+    assert roof.value == pytest.approx(2 * 64**3 / 2e-3 / 1e9, rel=1e-3), roof
+    assert roof.method.startswith("fastest of ") and "set aside" in roof.method
 
 
 def test_changing_clocks_are_recorded_and_flagged(monkeypatch):

@@ -215,3 +215,16 @@ def test_workload_rows_get_a_step_time_breakdown(tmp_path):
     assert roles == {"mlp.down": 13.0, "attn.qkv": 6.5}
     assert main(["plot", str(path), "--out", str(tmp_path / "p"), "--formats", "png"]) == 0
     assert (tmp_path / "p" / "w-workload1.png").exists()
+
+
+def test_titles_name_the_accelerator_not_the_host_cpu_that_drove_it():
+    """An H200's roofline was titled 'Intel(R) Xeon(R) Processor (vm) | BLAS openblas ...': the host's CPU and
+    BLAS, which no point on it ran on."""
+    from gemmbench.commands.plot import PlotInput, _title
+
+    gpu = make_row(host="vm", device="NVIDIA H200", backend="cupy", cpu_model="Intel(R) Xeon(R)", blas="openblas x1")
+    cpu = make_row(host="vm", device="cpu: Intel(R) Xeon(R)", cpu_model="Intel(R) Xeon(R)", blas="openblas x1")
+    title = _title("Roofline", PlotInput([gpu], [], []), [gpu])
+    assert "NVIDIA H200 (vm)" in title and "Xeon" not in title and "BLAS" not in title
+    both = _title("Roofline", PlotInput([gpu, cpu], [], []), [gpu, cpu])
+    assert "Intel(R) Xeon(R) (vm); NVIDIA H200 (vm)" in both and "BLAS openblas" in both

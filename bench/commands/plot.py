@@ -86,14 +86,21 @@ def _plt() -> Any:
     return plt
 
 
+def _on_host(r: Measurement) -> bool:
+    """Whether the row ran on the host's CPU (device ``cpu: <model>``), not on an accelerator."""
+    return not r.device or r.device.startswith("cpu")
+
+
 def _title(kind: str, data: PlotInput, rows: Sequence[Measurement]) -> str:
+    """What ran where: the CPU model for host rows, the accelerator (an H200 row's host CPU is not the subject)
+    for the others; the BLAS of host rows only."""
     first = rows[0] if rows else None
-    machines = "; ".join(sorted({f"{r.cpu_model or r.device} ({r.host})" for r in rows})) or "no results"
+    machines = "; ".join(sorted({f"{(r.cpu_model or r.device) if _on_host(r) else r.device} ({r.host})" for r in rows}))
     date = min((r.timestamp[:10] for r in rows), default="")
-    blas = sorted({r.blas.rsplit(" x", 1)[0] for r in rows if r.blas})  # thread count is in the title already
+    blas = sorted({r.blas.rsplit(" x", 1)[0] for r in rows if r.blas and _on_host(r)})  # threads: in the title
     threads = ",".join(str(t) for t in sorted({r.threads for r in rows}))
     extra = f" | BLAS {blas[0]}" if len(blas) == 1 else (" | several BLAS" if blas else "")
-    return f"{kind} — {machines} — {date}{extra} | threads {threads}" if first else kind
+    return f"{kind} — {machines or 'no results'} — {date}{extra} | threads {threads}" if first else kind
 
 
 def _save(fig: Any, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
