@@ -77,7 +77,13 @@ TILES = {
     512: {"tall": {"float32": (12, 32), "float64": (12, 16)}, "wide": {"float32": (6, 64), "float64": (6, 32)}},
     128: {"tall": {"float32": (4, 8), "float64": (4, 4)}, "wide": {"float32": (4, 8), "float64": (4, 4)}},
 }[VECTOR_BITS]
-TALL_MAX_M = 32
+#: On Intel's AVX-512 (``intel_avx512``, a Xeon with 2 MiB of L2 a core) the wide tile from 17 rows. Paired,
+#: five rounds, float32 and float64, one and two threads, M = 24-32 against Llama-3.1-8B's layers at --tp 8:
+#: Numba's own rate +1 to +21 % in 16 of 20 cells, level in one, -3 to -7 % in three where OpenBLAS's own fell
+#: 4-6 % in the same run; against OpenBLAS 18 cells up (float64 32x4096x512 at two threads 1.014 -> 1.120,
+#: 32x3584x4096 0.909 -> 0.963), float64 one thread 32x4096x1792 1.035 -> 1.020 and 24x3584x4096 0.786 -> 0.784
+#: (docs/numba.md, "The wide tile from 17 rows").
+TALL_MAX_M = 16 if VECTOR_BITS == 512 and intel_avx512() else 32
 #: On AVX2 float32 (4 x 24 over 6 x 16; float64 has one tile) A of up to TALL_WIDE_B[0] rows against B of at
 #: least TALL_WIDE_B[1] columns takes the tall tile too: a group of eight strips packed just in time then
 #: reads each row of B in a run of 768 bytes rather than 512, and packing alone (KC 512, median of seven) read

@@ -157,7 +157,7 @@ class CupyGemm(Kernel):
         if self.allow_tf32 and case.batch > 1:
             # CuPy's 3-D matmul calls cublasGemmStridedBatchedEx at the dtype's own compute type and never
             # reads CUPY_TF32: on an H200 it ran at the plain backend's rate (ratio 1.000), true float32 that a
-            # row would have placed under the TF32 roof (docs/accelerators.md, "On a real GPU").
+            # row would have placed under the TF32 roof (docs/accelerators.md, fix 2).
             return "CuPy's batched matmul ignores CUPY_TF32 (true float32): measure batched float32 with 'cupy'"
         if case.dtype == "bfloat16":
             return self._bf16_problem(case.batch > 1)

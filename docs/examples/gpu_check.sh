@@ -39,9 +39,9 @@ step() { # step SECONDS NAME COMMAND...: one line before and after, the exit sta
     cp "$(ls -t results/machine-*.csv | grep -v gemm.csv | head -1)" "$out/"  # beside gpu.csv: plot and report find it
     step 80 "squares" "${gb[@]}" run -b cupy,cupy-tf32 -j 1 --sizes 2048,8192 -d float64,float32,bfloat16 \
         --max-time 0.3 -o "$out/gpu.csv"
-    step 150 "llama3.1-8b prefill" "${gb[@]}" run -b cupy,cupy-tf32 -j 1 --workload llama3.1-8b --phase prefill \
+    step 200 "llama3.1-8b prefill" "${gb[@]}" run -b cupy,cupy-tf32 -j 1 --workload llama3.1-8b --phase prefill \
         -d bfloat16,float32 --max-time 0.3 -o "$out/gpu.csv"
-    step 60 "llama3.1-8b decode" "${gb[@]}" run -b cupy -j 1 --workload decode:llama3.1-8b -d bfloat16 --max-time 0.3 \
+    step 100 "llama3.1-8b decode" "${gb[@]}" run -b cupy -j 1 --workload decode:llama3.1-8b -d bfloat16 --max-time 0.3 \
         -o "$out/gpu.csv"
     step 30 "project" "${gb[@]}" project --workload llama3.1-8b:prefill --dtype bfloat16 --spec H200 "$out/gpu.csv" \
         -o "$out/project.csv"
