@@ -62,6 +62,8 @@ I8P = ir.IntType(8).as_pointer()
 ZERO = ir.Constant(I64, 0)
 
 VECTOR_BITS = vector_bits()
+#: Intel's AVX-512 (a Xeon): its own short-A KC (SHORT_A_KC) and tile reach (TALL_MAX_M), measured there.
+INTEL_AVX512 = VECTOR_BITS == 512 and intel_avx512()
 #: (MR, NR) per tile kind, dtype and vector width. NR is a multiple of the lanes per vector. Both kinds
 #: fill the register file with MR x NR/W accumulators; on AVX-512 they differ. "tall" (12 rows) serves short A
 #: (m <= TALL_MAX_M), whose B streams past few rows: each B load feeds 12 FMAs. "wide" (6 rows, twice the
@@ -83,7 +85,7 @@ TILES = {
 #: 4-6 % in the same run; against OpenBLAS 18 cells up (float64 32x4096x512 at two threads 1.014 -> 1.120,
 #: 32x3584x4096 0.909 -> 0.963), float64 one thread 32x4096x1792 1.035 -> 1.020 and 24x3584x4096 0.786 -> 0.784
 #: (docs/numba.md, "The wide tile from 17 rows").
-TALL_MAX_M = 16 if VECTOR_BITS == 512 and intel_avx512() else 32
+TALL_MAX_M = 16 if INTEL_AVX512 else 32
 #: On AVX2 float32 (4 x 24 over 6 x 16; float64 has one tile) A of up to TALL_WIDE_B[0] rows against B of at
 #: least TALL_WIDE_B[1] columns takes the tall tile too: a group of eight strips packed just in time then
 #: reads each row of B in a run of 768 bytes rather than 512, and packing alone (KC 512, median of seven) read
@@ -378,7 +380,7 @@ PANEL_BLOCKS = (
 #: strip of A reading B in place (8 rows) keeps its KC: 192 lost 6 % there at two threads. The harness and the
 #: tall tile's sweep: docs/numba.md "On an Intel Xeon". AMD's AVX-512 cores keep the table's KC.
 SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
-    BLOCKS, ((16, 96), (64, 192)) if VECTOR_BITS == 256 else ((SHORT_A, 192),) if intel_avx512() else ()
+    BLOCKS, ((16, 96), (64, 192)) if VECTOR_BITS == 256 else ((SHORT_A, 192),) if INTEL_AVX512 else ()
 )
 #: Short A (each thread packing its own strips of B just in time, nothing shared) runs all of a panel's
 #: rank-KC updates in one parallel region instead of one region an update: with SHORT_A_KC's KC of 96, K of

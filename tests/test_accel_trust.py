@@ -133,6 +133,18 @@ def test_a_host_hiccup_shorter_than_a_twentieth_of_the_block_costs_no_block(monk
     assert not disturbed and samples == pytest.approx([20e-3] * len(samples), rel=1e-6), row.noise
 
 
+def test_a_stall_between_two_launches_of_a_block_of_short_gemms_is_still_set_aside(monkeypatch):
+    """The per-launch credit must not excuse a real gap: 0.3 ms GEMMs, several to a block, and a 3 ms stall
+    before every seventh launch, ten times what the launches queued ahead can cover. Every such block is set
+    aside; every kept sample is the device's 0.3 ms."""
+    cp = _install_cupy(monkeypatch, gemm_ms=0.3)
+    cp.timeline.stalls = dict.fromkeys(range(10, 400, 7), 3.0)
+    row, samples, disturbed = _run(CupyGemm(), GemmCase(32, 32, 32, "float32"))
+    assert row.status == "ok", row.reason
+    assert samples == pytest.approx([0.3e-3] * len(samples), rel=1e-6)
+    assert len(disturbed) >= 3 and min(disturbed) > 0.3e-3 * 1.2, disturbed
+
+
 def test_blocks_set_aside_for_the_hold_alone_are_not_called_throttled(monkeypatch):
     """An H200 row read 'throttled (0 of 9 timed blocks: )' next to 'host slower than the hold'."""
     cp = _install_cupy(monkeypatch)
