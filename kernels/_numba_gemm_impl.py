@@ -277,6 +277,21 @@ INLINE_PACK = 8
 #: rows), and the kernel computes 8x256x256 (B in L2) at 22 GFLOP/s but 8x7168x8192 at 13, as OpenBLAS does
 #: (two hours later, a faster hour on the shared host: 24 GB/s, 25 and 19 GFLOP/s; docs/numba.md "What holds").
 FETCH_AHEAD = VECTOR_BITS == 512
+#: B packed just in time is fetched a group ahead (FETCH_AHEAD) only while it is smaller than this many bytes;
+#: short A packing larger B takes UNFETCHED_KC. On Intel's AVX-512 (a Xeon VM: 2 MiB L2 a core, a 480 MiB
+#: L3 shared with the host's other guests) the fetch lost once B passed about 100 MiB. Without it over with
+#: it, in-process A/B (docs/examples/kernel_ab.py), one thread, float64: B of 112-512 MiB +3 to +20 %
+#: (24x3584x4096 +20 %, 16x8192x3584 +19 %, 64x8192x8192 +12 %, 128x4096x4096 +6 %), 104 MiB +2 to +8 %,
+#: 88 MiB -3 to +4 %, 72 MiB -6 to +1 %, 16-64 MiB -7 to +2 % (16x4096x512 -5 and -7 %); float32 112-256 MiB
+#: +8 to +14 %, 56-64 MiB -3 to +4 %, 8-32 MiB -3 to -7 %. Two threads, B of 112-512 MiB: float64 -1 to +11 %,
+#: float32 +6 to +20 %. Why is not settled (docs/numba.md "Large B packed without the fetch ahead").
+JIT_FETCH_MAX_B = 96 << 20 if INTEL_AVX512 else 1 << 62
+#: KC of short A packing B of JIT_FETCH_MAX_B bytes or more (nothing fetches it ahead); the group keeps its
+#: bytes (8 wide strips, 16 tall). On the Xeon, over SHORT_A_KC's 192, in-process (docs/examples/block_sizes.py):
+#: one thread float64 +2 to +9 % (32x3584x4096 +9 %, 128x4096x4096 +2 %), float32 +5 to +9 % at 16-64 rows,
+#: level at 128x14336x4096; two threads float64 +2 to +12 %. KC 96 and 64 read -2 to +3 % of 128 at 16-32
+#: rows and -2 to -6 % at 64-256; 160 lost 1-4 %, 256 lost 2-10 %.
+UNFETCHED_KC = 128
 #: Short A of one strip of 1/2 to 2/3 MR rows (M = 6-8 against 12-row tiles) reads row-major B in place while
 #: B stays in L3 (under B_FROM_MEMORY), and each k step also fetches the two lines its call reads
 #: IN_PLACE_AHEAD rows further down B. Without the fetch such strips read in place lost to packing (an 8-row
@@ -351,12 +366,18 @@ BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 
 #: takes NC 1024 too (a 4 MiB panel). Over NC 4096, in-process, one thread: 1500x2500x700 +7 %, 700x2500x1500
 #: +8 %, 512x4096x4096 +8 %, 2048^3 +5 %, 1000x1000x3000 +1 % (NC 512-768 level with 1024, 1536-2048 -1 to
 #: -5 %; KC 256 or MC 120 lost 1-3 %); two threads -2 to +6 %. Float32 NC 1024 was level to +4.5 % at one
-#: thread and -2.4 to +2.4 % at two, and stays. Not measured on a full-width core: BLOCKS there.
+#: thread and -2.4 to +2.4 % at two, and stays. On Intel's AVX-512 (a Xeon VM, 48 KiB L1d) float64 takes KC 128:
+#: a KC x NR strip of B (32 KiB) then stays in L1 while the block's strips of A pass it. Over KC 512, in-process,
+#: one thread: 1024^3 +12 %, 512x4096x4096 +8 %, 700x2500x1500 +6 %, 2048^3 +5 %, 1500x2500x700 +3 % (KC 256
+#: and 192 -2 to +6 %, MC 120 or 240 at KC 128 -5 to -17 %); two threads +4 to +9 %, 512x4096x4096 -1 %.
+#: Float32 KC 128 lost 6 % at 1500x2500x700 and stays. Zen 5 (full width, AMD): BLOCKS, not measured there.
 PANEL_BLOCKS = (
     {"float32": (72, 512, 1024), "float64": (60, 256, 1024)}
     if VECTOR_BITS == 256
     else {**BLOCKS, "float64": (60, 512, 1024)}
     if avx512_in_halves()
+    else {**BLOCKS, "float64": (60, 128, 4096)}
+    if INTEL_AVX512
     else BLOCKS
 )
 #: Short A of at most ROWS rows that packs row-major B just in time takes this KC: ((ROWS, KC), ...) per
@@ -861,7 +882,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     place (``direct_b``: row-major B, very short A). ``bjit`` is reused for every group, so
     it stays in L2: packing each group into fresh memory (its place in a panel-sized
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
-    While one group is multiplied, its calls fetch the next group's rows of B (FETCH_AHEAD,
+    While one group is multiplied, its calls fetch the next group's rows of B (``fetches_group_ahead``,
     ``_next_group``): one or two lines of each row per call (``_fetch_share``). Short strips reading
     B in place fetch their own rows ahead (``rows_ahead_in_place``). Either fetch fills the cache level
     ``level`` names (a literal: ``fetch_level``).
@@ -872,7 +893,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     if not direct_a:
         pack_a(a, ic, mc, pc, kc, abuf, tile)
     first = pc == 0
-    fetching = FETCH_AHEAD and pack_b_here and b_flat.size > 0
+    fetching = pack_b_here and fetches_group_ahead(b_flat.size * b.itemsize)
     ahead_at, ahead_lines, line = 0, 0, 64 // b.itemsize
     ahead_rows = rows_ahead_in_place(mc, mr, b_flat.size * b.itemsize, ldb * b.itemsize) if direct_b else 0
     for s in range(s0, s1):
@@ -1070,6 +1091,13 @@ def fetch_level(b_bytes, packed_just_in_time):
     if packed_just_in_time:
         return FETCH_LOCALITY if from_memory else JIT_IN_L3_LOCALITY
     return FETCH_LOCALITY if from_memory and IN_PLACE_FROM_MEMORY else LOCALITY_L1
+
+
+@njit(cache=True)
+def fetches_group_ahead(b_bytes):
+    """Whether a thread packing row-major B of ``b_bytes`` just in time fetches each next group ahead while it
+    multiplies the current one (FETCH_AHEAD, under JIT_FETCH_MAX_B)."""
+    return FETCH_AHEAD and 0 < b_bytes < JIT_FETCH_MAX_B
 
 
 @njit(cache=True)
@@ -1501,7 +1529,7 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_row
     name = np.dtype(dtype).name
     tile = tile_for(m, n)
     mr, nr = tile.shape(name)
-    mc, kc, nc = blocks(name, m, packs_b_rows)
+    mc, kc, nc = blocks(name, m, packs_b_rows, n * k * np.dtype(dtype).itemsize)
     group = jit_strips(name, kc, tile)
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
@@ -1510,14 +1538,16 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_row
     return aligned_zeros(b_panel + slots * (a_block + b_jit + tile), dtype), mc, kc, nc, group
 
 
-def blocks(dtype: str, m: int, packs_b_rows: bool) -> tuple[int, int, int]:
+def blocks(dtype: str, m: int, packs_b_rows: bool, b_bytes: int = 0) -> tuple[int, int, int]:
     """(MC, KC, NC) for A of ``m`` rows: PANEL_BLOCKS for several row blocks, BLOCKS for one (short A), with
-    the KC of SHORT_A_KC for as few rows as it lists when ``packs_b_rows`` (B packed from row-major storage)."""
+    the KC of SHORT_A_KC for as few rows as it lists when ``packs_b_rows`` (B packed from row-major storage),
+    or UNFETCHED_KC when B of ``b_bytes`` is too large to be fetched ahead (JIT_FETCH_MAX_B)."""
     if m > SHORT_A:
         return PANEL_BLOCKS[dtype]
     mc, kc, nc = BLOCKS[dtype]
     if packs_b_rows:
         kc = next((short_kc for rows, short_kc in SHORT_A_KC[dtype] if m <= rows), kc)
+        kc = UNFETCHED_KC if b_bytes >= JIT_FETCH_MAX_B else kc
     return mc, kc, nc
 
 

@@ -84,10 +84,12 @@ class NumbaGemm(Kernel):
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
         # B's own rows fetched ahead, as _block decides
         ahead = impl.rows_ahead_in_place(case.m, mr, b_flat.nbytes, b.strides[0]) if direct_b else 0
-        level = "L2" if impl.fetch_level(b_flat.nbytes, False) == impl.LOCALITY_L2 else "L1"
+        level = "L2" if impl.fetch_level(b_flat.nbytes, not direct_b) == impl.LOCALITY_L2 else "L1"
         path += f" (fetched {ahead} rows ahead to {level})" if ahead else ""
-        path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         rows_split = blocks > 1 and case.m <= mc  # short A, too few strips of B (_split)
+        if jit and not rows_split and impl.fetches_group_ahead(b_flat.nbytes):  # each thread's own groups
+            path += f" (each next group fetched ahead to {level})"
+        path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         path += ", threads split A's rows" if rows_split else ""
         if tail:  # whole strips to each thread, the strips left over split by rows
             path += ", threads split A's rows of the last " + ("strip" if tail == 1 else f"{tail} strips")

@@ -58,7 +58,9 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
     """A of more than SHORT_A rows is cut into row blocks that read one packed panel of B in turn from the
     last-level cache; on AVX2 that panel is at most 2 MiB (panels of 8-16 MiB fell out of this VM's shared L3:
     -4 to -16 %), and float64 short A packs B in groups of at most 288 KiB (KC = 384); on Zen 4 (AVX-512 run
-    in halves) a float64 panel is at most 4 MiB (NC 1024: +5 to +8 % at one thread). The row's facts name
+    in halves) a float64 panel is at most 4 MiB (NC 1024: +5 to +8 % at one thread); on Intel's AVX-512 float64
+    panels take KC 128, so that a KC x NR strip of B stays in the 48 KiB L1 (+3 to +12 % over 512 at one
+    thread). The row's facts name
     the blocks that ran (short A keeps those of one row block, and says how many strips of B a group
     packs), and the product is verified with the harness's check."""
     from gemmbench.kernels import _numba_gemm_impl as impl
@@ -74,6 +76,9 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
     elif impl.avx512_in_halves() and dtype == "float64":  # Zen 4: 4 MiB, where NC 4096 took 16 MiB of its L3
         _, panel_kc, panel_nc = impl.PANEL_BLOCKS[dtype]
         assert panel_kc * panel_nc * itemsize <= 4 << 20
+    elif impl.INTEL_AVX512 and dtype == "float64":  # a Xeon: a KC x NR strip of B stays in its 48 KiB L1
+        _, panel_kc, _ = impl.PANEL_BLOCKS[dtype]
+        assert panel_kc * impl.Tile("wide").shape(dtype)[1] * itemsize <= 32 << 10
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
@@ -627,6 +632,46 @@ def test_intel_avx512_takes_the_wide_tile_from_17_rows():
         assert impl.tile_for(16, n).kind == "tall"
         for m in (17, 24, 32):
             assert impl.tile_for(m, n).kind == ("wide" if intel else "tall"), (m, n)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_b_too_large_to_fetch_ahead_is_packed_unfetched_at_its_own_kc(dtype):
+    """Short A packing B just in time fetches each next group ahead only while B is under JIT_FETCH_MAX_B: on
+    Intel's AVX-512 larger B lost 3-20 % to the fetch (a Xeon, B of 112-512 MiB), and short A packs it at
+    UNFETCHED_KC; AMD's AVX-512 fetches at every size, AVX2 never. The host's own rule, whichever host runs
+    the test: at B of the limit and a row under it, the row's path says whether the groups were fetched ahead,
+    its blocks fact names the KC that ran, and both products pass the harness's verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    intel = impl.VECTOR_BITS == 512 and impl.intel_avx512()
+    limit = 96 << 20 if intel else 1 << 62
+    assert impl.JIT_FETCH_MAX_B == limit
+    assert impl.fetches_group_ahead(limit - 1) is impl.FETCH_AHEAD is (impl.VECTOR_BITS == 512)
+    assert impl.fetches_group_ahead(limit) is False
+    assert impl.fetches_group_ahead(0) is False  # B stored transposed: no row-major B to fetch
+    short_kc = impl.blocks(dtype, 32, True)[1]
+    assert impl.blocks(dtype, 32, True, limit - 1)[1] == short_kc
+    assert impl.blocks(dtype, 32, True, limit)[1] == impl.UNFETCHED_KC == 128
+    assert impl.blocks(dtype, 32, False, limit)[1] == impl.BLOCKS[dtype][1]  # B not packed from rows: the table's
+    itemsize = np.dtype(dtype).itemsize
+    n = (3 << 10) * 8 // itemsize  # B of 4096 rows 24 KiB apart: 96 MiB
+    kernel = NumbaGemm()
+    kernel.setup(1)
+    try:
+        for k, large in ((4096, True), (4095, False)):
+            case = GemmCase(32, n, k, dtype)
+            assert (case.n * case.k * itemsize >= 96 << 20) is large
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            path, kc = prepared.facts["path"], int(prepared.facts["blocks"].split()[1].removeprefix("KC="))
+            fetched = impl.VECTOR_BITS == 512 and not (intel and large)
+            assert path.startswith("A packed, B packed"), path
+            assert ("(each next group fetched ahead to L2)" in path) is fetched, path
+            assert kc == (128 if intel and large else short_kc), prepared.facts["blocks"]
+            assert verify(case, ops, prepared.output).ok, case
+    finally:
+        kernel.teardown()
 
 
 @pytest.mark.parametrize(
