@@ -315,6 +315,15 @@ IN_PLACE_AHEAD = 32
 #: the others. Rows at most DIRECT_B_NARROW_ROW apart, read in place from memory without the fetch before,
 #: fetch too: +21 to +99 % (float32 8x256x32768 +70 %, float64 8x384x8192 +99 %, 8x256x16384 +38 %).
 #: In-process A/B (docs/examples/kernel_ab.py); the harness: docs/numba.md "What changed".
+#: On Intel's AVX-512 the row fetch stops where the group fetch does (JIT_FETCH_MAX_B): such strips against B of
+#: 96 MiB or more, rows wider than a page, pack it (just in time, unfetched, UNFETCHED_KC). Packed over in place
+#: fetched, in-process A/B (docs/examples/kernel_ab.py), one thread, B of 96-160 MiB: float64 8x3584x4096 +36 %,
+#: 8x4096x4096 +47 %, 8x2048x8192 +44 %, 8x2560x8192 +44 %, 8x3072x4096 +19 %, 6x3584x4096 +44 %; float32
+#: 8x8192x4096 +52 %, 8x6144x4096 +38 %. Under 96 MiB in place kept its lead or tied (float64 8x768x4096 -26 %,
+#: 8x1536x7168 +2 %; float32 8x4096x1792 -23 %, 8x7168x2048 -6 %, 8x3584x4096 0) but for float64 8x4096x1792 (+20 %).
+#: The rule over faa6118, two threads: float64 +18 to +45 %, float32 +45 to +74 %. The harness, paired,
+#: float64 8x7168x8192 0.789 -> 1.465 of OpenBLAS at one thread, 0.789 -> 1.549 at two (docs/numba.md,
+#: "Llama-3.1-8B on faa6118").
 IN_PLACE_FROM_MEMORY = FULL_WIDTH_512
 IN_PLACE_COLLIDE_AHEAD = 16
 #: The cache level those fetches (FETCH_AHEAD, IN_PLACE_AHEAD) fill, as ``llvm.prefetch``'s locality: 3 to L1
@@ -1070,12 +1079,13 @@ def _rows(m, mr, blocks, ib):
 def rows_ahead_in_place(m, mr, b_bytes, stride):
     """How many rows ahead A of ``m`` rows (MR-row tiles) reading B of ``b_bytes``, rows ``stride`` bytes
     apart, in place fetches B as it goes, or 0 for no fetch. Where it fetches it reads B in place even where
-    it would otherwise pack it (IN_PLACE_AHEAD; from memory IN_PLACE_FROM_MEMORY, IN_PLACE_COLLIDE_AHEAD)."""
+    it would otherwise pack it (IN_PLACE_AHEAD; from memory IN_PLACE_FROM_MEMORY, IN_PLACE_COLLIDE_AHEAD; not
+    B of JIT_FETCH_MAX_B or more whose rows are wider than a page)."""
     if not (FETCH_AHEAD and mr <= 2 * m and 3 * m <= 2 * mr):
         return 0
     if b_bytes < B_FROM_MEMORY:
         return IN_PLACE_AHEAD
-    if not IN_PLACE_FROM_MEMORY:
+    if not IN_PLACE_FROM_MEMORY or (b_bytes >= JIT_FETCH_MAX_B and stride > PAGE):
         return 0
     return IN_PLACE_COLLIDE_AHEAD if stride % B_COLLIDE_STRIDE == 0 else IN_PLACE_AHEAD
 

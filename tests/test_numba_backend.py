@@ -718,6 +718,7 @@ def _avx512_fetch_rule(monkeypatch, impl, full_width: bool) -> None:
         "IN_PLACE_AHEAD": 32,
         "IN_PLACE_COLLIDE_AHEAD": 16,
         "IN_PLACE_FROM_MEMORY": full_width,
+        "JIT_FETCH_MAX_B": 1 << 62,  # AMD's: no size stops the fetch
     }
     for name, value in constants.items():
         monkeypatch.setattr(impl, name, value)
@@ -881,6 +882,8 @@ def test_avx2_float32_a_of_up_to_128_rows_against_wide_b_takes_the_4x24_tile(thr
         (8, 2048, 1023, "float64", "cache"),  # B a row short of B_FROM_MEMORY
         (8, 2048, 1024, "float64", "memory"),  # B of B_FROM_MEMORY: 32 rows ahead on a full-width core, else packed
         (8, 4096, 512, "float64", "memory"),  # ... rows 32 KiB apart (B_COLLIDE_STRIDE): 16 rows ahead
+        (8, 3072, 4095, "float64", "memory"),  # B a row short of 96 MiB, rows 24 KiB apart: fetched
+        (8, 3072, 4096, "float64", "memory"),  # B of 96 MiB: packed on Intel (JIT_FETCH_MAX_B), fetched on AMD
         (6, 3072, 40, "float32", "cache"),  # half a 12-row tile; K under IN_PLACE_AHEAD: every fetch is past B
         (7, 1001, 33, "float64", "cache"),  # rows not a whole number of lines apart, a last partial strip
         (5, 3072, 64, "float32", 0),  # under half a tile: packed
@@ -891,8 +894,9 @@ def test_avx2_float32_a_of_up_to_128_rows_against_wide_b_takes_the_4x24_tile(thr
 def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, ahead):
     """A strip of 6-8 rows reads B in place while B is under B_FROM_MEMORY, fetching each k step's lines
     IN_PLACE_AHEAD rows ahead (AVX-512, where it was measured), and from memory too on a full-width core
-    (IN_PLACE_FROM_MEMORY; IN_PLACE_COLLIDE_AHEAD rows ahead where B's rows collide); the row says how far,
-    and the product is right even where the fetches point past the end of B. Outside that band B is packed
+    (IN_PLACE_FROM_MEMORY; IN_PLACE_COLLIDE_AHEAD rows ahead where B's rows collide), on Intel's only under 96 MiB
+    (rows wider than a page); the row says how far, and the product is right even where the fetches point past
+    the end of B. Outside that band B is packed
     (float64) or read in place without fetching (float32 from 6 rows, float64 from 12), and the row does not
     say it."""
     from gemmbench.kernels import _numba_gemm_impl as impl
@@ -902,6 +906,8 @@ def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, ahead):
     size = np.dtype(dtype).itemsize
     collide = n * size % impl.B_COLLIDE_STRIDE == 0
     from_memory = (impl.IN_PLACE_COLLIDE_AHEAD if collide else impl.IN_PLACE_AHEAD) * impl.IN_PLACE_FROM_MEMORY
+    if impl.VECTOR_BITS == 512 and impl.intel_avx512() and n * k * size >= 96 << 20 and n * size > impl.PAGE:
+        from_memory = 0  # Intel's AVX-512 packs such B (JIT_FETCH_MAX_B)
     rows = {"cache": impl.IN_PLACE_AHEAD, "memory": from_memory, 0: 0}[ahead] * impl.FETCH_AHEAD
     assert impl.rows_ahead_in_place(m, mr, n * k * size, n * size) == rows
     kernel = NumbaGemm()
@@ -950,6 +956,35 @@ def test_full_width_avx512_fetches_b_in_place_from_memory_closer_where_its_rows_
     _avx512_fetch_rule(monkeypatch, impl, full_width)
     # int64 arguments, as the compiled build passes them
     assert impl.rows_ahead_in_place.py_func(m, 12, np.int64(b_bytes), np.int64(stride)) == ahead
+
+
+# (rows of A, N, K, rows fetched ahead): float64, 12-row tiles, Intel's AVX-512 constants.
+@pytest.mark.parametrize(
+    "m, n, k, ahead",
+    [
+        (8, 3584, 4096, 0),  # B of 112 MiB, rows 28 KiB apart (Llama-3.1-8B's mlp.gate_up at --tp 8): packed
+        (8, 3072, 4096, 0),  # B of exactly JIT_FETCH_MAX_B: packed
+        (8, 3072, 4095, 32),  # a row under: read in place, fetched
+        (6, 7168, 8192, 0),  # rows 56 KiB apart
+        (8, 4096, 4096, 0),  # rows B_COLLIDE_STRIDE apart: packed too
+        (8, 4096, 3071, 16),  # ... under the limit: 16 rows ahead
+        (8, 512, 32768, 32),  # rows a page apart keep their fetch (measured with it)
+    ],
+)
+def test_intel_avx512_short_strips_pack_b_too_large_to_fetch_ahead(monkeypatch, m, n, k, ahead):
+    """On Intel's AVX-512 strips of 6-8 rows stop fetching B in place where the group fetch stops
+    (JIT_FETCH_MAX_B) and pack it: float64 8x3584x4096 one thread +36 %, 8x8192x8192 +50 % over in place fetched
+    (a Xeon, docs/numba.md "Llama-3.1-8B on faa6118"). Rows a page apart or narrower keep their fetch.
+    The rule under Intel's constants, whichever host runs the test."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    _avx512_fetch_rule(monkeypatch, impl, True)
+    monkeypatch.setattr(impl, "JIT_FETCH_MAX_B", 96 << 20)
+    monkeypatch.setattr(impl, "rows_ahead_in_place", impl.rows_ahead_in_place.py_func)  # sees the constants above
+    # int64 arguments, as the compiled build passes them
+    b_bytes, stride = np.int64(n * k * 8), np.int64(n * 8)
+    assert impl.rows_ahead_in_place(m, 12, b_bytes, stride) == ahead
+    assert impl.in_place.py_func(m, n, k, 12, 8, True, True, np.int64(1))[1] is (ahead > 0)  # else B is packed
 
 
 def test_one_share_of_c_runs_on_one_thread_and_says_so():
