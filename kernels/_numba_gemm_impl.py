@@ -172,10 +172,19 @@ SHORT_A = 256
 ROW_SPLIT_MIN_M = 64
 ROW_SPLIT_MIN_WORK = 64 * 64 * 128
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
-#: many (each streams its own part of every row of B, nothing to sum); narrower C, and B of B_FROM_MEMORY
-#: (see ``gemv_splits_columns``), split B's rows (K).
+#: many (each streams its own part of every row of B, nothing to sum); narrower C, and B of
+#: GEMV_COLUMNS_MAX_B or more (see ``gemv_splits_columns``), split B's rows (K).
 #: Two threads, float32: 4096x512 +5 %, 7168x256 +7 % for columns; 768x4096 -21 %.
 GEMV_SPLIT_N = 1024
+#: B of this many bytes or more has several threads of a GEMV split its rows, not C's columns: B_FROM_MEMORY
+#: (measured on AMD's cores, ``gemv_splits_columns``), but 192 MiB on Intel's AVX-512 (a Xeon VM: 2 MiB L2 a
+#: core, a 480 MiB L3 shared with the host's other guests), where the harness, paired, two threads, three
+#: rounds, columns over rows split, read as 1xNxK Numba / OpenBLAS: float32 B of 28-168 MiB 1.001-1.039
+#: where rows read 0.867-0.982 (1x3584x4096 1.020 and 1.019 against 0.881 and 0.867), float64 16-160 MiB
+#: 0.946-1.024 against 0.907-1.007; from 224 MiB rows split won (float32 1x7168x8192 1.065 against 0.978,
+#: 1x14336x4096 1.132 against 1.040, float64 1x8192x3584 1.076 against 1.007, 1x7168x8192 1.030 against
+#: 0.978; 256-336 MiB level). docs/numba.md "Two threads' GEMVs split C's columns on Intel".
+GEMV_COLUMNS_MAX_B = 192 << 20 if INTEL_AVX512 else B_FROM_MEMORY
 #: A GEMV that reads whole rows of B into a row of C of at most this many bytes keeps that row in L1 beside
 #: the row of B streaming past, and takes B one row per pass: B is then one sequential stream. A wider row
 #: of C lives in L2, where eight rows of B a pass cut its traffic to a load and a store per eight FMAs.
@@ -1458,7 +1467,7 @@ def gemv_share_rows_a_pass(n, itemsize):
 def gemv_splits_columns(n, k, itemsize, nthreads):
     """Whether the m == 1 product with row-major B on several threads gives each thread its own columns of C
     (else its own rows of B, summed at the end): shares of at least GEMV_SPLIT_N columns of a B smaller
-    than B_FROM_MEMORY.
+    than GEMV_COLUMNS_MAX_B (B_FROM_MEMORY but on Intel's AVX-512; figures there).
 
     From memory each thread reads its own contiguous range of B's rows, which the prefetchers follow
     better than every row's half shared between threads. Rows over columns, two threads, float32: +0 to
@@ -1466,7 +1475,7 @@ def gemv_splits_columns(n, k, itemsize, nthreads):
     loop: +3 to +21 % for 16-231 MiB, level at 128 MiB, -9 to -10 % at 7-8 MiB); in the harness the 16 such
     catalogue GEMVs went from a median of 0.966 to 1.020 of OpenBLAS; float64 level (-4 to +4 %).
     """
-    return n >= GEMV_SPLIT_N * nthreads and k * n * itemsize < B_FROM_MEMORY
+    return n >= GEMV_SPLIT_N * nthreads and k * n * itemsize < GEMV_COLUMNS_MAX_B
 
 
 @njit(cache=True)

@@ -1109,7 +1109,7 @@ def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int
 @pytest.mark.parametrize("threads", [1, 2])
 def test_gemv_splits_columns_or_rows_and_says_which(threads):
     """m == 1 with row-major B: one thread streams B straight into C; two split C's columns (cut at whole
-    cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of B_FROM_MEMORY
+    cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of GEMV_COLUMNS_MAX_B
     and more, B's rows with partial rows summed. Whole rows of B go one a pass while C's row fits
     GEMV_ONE_ROW_BYTES, then six at one thread on AVX2, else four when C's row is a whole number of pages
     of at least GEMV_FOUR_ROW_BYTES, else eight; a share of the columns six when B's rows are whole pages
@@ -1123,9 +1123,9 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     try:
         for dtype in ("float32", "float64"):
             row = wide * np.dtype(dtype).itemsize
-            big_k = -(-impl.B_FROM_MEMORY // row) | 1  # B reaches B_FROM_MEMORY: rows split
+            big_k = -(-impl.GEMV_COLUMNS_MAX_B // row) | 1  # B reaches GEMV_COLUMNS_MAX_B: rows split
             paged = impl.GEMV_FOUR_ROW_BYTES // np.dtype(dtype).itemsize  # rows of whole pages: four a pass
-            paged_k = -(-impl.B_FROM_MEMORY // impl.GEMV_FOUR_ROW_BYTES) | 1
+            paged_k = -(-impl.GEMV_COLUMNS_MAX_B // impl.GEMV_FOUR_ROW_BYTES) | 1
             for n, k, split in (
                 (wide, 37, "C's columns split"),
                 (2 * impl.GEMV_SPLIT_N, 37, "C's columns split"),  # rows whole pages apart: six a pass
@@ -1146,6 +1146,32 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
                 np.testing.assert_allclose(prepared.output, want, rtol=1e-5, atol=1e-5 * np.sqrt(k), err_msg=str(case))
     finally:
         kernel.teardown()
+
+
+# (N, K, itemsize, columns split): two threads, Intel's AVX-512 constants.
+@pytest.mark.parametrize(
+    "n, k, itemsize, columns",
+    [
+        (3584, 4096, 4, True),  # float32 B of 56 MiB (Llama-3.1-8B's mlp.gate_up at --tp 8): columns
+        (3584, 4096, 8, True),  # float64, 112 MiB
+        (12288, 4096, 4, False),  # B of exactly GEMV_COLUMNS_MAX_B: rows
+        (12288, 4095, 4, True),  # a row under: columns
+        (7168, 8192, 4, False),  # 224 MiB (Llama-3.1-70B's mlp.gate_up): rows
+        (2047, 4096, 4, False),  # shares under GEMV_SPLIT_N columns: rows at any size
+    ],
+)
+def test_intel_avx512_gemv_splits_c_columns_of_b_under_192_mib(monkeypatch, n, k, itemsize, columns):
+    """On Intel's AVX-512 two threads of a GEMV split C's columns, not B's rows, for B under 192 MiB (the
+    harness, paired: float32 1x3584x4096 0.867-0.881 -> 1.019-1.020 of OpenBLAS; docs/numba.md "Two threads'
+    GEMVs split C's columns on Intel"); AMD's cores split rows from B_FROM_MEMORY. The rule under Intel's
+    constants, whichever host runs the test; the host's own constant is the one its vendor takes."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.GEMV_COLUMNS_MAX_B == (192 << 20 if impl.INTEL_AVX512 else impl.B_FROM_MEMORY)
+    monkeypatch.setattr(impl, "GEMV_COLUMNS_MAX_B", 192 << 20)
+    monkeypatch.setattr(impl, "GEMV_SPLIT_N", 1024)
+    # int64 arguments, as the compiled build passes them
+    assert bool(impl.gemv_splits_columns.py_func(n, np.int64(k), itemsize, np.int64(2))) is columns
 
 
 # (N, K, itemsize, threads, full width, rows a pass): AVX-512's constants, B of exactly B_FROM_MEMORY or a row less.
