@@ -388,13 +388,17 @@ BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 
 #: a KC x NR strip of B (32 KiB) then stays in L1 while the block's strips of A pass it. Over KC 512, in-process,
 #: one thread: 1024^3 +12 %, 512x4096x4096 +8 %, 700x2500x1500 +6 %, 2048^3 +5 %, 1500x2500x700 +3 % (KC 256
 #: and 192 -2 to +6 %, MC 120 or 240 at KC 128 -5 to -17 %); two threads +4 to +9 %, 512x4096x4096 -1 %.
-#: Float32 KC 128 lost 6 % at 1500x2500x700 and stays. Zen 5 (full width, AMD): BLOCKS, not measured there.
+#: Float32 KC 128 lost 6 % at 1500x2500x700; float32 takes MC 288 there instead (a 576 KiB block of A in the
+#: 2 MiB L2, where 96 rows filled 192 KiB of it). Over MC 96, in-process, one thread: 1500x2500x700 +7 %,
+#: 700x2500x1500 +9 %, 1024^3 +5 %, 2048^3 +5 %, 512x4096x4096 +4 % (MC 192 and 384 +3 to +9 %, MC 48 -3 to
+#: -9 %, KC 256-768 at MC 96 -1 to +8 %); two threads +3 to +5 % (MC 192 and 384 +2 to +9 %).
+#: Zen 5 (full width, AMD): BLOCKS, not measured there.
 PANEL_BLOCKS = (
     {"float32": (72, 512, 1024), "float64": (60, 256, 1024)}
     if VECTOR_BITS == 256
     else {**BLOCKS, "float64": (60, 512, 1024)}
     if avx512_in_halves()
-    else {**BLOCKS, "float64": (60, 128, 4096)}
+    else {"float32": (288, 512, 4096), "float64": (60, 128, 4096)}
     if INTEL_AVX512
     else BLOCKS
 )
