@@ -174,8 +174,18 @@ ROW_SPLIT_MIN_WORK = 64 * 64 * 128
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
 #: many (each streams its own part of every row of B, nothing to sum); narrower C, and B of
 #: GEMV_COLUMNS_MAX_B or more (see ``gemv_splits_columns``), split B's rows (K).
-#: Two threads, float32: 4096x512 +5 %, 7168x256 +7 % for columns; 768x4096 -21 %.
+#: Two threads, float32: 4096x512 +5 %, 7168x256 +7 % for columns; 768x4096 -21 %. On Intel's AVX-512 the
+#: bound is GEMV_SPLIT_BYTES instead.
 GEMV_SPLIT_N = 1024
+#: On Intel's AVX-512 (0 elsewhere: GEMV_SPLIT_N holds) a GEMV on several threads splits C's columns when each
+#: thread's share of C's row is at least this many bytes: float32 768 columns, float64 384. The harness,
+#: paired, two threads, five rounds, Numba / OpenBLAS with C's columns split against B's rows split: shares of
+#: 3-6 KiB float64 1x1280x8192 1.016 against 0.869 (B read at 15.0-15.6 GFLOP/s against 12.8-14.0),
+#: 1x1536x7168 0.975 against 0.876, 1x1024x8192 0.961 against 0.887, 1x768x4096 1.028 against 1.023,
+#: float32 1x1536x7168 0.982 against 0.953; shares of 2-2.5 KiB lost (float32 1x1024x8192 0.874 against
+#: 0.986, 1x1280x8192 0.976 against 1.037, float64 1x512x7168 1.046 against 1.192). docs/numba.md
+#: "Two-thread GEMVs split by bytes on Intel".
+GEMV_SPLIT_BYTES = 3072 if INTEL_AVX512 else 0
 #: B of this many bytes or more has several threads of a GEMV split its rows, not C's columns: B_FROM_MEMORY
 #: (measured on AMD's cores, ``gemv_splits_columns``), but 192 MiB on Intel's AVX-512 (a Xeon VM: 2 MiB L2 a
 #: core, a 480 MiB L3 shared with the host's other guests), where the harness, paired, two threads, three
@@ -1470,8 +1480,9 @@ def gemv_share_rows_a_pass(n, itemsize):
 @njit(cache=True)
 def gemv_splits_columns(n, k, itemsize, nthreads):
     """Whether the m == 1 product with row-major B on several threads gives each thread its own columns of C
-    (else its own rows of B, summed at the end): shares of at least GEMV_SPLIT_N columns of a B smaller
-    than GEMV_COLUMNS_MAX_B (B_FROM_MEMORY but on Intel's AVX-512; figures there).
+    (else its own rows of B, summed at the end): shares of at least GEMV_SPLIT_N columns (on Intel's
+    AVX-512 GEMV_SPLIT_BYTES bytes) of a B smaller than GEMV_COLUMNS_MAX_B (B_FROM_MEMORY but on Intel's
+    AVX-512; figures there).
 
     From memory each thread reads its own contiguous range of B's rows, which the prefetchers follow
     better than every row's half shared between threads. Rows over columns, two threads, float32: +0 to
@@ -1479,7 +1490,11 @@ def gemv_splits_columns(n, k, itemsize, nthreads):
     loop: +3 to +21 % for 16-231 MiB, level at 128 MiB, -9 to -10 % at 7-8 MiB); in the harness the 16 such
     catalogue GEMVs went from a median of 0.966 to 1.020 of OpenBLAS; float64 level (-4 to +4 %).
     """
-    return n >= GEMV_SPLIT_N * nthreads and k * n * itemsize < GEMV_COLUMNS_MAX_B
+    if GEMV_SPLIT_BYTES:
+        wide = n * itemsize >= GEMV_SPLIT_BYTES * nthreads
+    else:
+        wide = n >= GEMV_SPLIT_N * nthreads
+    return wide and k * n * itemsize < GEMV_COLUMNS_MAX_B
 
 
 @njit(cache=True)

@@ -1127,6 +1127,8 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     try:
         for dtype in ("float32", "float64"):
             row = wide * np.dtype(dtype).itemsize
+            # the narrowest C two threads split by columns: GEMV_SPLIT_BYTES a share on Intel's AVX-512
+            bound = 2 * (impl.GEMV_SPLIT_BYTES // np.dtype(dtype).itemsize or impl.GEMV_SPLIT_N)
             big_k = -(-impl.GEMV_COLUMNS_MAX_B // row) | 1  # B reaches GEMV_COLUMNS_MAX_B: rows split
             paged = impl.GEMV_FOUR_ROW_BYTES // np.dtype(dtype).itemsize  # rows of whole pages: four a pass
             paged_k = -(-impl.GEMV_COLUMNS_MAX_B // impl.GEMV_FOUR_ROW_BYTES) | 1
@@ -1134,6 +1136,8 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
                 (wide, 37, "C's columns split"),
                 (2 * impl.GEMV_SPLIT_N, 37, "C's columns split"),  # rows whole pages apart: six a pass
                 (100, 37, "B's rows split"),
+                (bound, 37, "C's columns split"),
+                (bound - 1, 37, "B's rows split"),
                 (wide, big_k, "B's rows split"),
                 (paged, paged_k, "B's rows split"),
             ):
@@ -1161,20 +1165,53 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
         (12288, 4096, 4, False),  # B of exactly GEMV_COLUMNS_MAX_B: rows
         (12288, 4095, 4, True),  # a row under: columns
         (7168, 8192, 4, False),  # 224 MiB (Llama-3.1-70B's mlp.gate_up): rows
-        (2047, 4096, 4, False),  # shares under GEMV_SPLIT_N columns: rows at any size
+        (1280, 8192, 8, True),  # float64 Llama-3.1-70B's attn.qkv at --tp 8: shares of 5 KiB, columns
+        (1280, 8192, 4, False),  # ... float32's are 2.5 KiB: rows
+        (768, 4096, 8, True),  # float64 shares of exactly GEMV_SPLIT_BYTES: columns
+        (767, 4096, 8, False),  # a column less: rows
+        (1536, 7168, 4, True),  # float32 shares of exactly GEMV_SPLIT_BYTES
+        (1535, 7168, 4, False),
+        (512, 7168, 8, False),  # float64 shares of 2 KiB (DeepSeek-V3's mla.kv_down is 576 wide): rows
     ],
 )
 def test_intel_avx512_gemv_splits_c_columns_of_b_under_192_mib(monkeypatch, n, k, itemsize, columns):
     """On Intel's AVX-512 two threads of a GEMV split C's columns, not B's rows, for B under 192 MiB (the
     harness, paired: float32 1x3584x4096 0.867-0.881 -> 1.019-1.020 of OpenBLAS; docs/numba.md "Two threads'
-    GEMVs split C's columns on Intel"); AMD's cores split rows from B_FROM_MEMORY. The rule under Intel's
-    constants, whichever host runs the test; the host's own constant is the one its vendor takes."""
+    GEMVs split C's columns on Intel") and shares of C's row of GEMV_SPLIT_BYTES (3 KiB) or more, in either
+    dtype (docs/numba.md "Two-thread GEMVs split by bytes on Intel"); AMD's cores split rows from
+    B_FROM_MEMORY and under GEMV_SPLIT_N columns a share. The rule under Intel's constants, whichever host
+    runs the test; the host's own constants are the ones its vendor takes."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     assert impl.GEMV_COLUMNS_MAX_B == (192 << 20 if impl.INTEL_AVX512 else impl.B_FROM_MEMORY)
+    assert impl.GEMV_SPLIT_BYTES == (3072 if impl.INTEL_AVX512 else 0)
     monkeypatch.setattr(impl, "GEMV_COLUMNS_MAX_B", 192 << 20)
     monkeypatch.setattr(impl, "GEMV_SPLIT_N", 1024)
+    monkeypatch.setattr(impl, "GEMV_SPLIT_BYTES", 3072)
     # int64 arguments, as the compiled build passes them
+    assert bool(impl.gemv_splits_columns.py_func(n, np.int64(k), itemsize, np.int64(2))) is columns
+
+
+# (N, K, itemsize, columns split): two threads, AMD's constants.
+@pytest.mark.parametrize(
+    "n, k, itemsize, columns",
+    [
+        (2048, 1024, 4, True),  # float32 shares of GEMV_SPLIT_N columns, B of 8 MiB: columns
+        (2047, 1024, 4, False),  # a column less: rows
+        (2048, 512, 8, True),  # float64: the same count of columns
+        (1280, 512, 8, False),  # float64 shares of 5 KiB, columns on Intel: rows here
+        (2048, 2048, 4, False),  # B of B_FROM_MEMORY: rows
+    ],
+)
+def test_amd_gemv_splits_c_columns_from_shares_of_1024_columns(monkeypatch, n, k, itemsize, columns):
+    """AMD's cores keep the bound in columns: GEMV_SPLIT_N a share whatever the dtype (measured there in
+    float32, float64 level), and B under B_FROM_MEMORY. The rule under AMD's constants, whichever host runs
+    the test."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    monkeypatch.setattr(impl, "GEMV_COLUMNS_MAX_B", impl.B_FROM_MEMORY)
+    monkeypatch.setattr(impl, "GEMV_SPLIT_N", 1024)
+    monkeypatch.setattr(impl, "GEMV_SPLIT_BYTES", 0)
     assert bool(impl.gemv_splits_columns.py_func(n, np.int64(k), itemsize, np.int64(2))) is columns
 
 
