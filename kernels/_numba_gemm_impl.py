@@ -26,7 +26,8 @@ per step, ``llvm.fma`` throughout. Written as Python loops over arrays, LLVM kee
 accumulators in memory and reaches a fraction of the FMA peak. Everything else (packing,
 blocking, edges, threading) is ordinary ``@njit`` code. Compiled code is cached on disk.
 
-M = 1 streams B once, nothing packed (``_gemv_row``). On Zen 4, B from memory goes through a second
+M = 1 streams B once, nothing packed (``_gemv_row``). On Zen 4 (and on Intel's AVX-512 two threads' B of
+96-192 MiB: GEMV_AHEAD_B), B from memory goes through a second
 IR intrinsic, ``gemv_pass``: four or eight rows of B into C a pass, each line read also fetching the
 line two passes further down into L2 (GEMV_AHEAD_ROWS). The same fetch written as ``@njit`` loops,
 a slice per cache line, ran at 0.63-0.98 of OpenBLAS, never ahead of the plain loop (0.97-0.99).
@@ -193,8 +194,10 @@ GEMV_SPLIT_BYTES = 3072 if INTEL_AVX512 else 0
 #: where rows read 0.867-0.982 (1x3584x4096 1.020 and 1.019 against 0.881 and 0.867), float64 16-160 MiB
 #: 0.946-1.024 against 0.907-1.007; from 224 MiB rows split won (float32 1x7168x8192 1.065 against 0.978,
 #: 1x14336x4096 1.132 against 1.040, float64 1x8192x3584 1.076 against 1.007, 1x7168x8192 1.030 against
-#: 0.978; 256-336 MiB level). docs/numba.md "Two threads' GEMVs split C's columns on Intel".
-GEMV_COLUMNS_MAX_B = 192 << 20 if INTEL_AVX512 else B_FROM_MEMORY
+#: 0.978; 256-336 MiB level). docs/numba.md "Two threads' GEMVs split C's columns on Intel". From 96 MiB
+#: up to GEMV_AHEAD_B's 192 there, the rows split fetching ahead beat both (GEMV_AHEAD_B's figures), so the
+#: columns split holds under 96 MiB.
+GEMV_COLUMNS_MAX_B = 96 << 20 if INTEL_AVX512 else B_FROM_MEMORY
 #: A GEMV that reads whole rows of B into a row of C of at most this many bytes keeps that row in L1 beside
 #: the row of B streaming past, and takes B one row per pass: B is then one sequential stream. A wider row
 #: of C lives in L2, where eight rows of B a pass cut its traffic to a load and a store per eight FMAs.
@@ -270,8 +273,20 @@ GEMV_SHARE_PAGED_ROWS = 6
 #: 1x2816x4096 +1 and +5 %, 1x7168x2048 +24 and +17 %, 1x1280x8192 -2 and +1 %, 1x256x16384 -2 and -8 %; float64
 #: 1x3072x7168 +16 and +9 %, 1x1536x7168 +3 and +5 %, 1x1280x8192 +13 and +28 %, 1x7168x2048 +3 and +6 %, 1x256x16384
 #: +3 and +12 %, 1x2816x4096 0 and -8 %. Eight fetching was level with four there but lost up to 22 % on rows of
-#: 28-56 KiB (1x7168x2048).
-GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (0, 0)
+#: 28-56 KiB (1x7168x2048). On Intel's AVX-512 two threads take four fetching, for B within GEMV_AHEAD_B only.
+GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (0, 4) if INTEL_AVX512 else (0, 0)
+#: B of at least the first and under the second of these many bytes is fetched ahead (GEMV_AHEAD_ROWS): all B
+#: streamed from memory on Zen 4; on Intel's AVX-512 two threads' B of 96-192 MiB only (GEMV_COLUMNS_MAX_B up:
+#: under it C's columns split won). There, in process (``gemv_rows_a_pass.py split|share``, two threads),
+#: four rows a pass fetching against the rule's columns split read float64 1x3584x4096 (112 MiB) 14.2 against
+#: 12.9 GFLOP/s, 1x4096x4096 14.2 against 12.5, 1x5120x4096 12.8 against 11.7, 1x1792x12288 12.8 against
+#: 10.9, float32 1x8192x3584 28.4 against 24.9; under 96 MiB they lost (float64 1x4096x1792 12.8 against 14.9,
+#: 1x1280x8192 14.3 against 16.9), and from 192 MiB fetching lost to the rows split without it (float64
+#: 1x8192x3584 8.5 against 10.3, 1x7168x8192 7.2 against 9.0, float32 1x14336x4096 17.4 against 20.7). The
+#: harness, paired, five rounds, over the columns split: float64 1x3584x4096 0.962 -> 1.066, 1x4096x4096
+#: 0.992 -> 1.088, 1x5120x4096 0.974 -> 1.109, 1x1792x12288 0.957 -> 1.191, float32 1x8192x3584 1.003 ->
+#: 1.124, 1x12288x3584 1.027 -> 1.219; docs/numba.md "Two-thread GEMVs of 96-192 MiB fetch ahead on Intel".
+GEMV_AHEAD_B = (96 << 20, 192 << 20) if INTEL_AVX512 else (B_FROM_MEMORY, 1 << 62)
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2), at the
 #: KC of BLOCKS; a smaller KC packs proportionally more strips in the same bytes (``jit_strips``).
 INLINE_PACK = 8
@@ -1420,10 +1435,10 @@ def _axpy_rows_ahead(a, b, p0, p1, out, rows):
 @njit(cache=True)
 def gemv_rows_ahead(n, k, itemsize, nthreads):
     """Rows of B a pass when ``nthreads`` threads read whole rows of B (``k`` x ``n``) through
-    ``_axpy_rows_ahead``, else 0: GEMV_AHEAD_ROWS where set and B streams from memory (B_FROM_MEMORY), for
-    one thread only where C's row is wider than GEMV_ONE_ROW_BYTES."""
+    ``_axpy_rows_ahead``, else 0: GEMV_AHEAD_ROWS where set and B's bytes are within GEMV_AHEAD_B (streamed
+    from memory), for one thread only where C's row is wider than GEMV_ONE_ROW_BYTES."""
     rows = GEMV_AHEAD_ROWS[0] if nthreads == 1 else GEMV_AHEAD_ROWS[1]
-    if rows == 0 or k * n * itemsize < B_FROM_MEMORY:
+    if rows == 0 or not GEMV_AHEAD_B[0] <= k * n * itemsize < GEMV_AHEAD_B[1]:
         return 0
     return rows if nthreads > 1 or n * itemsize > GEMV_ONE_ROW_BYTES else 0
 

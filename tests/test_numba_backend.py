@@ -1088,13 +1088,14 @@ def test_edge_strip_of_whole_vectors_is_correct_in_place_and_packed(dtype, threa
 
 def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int = 0) -> str:
     """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: six
-    a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS; on Zen 4
-    GEMV_AHEAD_ROWS, fetching ahead) or as a share of C's columns (six when they are a whole number of pages
-    apart, else eight)."""
+    a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS; on Zen 4, and
+    on Intel's two threads within GEMV_AHEAD_B, GEMV_AHEAD_ROWS, fetching ahead) or as a share of C's
+    columns (six when they are a whole number of pages apart, else eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     from_memory = impl.GEMV_MEMORY_ROWS and b_bytes >= impl.B_FROM_MEMORY
-    ahead = impl.GEMV_AHEAD_ROWS[threads > 1] if b_bytes >= impl.B_FROM_MEMORY and not columns else 0
+    fetched = impl.GEMV_AHEAD_B[0] <= b_bytes < impl.GEMV_AHEAD_B[1]
+    ahead = impl.GEMV_AHEAD_ROWS[threads > 1] if fetched and not columns else 0
     if ahead and (threads > 1 or row_bytes > impl.GEMV_ONE_ROW_BYTES):
         return f"{ahead} rows of B a pass (fetched {2 * ahead} rows ahead to L2)"
     if columns:
@@ -1161,9 +1162,9 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     "n, k, itemsize, columns",
     [
         (3584, 4096, 4, True),  # float32 B of 56 MiB (Llama-3.1-8B's mlp.gate_up at --tp 8): columns
-        (3584, 4096, 8, True),  # float64, 112 MiB
-        (12288, 4096, 4, False),  # B of exactly GEMV_COLUMNS_MAX_B: rows
-        (12288, 4095, 4, True),  # a row under: columns
+        (3584, 4096, 8, False),  # float64, 112 MiB: rows (fetched ahead, GEMV_AHEAD_B)
+        (12288, 2048, 4, False),  # B of exactly GEMV_COLUMNS_MAX_B: rows
+        (12288, 2047, 4, True),  # a row under: columns
         (7168, 8192, 4, False),  # 224 MiB (Llama-3.1-70B's mlp.gate_up): rows
         (1280, 8192, 8, True),  # float64 Llama-3.1-70B's attn.qkv at --tp 8: shares of 5 KiB, columns
         (1280, 8192, 4, False),  # ... float32's are 2.5 KiB: rows
@@ -1174,18 +1175,19 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
         (512, 7168, 8, False),  # float64 shares of 2 KiB (DeepSeek-V3's mla.kv_down is 576 wide): rows
     ],
 )
-def test_intel_avx512_gemv_splits_c_columns_of_b_under_192_mib(monkeypatch, n, k, itemsize, columns):
-    """On Intel's AVX-512 two threads of a GEMV split C's columns, not B's rows, for B under 192 MiB (the
+def test_intel_avx512_gemv_splits_c_columns_of_b_under_96_mib(monkeypatch, n, k, itemsize, columns):
+    """On Intel's AVX-512 two threads of a GEMV split C's columns, not B's rows, for B under 96 MiB (the
     harness, paired: float32 1x3584x4096 0.867-0.881 -> 1.019-1.020 of OpenBLAS; docs/numba.md "Two threads'
-    GEMVs split C's columns on Intel") and shares of C's row of GEMV_SPLIT_BYTES (3 KiB) or more, in either
-    dtype (docs/numba.md "Two-thread GEMVs split by bytes on Intel"); AMD's cores split rows from
-    B_FROM_MEMORY and under GEMV_SPLIT_N columns a share. The rule under Intel's constants, whichever host
-    runs the test; the host's own constants are the ones its vendor takes."""
+    GEMVs split C's columns on Intel"; from 96 MiB the rows split fetching ahead won) and shares of C's
+    row of GEMV_SPLIT_BYTES (3 KiB) or more, in either dtype (docs/numba.md "Two-thread GEMVs split by
+    bytes on Intel"); AMD's cores split rows from B_FROM_MEMORY and under GEMV_SPLIT_N columns a share.
+    The rule under Intel's constants, whichever host runs the test; the host's own constants are the ones
+    its vendor takes."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    assert impl.GEMV_COLUMNS_MAX_B == (192 << 20 if impl.INTEL_AVX512 else impl.B_FROM_MEMORY)
+    assert impl.GEMV_COLUMNS_MAX_B == (96 << 20 if impl.INTEL_AVX512 else impl.B_FROM_MEMORY)
     assert impl.GEMV_SPLIT_BYTES == (3072 if impl.INTEL_AVX512 else 0)
-    monkeypatch.setattr(impl, "GEMV_COLUMNS_MAX_B", 192 << 20)
+    monkeypatch.setattr(impl, "GEMV_COLUMNS_MAX_B", 96 << 20)
     monkeypatch.setattr(impl, "GEMV_SPLIT_N", 1024)
     monkeypatch.setattr(impl, "GEMV_SPLIT_BYTES", 3072)
     # int64 arguments, as the compiled build passes them
@@ -1249,6 +1251,7 @@ def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "GEMV_MEMORY_ROWS", 4 if full_width else 0)
     monkeypatch.setattr(impl, "GEMV_AHEAD_ROWS", (0, 0) if full_width else (8, 4))
+    monkeypatch.setattr(impl, "GEMV_AHEAD_B", (impl.B_FROM_MEMORY, 1 << 62))
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)  # reads the constants above
     # int64 arguments, as the compiled GEMV passes them
     assert impl.gemv_rows_a_pass.py_func(np.int64(n), np.int64(k), itemsize, np.int64(threads)) == rows
@@ -1277,8 +1280,9 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     zen4 = impl.VECTOR_BITS == 512 and impl.avx512_in_halves()
-    assert impl.GEMV_AHEAD_ROWS == ((8, 4) if zen4 else (0, 0))
+    assert impl.GEMV_AHEAD_ROWS == ((8, 4) if zen4 else (0, 4) if impl.INTEL_AVX512 else (0, 0))
     monkeypatch.setattr(impl, "GEMV_AHEAD_ROWS", (8, 4))
+    monkeypatch.setattr(impl, "GEMV_AHEAD_B", (impl.B_FROM_MEMORY, 1 << 62))
     monkeypatch.setattr(impl, "GEMV_ONE_ROW_BYTES", 10240)
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)
     args = np.int64(n), np.int64(k), itemsize, np.int64(threads)
@@ -1287,6 +1291,45 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
         assert impl.gemv_rows_a_pass.py_func(*args) == ahead
     monkeypatch.setattr(impl, "GEMV_AHEAD_ROWS", (0, 0))  # elsewhere: never
     assert impl.gemv_rows_ahead(*args) == 0
+
+
+# (N, K, itemsize, threads, columns split, rows a pass fetched ahead or 0): Intel's AVX-512 constants.
+@pytest.mark.parametrize(
+    "n, k, itemsize, threads, columns, ahead",
+    [
+        (3584, 4096, 8, 2, False, 4),  # float64 B of 112 MiB (Llama-3.1-8B's mlp.gate_up): rows, fetched
+        (8192, 3584, 4, 2, False, 4),  # float32 112 MiB (Llama-3.1-8B's mlp.down)
+        (12288, 2048, 4, 2, False, 4),  # B of exactly 96 MiB: rows, fetched
+        (12288, 2047, 4, 2, True, 0),  # a row less: C's columns, nothing fetched
+        (12288, 4095, 4, 2, False, 4),  # a row under 192 MiB: fetched
+        (12288, 4096, 4, 2, False, 0),  # 192 MiB: rows, nothing fetched
+        (7168, 8192, 8, 2, False, 0),  # float64 448 MiB (Llama-3.1-70B's mlp.gate_up)
+        (3584, 4096, 8, 1, False, 0),  # one thread never
+    ],
+)
+def test_intel_avx512_two_thread_gemv_fetches_b_of_96_to_192_mib_ahead(
+    monkeypatch, n, k, itemsize, threads, columns, ahead
+):
+    """On Intel's AVX-512 two threads of a GEMV over B of 96-192 MiB split B's rows and fetch each line two
+    passes ahead into L2, four rows a pass (the harness, paired, over the columns split: float64 1x1792x12288
+    0.957 -> 1.191, float32 1x8192x3584 1.003 -> 1.124); under 96 MiB C's columns split won, from 192 MiB
+    the rows split without the fetch. The rule under Intel's constants, whichever host runs the test."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.GEMV_AHEAD_B == ((96 << 20, 192 << 20) if impl.INTEL_AVX512 else (impl.B_FROM_MEMORY, 1 << 62))
+    for name, value in (
+        ("GEMV_AHEAD_ROWS", (0, 4)),
+        ("GEMV_AHEAD_B", (96 << 20, 192 << 20)),
+        ("GEMV_COLUMNS_MAX_B", 96 << 20),
+        ("GEMV_SPLIT_BYTES", 3072),
+    ):
+        monkeypatch.setattr(impl, name, value)
+    monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)
+    args = np.int64(n), np.int64(k), itemsize, np.int64(threads)
+    assert bool(impl.gemv_splits_columns.py_func(*args)) is (columns and threads > 1)
+    assert impl.gemv_rows_ahead(*args) == ahead
+    if ahead:  # and the rows a pass the path names
+        assert impl.gemv_rows_a_pass.py_func(*args) == ahead
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
