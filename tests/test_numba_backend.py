@@ -1298,7 +1298,7 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
     "n, k, itemsize, threads, columns, ahead",
     [
         (3584, 4096, 8, 2, False, 4),  # float64 B of 112 MiB (Llama-3.1-8B's mlp.gate_up): rows, fetched
-        (8192, 3584, 4, 2, False, 4),  # float32 112 MiB (Llama-3.1-8B's mlp.down)
+        (8192, 3584, 4, 2, False, 4),  # float32 112 MiB (Llama-3.1-70B's mlp.down at --tp 8)
         (12288, 2048, 4, 2, False, 4),  # B of exactly 96 MiB: rows, fetched
         (12288, 2047, 4, 2, True, 0),  # a row less: C's columns, nothing fetched
         (12288, 4095, 4, 2, False, 4),  # a row under 192 MiB: fetched
