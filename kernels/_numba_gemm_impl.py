@@ -287,6 +287,11 @@ GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (0, 4
 #: 0.992 -> 1.088, 1x5120x4096 0.974 -> 1.109, 1x1792x12288 0.957 -> 1.191, float32 1x8192x3584 1.003 ->
 #: 1.124, 1x12288x3584 1.027 -> 1.219; docs/numba.md "Two-thread GEMVs of 96-192 MiB fetch ahead on Intel".
 GEMV_AHEAD_B = (96 << 20, 192 << 20) if INTEL_AVX512 else (B_FROM_MEMORY, 1 << 62)
+#: Rows of B wider than this many bytes are never fetched ahead: on Intel's AVX-512, in process, two threads,
+#: float64 1x12288x1536 (rows of 96 KiB, B of 144 MiB) read 6.5 GFLOP/s fetching four a pass, 9.5 without the
+#: fetch, 8.9 with C's columns split (the harness, paired: 0.809 `slower` fetching), and 1x8192x2048 (64 KiB)
+#: 9.5 against 10.1; the fetch's wins were on rows of 14-48 KiB (GEMV_AHEAD_B). Zen 4's fetch has no bound.
+GEMV_AHEAD_MAX_ROW = 48 << 10 if INTEL_AVX512 else 1 << 62
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2), at the
 #: KC of BLOCKS; a smaller KC packs proportionally more strips in the same bytes (``jit_strips``).
 INLINE_PACK = 8
@@ -1436,9 +1441,10 @@ def _axpy_rows_ahead(a, b, p0, p1, out, rows):
 def gemv_rows_ahead(n, k, itemsize, nthreads):
     """Rows of B a pass when ``nthreads`` threads read whole rows of B (``k`` x ``n``) through
     ``_axpy_rows_ahead``, else 0: GEMV_AHEAD_ROWS where set and B's bytes are within GEMV_AHEAD_B (streamed
-    from memory), for one thread only where C's row is wider than GEMV_ONE_ROW_BYTES."""
+    from memory) and its rows at most GEMV_AHEAD_MAX_ROW, for one thread only where C's row is wider than
+    GEMV_ONE_ROW_BYTES."""
     rows = GEMV_AHEAD_ROWS[0] if nthreads == 1 else GEMV_AHEAD_ROWS[1]
-    if rows == 0 or not GEMV_AHEAD_B[0] <= k * n * itemsize < GEMV_AHEAD_B[1]:
+    if rows == 0 or not GEMV_AHEAD_B[0] <= k * n * itemsize < GEMV_AHEAD_B[1] or n * itemsize > GEMV_AHEAD_MAX_ROW:
         return 0
     return rows if nthreads > 1 or n * itemsize > GEMV_ONE_ROW_BYTES else 0
 

@@ -1094,7 +1094,7 @@ def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     from_memory = impl.GEMV_MEMORY_ROWS and b_bytes >= impl.B_FROM_MEMORY
-    fetched = impl.GEMV_AHEAD_B[0] <= b_bytes < impl.GEMV_AHEAD_B[1]
+    fetched = impl.GEMV_AHEAD_B[0] <= b_bytes < impl.GEMV_AHEAD_B[1] and row_bytes <= impl.GEMV_AHEAD_MAX_ROW
     ahead = impl.GEMV_AHEAD_ROWS[threads > 1] if fetched and not columns else 0
     if ahead and (threads > 1 or row_bytes > impl.GEMV_ONE_ROW_BYTES):
         return f"{ahead} rows of B a pass (fetched {2 * ahead} rows ahead to L2)"
@@ -1305,6 +1305,9 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
         (12288, 4096, 4, 2, False, 0),  # 192 MiB: rows, nothing fetched
         (7168, 8192, 8, 2, False, 0),  # float64 448 MiB (Llama-3.1-70B's mlp.gate_up)
         (3584, 4096, 8, 1, False, 0),  # one thread never
+        (12288, 1536, 8, 2, False, 0),  # float64 rows of 96 KiB, 144 MiB (Mistral-Large's attn.o): not fetched
+        (6144, 2048, 8, 2, False, 4),  # rows of exactly GEMV_AHEAD_MAX_ROW, 96 MiB: fetched
+        (6152, 2048, 8, 2, False, 0),  # a line wider: not
     ],
 )
 def test_intel_avx512_two_thread_gemv_fetches_b_of_96_to_192_mib_ahead(
@@ -1313,7 +1316,8 @@ def test_intel_avx512_two_thread_gemv_fetches_b_of_96_to_192_mib_ahead(
     """On Intel's AVX-512 two threads of a GEMV over B of 96-192 MiB split B's rows and fetch each line two
     passes ahead into L2, four rows a pass (the harness, paired, over the columns split: float64 1x1792x12288
     0.957 -> 1.191, float32 1x8192x3584 1.003 -> 1.124); under 96 MiB C's columns split won, from 192 MiB
-    the rows split without the fetch. The rule under Intel's constants, whichever host runs the test."""
+    the rows split without the fetch; rows wider than 48 KiB are never fetched (float64 1x12288x1536 0.809
+    `slower` fetching). The rule under Intel's constants, whichever host runs the test."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     assert impl.GEMV_AHEAD_B == ((96 << 20, 192 << 20) if impl.INTEL_AVX512 else (impl.B_FROM_MEMORY, 1 << 62))
@@ -1322,6 +1326,7 @@ def test_intel_avx512_two_thread_gemv_fetches_b_of_96_to_192_mib_ahead(
         ("GEMV_AHEAD_B", (96 << 20, 192 << 20)),
         ("GEMV_COLUMNS_MAX_B", 96 << 20),
         ("GEMV_SPLIT_BYTES", 3072),
+        ("GEMV_AHEAD_MAX_ROW", 48 << 10),
     ):
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)
