@@ -286,12 +286,18 @@ GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (0, 4
 #: harness, paired, five rounds, over the columns split: float64 1x3584x4096 0.962 -> 1.066, 1x4096x4096
 #: 0.992 -> 1.088, 1x5120x4096 0.974 -> 1.109, 1x1792x12288 0.957 -> 1.191, float32 1x8192x3584 1.003 ->
 #: 1.124, 1x12288x3584 1.027 -> 1.219; docs/numba.md "Two-thread GEMVs of 96-192 MiB fetch ahead on Intel".
-GEMV_AHEAD_B = (96 << 20, 192 << 20) if INTEL_AVX512 else (B_FROM_MEMORY, 1 << 62)
-#: Rows of B wider than this many bytes are never fetched ahead: on Intel's AVX-512, in process, two threads,
-#: float64 1x12288x1536 (rows of 96 KiB, B of 144 MiB) read 6.5 GFLOP/s fetching four a pass, 9.5 without the
-#: fetch, 8.9 with C's columns split (the harness, paired: 0.809 `slower` fetching), and 1x8192x2048 (64 KiB)
-#: 9.5 against 10.1; the fetch's wins were on rows of 14-48 KiB (GEMV_AHEAD_B). Zen 4's fetch has no bound.
-GEMV_AHEAD_MAX_ROW = 48 << 10 if INTEL_AVX512 else 1 << 62
+GEMV_AHEAD_B = (GEMV_COLUMNS_MAX_B, 192 << 20) if INTEL_AVX512 else (B_FROM_MEMORY, 1 << 62)
+#: Rows of B wider than this many bytes are never fetched ahead. On Intel's AVX-512, two threads, B of 112-144
+#: MiB, the harness, paired, five rounds, Numba / OpenBLAS, B's rows split fetching against not (four runs
+#: fetching rows of 56-64 KiB, three not; one fetching rows of 72 KiB, four not): rows of 56-64 KiB gained,
+#: float64 1x7168x2048 1.057-1.156 against 0.962-1.011, 1x7168x2304 1.088-1.210 against 1.005-1.050,
+#: 1x8192x2048 1.099-1.162 against 0.984-1.097, float32 1x16384x2048 1.047-1.213 against 1.051-1.102; rows of
+#: 72 KiB and more lost, float64 1x9216x2048 0.966 against 1.030-1.079, 1x12288x1536 0.876-0.881 against
+#: 1.028-1.072, float32 1x18432x2048 0.924 against 1.061-1.167. In process (``gemv_rows_a_pass.py split``), four
+#: a pass fetching over four without: float64 rows of 56 KiB +7 to +12 %, 64 KiB -1 to +2 %, 72 KiB -17 %, 80
+#: KiB -22 to -24 %, 96 KiB -29 to -30 %; float32 56 KiB +9 %, 64 KiB +4 %, 72 KiB -17 %. docs/numba.md "The
+#: fetch window's row bound". Zen 4's fetch has no bound.
+GEMV_AHEAD_MAX_ROW = 64 << 10 if INTEL_AVX512 else 1 << 62
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2), at the
 #: KC of BLOCKS; a smaller KC packs proportionally more strips in the same bytes (``jit_strips``).
 INLINE_PACK = 8

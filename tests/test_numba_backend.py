@@ -1306,8 +1306,10 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
         (7168, 8192, 8, 2, False, 0),  # float64 448 MiB (Llama-3.1-70B's mlp.gate_up)
         (3584, 4096, 8, 1, False, 0),  # one thread never
         (12288, 1536, 8, 2, False, 0),  # float64 rows of 96 KiB, 144 MiB (Mistral-Large's attn.o): not fetched
-        (6144, 2048, 8, 2, False, 4),  # rows of exactly GEMV_AHEAD_MAX_ROW, 96 MiB: fetched
-        (6152, 2048, 8, 2, False, 0),  # a line wider: not
+        (9216, 2048, 8, 2, False, 0),  # rows of 72 KiB, 144 MiB: not fetched
+        (7168, 2048, 8, 2, False, 4),  # rows of 56 KiB, 112 MiB (DeepSeek-V3's mla.o): fetched
+        (8192, 2048, 8, 2, False, 4),  # rows of exactly GEMV_AHEAD_MAX_ROW, 128 MiB: fetched
+        (8200, 2048, 8, 2, False, 0),  # a line wider: not
     ],
 )
 def test_intel_avx512_two_thread_gemv_fetches_b_of_96_to_192_mib_ahead(
@@ -1316,17 +1318,19 @@ def test_intel_avx512_two_thread_gemv_fetches_b_of_96_to_192_mib_ahead(
     """On Intel's AVX-512 two threads of a GEMV over B of 96-192 MiB split B's rows and fetch each line two
     passes ahead into L2, four rows a pass (the harness, paired, over the columns split: float64 1x1792x12288
     0.957 -> 1.191, float32 1x8192x3584 1.003 -> 1.124); under 96 MiB C's columns split won, from 192 MiB
-    the rows split without the fetch; rows wider than 48 KiB are never fetched (float64 1x12288x1536 0.809
-    `slower` fetching). The rule under Intel's constants, whichever host runs the test."""
+    the rows split without the fetch; rows wider than 64 KiB are never fetched (float64 1x9216x2048, rows of
+    72 KiB, 0.966 fetching against 1.030-1.079; 1x8192x2048, 64 KiB, 1.099-1.162 against 0.984-1.097). The rule
+    under Intel's constants, whichever host runs the test; on an Intel host its constants too."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     assert impl.GEMV_AHEAD_B == ((96 << 20, 192 << 20) if impl.INTEL_AVX512 else (impl.B_FROM_MEMORY, 1 << 62))
+    assert impl.GEMV_AHEAD_MAX_ROW == (64 << 10 if impl.INTEL_AVX512 else 1 << 62)
     for name, value in (
         ("GEMV_AHEAD_ROWS", (0, 4)),
         ("GEMV_AHEAD_B", (96 << 20, 192 << 20)),
         ("GEMV_COLUMNS_MAX_B", 96 << 20),
         ("GEMV_SPLIT_BYTES", 3072),
-        ("GEMV_AHEAD_MAX_ROW", 48 << 10),
+        ("GEMV_AHEAD_MAX_ROW", 64 << 10),
     ):
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)
