@@ -194,10 +194,14 @@ GEMV_SPLIT_BYTES = 3072 if INTEL_AVX512 else 0
 #: where rows read 0.867-0.982 (1x3584x4096 1.020 and 1.019 against 0.881 and 0.867), float64 16-160 MiB
 #: 0.946-1.024 against 0.907-1.007; from 224 MiB rows split won (float32 1x7168x8192 1.065 against 0.978,
 #: 1x14336x4096 1.132 against 1.040, float64 1x8192x3584 1.076 against 1.007, 1x7168x8192 1.030 against
-#: 0.978; 256-336 MiB level). docs/numba.md "Two threads' GEMVs split C's columns on Intel". From 96 MiB
+#: 0.978; 256-336 MiB level). docs/numba.md "Two threads' GEMVs split C's columns on Intel". From 84 MiB
 #: up to GEMV_AHEAD_B's 192 there, the rows split fetching ahead beat both (GEMV_AHEAD_B's figures), so the
-#: columns split holds under 96 MiB.
-GEMV_COLUMNS_MAX_B = 96 << 20 if INTEL_AVX512 else B_FROM_MEMORY
+#: columns split holds under 84 MiB. (96 MiB until the harness, paired, five rounds, two runs each, columns
+#: -> rows fetched: float64 1x1536x7168 (84 MiB) 0.954, 0.948 -> 1.032, 0.997, 1x2816x4096 (88 MiB) 0.975,
+#: 0.983 -> 0.974, 1.000, float32 1x1792x12288 (84 MiB) 0.972, 0.996 -> 1.004, 1.062, 1x5632x4096 0.987,
+#: 0.986 -> 1.014, 1.051; float64 1x1280x8192, 80 MiB, columns in all four runs, 0.991-1.014. docs/numba.md
+#: "The window's other cells and its lower end".)
+GEMV_COLUMNS_MAX_B = 84 << 20 if INTEL_AVX512 else B_FROM_MEMORY
 #: A GEMV that reads whole rows of B into a row of C of at most this many bytes keeps that row in L1 beside
 #: the row of B streaming past, and takes B one row per pass: B is then one sequential stream. A wider row
 #: of C lives in L2, where eight rows of B a pass cut its traffic to a load and a store per eight FMAs.
@@ -276,7 +280,7 @@ GEMV_SHARE_PAGED_ROWS = 6
 #: 28-56 KiB (1x7168x2048). On Intel's AVX-512 two threads take four fetching, for B within GEMV_AHEAD_B only.
 GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (0, 4) if INTEL_AVX512 else (0, 0)
 #: B of at least the first and under the second of these many bytes is fetched ahead (GEMV_AHEAD_ROWS): all B
-#: streamed from memory on Zen 4; on Intel's AVX-512 two threads' B of 96-192 MiB only (GEMV_COLUMNS_MAX_B up:
+#: streamed from memory on Zen 4; on Intel's AVX-512 two threads' B of 84-192 MiB only (GEMV_COLUMNS_MAX_B up:
 #: under it C's columns split won). There, in process (``gemv_rows_a_pass.py split|share``, two threads),
 #: four rows a pass fetching against the rule's columns split read float64 1x3584x4096 (112 MiB) 14.2 against
 #: 12.9 GFLOP/s, 1x4096x4096 14.2 against 12.5, 1x5120x4096 12.8 against 11.7, 1x1792x12288 12.8 against

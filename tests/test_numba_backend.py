@@ -1163,8 +1163,9 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     [
         (3584, 4096, 4, True),  # float32 B of 56 MiB (Llama-3.1-8B's mlp.gate_up at --tp 8): columns
         (3584, 4096, 8, False),  # float64, 112 MiB: rows (fetched ahead, GEMV_AHEAD_B)
-        (12288, 2048, 4, False),  # B of exactly GEMV_COLUMNS_MAX_B: rows
-        (12288, 2047, 4, True),  # a row under: columns
+        (1792, 12288, 4, False),  # B of exactly GEMV_COLUMNS_MAX_B, 84 MiB (Mistral-Large's attn.qkv): rows
+        (1792, 12287, 4, True),  # a row under: columns
+        (2560, 8192, 4, True),  # 80 MiB: columns
         (7168, 8192, 4, False),  # 224 MiB (Llama-3.1-70B's mlp.gate_up): rows
         (1280, 8192, 8, True),  # float64 Llama-3.1-70B's attn.qkv at --tp 8: shares of 5 KiB, columns
         (1280, 8192, 4, False),  # ... float32's are 2.5 KiB: rows
@@ -1175,19 +1176,19 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
         (512, 7168, 8, False),  # float64 shares of 2 KiB (DeepSeek-V3's mla.kv_down is 576 wide): rows
     ],
 )
-def test_intel_avx512_gemv_splits_c_columns_of_b_under_96_mib(monkeypatch, n, k, itemsize, columns):
-    """On Intel's AVX-512 two threads of a GEMV split C's columns, not B's rows, for B under 96 MiB (the
+def test_intel_avx512_gemv_splits_c_columns_of_b_under_84_mib(monkeypatch, n, k, itemsize, columns):
+    """On Intel's AVX-512 two threads of a GEMV split C's columns, not B's rows, for B under 84 MiB (the
     harness, paired: float32 1x3584x4096 0.867-0.881 -> 1.019-1.020 of OpenBLAS; docs/numba.md "Two threads'
-    GEMVs split C's columns on Intel"; from 96 MiB the rows split fetching ahead won) and shares of C's
+    GEMVs split C's columns on Intel"; from 84 MiB the rows split fetching ahead won) and shares of C's
     row of GEMV_SPLIT_BYTES (3 KiB) or more, in either dtype (docs/numba.md "Two-thread GEMVs split by
     bytes on Intel"); AMD's cores split rows from B_FROM_MEMORY and under GEMV_SPLIT_N columns a share.
     The rule under Intel's constants, whichever host runs the test; the host's own constants are the ones
     its vendor takes."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    assert impl.GEMV_COLUMNS_MAX_B == (96 << 20 if impl.INTEL_AVX512 else impl.B_FROM_MEMORY)
+    assert impl.GEMV_COLUMNS_MAX_B == (84 << 20 if impl.INTEL_AVX512 else impl.B_FROM_MEMORY)
     assert impl.GEMV_SPLIT_BYTES == (3072 if impl.INTEL_AVX512 else 0)
-    monkeypatch.setattr(impl, "GEMV_COLUMNS_MAX_B", 96 << 20)
+    monkeypatch.setattr(impl, "GEMV_COLUMNS_MAX_B", 84 << 20)
     monkeypatch.setattr(impl, "GEMV_SPLIT_N", 1024)
     monkeypatch.setattr(impl, "GEMV_SPLIT_BYTES", 3072)
     # int64 arguments, as the compiled build passes them
@@ -1299,8 +1300,9 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
     [
         (3584, 4096, 8, 2, False, 4),  # float64 B of 112 MiB (Llama-3.1-8B's mlp.gate_up): rows, fetched
         (8192, 3584, 4, 2, False, 4),  # float32 112 MiB (Llama-3.1-70B's mlp.down at --tp 8)
-        (12288, 2048, 4, 2, False, 4),  # B of exactly 96 MiB: rows, fetched
-        (12288, 2047, 4, 2, True, 0),  # a row less: C's columns, nothing fetched
+        (1536, 7168, 8, 2, False, 4),  # float64 B of exactly 84 MiB (DeepSeek-V3's mla.q_down): rows, fetched
+        (1536, 7167, 8, 2, True, 0),  # a row less: C's columns, nothing fetched
+        (12288, 2048, 4, 2, False, 4),  # 96 MiB: fetched
         (12288, 4095, 4, 2, False, 4),  # a row under 192 MiB: fetched
         (12288, 4096, 4, 2, False, 0),  # 192 MiB: rows, nothing fetched
         (7168, 8192, 8, 2, False, 0),  # float64 448 MiB (Llama-3.1-70B's mlp.gate_up)
@@ -1312,23 +1314,24 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
         (8200, 2048, 8, 2, False, 0),  # a line wider: not
     ],
 )
-def test_intel_avx512_two_thread_gemv_fetches_b_of_96_to_192_mib_ahead(
+def test_intel_avx512_two_thread_gemv_fetches_b_of_84_to_192_mib_ahead(
     monkeypatch, n, k, itemsize, threads, columns, ahead
 ):
-    """On Intel's AVX-512 two threads of a GEMV over B of 96-192 MiB split B's rows and fetch each line two
+    """On Intel's AVX-512 two threads of a GEMV over B of 84-192 MiB split B's rows and fetch each line two
     passes ahead into L2, four rows a pass (the harness, paired, over the columns split: float64 1x1792x12288
-    0.957 -> 1.191, float32 1x8192x3584 1.003 -> 1.124); under 96 MiB C's columns split won, from 192 MiB
-    the rows split without the fetch; rows wider than 64 KiB are never fetched (float64 1x9216x2048, rows of
-    72 KiB, 0.966 fetching against 1.030-1.079; 1x8192x2048, 64 KiB, 1.099-1.162 against 0.984-1.097). The rule
-    under Intel's constants, whichever host runs the test; on an Intel host its constants too."""
+    0.957 -> 1.191, float32 1x8192x3584 1.003 -> 1.124, float64 1x1536x7168 0.948-0.954 -> 0.997-1.032);
+    under 84 MiB C's columns split won, from 192 MiB the rows split without the fetch; rows wider than 64 KiB
+    are never fetched (float64 1x9216x2048, rows of 72 KiB, 0.966 fetching against 1.030-1.079; 1x8192x2048,
+    64 KiB, 1.099-1.162 against 0.984-1.097). The rule under Intel's constants, whichever host runs the test;
+    on an Intel host its constants too."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    assert impl.GEMV_AHEAD_B == ((96 << 20, 192 << 20) if impl.INTEL_AVX512 else (impl.B_FROM_MEMORY, 1 << 62))
+    assert impl.GEMV_AHEAD_B == ((84 << 20, 192 << 20) if impl.INTEL_AVX512 else (impl.B_FROM_MEMORY, 1 << 62))
     assert impl.GEMV_AHEAD_MAX_ROW == (64 << 10 if impl.INTEL_AVX512 else 1 << 62)
     for name, value in (
         ("GEMV_AHEAD_ROWS", (0, 4)),
-        ("GEMV_AHEAD_B", (96 << 20, 192 << 20)),
-        ("GEMV_COLUMNS_MAX_B", 96 << 20),
+        ("GEMV_AHEAD_B", (84 << 20, 192 << 20)),
+        ("GEMV_COLUMNS_MAX_B", 84 << 20),
         ("GEMV_SPLIT_BYTES", 3072),
         ("GEMV_AHEAD_MAX_ROW", 64 << 10),
     ):
