@@ -27,7 +27,7 @@ accumulators in memory and reaches a fraction of the FMA peak. Everything else (
 blocking, edges, threading) is ordinary ``@njit`` code. Compiled code is cached on disk.
 
 M = 1 streams B once, nothing packed (``_gemv_row``). On Zen 4 (and on Intel's AVX-512 two threads' B of
-96-192 MiB: GEMV_AHEAD_B), B from memory goes through a second
+84-192 MiB with rows of at most 64 KiB: GEMV_AHEAD_B, GEMV_AHEAD_MAX_ROW), B from memory goes through a second
 IR intrinsic, ``gemv_pass``: four or eight rows of B into C a pass, each line read also fetching the
 line two passes further down into L2 (GEMV_AHEAD_ROWS). The same fetch written as ``@njit`` loops,
 a slice per cache line, ran at 0.63-0.98 of OpenBLAS, never ahead of the plain loop (0.97-0.99).
