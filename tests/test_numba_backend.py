@@ -1089,8 +1089,9 @@ def test_edge_strip_of_whole_vectors_is_correct_in_place_and_packed(dtype, threa
 def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int = 0) -> str:
     """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: six
     a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS; on Zen 4, and
-    on Intel's two threads within GEMV_AHEAD_B, GEMV_AHEAD_ROWS, fetching ahead) or as a share of C's
-    columns (six when they are a whole number of pages apart, else eight)."""
+    on Intel's two threads within GEMV_AHEAD_B, GEMV_AHEAD_ROWS, fetching ahead; one a pass up to
+    GEMV_ONE_ROW_BYTES, for several threads GEMV_SPLIT_ONE_ROW_BYTES) or as a share of C's columns (six
+    when they are a whole number of pages apart, else eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     from_memory = impl.GEMV_MEMORY_ROWS and b_bytes >= impl.B_FROM_MEMORY
@@ -1102,7 +1103,7 @@ def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int
         rows = 6 if row_bytes % impl.PAGE == 0 else 8
     elif from_memory and (threads == 1 or row_bytes <= impl.GEMV_ONE_ROW_BYTES):
         rows = impl.GEMV_MEMORY_ROWS
-    elif row_bytes <= impl.GEMV_ONE_ROW_BYTES:
+    elif row_bytes <= (impl.GEMV_ONE_ROW_BYTES if threads == 1 else impl.GEMV_SPLIT_ONE_ROW_BYTES):
         rows = 1
     elif threads == 1 and impl.VECTOR_BITS == 256:
         rows = 6
@@ -1256,6 +1257,42 @@ def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)  # reads the constants above
     # int64 arguments, as the compiled GEMV passes them
     assert impl.gemv_rows_a_pass.py_func(np.int64(n), np.int64(k), itemsize, np.int64(threads)) == rows
+
+
+# (N, K, itemsize, threads, rows a pass): Intel's AVX-512 constants.
+@pytest.mark.parametrize(
+    "n, k, itemsize, threads, rows",
+    [
+        (512, 7168, 4, 2, 8),  # float32 B of 14 MiB (DeepSeek-V3's moe.shared.gate_up): eight, not one
+        (512, 7168, 4, 1, 1),  # one thread keeps one a pass
+        (128, 4096, 8, 2, 8),  # float64 rows of 1 KiB
+        (3072, 1365, 4, 2, 8),  # rows of exactly GEMV_ONE_ROW_BYTES, B a row under 16 MiB
+        (512, 7168, 8, 2, 4),  # float64 B of 28 MiB, from memory: GEMV_MEMORY_ROWS
+    ],
+)
+def test_intel_avx512_two_thread_gemv_splitting_b_reads_eight_rows_a_pass(monkeypatch, n, k, itemsize, threads, rows):
+    """On Intel's AVX-512 threads that split B's rows read eight rows of B a pass (four from memory) at every
+    width: one a pass read at 0.59-0.98 of eight's speed there with B in L3 (in process, two threads,
+    float32 1x128x4096 26.0 against 42.3 GFLOP/s, 1x512x7168 25.7 against 27.9); one thread keeps one row a
+    pass up to GEMV_ONE_ROW_BYTES (level there), and so do several threads elsewhere. The rule under
+    Intel's constants, whichever host runs the test; on an Intel host its constant too."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.GEMV_SPLIT_ONE_ROW_BYTES == (0 if impl.INTEL_AVX512 else impl.GEMV_ONE_ROW_BYTES)
+    for name, value in (
+        ("GEMV_SPLIT_ONE_ROW_BYTES", 0),
+        ("GEMV_ONE_ROW_BYTES", 12288),
+        ("GEMV_MEMORY_ROWS", 4),
+        ("GEMV_SERIAL_ROWS", 8),
+        ("GEMV_AHEAD_ROWS", (0, 4)),
+        ("GEMV_AHEAD_B", (84 << 20, 192 << 20)),
+    ):
+        monkeypatch.setattr(impl, name, value)
+    monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)  # reads the constants above
+    args = np.int64(n), np.int64(k), itemsize, np.int64(threads)  # int64, as the compiled GEMV passes them
+    assert impl.gemv_rows_a_pass.py_func(*args) == rows
+    monkeypatch.setattr(impl, "GEMV_SPLIT_ONE_ROW_BYTES", 12288)  # elsewhere several threads take one too
+    assert impl.gemv_rows_a_pass.py_func(*args) == (1 if rows == 8 else rows)
 
 
 # (N, K, itemsize, threads, rows a pass through gemv_pass or 0): Zen 4's constants, B of exactly
