@@ -1387,25 +1387,25 @@ def _axpy_six_rows(a, b, p0, p1, j0, j1, out):
 
 
 @intrinsic
-def gemv_pass(typingctx, out, b, a, p, rows):
-    """``out[:v] += sum(A[0, p + r] B[p + r, :v] for r < rows)`` over the whole vectors ``v`` of ``out``, ``rows``
-    4 or 8 (a switch; other values do nothing), B's rows contiguous (row-major). Each vector of B read
-    also fetches the line at the same place ``2 * rows`` rows further down into L2 (GEMV_AHEAD_ROWS: two
+def gemv_pass(typingctx, out, b, a, p, rows, j):
+    """``out[:v] += sum(A[0, p + r] B[p + r, j:j + v] for r < rows)`` over the whole vectors ``v`` of ``out``,
+    ``rows`` 4 or 8 (a switch; other values do nothing), B's rows contiguous (row-major). Each vector of B
+    read also fetches the line at the same place ``2 * rows`` rows further down into L2 (GEMV_AHEAD_ROWS: two
     passes ahead). Those addresses may lie past B's end, where a prefetch is a hint that never faults."""
     if not all(isinstance(x, types.Array) and x.layout == "C" and x.ndim == d for x, d in ((out, 1), (b, 2))):
         return None  # read and written as whole vectors: contiguous arrays only
 
     def codegen(context, builder, sig, args):
-        out_v, b_v, a_v, _, rows_v = args
+        out_v, b_v, a_v, _, rows_v, _ = args
         vty, align = _vector(context, sig.args[0])
         vptr, lanes = vty.as_pointer(), vty.count
         fma = fma_function(builder.module, vty)
         out_ary = context.make_array(sig.args[0])(context, builder, out_v)
         vectors = builder.sdiv(builder.extract_value(out_ary.shape, 0), ir.Constant(I64, lanes))
-        p = _intp(context, builder, sig, args, 3)
+        p, j = _intp(context, builder, sig, args, 3), _intp(context, builder, sig, args, 5)
 
-        def b_row(r):  # pointer to B[p + r, 0]
-            return _element_ptr(context, builder, sig.args[1], b_v, [builder.add(p, ir.Constant(I64, r)), ZERO])
+        def b_row(r):  # pointer to B[p + r, j]
+            return _element_ptr(context, builder, sig.args[1], b_v, [builder.add(p, ir.Constant(I64, r)), j])
 
         done = builder.append_basic_block("gemv.done")
         switch = builder.switch(rows_v, done)
@@ -1440,23 +1440,23 @@ def gemv_pass(typingctx, out, b, a, p, rows):
         builder.position_at_end(done)
         return context.get_dummy_value()
 
-    return types.void(out, b, a, p, rows), codegen
+    return types.void(out, b, a, p, rows, j), codegen
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _axpy_rows_ahead(a, b, p0, p1, out, rows):
-    """``out[:] = sum(A[0, p] B[p, :] for p in p0..p1)``, ``rows`` (4 or 8) whole rows of B a pass through
+def _axpy_rows_ahead(a, b, p0, p1, j0, j1, out, rows):
+    """``out[:] = sum(A[0, p] B[p, j0:j1] for p in p0..p1)``, ``rows`` (4 or 8) rows of B a pass through
     ``gemv_pass`` (which fetches the rows two passes ahead into L2); the columns past its whole vectors
     right after each pass, while they are cached, and the rows a pass leaves over one by one."""
-    n = out.size
+    n = j1 - j0
     out[:] = 0
     whole = n - n % tile_w(out)
     pr = p1 - (p1 - p0) % rows
     for p in range(p0, pr, rows):
-        gemv_pass(out, b, a, p, rows)
+        gemv_pass(out, b, a, p, rows, j0)
         if whole < n:
-            _add_rows_one_by_one(a, b, p, p + rows, whole, n, out[whole:])
-    _add_rows_one_by_one(a, b, pr, p1, 0, n, out)
+            _add_rows_one_by_one(a, b, p, p + rows, j0 + whole, j1, out[whole:])
+    _add_rows_one_by_one(a, b, pr, p1, j0, j1, out)
 
 
 @njit(cache=True)
@@ -1500,7 +1500,7 @@ def _whole_rows(a, b, p0, p1, out, nthreads):
     n = b.shape[1]
     ahead = gemv_rows_ahead(n, b.shape[0], out.itemsize, nthreads)
     if ahead:
-        _axpy_rows_ahead(a, b, p0, p1, out, ahead)
+        _axpy_rows_ahead(a, b, p0, p1, 0, n, out, ahead)
         return
     rows = gemv_rows_a_pass(n, b.shape[0], out.itemsize, nthreads)
     if rows == 1:

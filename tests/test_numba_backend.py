@@ -1386,30 +1386,36 @@ def test_intel_avx512_two_thread_gemv_fetches_b_of_84_to_192_mib_ahead(
 def test_rows_fetched_ahead_compute_every_column_and_row(dtype, rows):
     """``_axpy_rows_ahead`` (whole vectors in ``gemv_pass``'s IR, then the columns past them, then the rows a
     pass leaves over) writes C's row, never adds to it, on any host: a row of B ``p0``..``p1`` of any length,
-    C narrower than a vector, a part-filled last vector, and a range that starts mid-B (a thread's share).
-    A strided B is refused at compile time (the IR reads whole vectors of contiguous rows)."""
+    C narrower than a vector, a part-filled last vector, a range that starts mid-B (a thread's share of B's
+    rows), and columns ``j0``..``j1`` that start mid-row (a share of C's columns: the IR must read B from
+    ``j0``, not from the row's start). A strided B is refused at compile time (the IR reads whole vectors of
+    contiguous rows)."""
     import numba
 
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     lanes = 64 // np.dtype(dtype).itemsize
     rng = np.random.default_rng(rows)
-    for k, n, p0, p1 in (
-        (3 * rows + 5, 3 * lanes + 3, 0, 3 * rows + 5),  # rows left over, a part-filled vector
-        (4 * rows, 2 * lanes, 0, 4 * rows),  # whole passes, whole vectors
-        (5 * rows, lanes - 1, rows + 1, 4 * rows - 2),  # no whole vector; a share starting mid-B
-        (rows - 1, 2 * lanes + 1, 0, rows - 1),  # fewer rows than a pass
-        (2 * rows, lanes, 3, 3),  # no rows at all: C's row is zero
+    for k, n, p0, p1, j0, j1 in (
+        (3 * rows + 5, 3 * lanes + 3, 0, 3 * rows + 5, 0, 3 * lanes + 3),  # rows left over, a part-filled vector
+        (4 * rows, 2 * lanes, 0, 4 * rows, 0, 2 * lanes),  # whole passes, whole vectors
+        (5 * rows, lanes - 1, rows + 1, 4 * rows - 2, 0, lanes - 1),  # no whole vector; rows starting mid-B
+        (rows - 1, 2 * lanes + 1, 0, rows - 1, 0, 2 * lanes + 1),  # fewer rows than a pass
+        (2 * rows, lanes, 3, 3, 0, lanes),  # no rows at all: C's row is zero
+        (3 * rows + 1, 4 * lanes, 0, 3 * rows + 1, 2 * lanes, 4 * lanes),  # the second half of C's columns
+        (2 * rows, 3 * lanes + 5, 1, 2 * rows, lanes, 3 * lanes + 2),  # a share mid-row, a part-filled vector
     ):
         a = rng.standard_normal((1, k)).astype(dtype)
         b = rng.standard_normal((k, n)).astype(dtype)
-        want = a[0, p0:p1].astype(np.float64) @ b[p0:p1].astype(np.float64)
-        out = np.full(n, np.nan, dtype)
+        want = a[0, p0:p1].astype(np.float64) @ b[p0:p1, j0:j1].astype(np.float64)
+        out = np.full(j1 - j0, np.nan, dtype)
         for _ in range(2):  # twice: written, not accumulated
-            impl._axpy_rows_ahead(a, b, p0, p1, out, rows)
-            np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(k), err_msg=f"{k}x{n} {p0}:{p1}")
+            impl._axpy_rows_ahead(a, b, p0, p1, j0, j1, out, rows)
+            np.testing.assert_allclose(
+                out, want, rtol=1e-5, atol=1e-5 * np.sqrt(k), err_msg=f"{k}x{n} {p0}:{p1}, {j0}:{j1}"
+            )
     with pytest.raises(numba.core.errors.TypingError):
-        impl._axpy_rows_ahead(a, np.zeros((k, 2 * n), dtype)[:, ::2], 0, k, out, rows)
+        impl._axpy_rows_ahead(a, np.zeros((k, 2 * n), dtype)[:, ::2], 0, k, 0, n, out, rows)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

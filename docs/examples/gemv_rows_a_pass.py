@@ -15,7 +15,8 @@ One thread reading whole rows of B (one, four, six or eight a pass; eight and fo
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
         .venv/bin/python docs/examples/gemv_rows_a_pass.py whole float32 16384x2048 5000x2936
 
-Two threads, each over its share of C's columns (six or eight a pass):
+Two threads, each over its share of C's columns (six or eight a pass, and eight or four through
+``gemv_pass`` from the share's first column, fetching ahead):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
         .venv/bin/python docs/examples/gemv_rows_a_pass.py share float32 4096x512 3000x1000
@@ -45,7 +46,11 @@ from gemmbench.verify import make_operands
 
 ROUNDS = 41
 #: The loops each mode compares: rows of B a pass, "+" for the loop that fetches ahead (``gemv_pass``).
-CHOICES = {"whole": ("8", "6", "4", "1", "8+", "4+"), "share": ("8", "6"), "split": ("8", "4", "1", "8+", "4+")}
+CHOICES = {
+    "whole": ("8", "6", "4", "1", "8+", "4+"),
+    "share": ("8", "6", "8+", "4+"),
+    "split": ("8", "4", "1", "8+", "4+"),
+}
 
 
 @njit(nogil=True)
@@ -53,7 +58,7 @@ def _rows(a, b, p0, p1, out, rows, ahead):
     """C's row from rows p0..p1 of B, ``rows`` whole rows of B a pass (``ahead``: fetching ahead)."""
     n = b.shape[1]
     if ahead:
-        impl._axpy_rows_ahead(a, b, p0, p1, out, rows)
+        impl._axpy_rows_ahead(a, b, p0, p1, 0, n, out, rows)
     elif rows == 1:
         impl._axpy_each_row(a, b, p0, p1, out)
     elif rows == 4:
@@ -89,7 +94,9 @@ def _shares(a, b, out, parts, rows, ahead):
     nthreads = numba.get_num_threads()
     for t in prange(nthreads):
         j0, j1 = impl.column_share(n, out.itemsize, t, nthreads)
-        if rows == 6:
+        if ahead:
+            impl._axpy_rows_ahead(a, b, 0, k, j0, j1, out[j0:j1], rows)
+        elif rows == 6:
             impl._axpy_six_rows(a, b, 0, k, j0, j1, out[j0:j1])
         else:
             impl._axpy_rows(a, b, 0, k, j0, j1, out[j0:j1])
