@@ -226,17 +226,16 @@ GEMV_COLUMNS_MAX_B = 84 << 20 if INTEL_AVX512 else B_FROM_MEMORY
 #: 2.1x at two; rows of 10 KiB (1x1280x8192, unchanged) -3 to +4 %. A full-width core keeps 12 KiB (there
 #: GEMV_MEMORY_ROWS reads B from memory, and two threads lost with eight past 12 KiB).
 GEMV_ONE_ROW_BYTES = 2048 if VECTOR_BITS == 256 else 12288 if FULL_WIDTH_512 else 10240
-#: Several threads, each over its own rows of B (``gemv_splits_columns`` false), take one row a pass while C's
-#: row is at most this many bytes: GEMV_ONE_ROW_BYTES, but 0 on Intel's AVX-512 (eight a pass there at every
-#: width, GEMV_MEMORY_ROWS' four from memory). On that Xeon (2 MiB L2 a core), two threads, B of 2-16 MiB in L3,
-#: in process (``gemv_rows_a_pass.py split``), one row a pass read at 0.59-0.98 of eight: float32 rows of 0.5
-#: KiB (1x128x4096) 26.0 against 42.3 GFLOP/s, 2 KiB (1x512x7168) 25.7 against 27.9, 4 KiB (1x1024x2048) 20.3
-#: against 27.7, float64 1 KiB (1x128x4096) 12.8 against 21.6, 5 KiB (1x640x2048) 13.3 against 13.5. The
-#: harness, paired, five rounds, two runs each, one -> eight, Numba / OpenBLAS: float32 1x128x4096 0.618, 0.655
-#: -> 1.056, 1.080, 1x512x7168 0.944, 0.930 -> 1.163, 1.158, 1x256x7168 0.856, 0.995 -> 1.142, 1.206, float64
-#: 1x256x7168 0.906, 0.974 -> 1.119, 1.150, 1x128x4096 0.935, 1.038 -> 1.665, 1.646 (docs/numba.md "Two threads
-#: splitting B's rows read eight a pass on Intel"). One thread there read every loop level (0.97-1.01 of
-#: eight), so it keeps one row a pass.
+#: Several threads, each over its own rows of B (``gemv_splits_columns`` false), take one row a pass while C's row is at
+#: most this many bytes: GEMV_ONE_ROW_BYTES, but 0 on Intel's AVX-512 (there rows within GEMV_ONE_ROW_BYTES go eight a
+#: pass, GEMV_MEMORY_ROWS' four from memory; wider rows as before). On that Xeon (2 MiB L2 a core), two threads, B of
+#: 2-16 MiB in L3, in process (``gemv_rows_a_pass.py split``), one row a pass read at 0.59-0.98 of eight: float32 rows
+#: of 0.5 KiB (1x128x4096) 26.0 against 42.3 GFLOP/s, 2 KiB (1x512x7168) 25.7 against 27.9, 4 KiB (1x1024x2048) 20.3
+#: against 27.7, float64 1 KiB (1x128x4096) 12.8 against 21.6, 5 KiB (1x640x2048) 13.3 against 13.5. The harness,
+#: paired, five rounds, two runs each, one -> eight, Numba / OpenBLAS: float32 1x128x4096 0.618, 0.655 -> 1.056, 1.080,
+#: 1x512x7168 0.944, 0.930 -> 1.163, 1.158, 1x256x7168 0.856, 0.995 -> 1.142, 1.206, float64 1x256x7168 0.906, 0.974 ->
+#: 1.119, 1.150, 1x128x4096 0.935, 1.038 -> 1.665, 1.646 (docs/numba.md "Two threads splitting B's rows read eight a
+#: pass on Intel"). One thread there read every loop level (0.97-1.01 of eight), so it keeps one row a pass.
 GEMV_SPLIT_ONE_ROW_BYTES = 0 if INTEL_AVX512 else GEMV_ONE_ROW_BYTES
 #: Whole rows of B read into a row of C at least this wide that is a whole number of pages (PAGE) go four a
 #: pass instead of eight: B's rows then sit a multiple of 4 KiB apart, so the same column of every row falls

@@ -1271,11 +1271,11 @@ def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
     ],
 )
 def test_intel_avx512_two_thread_gemv_splitting_b_reads_eight_rows_a_pass(monkeypatch, n, k, itemsize, threads, rows):
-    """On Intel's AVX-512 threads that split B's rows read eight rows of B a pass (four from memory) at every
-    width: one a pass read at 0.59-0.98 of eight's speed there with B in L3 (in process, two threads,
-    float32 1x128x4096 26.0 against 42.3 GFLOP/s, 1x512x7168 25.7 against 27.9); one thread keeps one row a
-    pass up to GEMV_ONE_ROW_BYTES (level there), and so do several threads elsewhere. The rule under
-    Intel's constants, whichever host runs the test; on an Intel host its constant too."""
+    """On Intel's AVX-512 threads that split B's rows read rows of B within GEMV_ONE_ROW_BYTES eight a pass (four from
+    memory), not one: one a pass read at 0.59-0.98 of eight's speed there with B in L3 (in process, two threads,
+    float32 1x128x4096 26.0 against 42.3 GFLOP/s, 1x512x7168 25.7 against 27.9); one thread keeps one row a pass up
+    to GEMV_ONE_ROW_BYTES (level there), and so do several threads elsewhere. The rule under Intel's constants,
+    whichever host runs the test; on an Intel host its constant too."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     assert impl.GEMV_SPLIT_ONE_ROW_BYTES == (0 if impl.INTEL_AVX512 else impl.GEMV_ONE_ROW_BYTES)
