@@ -386,6 +386,26 @@ IN_PLACE_AHEAD = 32
 #: "Llama-3.1-8B on faa6118").
 IN_PLACE_FROM_MEMORY = FULL_WIDTH_512
 IN_PLACE_COLLIDE_AHEAD = 16
+#: On Intel's AVX-512 one thread running those strips against B of at least this many bytes, read in place,
+#: also fetches the next strip's two lines of the row each k step reads (read a KC block of steps later; the
+#: rows ahead are read 16-32 steps later). With the rows ahead alone it read B from memory at 7-8 GB/s, where
+#: the GEMV's sequential rows read 27 GB/s: each k step's lines lie in a new row, which the core's own
+#: prefetchers do not follow. Both fetches over the rows ahead alone, in-process A/B
+#: (docs/examples/kernel_ab.py), one thread, five runs in an hour, B of 40-84 MiB: float64 8x1280x8192 +16 to
+#: +19 % (four runs), 8x8192x1024 +30 to +42 % (four), 8x4096x1792 +48 %, 8x2048x4096 +19 and +34 %,
+#: 8x1536x7168 +11 and +14 %, 8x3584x2048 +2 and +32 %, 8x1280x4096 +28 %, 6x1280x8192 +12 %; float32
+#: 8x2048x8192 +21 and +53 %, 8x1280x8192 +59 %, 8x7168x2048 +51 and +53 %, 8x2560x4096 +49 %, 8x6144x2048
+#: +50 %. B of 14-32 MiB (in the VM's share of L3 in those runs: the rows ahead alone read it at 31-39 GFLOP/s
+#: float64, against 14-31 from 40 MiB) loses: float64 8x4096x512 -15 %, 8x2048x1536 -16 %, 8x1024x4096
+#: -13 %, 8x4096x1024 -3 %, float32 8x4096x512 -25 %, 8x8192x1024 -7 %, 8x4096x2048 -9 %. The next strip alone
+#: lost 9-21 % to both (float64). Packing B of 40-84 MiB (with the group fetch) lost 7-23 % to both; from
+#: JIT_FETCH_MAX_B packing still wins (in place with both -17 to -28 %). One thread only: two threads, which
+#: read B two to four times as fast as one without it (1.0-2.0x OpenBLAS float64, 2.4-3.5x float32), swung
+#: with the host's state, float64 -2 to +41 % in one half hour and -22 to +16 % in the next (8x3584x2048 -22
+#: and -20 %), float32 -15 to +6 %. The harness, paired, two runs: float64 8x8192x1024 0.678, 0.686 -> 1.172,
+#: 1.204 of OpenBLAS, 8x1280x8192 0.741, 0.767 -> 1.039, 1.281 (docs/numba.md "One thread's short strips fetch
+#: the next strip too on Intel"). Not measured on AMD (Zen 5 fetches such rows ahead as well).
+IN_PLACE_NEXT_STRIP_MIN_B = 40 << 20 if INTEL_AVX512 else 1 << 62
 #: The cache level those fetches (FETCH_AHEAD, IN_PLACE_AHEAD) fill, as ``llvm.prefetch``'s locality: 3 to L1
 #: (prefetcht0), 2 to L2 (prefetcht1). The lines fetched ahead are read a group, or 16-32 rows, later; in the
 #: 48 KiB L1 they land in the few sets that rows a multiple of 4 KiB apart share, and evict one another and
@@ -944,7 +964,7 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first, tile):
 # fmt: off
 @njit(cache=True, nogil=True)
 def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, bjit, scratch, pack_b_here,
-           group, direct_a, direct_b, tile, level):
+           group, direct_a, direct_b, next_strip, tile, level):
     """One thread's share: rows ic..ic+mc of C against B strips s0..s1 of the panel at jc.
 
     A is packed into MR-tall strips unless ``direct_a`` (row-major A, narrow B: each A value
@@ -957,8 +977,9 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
     While one group is multiplied, its calls fetch the next group's rows of B (``fetches_group_ahead``,
     ``_next_group``): one or two lines of each row per call (``_fetch_share``). Short strips reading
-    B in place fetch their own rows ahead (``rows_ahead_in_place``). Either fetch fills the cache level
-    ``level`` names (a literal: ``fetch_level``).
+    B in place fetch their own rows ahead (``rows_ahead_in_place``), and with ``next_strip`` the next strip's
+    lines of each row too (``fetches_next_strip``). Each fetch fills the cache level ``level`` names (a literal:
+    ``fetch_level``).
     """
     literally(level)  # a build per level, called from Python too (the tests)
     mr, nr = tile_mr(abuf, tile), tile_nr(abuf, tile)
@@ -1003,6 +1024,12 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
             elif direct_a:
                 micro_kernel(rows, kc, a_flat, (ic + i) * lda + pc, lda, 1, bsrc, boff, nr, flat_c, off, ldc, acc, tile,
                              None, 0, 0, 0)
+            elif in_place and ahead_rows and next_strip:
+                # As below, and the next strip's two lines of the row this step reads (past the panel, or B's
+                # last column, at the last strip: a hint all the same).
+                at = b_at + ahead_rows * ldb
+                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc, tile,
+                             b_flat, (at, at + line, b_at + nr, b_at + nr + line), ldb, level)
             elif in_place and ahead_rows:
                 # Both lines of the tile's row ahead_rows rows down. In the last block of rows the last steps
                 # point past B: harmless, a prefetch is a hint that never faults (and the address carries no
@@ -1155,6 +1182,13 @@ def rows_ahead_in_place(m, mr, b_bytes, stride):
 
 
 @njit(cache=True)
+def fetches_next_strip(b_bytes, nthreads):
+    """Whether a strip reading B of ``b_bytes`` in place with its rows fetched ahead (``rows_ahead_in_place``)
+    fetches the next strip's lines of each row too: on one thread, from IN_PLACE_NEXT_STRIP_MIN_B."""
+    return nthreads == 1 and b_bytes >= IN_PLACE_NEXT_STRIP_MIN_B
+
+
+@njit(cache=True)
 def fetch_level(b_bytes, packed_just_in_time):
     """The cache level (``llvm.prefetch``'s locality) that rows of B of ``b_bytes`` are fetched ahead into (see
     FETCH_LOCALITY). B packed just in time (a group ahead): FETCH_LOCALITY from memory (B_FROM_MEMORY),
@@ -1265,6 +1299,7 @@ def _gemm_source(kind: str):
         direct_a, direct_b = in_place(m, n, k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0, nthreads)
         # The level of either fetch (B read in place, or packed just in time by each thread: no other B fetches)
         to_l2 = fetch_level(b_flat.size * b.itemsize, not direct_b) == LOCALITY_L2
+        next_strip = direct_b and fetches_next_strip(b_flat.size * b.itemsize, nthreads)
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr
@@ -1300,12 +1335,12 @@ def _gemm_source(kind: str):
                             # fmt: off
                             if to_l2:
                                 _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1,
-                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile,
-                                       FETCH_LOCALITY)
+                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b,
+                                       next_strip, tile, FETCH_LOCALITY)
                             else:
                                 _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1,
-                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b, tile,
-                                       LOCALITY_L1)
+                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b,
+                                       next_strip, tile, LOCALITY_L1)
                             # fmt: on
 
     gemm.__name__ = f"gemm_{kind}"

@@ -85,7 +85,8 @@ class NumbaGemm(Kernel):
         # B's own rows fetched ahead, as _block decides
         ahead = impl.rows_ahead_in_place(case.m, mr, b_flat.nbytes, b.strides[0]) if direct_b else 0
         level = "L2" if impl.fetch_level(b_flat.nbytes, not direct_b) == impl.LOCALITY_L2 else "L1"
-        path += f" (fetched {ahead} rows ahead to {level})" if ahead else ""
+        next_strip = " and the next strip" if impl.fetches_next_strip(b_flat.nbytes, self.threads) else ""
+        path += f" (fetched {ahead} rows ahead{next_strip} to {level})" if ahead else ""
         rows_split = blocks > 1 and case.m <= mc  # short A, too few strips of B (_split)
         if jit and not rows_split and impl.fetches_group_ahead(b_flat.nbytes):  # each thread's own groups
             path += f" (each next group fetched ahead to {level})"

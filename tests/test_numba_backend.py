@@ -222,7 +222,7 @@ def test_micro_kernel_compiles_to_vector_fma(kind):
     empty = np.empty(0, np.float32)
     # fmt: off
     fresh(a, empty, a, empty, c, c.reshape(-1), 0, 64, 0, 64, 0, 0, -(-64 // nr), 64, bbuf, abuf, bjit, scratch,
-          False, impl.INLINE_PACK, False, False, tile, impl.LOCALITY_L1)
+          False, impl.INLINE_PACK, False, False, False, tile, impl.LOCALITY_L1)
     # fmt: on
     assert np.allclose(c, 64.0)
     asm = fresh.inspect_asm(fresh.signatures[0])
@@ -257,8 +257,8 @@ def test_the_last_strip_computes_only_the_vectors_that_hold_its_columns(kind, dt
                 scratch = np.full(mr * nr, np.nan, dtype)
                 # fmt: off
                 impl._block(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, 0, k, 0, 0, 2, n,
-                            np.zeros(0, dtype), abuf, bjit, scratch, True, impl.INLINE_PACK, direct_a, False, tile,
-                            impl.LOCALITY_L1)
+                            np.zeros(0, dtype), abuf, bjit, scratch, True, impl.INLINE_PACK, direct_a, False, False,
+                            tile, impl.LOCALITY_L1)
                 # fmt: on
                 where = f"{kind} {dtype} m={m} cols={cols} direct_a={direct_a}"
                 np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4, err_msg=where)
@@ -373,7 +373,7 @@ def test_b_packed_just_in_time_is_fetched_a_group_ahead(kind, m, level, instruct
     for pc in range(0, k, k // 2):  # two blocks of rows: the last group of the first fetches the second's
         # fmt: off
         fresh(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, pc, k // 2, 0, 0, -(-n // nr), n,
-              np.zeros(0), abuf, bjit, scratch, True, impl.INLINE_PACK, False, False, tile, level)
+              np.zeros(0), abuf, bjit, scratch, True, impl.INLINE_PACK, False, False, False, tile, level)
         # fmt: on
     np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
     assert (level, instruction) in ((impl.LOCALITY_L1, "prefetcht0"), (impl.LOCALITY_L2, "prefetcht1"))
@@ -537,26 +537,32 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
     verified either way."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
+    prepared, ops = _launched(case, threads)
+    avx512 = impl.VECTOR_BITS == 512
+    halves = avx512 and impl.avx512_in_halves()
+    isa = {
+        "avx2": not avx512,
+        "avx512": avx512,
+        "avx512 in halves": halves,
+        "avx512 full width": avx512 and not halves,
+    }
+    expected_a, expected_b = (isa.get(x, x) for x in (a_in_place, b_in_place))
+    path = prepared.facts["path"]
+    assert ("A in place" in path) == expected_a and ("B in place" in path) == expected_b, path
+    assert prepared.facts["tile"].endswith(kind)
+    ref = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
+    assert np.allclose(prepared.output, ref, rtol=1e-4, atol=1e-4 * np.sqrt(case.k))
+
+
+def _launched(case: GemmCase, threads: int):
+    """The backend's product for ``case`` prepared on ``threads`` threads and launched once, with its operands."""
     kernel = NumbaGemm()
     kernel.setup(threads)
     try:
         ops = make_operands(case)
         prepared = kernel.prepare(case, ops)
         prepared.launch()
-        avx512 = impl.VECTOR_BITS == 512
-        halves = avx512 and impl.avx512_in_halves()
-        isa = {
-            "avx2": not avx512,
-            "avx512": avx512,
-            "avx512 in halves": halves,
-            "avx512 full width": avx512 and not halves,
-        }
-        expected_a, expected_b = (isa.get(x, x) for x in (a_in_place, b_in_place))
-        path = prepared.facts["path"]
-        assert ("A in place" in path) == expected_a and ("B in place" in path) == expected_b, path
-        assert prepared.facts["tile"].endswith(kind)
-        ref = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
-        assert np.allclose(prepared.output, ref, rtol=1e-4, atol=1e-4 * np.sqrt(case.k))
+        return prepared, ops
     finally:
         kernel.teardown()
 
@@ -922,9 +928,10 @@ def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, ahead):
         prepared.launch()
         path = prepared.facts["path"]
         assert ("rows ahead" in path) == (rows > 0), path
-        if rows:  # to L2 from memory on a full-width core (fetch_level), else to L1
+        if rows:  # to L2 from memory on a full-width core (fetch_level), else to L1; the next strip too on Intel
             level = "L2" if ahead == "memory" and impl.FETCH_LOCALITY == impl.LOCALITY_L2 else "L1"
-            assert f"B in place (fetched {rows} rows ahead to {level})" in path, path
+            strip = " and the next strip" if impl.fetches_next_strip(n * k * size, 1) else ""
+            assert f"B in place (fetched {rows} rows ahead{strip} to {level})" in path, path
         assert verify(case, ops, prepared.output).ok
     finally:
         kernel.teardown()
@@ -989,6 +996,74 @@ def test_intel_avx512_short_strips_pack_b_too_large_to_fetch_ahead(monkeypatch, 
     b_bytes, stride = np.int64(n * k * 8), np.int64(n * 8)
     assert impl.rows_ahead_in_place(m, 12, b_bytes, stride) == ahead
     assert impl.in_place.py_func(m, n, k, 12, 8, True, True, np.int64(1))[1] is (ahead > 0)  # else B is packed
+
+
+# (bytes of B, threads, whether the next strip is fetched): Intel's AVX-512 constant.
+@pytest.mark.parametrize(
+    "b_bytes, threads, fetched",
+    [
+        (40 << 20, 1, True),  # float64 8x1280x4096: +28 % in process
+        ((40 << 20) - 1, 1, False),  # a byte under: B of 14-32 MiB lost 3-25 %
+        (84 << 20, 1, True),  # float64 8x1536x7168 (DeepSeek-V3's mla.q_down at --tp 8)
+        (40 << 20, 2, False),  # two threads swung -22 to +41 %: not taken
+        (1 << 40, 4, False),
+    ],
+)
+def test_intel_avx512_one_thread_fetches_the_next_strip_of_b_read_in_place_from_40_mib(
+    monkeypatch, b_bytes, threads, fetched
+):
+    """One thread whose strips of 6-8 rows read B in place from memory on Intel also fetch the next strip's lines
+    of each row (float64 8x8192x1024 +30 to +42 %, float32 8x7168x2048 +51 and +53 % in process on a Xeon);
+    from IN_PLACE_NEXT_STRIP_MIN_B, one thread only; no other CPU does (not measured there). The rule under
+    Intel's constant, whichever host runs the test, and the host's own constant."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.IN_PLACE_NEXT_STRIP_MIN_B == (40 << 20 if impl.INTEL_AVX512 else 1 << 62)
+    monkeypatch.setattr(impl, "IN_PLACE_NEXT_STRIP_MIN_B", 40 << 20)
+    # int64 arguments, as the compiled build passes them
+    assert bool(impl.fetches_next_strip.py_func(np.int64(b_bytes), np.int64(threads))) is fetched
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_row_says_when_one_thread_fetches_the_next_strip_and_the_product_is_right(threads):
+    """The backend's row names the next strip's fetch exactly where the host's rule takes it (float64 8x1280x4096,
+    B of 40 MiB read in place: on Intel's AVX-512 at one thread), and the product passes the harness's
+    verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    case = GemmCase(8, 1280, 4096, "float64")
+    mr = impl.tile_for(8, 1280).shape("float64")[0]
+    fetched = bool(impl.rows_ahead_in_place(8, mr, 1280 * 4096 * 8, 1280 * 8)) and impl.INTEL_AVX512 and threads == 1
+    prepared, ops = _launched(case, threads)
+    assert ("and the next strip" in prepared.facts["path"]) is fetched, prepared.facts["path"]
+    assert verify(case, ops, prepared.output).ok
+
+
+@pytest.mark.parametrize("m", [6, 7, 8])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_strips_fetching_the_next_strip_compute_every_strip_and_block_of_rows(m, dtype):
+    """``_block`` reading B in place with its rows and the next strip fetched ahead (``next_strip``): the fetches
+    point past the panel at its last full strip and past B in the last rows, and must change nothing; the
+    product over three full strips, an edge of whole vectors (read in place too) and two blocks of K is the
+    float64 product's."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    tile = impl.Tile("tall")
+    mr, nr = tile.shape(dtype)
+    w = impl.VECTOR_BITS // (8 * np.dtype(dtype).itemsize)
+    n, k = 3 * nr + w, 2 * impl.IN_PLACE_AHEAD + 6
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    abuf, bjit, scratch = (np.zeros(size, dtype) for size in (mr * k, impl.INLINE_PACK * k * nr, mr * nr))
+    for next_strip in (True, False):
+        c = np.full((m, n), np.nan, dtype)
+        for pc in (0, k // 2):
+            # fmt: off
+            impl._block(a, a.reshape(-1), b, b.reshape(-1), c, c.reshape(-1), 0, m, pc, k // 2, 0, 0, 4, n,
+                        np.zeros(0, dtype), abuf, bjit, scratch, False, impl.INLINE_PACK, False, True, next_strip,
+                        tile, impl.FETCH_LOCALITY)
+            # fmt: on
+        np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4, err_msg=f"{next_strip}")
 
 
 def test_one_share_of_c_runs_on_one_thread_and_says_so():
