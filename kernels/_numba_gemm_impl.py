@@ -406,6 +406,21 @@ IN_PLACE_COLLIDE_AHEAD = 16
 #: 1.204 of OpenBLAS, 8x1280x8192 0.741, 0.767 -> 1.039, 1.281 (docs/numba.md "One thread's short strips fetch
 #: the next strip too on Intel"). Not measured on AMD (Zen 5 fetches such rows ahead as well).
 IN_PLACE_NEXT_STRIP_MIN_B = 40 << 20 if INTEL_AVX512 else 1 << 62
+#: Strips that fetch the next strip too (``fetches_next_strip``) take this KC, and A of 9-16 rows (up to two MR
+#: strips of the 12-row tile) reads B so rather than packing it: the second strip re-reads the first's KC rows of B
+#: from cache. At the tables' KC (128 float64, 512 float32) one thread drew B at about 10 GB/s in place, a third of a
+#: sequential read: a call walks KC rows of B, each on its own page, and the next call the same rows a strip further
+#: on. Fewer rows a call read faster, as if the L2's own stream prefetcher (which follows a stream within a 4 KiB
+#: page, and only so many pages at once) then followed them: inferred, not measured (no hardware counters in this
+#: VM), and why 48 reads best, not 32, is not settled. In-process A/B (docs/examples/kernel_ab.py), one thread, over
+#: 81a34d2 (6-8 rows in place at KC 128; 9-16 rows packed B whose rows are wider than a page), float64: 8x1280x8192
+#: +51 %, 8x1536x7168 +47 %, 8x8192x1024 +11 %, 8x4096x1792 +5 %, 8x3584x2048 +3 %, 16x1280x8192 +60 %, 16x1536x7168
+#: +41 %, 16x2048x4096 +25 %, 16x8192x1024 +20 %, 16x4096x1792 +14 %, 12x1280x8192 +64 %, 16x256x32768 3.1x; float32
+#: +21 to +50 %. KC 32 lost 7 % at 8x3584x2048 and 64 gained 21 % (48: 49 %) at 12x1280x8192. Two threads (no next
+#: strip) swung -15 to +27 % at KC 48: they keep the tables' KC and pack 13-16 rows. The harness, paired, two runs:
+#: float64 16x1280x8192 0.899, 0.867 -> 1.552, 1.549 of OpenBLAS (docs/numba.md "KC 48 for one thread's strips
+#: reading large B in place on Intel").
+IN_PLACE_KC = 48
 #: The cache level those fetches (FETCH_AHEAD, IN_PLACE_AHEAD) fill, as ``llvm.prefetch``'s locality: 3 to L1
 #: (prefetcht0), 2 to L2 (prefetcht1). The lines fetched ahead are read a group, or 16-32 rows, later; in the
 #: 48 KiB L1 they land in the few sets that rows a multiple of 4 KiB apart share, and evict one another and
@@ -989,7 +1004,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     first = pc == 0
     fetching = pack_b_here and fetches_group_ahead(b_flat.size * b.itemsize)
     ahead_at, ahead_lines, line = 0, 0, 64 // b.itemsize
-    ahead_rows = rows_ahead_in_place(mc, mr, b_flat.size * b.itemsize, ldb * b.itemsize) if direct_b else 0
+    ahead_rows = rows_ahead_in_place(mc, mr, b_flat.size * b.itemsize, ldb * b.itemsize, next_strip) if direct_b else 0
     for s in range(s0, s1):
         j = s * nr
         cols = min(nr, nc - j)
@@ -1167,12 +1182,13 @@ def _rows(m, mr, blocks, ib):
 
 
 @njit(cache=True)
-def rows_ahead_in_place(m, mr, b_bytes, stride):
+def rows_ahead_in_place(m, mr, b_bytes, stride, next_strip):
     """How many rows ahead A of ``m`` rows (MR-row tiles) reading B of ``b_bytes``, rows ``stride`` bytes
     apart, in place fetches B as it goes, or 0 for no fetch. Where it fetches it reads B in place even where
     it would otherwise pack it (IN_PLACE_AHEAD; from memory IN_PLACE_FROM_MEMORY, IN_PLACE_COLLIDE_AHEAD; not
-    B of JIT_FETCH_MAX_B or more whose rows are wider than a page)."""
-    if not (FETCH_AHEAD and mr <= 2 * m and 3 * m <= 2 * mr):
+    B of JIT_FETCH_MAX_B or more whose rows are wider than a page). A of MR/2 to 2/3 MR rows, or up to 2 MR
+    rows where the strips also fetch the next strip (``next_strip``: ``fetches_next_strip``, IN_PLACE_KC)."""
+    if not (FETCH_AHEAD and mr <= 2 * m and (3 * m <= 2 * mr or (next_strip and m <= 2 * mr))):
         return 0
     if b_bytes < B_FROM_MEMORY:
         return IN_PLACE_AHEAD
@@ -1222,14 +1238,15 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     # 20 KiB) keep in place ahead at K = 7168 (+2 to +58 %). Strips that fetch their rows ahead from memory
     # (IN_PLACE_FROM_MEMORY) read them in place all the same: over packed, one thread (a Zen 5 EPYC), float64
     # 8x512x7168 +66 %, 8x512x16384 +63 %, 6x512x8192 +55 %, float32 8x1024x4096 +57 %; two threads +38-57 %.
-    fetched = rows_ahead_in_place(m, mr, k * stride, stride) > 0
+    fetched = rows_ahead_in_place(m, mr, k * stride, stride, fetches_next_strip(k * stride, threads)) > 0
     from_memory = k * stride >= B_FROM_MEMORY
     page_stride = stride == PAGE and from_memory and not fetched
     streamed = PACK_STREAMED_B and from_memory
     rows_hide = DIRECT_B_MIN_M[itemsize // 8] <= m and not streamed  # the tile's FMAs cover each step's wait
     fetches_hidden = rows_hide or stride <= DIRECT_B_NARROW_ROW or fetched
     re_read = not collide and stride // threads <= REREAD_ROW_BYTES  # each thread re-reads its share of a row
-    short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read) and not page_stride
+    # A of two strips that fetch B ahead reads it once from memory: the second strip re-reads it from cache
+    short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read or fetched) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
@@ -1634,17 +1651,18 @@ def _gemv_dots(a, bt, c):
 GEMV_DOTS = _twins(_gemv_dots, fastmath={"contract", "reassoc"})
 
 
-def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_rows: bool) -> tuple:
+def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_rows: bool, next_strip: bool) -> tuple:
     """Packing buffers (one array, allocated outside timing, first-touched) and block sizes for one problem.
 
     One array rather than four: every array argument costs the call its unboxing (about
     50 ns each), which a 64^3 product notices. ``packs_b_rows``: B is row-major and packed (not read in
-    place), so short A may take its own KC (``blocks``).
+    place), so short A may take its own KC; ``next_strip``: B is read in place, fetched ahead with the next
+    strip (IN_PLACE_KC; ``blocks``).
     """
     name = np.dtype(dtype).name
     tile = tile_for(m, n)
     mr, nr = tile.shape(name)
-    mc, kc, nc = blocks(name, m, packs_b_rows, n * k * np.dtype(dtype).itemsize)
+    mc, kc, nc = blocks(name, m, packs_b_rows, n * k * np.dtype(dtype).itemsize, next_strip)
     group = jit_strips(name, kc, tile)
     mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
@@ -1653,14 +1671,17 @@ def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_row
     return aligned_zeros(b_panel + slots * (a_block + b_jit + tile), dtype), mc, kc, nc, group
 
 
-def blocks(dtype: str, m: int, packs_b_rows: bool, b_bytes: int = 0) -> tuple[int, int, int]:
+def blocks(dtype: str, m: int, packs_b_rows: bool, b_bytes: int = 0, next_strip: bool = False) -> tuple[int, int, int]:
     """(MC, KC, NC) for A of ``m`` rows: PANEL_BLOCKS for several row blocks, BLOCKS for one (short A), with
     the KC of SHORT_A_KC for as few rows as it lists when ``packs_b_rows`` (B packed from row-major storage),
-    or UNFETCHED_KC when B of ``b_bytes`` is too large to be fetched ahead (JIT_FETCH_MAX_B)."""
+    or UNFETCHED_KC when B of ``b_bytes`` is too large to be fetched ahead (JIT_FETCH_MAX_B); IN_PLACE_KC
+    when ``next_strip`` (B read in place, each strip fetching the next: ``fetches_next_strip``)."""
     if m > SHORT_A:
         return PANEL_BLOCKS[dtype]
     mc, kc, nc = BLOCKS[dtype]
-    if packs_b_rows:
+    if next_strip:
+        kc = IN_PLACE_KC
+    elif packs_b_rows:
         kc = next((short_kc for rows, short_kc in SHORT_A_KC[dtype] if m <= rows), kc)
         kc = UNFETCHED_KC if b_bytes >= JIT_FETCH_MAX_B else kc
     return mc, kc, nc

@@ -729,9 +729,11 @@ def _avx512_fetch_rule(monkeypatch, impl, full_width: bool) -> None:
         "IN_PLACE_COLLIDE_AHEAD": 16,
         "IN_PLACE_FROM_MEMORY": full_width,
         "JIT_FETCH_MAX_B": 1 << 62,  # AMD's: no size stops the fetch
+        "IN_PLACE_NEXT_STRIP_MIN_B": 1 << 62,  # ... nor fetches the next strip
     }
     for name, value in constants.items():
         monkeypatch.setattr(impl, name, value)
+    monkeypatch.setattr(impl, "fetches_next_strip", impl.fetches_next_strip.py_func)  # sees the constant above
 
 
 @pytest.mark.parametrize(
@@ -919,7 +921,7 @@ def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, ahead):
     if impl.VECTOR_BITS == 512 and impl.intel_avx512() and n * k * size >= 96 << 20 and n * size > impl.PAGE:
         from_memory = 0  # Intel's AVX-512 packs such B (JIT_FETCH_MAX_B)
     rows = {"cache": impl.IN_PLACE_AHEAD, "memory": from_memory, 0: 0}[ahead] * impl.FETCH_AHEAD
-    assert impl.rows_ahead_in_place(m, mr, n * k * size, n * size) == rows
+    assert impl.rows_ahead_in_place(m, mr, n * k * size, n * size, impl.fetches_next_strip(n * k * size, 1)) == rows
     kernel = NumbaGemm()
     kernel.setup(1)
     try:
@@ -966,7 +968,7 @@ def test_full_width_avx512_fetches_b_in_place_from_memory_closer_where_its_rows_
     assert impl.IN_PLACE_FROM_MEMORY == (impl.VECTOR_BITS == 512 and not impl.avx512_in_halves())  # the host's
     _avx512_fetch_rule(monkeypatch, impl, full_width)
     # int64 arguments, as the compiled build passes them
-    assert impl.rows_ahead_in_place.py_func(m, 12, np.int64(b_bytes), np.int64(stride)) == ahead
+    assert impl.rows_ahead_in_place.py_func(m, 12, np.int64(b_bytes), np.int64(stride), False) == ahead
 
 
 # (rows of A, N, K, rows fetched ahead): float64, 12-row tiles, Intel's AVX-512 constants.
@@ -994,7 +996,7 @@ def test_intel_avx512_short_strips_pack_b_too_large_to_fetch_ahead(monkeypatch, 
     monkeypatch.setattr(impl, "rows_ahead_in_place", impl.rows_ahead_in_place.py_func)  # sees the constants above
     # int64 arguments, as the compiled build passes them
     b_bytes, stride = np.int64(n * k * 8), np.int64(n * 8)
-    assert impl.rows_ahead_in_place(m, 12, b_bytes, stride) == ahead
+    assert impl.rows_ahead_in_place(m, 12, b_bytes, stride, False) == ahead
     assert impl.in_place.py_func(m, n, k, 12, 8, True, True, np.int64(1))[1] is (ahead > 0)  # else B is packed
 
 
@@ -1033,19 +1035,22 @@ def test_the_row_says_when_one_thread_fetches_the_next_strip_and_the_product_is_
 
     case = GemmCase(8, 1280, 4096, "float64")
     mr = impl.tile_for(8, 1280).shape("float64")[0]
-    fetched = bool(impl.rows_ahead_in_place(8, mr, 1280 * 4096 * 8, 1280 * 8)) and impl.INTEL_AVX512 and threads == 1
+    next_strip = impl.fetches_next_strip(1280 * 4096 * 8, threads)
+    fetched = bool(impl.rows_ahead_in_place(8, mr, 1280 * 4096 * 8, 1280 * 8, next_strip)) and next_strip
+    assert fetched is (impl.INTEL_AVX512 and threads == 1)
     prepared, ops = _launched(case, threads)
     assert ("and the next strip" in prepared.facts["path"]) is fetched, prepared.facts["path"]
     assert verify(case, ops, prepared.output).ok
 
 
-@pytest.mark.parametrize("m", [6, 7, 8])
+@pytest.mark.parametrize("m", [6, 7, 8, 12, 13, 16])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_strips_fetching_the_next_strip_compute_every_strip_and_block_of_rows(m, dtype):
     """``_block`` reading B in place with its rows and the next strip fetched ahead (``next_strip``): the fetches
     point past the panel at its last full strip and past B in the last rows, and must change nothing; the
     product over three full strips, an edge of whole vectors (read in place too) and two blocks of K is the
-    float64 product's."""
+    float64 product's, for one strip of A and for two (13-16 rows on AVX-512's 12-row tiles: the second strip
+    of A re-reads what the first read)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     tile = impl.Tile("tall")
@@ -1054,7 +1059,8 @@ def test_strips_fetching_the_next_strip_compute_every_strip_and_block_of_rows(m,
     n, k = 3 * nr + w, 2 * impl.IN_PLACE_AHEAD + 6
     rng = np.random.default_rng(11)
     a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
-    abuf, bjit, scratch = (np.zeros(size, dtype) for size in (mr * k, impl.INLINE_PACK * k * nr, mr * nr))
+    strips = -(-m // mr)
+    abuf, bjit, scratch = (np.zeros(size, dtype) for size in (strips * mr * k, impl.INLINE_PACK * k * nr, mr * nr))
     for next_strip in (True, False):
         c = np.full((m, n), np.nan, dtype)
         for pc in (0, k // 2):
@@ -1064,6 +1070,77 @@ def test_strips_fetching_the_next_strip_compute_every_strip_and_block_of_rows(m,
                         tile, impl.FETCH_LOCALITY)
             # fmt: on
         np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4, err_msg=f"{next_strip}")
+
+
+# (rows of A, N, K, threads, rows fetched ahead): float64, 12-row tiles, Intel's AVX-512 constants.
+@pytest.mark.parametrize(
+    "m, n, k, threads, ahead",
+    [
+        (16, 1280, 8192, 1, 32),  # Llama-3.1-70B's attn.qkv at --tp 8, B of 80 MiB: two strips in place, fetched
+        (13, 1280, 8192, 1, 32),
+        (12, 1280, 8192, 1, 32),  # one full strip
+        (9, 1280, 8192, 1, 32),
+        (16, 8192, 1024, 1, 16),  # rows 64 KiB apart (a multiple of B_COLLIDE_STRIDE): 16 rows ahead
+        (16, 512, 16384, 1, 32),  # rows a page apart, B of 64 MiB
+        (16, 1280, 4095, 1, 0),  # B a row under 40 MiB: no next strip, so packed
+        (16, 1280, 8192, 2, 0),  # two threads: packed
+        (16, 3584, 4096, 1, 0),  # B of 112 MiB, rows 28 KiB apart: packed (JIT_FETCH_MAX_B)
+        (17, 1280, 8192, 1, 32),  # over DIRECT_B_MAX_M: packed all the same
+        (25, 1280, 8192, 1, 0),  # over two strips
+    ],
+)
+def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_a(monkeypatch, m, n, k, threads, ahead):
+    """On Intel's AVX-512 one thread whose strips fetch the next strip (``fetches_next_strip``, B of 40 MiB or
+    more) reads B in place with its rows fetched ahead for A of up to two 12-row strips (9-16 rows; 6-8
+    before): the second strip re-reads the first's KC rows of B from cache (float64 16x1280x8192 +33 to +39 %
+    over packed in process on a Xeon). Two threads, smaller B and rows past DIRECT_B_MAX_M pack B, as before.
+    The rule under Intel's constants, whichever host runs the test."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    _avx512_fetch_rule(monkeypatch, impl, True)
+    constants = {
+        "JIT_FETCH_MAX_B": 96 << 20,
+        "IN_PLACE_NEXT_STRIP_MIN_B": 40 << 20,
+        "DIRECT_B_MIN_M": (6, 12),
+        "DIRECT_B_NARROW_ROW": impl.PAGE,
+        "DIRECT_B_MAX_M": 16,
+        "REREAD_ROW_BYTES": 8192,
+        "PACK_STREAMED_B": True,
+    }
+    for name, value in constants.items():
+        monkeypatch.setattr(impl, name, value)
+    monkeypatch.setattr(impl, "rows_ahead_in_place", impl.rows_ahead_in_place.py_func)  # sees the constants above
+    # int64 arguments, as the compiled build passes them
+    b_bytes, stride = np.int64(n * k * 8), np.int64(n * 8)
+    assert impl.rows_ahead_in_place(m, 12, b_bytes, stride, impl.fetches_next_strip(b_bytes, threads)) == ahead
+    in_place = impl.in_place.py_func(m, n, np.int64(k), 12, 8, True, True, np.int64(threads))[1]
+    assert in_place is (ahead > 0 and m <= 16)  # else B is packed
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_strips_fetching_the_next_strip_take_in_place_kc_and_the_row_says_so(threads):
+    """The backend takes the host's rule: float64 16x1280x4096 (B of 40 MiB) reads B in place with its rows and
+    the next strip fetched ahead at IN_PLACE_KC (KC 48) where ``fetches_next_strip`` says so (Intel's AVX-512,
+    one thread), and otherwise packs it (KC of SHORT_A_KC) or reads it as before; the row's path and blocks say
+    which ran, and the product passes the harness's verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    case = GemmCase(16, 1280, 4096, "float64")
+    b_bytes = 1280 * 4096 * 8
+    mr = impl.tile_for(16, 1280).shape("float64")[0]
+    next_strip = impl.fetches_next_strip(b_bytes, threads)
+    fetched = next_strip and impl.rows_ahead_in_place(16, mr, b_bytes, 1280 * 8, next_strip) > 0
+    assert fetched is (impl.INTEL_AVX512 and threads == 1)
+    assert impl.IN_PLACE_KC == 48
+    assert impl.blocks("float64", 16, False, b_bytes, True)[1] == impl.IN_PLACE_KC
+    assert impl.blocks("float64", 16, False, b_bytes, False)[1] == impl.BLOCKS["float64"][1]
+    prepared, ops = _launched(case, threads)
+    path, blocks = prepared.facts["path"], prepared.facts["blocks"]
+    assert ("and the next strip" in path) is fetched, path
+    assert (f"KC={impl.IN_PLACE_KC} " in blocks) is fetched, blocks
+    if fetched:
+        assert "B in place (fetched 32 rows ahead and the next strip to L2)" in path, path
+    assert verify(case, ops, prepared.output).ok
 
 
 def test_one_share_of_c_runs_on_one_thread_and_says_so():

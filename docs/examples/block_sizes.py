@@ -11,7 +11,7 @@ at one thread OpenBLAS (held at one thread) is timed in the loop too, and every 
         1 float64 60,512,4096 60,256,1024 -- 2048x2048x2048 1500x2500x700
 
 A candidate replaces both tables (BLOCKS and PANEL_BLOCKS) for the dtype, and short A's own KCs
-(SHORT_A_KC, and UNFETCHED_KC for B too large to fetch ahead) are set aside, so it applies to every A
+(SHORT_A_KC, UNFETCHED_KC for B too large to fetch ahead, IN_PLACE_KC) are set aside, so it applies to every A
 alike; whether B is fetched ahead stays as compiled (``fetches_group_ahead``). Short A packs B just in
 time in groups of JIT_ROWS // KC strips (the same bytes whatever the KC; at most JIT_GROUP_BYTES for the
 tile kind where set); a fourth number G packs G strips a group instead, whatever their bytes. What it
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
             launches = []
             for candidate in candidates:
                 impl.BLOCKS[dtype] = impl.PANEL_BLOCKS[dtype] = candidate[:3]
-                impl.UNFETCHED_KC = candidate[1]
+                impl.UNFETCHED_KC = impl.IN_PLACE_KC = candidate[1]
                 impl.JIT_ROWS[dtype] = candidate[3] * candidate[1] if len(candidate) == 4 else jit_rows
                 # G strips, whatever the bytes
                 impl.JIT_GROUP_BYTES = dict.fromkeys(group_bytes, 0) if len(candidate) == 4 else group_bytes
