@@ -23,6 +23,7 @@ __all__ = [
     "DERIVED_ASSUMPTIONS",
     "ENV_PREFIXES",
     "FMA_UNITS",
+    "THP_POLICY",
     "affinity",
     "blas_info",
     "blas_summary",
@@ -44,6 +45,7 @@ __all__ = [
     "slow_blas_warning",
     "thread_affinities",
     "threads_problem",
+    "transparent_hugepages",
     "usable_cpus",
     "vector_bits",
 ]
@@ -62,7 +64,10 @@ ENV_PREFIXES = (
     "TASK_QUEUE_ENABLE",
     "ASCEND_",
     "GEMMBENCH_",
+    "NUMPY_MADVISE_HUGEPAGE",
 )
+#: Where Linux states its transparent huge page policy (``transparent_hugepages``).
+THP_POLICY = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 
 @functools.cache
@@ -223,6 +228,22 @@ def last_level_cache_bytes(default: int = 32 << 20) -> int:
     return best or default
 
 
+def transparent_hugepages(path: str = THP_POLICY) -> str:
+    """The kernel's transparent huge page policy: ``always``, ``madvise`` or ``never``; '' where not stated.
+
+    NumPy asks for huge pages (``madvise``) for arrays of 4 MiB or more unless NUMPY_MADVISE_HUGEPAGE=0, so under
+    ``always`` or ``madvise`` the harness's operands may lie on 2 MiB pages, as the kernel finds them free. That
+    can move a figure by a quarter: on 2 MiB pages rows of B a multiple of 16 KiB apart fall in a few sets of a
+    physically indexed L2 (docs/numba.md, "Wide tiles pack B unfetched on Intel"). Recorded with every row.
+    """
+    try:
+        with open(path) as f:
+            chosen = re.search(r"\[(\w+)\]", f.read())
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return chosen.group(1) if chosen else ""
+
+
 def clock_mhz() -> tuple[float, str]:
     """Max clock from cpufreq if exposed, else the (often nominal) MHz from /proc/cpuinfo, with its source."""
     try:
@@ -289,6 +310,7 @@ def cpu_facts() -> dict[str, str]:
         "arch": platform.machine(),
         "memory_bytes": str(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
         "os": platform.platform(),
+        "thp": transparent_hugepages(),
     }
 
 

@@ -346,6 +346,19 @@ FETCH_AHEAD = VECTOR_BITS == 512
 #: +8 to +14 %, 56-64 MiB -3 to +4 %, 8-32 MiB -3 to -7 %. Two threads, B of 112-512 MiB: float64 -1 to +11 %,
 #: float32 +6 to +20 %. Why is not settled (docs/numba.md "Large B packed without the fetch ahead").
 JIT_FETCH_MAX_B = 96 << 20 if INTEL_AVX512 else 1 << 62
+#: On Intel's AVX-512 only A of up to this many rows (the tall tile's, TALL_MAX_M) fetches the next group ahead;
+#: taller short A (wide tiles) packs B unfetched at UNFETCHED_KC (SHORT_A_KC), at every size of B. Measured with
+#: B on transparent huge pages, as NumPy asks for them (madvise) and this VM grants them: B's rows a multiple of
+#: 16 KiB apart then fall in few sets of the L2 (set index = physical address bits 6-16), the fetched group and
+#: the packed one evict each other (inferred: no hardware counters in this VM), and the fetch lost up to a
+#: quarter (one thread, float64 32x4096x1792 0.76-0.83 of OpenBLAS with huge pages, 0.98-1.03 without).
+#: Unfetched at KC 128 over fetched at KC 192, in-process A/B (docs/examples/kernel_ab.py), float64, B of
+#: 36-84 MiB on huge pages: one thread +7 to +34 % (32x8192x1024 +34 %, 32x2048x4096 +30 %, 32x1536x7168 +14 %,
+#: 32x4096x1792 +13 %, 256x4096x1792 +10 %, 32x1280x8192 +10 %, 256x3072x1536 +7 %), two threads +3 to +10 %;
+#: on 4 KiB pages one thread +4 to +10 %; B of 24-32 MiB +1 to +3 %, 8-16 MiB -5 to +5 % (32x7168x256 -2 to
+#: -5 %); float32 64-256 rows +1 to +18 %, 32 rows -5 to +3 % (1.2-2.1x OpenBLAS). Sixteen rows keep the fetch:
+#: without it 16x576x7168 and 16x512x7168 lost 3-8 % (docs/numba.md "Wide tiles pack B unfetched on Intel").
+JIT_FETCH_MAX_M = TALL_MAX_M if INTEL_AVX512 else SHORT_A
 #: KC of short A packing B of JIT_FETCH_MAX_B bytes or more (nothing fetches it ahead); the group keeps its
 #: bytes (8 wide strips, 16 tall). On the Xeon, over SHORT_A_KC's 192, in-process (docs/examples/block_sizes.py):
 #: one thread float64 +2 to +9 % (32x3584x4096 +9 %, 128x4096x4096 +2 %), float32 +5 to +9 % at 16-64 rows,
@@ -498,8 +511,9 @@ PANEL_BLOCKS = (
 #: at 24-64 rows float64 level, float32 +3 to +6 %; two threads KC 96 float64 +8 to +21 %, float32 +6 to
 #: +16 %, KC 192 +1 to +7 %. Transposed B is read along K, whose runs a short KC cuts (KC 96 lost 8-30 %);
 #: it keeps the table's KC. K of 256 or less gains nothing (float32 16x7168x256 -4 %).
-#: On Intel's AVX-512 (``intel_avx512``: a Xeon VM with 48 KiB L1d, 2 MiB L2 and 480 MiB L3) every short A
-#: that packs B takes KC 192 (groups of 5 wide or 10 tall strips within JIT_GROUP_BYTES): at KC 512 float64
+#: On Intel's AVX-512 (``intel_avx512``: a Xeon VM with 48 KiB L1d, 2 MiB L2 and 480 MiB L3) short A in tall
+#: tiles that packs B takes KC 192 (groups of 10 tall strips within JIT_GROUP_BYTES; wide tiles, unfetched, take
+#: UNFETCHED_KC: JIT_FETCH_MAX_M; the figures here are from when they took 192 too): at KC 512 float64
 #: ran at 0.67-0.85 of OpenBLAS wherever B's rows were 28 KiB or more apart. Over KC 512, in-process
 #: (docs/examples/block_sizes.py), one thread, float64: 16x4096x512 +35 %, 16x3584x4096 +29 %, 32x3584x4096
 #: +17 %, 64x8192x8192 +17 %, 64x4096x1792 +17 %, 128x4096x4096 +9 %, 256x3584x4096 +4 %, 128x768x4096 +1 %
@@ -509,7 +523,12 @@ PANEL_BLOCKS = (
 #: strip of A reading B in place (8 rows) keeps its KC: 192 lost 6 % there at two threads. The harness and the
 #: tall tile's sweep: docs/numba.md "On an Intel Xeon". AMD's AVX-512 cores keep the table's KC.
 SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
-    BLOCKS, ((16, 96), (64, 192)) if VECTOR_BITS == 256 else ((SHORT_A, 192),) if INTEL_AVX512 else ()
+    BLOCKS,
+    ((16, 96), (64, 192))
+    if VECTOR_BITS == 256
+    else ((JIT_FETCH_MAX_M, 192), (SHORT_A, UNFETCHED_KC))
+    if INTEL_AVX512
+    else (),
 )
 #: Short A (each thread packing its own strips of B just in time, nothing shared) runs all of a panel's
 #: rank-KC updates in one parallel region instead of one region an update: with SHORT_A_KC's KC of 96, K of
@@ -1002,7 +1021,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     if not direct_a:
         pack_a(a, ic, mc, pc, kc, abuf, tile)
     first = pc == 0
-    fetching = pack_b_here and fetches_group_ahead(b_flat.size * b.itemsize)
+    fetching = pack_b_here and fetches_group_ahead(b_flat.size * b.itemsize, a.shape[0])
     ahead_at, ahead_lines, line = 0, 0, 64 // b.itemsize
     ahead_rows = rows_ahead_in_place(mc, mr, b_flat.size * b.itemsize, ldb * b.itemsize, next_strip) if direct_b else 0
     for s in range(s0, s1):
@@ -1218,10 +1237,10 @@ def fetch_level(b_bytes, packed_just_in_time):
 
 
 @njit(cache=True)
-def fetches_group_ahead(b_bytes):
-    """Whether a thread packing row-major B of ``b_bytes`` just in time fetches each next group ahead while it
-    multiplies the current one (FETCH_AHEAD, under JIT_FETCH_MAX_B)."""
-    return FETCH_AHEAD and 0 < b_bytes < JIT_FETCH_MAX_B
+def fetches_group_ahead(b_bytes, m):
+    """Whether a thread packing row-major B of ``b_bytes`` just in time for A of ``m`` rows fetches each next
+    group ahead while it multiplies the current one (FETCH_AHEAD, under JIT_FETCH_MAX_B and JIT_FETCH_MAX_M)."""
+    return FETCH_AHEAD and 0 < b_bytes < JIT_FETCH_MAX_B and m <= JIT_FETCH_MAX_M
 
 
 @njit(cache=True)

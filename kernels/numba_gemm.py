@@ -92,7 +92,7 @@ class NumbaGemm(Kernel):
         also = " and the next strip" if next_strip else ""
         path += f" (fetched {ahead} rows ahead{also} to {level})" if ahead else ""
         rows_split = blocks > 1 and case.m <= mc  # short A, too few strips of B (_split)
-        if jit and not rows_split and impl.fetches_group_ahead(b_flat.nbytes):  # each thread's own groups
+        if jit and not rows_split and impl.fetches_group_ahead(b_flat.nbytes, case.m):  # each thread's own groups
             path += f" (each next group fetched ahead to {level})"
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         path += ", threads split A's rows" if rows_split else ""

@@ -605,29 +605,33 @@ def test_intel_avx512_reads_vendor_and_flags(vendor, flags, intel):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_short_a_on_intel_avx512_packs_b_at_kc_192(dtype):
-    """On Intel's AVX-512 every short A (up to SHORT_A rows) that packs row-major B takes KC 192 (at 512
-    float64 ran at 0.67-0.85 of OpenBLAS on a Xeon; 192 gained 4-35 %): the host's own table, whichever host
-    runs the test. A of more rows (a shared panel) and B read in place keep the table's KC, and a group of
-    strips at KC 192 stays within the tile kind's cap of bytes."""
+def test_short_a_on_intel_avx512_packs_b_at_kc_192_in_tall_tiles_and_128_in_wide(dtype):
+    """On Intel's AVX-512 short A that packs row-major B takes KC 192 in tall tiles (up to TALL_MAX_M rows: at
+    512 float64 ran at 0.67-0.85 of OpenBLAS on a Xeon; 192 gained 4-35 %) and UNFETCHED_KC in wide ones (17 to
+    SHORT_A rows, which fetch no group ahead: JIT_FETCH_MAX_M): the host's own table, whichever host runs the
+    test. A of more rows (a shared panel) and B read in place keep the table's KC, and a group of strips at
+    either KC stays within the tile kind's cap of bytes."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     _, kc_table, _ = impl.BLOCKS[dtype]
     intel = impl.VECTOR_BITS == 512 and impl.intel_avx512()
     if impl.VECTOR_BITS == 512:
-        assert impl.SHORT_A_KC[dtype] == (((impl.SHORT_A, 192),) if intel else ())
-    for m in (2, 16, 100, impl.SHORT_A):
+        assert impl.SHORT_A_KC[dtype] == (((16, 192), (impl.SHORT_A, 128)) if intel else ())
+        assert impl.JIT_FETCH_MAX_M == (impl.TALL_MAX_M if intel else impl.SHORT_A)
+    for m in (2, 16, 17, 100, impl.SHORT_A):
         if intel:
-            assert impl.blocks(dtype, m, True)[1] == 192
+            assert impl.blocks(dtype, m, True)[1] == (192 if m <= 16 else 128), m
+            assert impl.tile_for(m, 4096).kind == ("tall" if m <= 16 else "wide"), m  # the KC follows the tile
         assert impl.blocks(dtype, m, False)[1] == kc_table  # B read in place (or stored transposed)
     assert impl.blocks(dtype, impl.SHORT_A + 1, True) == impl.PANEL_BLOCKS[dtype]
     itemsize = np.dtype(dtype).itemsize
     for kind in ("tall", "wide"):
         tile = impl.Tile(kind)
         nr = tile.shape(dtype)[1]
-        strips = impl.jit_strips(dtype, 192, tile)
-        assert strips * 192 * nr * itemsize <= impl.JIT_GROUP_BYTES[kind] or not impl.JIT_GROUP_BYTES[kind]
-        assert strips >= 2, "KC 192 leaves room for more strips a group than KC 512"
+        for kc in (192, 128):
+            strips = impl.jit_strips(dtype, kc, tile)
+            assert strips * kc * nr * itemsize <= impl.JIT_GROUP_BYTES[kind] or not impl.JIT_GROUP_BYTES[kind]
+            assert strips >= 2, f"KC {kc} leaves room for more strips a group than KC 512"
 
 
 def test_intel_avx512_takes_the_wide_tile_from_17_rows():
@@ -648,40 +652,49 @@ def test_intel_avx512_takes_the_wide_tile_from_17_rows():
 def test_b_too_large_to_fetch_ahead_is_packed_unfetched_at_its_own_kc(dtype):
     """Short A packing B just in time fetches each next group ahead only while B is under JIT_FETCH_MAX_B: on
     Intel's AVX-512 larger B lost 3-20 % to the fetch (a Xeon, B of 112-512 MiB), and short A packs it at
-    UNFETCHED_KC; AMD's AVX-512 fetches at every size, AVX2 never. The host's own rule, whichever host runs
-    the test: at B of the limit and a row under it, the row's path says whether the groups were fetched ahead,
-    its blocks fact names the KC that ran, and both products pass the harness's verifier."""
+    UNFETCHED_KC; there wide tiles (17 rows or more) never fetch (JIT_FETCH_MAX_M: B's rows on huge pages in few
+    sets of the L2) and take UNFETCHED_KC too; AMD's AVX-512 fetches at every size, AVX2 never. The host's own
+    rule, whichever host runs the test: at B of the limit and a row under it, the row's path says whether the
+    groups were fetched ahead, its blocks fact names the KC that ran, and both products pass the verifier."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     intel = impl.VECTOR_BITS == 512 and impl.intel_avx512()
     limit = 96 << 20 if intel else 1 << 62
     assert impl.JIT_FETCH_MAX_B == limit
-    assert impl.fetches_group_ahead(limit - 1) is impl.FETCH_AHEAD is (impl.VECTOR_BITS == 512)
-    assert impl.fetches_group_ahead(limit) is False
-    assert impl.fetches_group_ahead(0) is False  # B stored transposed: no row-major B to fetch
-    short_kc = impl.blocks(dtype, 32, True)[1]
-    assert impl.blocks(dtype, 32, True, limit - 1)[1] == short_kc
-    assert impl.blocks(dtype, 32, True, limit)[1] == impl.UNFETCHED_KC == 128
-    assert impl.blocks(dtype, 32, False, limit)[1] == impl.BLOCKS[dtype][1]  # B not packed from rows: the table's
+    assert impl.fetches_group_ahead(limit - 1, 16) is impl.FETCH_AHEAD is (impl.VECTOR_BITS == 512)
+    for m in (17, 32, impl.SHORT_A):  # Intel's wide tiles fetch no group (JIT_FETCH_MAX_M)
+        assert impl.fetches_group_ahead(limit - 1, m) is (impl.FETCH_AHEAD and not intel), m
+    assert impl.fetches_group_ahead(limit, 16) is False
+    assert impl.fetches_group_ahead(0, 16) is False  # B stored transposed: no row-major B to fetch
+    for m in (16, 32):
+        short_kc = impl.blocks(dtype, m, True)[1]
+        assert impl.blocks(dtype, m, True, limit - 1)[1] == short_kc
+        assert impl.blocks(dtype, m, True, limit)[1] == impl.UNFETCHED_KC == 128
+        assert impl.blocks(dtype, m, False, limit)[1] == impl.BLOCKS[dtype][1]  # B not packed from rows: the table's
     itemsize = np.dtype(dtype).itemsize
     n = (3 << 10) * 8 // itemsize  # B of 4096 rows 24 KiB apart: 96 MiB
-    kernel = NumbaGemm()
-    kernel.setup(1)
-    try:
-        for k, large in ((4096, True), (4095, False)):
-            case = GemmCase(32, n, k, dtype)
-            assert (case.n * case.k * itemsize >= 96 << 20) is large
-            ops = make_operands(case)
-            prepared = kernel.prepare(case, ops)
-            prepared.launch()
-            path, kc = prepared.facts["path"], int(prepared.facts["blocks"].split()[1].removeprefix("KC="))
-            fetched = impl.VECTOR_BITS == 512 and not (intel and large)
-            assert path.startswith("A packed, B packed"), path
-            assert ("(each next group fetched ahead to L2)" in path) is fetched, path
-            assert kc == (128 if intel and large else short_kc), prepared.facts["blocks"]
-            assert verify(case, ops, prepared.output).ok, case
-    finally:
-        kernel.teardown()
+    # 32 rows, and on Intel 16 at two threads (one thread would read such B in place there: IN_PLACE_KC)
+    for m, threads in [(32, 1)] + ([(16, 2)] if intel else []):
+        kernel = NumbaGemm()
+        kernel.setup(threads)
+        try:
+            for k, large in ((4096, True), (4095, False)):
+                case = GemmCase(m, n, k, dtype)
+                assert (case.n * case.k * itemsize >= 96 << 20) is large
+                ops = make_operands(case)
+                prepared = kernel.prepare(case, ops)
+                prepared.launch()
+                path, kc = prepared.facts["path"], int(prepared.facts["blocks"].split()[1].removeprefix("KC="))
+                fetched = impl.VECTOR_BITS == 512 and not (intel and (large or m > 16))
+                assert path.startswith("A packed, B packed"), path
+                assert ("(each next group fetched ahead to L2)" in path) is fetched, (m, path)
+                assert kc == (impl.UNFETCHED_KC if intel and not fetched else impl.blocks(dtype, m, True)[1]), (
+                    m,
+                    prepared.facts["blocks"],
+                )
+                assert verify(case, ops, prepared.output).ok, case
+        finally:
+            kernel.teardown()
 
 
 @pytest.mark.parametrize(
@@ -844,8 +857,8 @@ def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtyp
             group = impl.jit_strips(dtype, kc, tile)
             if impl.VECTOR_BITS == 512:
                 assert group == cap // (kc * tile.shape(dtype)[1] * itemsize)
-                at_table_kc = kc == impl.BLOCKS[dtype][1]  # else Intel's KC 192 (SHORT_A_KC)
-                want = {"tall": 4, "wide": 2} if at_table_kc else {"tall": 10, "wide": 5}
+                # the table's KC 512, or Intel's SHORT_A_KC: 192 in tall tiles, 128 in wide ones
+                want = {512: {"tall": 4, "wide": 2}, 192: {"tall": 10, "wide": 5}, 128: {"tall": 16, "wide": 8}}[kc]
                 assert group == want[tile.kind] == want["tall" if m == 16 else "wide"]
             else:
                 assert group == max(1, impl.JIT_ROWS[dtype] // kc)

@@ -35,7 +35,11 @@ after they came to pack it, B streamed from memory still reads a bias of up to 4
 run for a shape (float64 6x8192x8192 1.046 and 1.040, 12x12288x2048 0.990 and 0.961), so a difference
 under 5 % there is no evidence; a change it put at +15 to +23 % was level in ``gemmbench run``; and B of
 about half this VM's shared last-level cache stays there only some of the time (16 MiB read in place:
--27 to +22 % over eight runs, 0.75-0.90 of OpenBLAS in the harness). Keep a change when the harness agrees.
+-27 to +22 % over eight runs, 0.75-0.90 of OpenBLAS in the harness). NumPy puts operands of 4 MiB or more on
+2 MiB transparent huge pages where the kernel's policy is ``madvise`` and it finds them free (the harness's rows
+record the policy, ``thp``); that moved a Numba figure by a quarter where B's rows are a multiple of 16 KiB apart
+(docs/numba.md "Wide tiles pack B unfetched on Intel"), so A/B a change on both: NUMPY_MADVISE_HUGEPAGE=0 in the
+environment gives 4 KiB pages. Keep a change when the harness agrees.
 """
 
 from __future__ import annotations
