@@ -26,8 +26,9 @@ per step, ``llvm.fma`` throughout. Written as Python loops over arrays, LLVM kee
 accumulators in memory and reaches a fraction of the FMA peak. Everything else (packing,
 blocking, edges, threading) is ordinary ``@njit`` code. Compiled code is cached on disk.
 
-M = 1 streams B once, nothing packed (``_gemv_row``). On Zen 4 (and on Intel's AVX-512 two threads' B of
-84-192 MiB with rows of at most 64 KiB: GEMV_AHEAD_B, GEMV_AHEAD_MAX_ROW), B from memory goes through a second
+M = 1 streams B once, nothing packed (``_gemv_row``). On Zen 4 (and on Intel's AVX-512 one thread's B of 48-160
+MiB with rows of at most 48 KiB, two threads' of 84-192 MiB with rows of at most 64 KiB: GEMV_AHEAD_B,
+GEMV_AHEAD_ROW_BYTES), B from memory goes through a second
 IR intrinsic, ``gemv_pass``: four or eight rows of B into C a pass, each line read also fetching the
 line two passes further down into L2 (GEMV_AHEAD_ROWS). The same fetch written as ``@njit`` loops,
 a slice per cache line, ran at 0.63-0.98 of OpenBLAS, never ahead of the plain loop (0.97-0.99).
@@ -288,31 +289,54 @@ GEMV_SHARE_PAGED_ROWS = 6
 #: 1x2816x4096 +1 and +5 %, 1x7168x2048 +24 and +17 %, 1x1280x8192 -2 and +1 %, 1x256x16384 -2 and -8 %; float64
 #: 1x3072x7168 +16 and +9 %, 1x1536x7168 +3 and +5 %, 1x1280x8192 +13 and +28 %, 1x7168x2048 +3 and +6 %, 1x256x16384
 #: +3 and +12 %, 1x2816x4096 0 and -8 %. Eight fetching was level with four there but lost up to 22 % on rows of
-#: 28-56 KiB (1x7168x2048). On Intel's AVX-512 two threads take four fetching, for B within GEMV_AHEAD_B only.
-GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (0, 4) if INTEL_AVX512 else (0, 0)
-#: B of at least the first and under the second of these many bytes is fetched ahead (GEMV_AHEAD_ROWS): all B
-#: streamed from memory on Zen 4; on Intel's AVX-512 two threads' B of 84-192 MiB only (GEMV_COLUMNS_MAX_B up:
-#: under it C's columns split won). There, in process (``gemv_rows_a_pass.py split|share``, two threads),
-#: four rows a pass fetching against the rule's columns split read float64 1x3584x4096 (112 MiB) 14.2 against
-#: 12.9 GFLOP/s, 1x4096x4096 14.2 against 12.5, 1x5120x4096 12.8 against 11.7, 1x1792x12288 12.8 against
-#: 10.9, float32 1x8192x3584 28.4 against 24.9; under 96 MiB they lost (float64 1x4096x1792 12.8 against 14.9,
-#: 1x1280x8192 14.3 against 16.9), and from 192 MiB fetching lost to the rows split without it (float64
-#: 1x8192x3584 8.5 against 10.3, 1x7168x8192 7.2 against 9.0, float32 1x14336x4096 17.4 against 20.7). The
-#: harness, paired, five rounds, over the columns split: float64 1x3584x4096 0.962 -> 1.066, 1x4096x4096
-#: 0.992 -> 1.088, 1x5120x4096 0.974 -> 1.109, 1x1792x12288 0.957 -> 1.191, float32 1x8192x3584 1.003 ->
-#: 1.124, 1x12288x3584 1.027 -> 1.219; docs/numba.md "Two-thread GEMVs of 96-192 MiB fetch ahead on Intel".
-GEMV_AHEAD_B = (GEMV_COLUMNS_MAX_B, 192 << 20) if INTEL_AVX512 else (B_FROM_MEMORY, 1 << 62)
-#: Rows of B wider than this many bytes are never fetched ahead. On Intel's AVX-512, two threads, B of 112-144
-#: MiB, the harness, paired, five rounds, Numba / OpenBLAS, B's rows split fetching against not (four runs
-#: fetching rows of 56-64 KiB, three not; one fetching rows of 72 KiB, four not): rows of 56-64 KiB gained,
-#: float64 1x7168x2048 1.057-1.156 against 0.962-1.011, 1x7168x2304 1.088-1.210 against 1.005-1.050,
-#: 1x8192x2048 1.099-1.162 against 0.984-1.097, float32 1x16384x2048 1.047-1.213 against 1.051-1.102; rows of
-#: 72 KiB and more lost, float64 1x9216x2048 0.966 against 1.030-1.079, 1x12288x1536 0.876-0.881 against
-#: 1.028-1.072, float32 1x18432x2048 0.924 against 1.061-1.167. In process (``gemv_rows_a_pass.py split``), four
-#: a pass fetching over four without: float64 rows of 56 KiB +7 to +12 %, 64 KiB -1 to +2 %, 72 KiB -17 %, 80
-#: KiB -22 to -24 %, 96 KiB -29 to -30 %; float32 56 KiB +9 %, 64 KiB +4 %, 72 KiB -17 %. docs/numba.md "The
-#: fetch window's row bound". Zen 4's fetch has no bound.
-GEMV_AHEAD_MAX_ROW = 64 << 10 if INTEL_AVX512 else 1 << 62
+#: 28-56 KiB (1x7168x2048). On Intel's AVX-512 one and two threads take four fetching, for B within GEMV_AHEAD_B
+#: and rows within GEMV_AHEAD_ROW_BYTES only.
+GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (4, 4) if INTEL_AVX512 else (0, 0)
+#: For one thread and for several (first and second pair), B of at least the first and under the second of
+#: these many bytes is fetched ahead (GEMV_AHEAD_ROWS): all B streamed from memory on Zen 4. On Intel's AVX-512
+#: two threads' B of 84-192 MiB only (GEMV_COLUMNS_MAX_B up: under it C's columns split won). There, in process
+#: (``gemv_rows_a_pass.py split|share``, two threads), four rows a pass fetching against the rule's columns
+#: split read float64 1x3584x4096 (112 MiB) 14.2 against 12.9 GFLOP/s, 1x4096x4096 14.2 against 12.5,
+#: 1x5120x4096 12.8 against 11.7, 1x1792x12288 12.8 against 10.9, float32 1x8192x3584 28.4 against 24.9; under
+#: 96 MiB they lost (float64 1x4096x1792 12.8 against 14.9, 1x1280x8192 14.3 against 16.9), and from 192 MiB
+#: fetching lost to the rows split without it (float64 1x8192x3584 8.5 against 10.3, 1x7168x8192 7.2 against
+#: 9.0, float32 1x14336x4096 17.4 against 20.7). The harness, paired, five rounds, over the columns split:
+#: float64 1x3584x4096 0.962 -> 1.066, 1x4096x4096 0.992 -> 1.088, 1x5120x4096 0.974 -> 1.109, 1x1792x12288
+#: 0.957 -> 1.191, float32 1x8192x3584 1.003 -> 1.124, 1x12288x3584 1.027 -> 1.219; docs/numba.md "Two-thread
+#: GEMVs of 96-192 MiB fetch ahead on Intel". One thread's B of 48-160 MiB there: four a pass fetching over
+#: four without (GEMV_MEMORY_ROWS), the loops alone (``gemv_rows_a_pass.py whole``, 41 alternations, three
+#: runs, two on 2 MiB pages, one on 4 KiB), float64 B of 56-144 MiB -2 to +18 % (1x1280x8192 +8, +16, +17 %,
+#: 1x3584x4096 +14, +9, +15 %), 48 MiB +1 %, 160-192 MiB -6 to +4 % (1x5120x4096 +3, -2, +2 %, 1x6144x4096
+#: -6 %), 448-512 MiB -6 to -33 %; float32 B of 56-144 MiB +2 to +26 % (1x3072x7168 +19, +17 %, 1x2304x16384
+#: +8, +8 %), 168-250 MiB -19 to -1 %. The harness, paired, five rounds, Numba / OpenBLAS, without -> with (two
+#: runs each way, then the committed rule): float64 1x1280x8192 0.973, 0.973 -> 1.120, 1.105, 1.090;
+#: 1x1024x8192 0.981, 0.904 -> 1.103, 1.159, 1.139; 1x4096x1792 0.984, 0.961 -> 1.042, 1.071, 1.057;
+#: 1x3584x4096 1.045, 1.018 -> 1.027, 1.012, 1.015 (level); float32 (one run without) 1x1792x12288 0.936 ->
+#: 1.280, 1.184; docs/numba.md "One thread's GEMVs of 48-160 MiB fetch ahead on Intel".
+GEMV_AHEAD_B = (
+    ((48 << 20, 160 << 20), (GEMV_COLUMNS_MAX_B, 192 << 20))
+    if INTEL_AVX512
+    else ((B_FROM_MEMORY, 1 << 62), (B_FROM_MEMORY, 1 << 62))
+)
+#: For one thread and for several, rows of B (C's row) wider than the first and at most the second of these
+#: many bytes are fetched ahead, B within GEMV_AHEAD_B. Zen 4's one thread fetches rows wider than
+#: GEMV_ONE_ROW_BYTES only (narrower keep one row a pass; GEMV_AHEAD_ROWS' figures), without an upper bound.
+#: On Intel's AVX-512, two threads, B of 112-144 MiB, the harness, paired, five rounds, Numba / OpenBLAS, B's
+#: rows split fetching against not (four runs fetching rows of 56-64 KiB, three not; one fetching rows of 72
+#: KiB, four not): rows of 56-64 KiB gained, float64 1x7168x2048 1.057-1.156 against 0.962-1.011, 1x7168x2304
+#: 1.088-1.210 against 1.005-1.050, 1x8192x2048 1.099-1.162 against 0.984-1.097, float32 1x16384x2048
+#: 1.047-1.213 against 1.051-1.102; rows of 72 KiB and more lost, float64 1x9216x2048 0.966 against
+#: 1.030-1.079, 1x12288x1536 0.876-0.881 against 1.028-1.072, float32 1x18432x2048 0.924 against 1.061-1.167.
+#: In process (``gemv_rows_a_pass.py split``), four a pass fetching over four without: float64 rows of 56 KiB
+#: +7 to +12 %, 64 KiB -1 to +2 %, 72 KiB -17 %, 80 KiB -22 to -24 %, 96 KiB -29 to -30 %; float32 56 KiB +9 %,
+#: 64 KiB +4 %, 72 KiB -17 %. docs/numba.md "The fetch window's row bound". One thread there fetches rows of
+#: every width to 48 KiB: the loops alone (``gemv_rows_a_pass.py whole``, as for GEMV_AHEAD_B) read rows of
+#: 9-12 KiB +8 to +18 %, 48 KiB +10 % (float64 1x6144x2048), 56 KiB +6 to +9 %, 64 KiB -15 to +2 %, 72-96 KiB
+#: -20 to -32 %; but the harness, paired, five rounds, read float64 rows of 56 KiB (1x7168x2304, 126 MiB) 1.037,
+#: 1.043 without -> 0.969, 0.917 fetching (1x7168x2048 1.046, 1.038 -> 1.120, 1.036), and ``kernel_ab.py`` the
+#: fetch -17 to -5 % at 1x7168x2304, so 56 KiB is out; float32 rows of 48 KiB (1x12288x1536, 72 MiB) 1.021 ->
+#: 1.125, 1.162.
+GEMV_AHEAD_ROW_BYTES = ((0, 48 << 10), (0, 64 << 10)) if INTEL_AVX512 else ((GEMV_ONE_ROW_BYTES, 1 << 62), (0, 1 << 62))
 #: Strips packed together when B is packed just in time (into a per-thread buffer that stays in L2), at the
 #: KC of BLOCKS; a smaller KC packs proportionally more strips in the same bytes (``jit_strips``).
 INLINE_PACK = 8
@@ -1532,13 +1556,13 @@ def _axpy_rows_ahead(a, b, p0, p1, j0, j1, out, rows):
 @njit(cache=True)
 def gemv_rows_ahead(n, k, itemsize, nthreads):
     """Rows of B a pass when ``nthreads`` threads read whole rows of B (``k`` x ``n``) through
-    ``_axpy_rows_ahead``, else 0: GEMV_AHEAD_ROWS where set and B's bytes are within GEMV_AHEAD_B (streamed
-    from memory) and its rows at most GEMV_AHEAD_MAX_ROW, for one thread only where C's row is wider than
-    GEMV_ONE_ROW_BYTES."""
-    rows = GEMV_AHEAD_ROWS[0] if nthreads == 1 else GEMV_AHEAD_ROWS[1]
-    if rows == 0 or not GEMV_AHEAD_B[0] <= k * n * itemsize < GEMV_AHEAD_B[1] or n * itemsize > GEMV_AHEAD_MAX_ROW:
-        return 0
-    return rows if nthreads > 1 or n * itemsize > GEMV_ONE_ROW_BYTES else 0
+    ``_axpy_rows_ahead``, else 0: GEMV_AHEAD_ROWS where set, B's bytes within GEMV_AHEAD_B and its rows (C's
+    row) within GEMV_AHEAD_ROW_BYTES, each the pair for one thread or for several."""
+    one = nthreads == 1
+    rows = GEMV_AHEAD_ROWS[0] if one else GEMV_AHEAD_ROWS[1]
+    low, high = GEMV_AHEAD_B[0] if one else GEMV_AHEAD_B[1]
+    narrow, wide = GEMV_AHEAD_ROW_BYTES[0] if one else GEMV_AHEAD_ROW_BYTES[1]
+    return rows if low <= k * n * itemsize < high and narrow < n * itemsize <= wide else 0
 
 
 @njit(cache=True)

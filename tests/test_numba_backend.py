@@ -1251,18 +1251,34 @@ def test_edge_strip_of_whole_vectors_is_correct_in_place_and_packed(dtype, threa
         kernel.teardown()
 
 
+#: The GEMV fetch window (``gemv_rows_ahead``) under each CPU's constants, (one thread, several threads):
+#: Zen 4 fetches all B from memory (B_FROM_MEMORY, 16 MiB, up), one thread only rows wider than 10 KiB;
+#: Intel's AVX-512 one thread's B of 48-160 MiB with rows to 48 KiB, two threads' 84-192 MiB, rows to 64 KiB.
+ZEN4_AHEAD = {
+    "GEMV_AHEAD_ROWS": (8, 4),
+    "GEMV_AHEAD_B": ((16 << 20, 1 << 62), (16 << 20, 1 << 62)),
+    "GEMV_AHEAD_ROW_BYTES": ((10240, 1 << 62), (0, 1 << 62)),
+}
+INTEL_AHEAD = {
+    "GEMV_AHEAD_ROWS": (4, 4),
+    "GEMV_AHEAD_B": ((48 << 20, 160 << 20), (84 << 20, 192 << 20)),
+    "GEMV_AHEAD_ROW_BYTES": ((0, 48 << 10), (0, 64 << 10)),
+}
+
+
 def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int = 0) -> str:
     """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: six
     a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS; on Zen 4, and
-    on Intel's two threads within GEMV_AHEAD_B, GEMV_AHEAD_ROWS, fetching ahead; one a pass up to
+    on Intel's within GEMV_AHEAD_B and GEMV_AHEAD_ROW_BYTES, GEMV_AHEAD_ROWS, fetching ahead; one a pass up to
     GEMV_ONE_ROW_BYTES, for several threads GEMV_SPLIT_ONE_ROW_BYTES) or as a share of C's columns (six
     when they are a whole number of pages apart, else eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     from_memory = impl.GEMV_MEMORY_ROWS and b_bytes >= impl.B_FROM_MEMORY
-    fetched = impl.GEMV_AHEAD_B[0] <= b_bytes < impl.GEMV_AHEAD_B[1] and row_bytes <= impl.GEMV_AHEAD_MAX_ROW
+    (low, high), (narrow, wide) = impl.GEMV_AHEAD_B[threads > 1], impl.GEMV_AHEAD_ROW_BYTES[threads > 1]
+    fetched = low <= b_bytes < high and narrow < row_bytes <= wide
     ahead = impl.GEMV_AHEAD_ROWS[threads > 1] if fetched and not columns else 0
-    if ahead and (threads > 1 or row_bytes > impl.GEMV_ONE_ROW_BYTES):
+    if ahead:
         return f"{ahead} rows of B a pass (fetched {2 * ahead} rows ahead to L2)"
     if columns:
         rows = 6 if row_bytes % impl.PAGE == 0 else 8
@@ -1417,8 +1433,8 @@ def test_full_width_avx512_streams_b_from_memory_four_rows_a_pass(
     for name, value in (("GEMV_ONE_ROW_BYTES", one_row), ("GEMV_SERIAL_ROWS", 8), ("GEMV_FOUR_ROW_BYTES", 24576)):
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "GEMV_MEMORY_ROWS", 4 if full_width else 0)
-    monkeypatch.setattr(impl, "GEMV_AHEAD_ROWS", (0, 0) if full_width else (8, 4))
-    monkeypatch.setattr(impl, "GEMV_AHEAD_B", (impl.B_FROM_MEMORY, 1 << 62))
+    for name, value in (ZEN4_AHEAD if not full_width else {"GEMV_AHEAD_ROWS": (0, 0)}).items():
+        monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)  # reads the constants above
     # int64 arguments, as the compiled GEMV passes them
     assert impl.gemv_rows_a_pass.py_func(np.int64(n), np.int64(k), itemsize, np.int64(threads)) == rows
@@ -1449,8 +1465,7 @@ def test_intel_avx512_two_thread_gemv_splitting_b_reads_eight_rows_a_pass(monkey
         ("GEMV_ONE_ROW_BYTES", 12288),
         ("GEMV_MEMORY_ROWS", 4),
         ("GEMV_SERIAL_ROWS", 8),
-        ("GEMV_AHEAD_ROWS", (0, 4)),
-        ("GEMV_AHEAD_B", (84 << 20, 192 << 20)),
+        *INTEL_AHEAD.items(),
     ):
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)  # reads the constants above
@@ -1483,9 +1498,11 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     zen4 = impl.VECTOR_BITS == 512 and impl.avx512_in_halves()
-    assert impl.GEMV_AHEAD_ROWS == ((8, 4) if zen4 else (0, 4) if impl.INTEL_AVX512 else (0, 0))
-    monkeypatch.setattr(impl, "GEMV_AHEAD_ROWS", (8, 4))
-    monkeypatch.setattr(impl, "GEMV_AHEAD_B", (impl.B_FROM_MEMORY, 1 << 62))
+    if zen4:  # the host's own values
+        assert {name: getattr(impl, name) for name in ZEN4_AHEAD} == ZEN4_AHEAD
+    assert impl.GEMV_AHEAD_ROWS == ((8, 4) if zen4 else (4, 4) if impl.INTEL_AVX512 else (0, 0))
+    for name, value in ZEN4_AHEAD.items():
+        monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "GEMV_ONE_ROW_BYTES", 10240)
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)
     args = np.int64(n), np.int64(k), itemsize, np.int64(threads)
@@ -1508,15 +1525,27 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
         (12288, 4095, 4, 2, False, 4),  # a row under 192 MiB: fetched
         (12288, 4096, 4, 2, False, 0),  # 192 MiB: rows, nothing fetched
         (7168, 8192, 8, 2, False, 0),  # float64 448 MiB (Llama-3.1-70B's mlp.gate_up)
-        (3584, 4096, 8, 1, False, 0),  # one thread never
         (12288, 1536, 8, 2, False, 0),  # float64 rows of 96 KiB, 144 MiB (Mistral-Large's attn.o): not fetched
         (9216, 2048, 8, 2, False, 0),  # rows of 72 KiB, 144 MiB: not fetched
         (7168, 2048, 8, 2, False, 4),  # rows of 56 KiB, 112 MiB (DeepSeek-V3's mla.o): fetched
-        (8192, 2048, 8, 2, False, 4),  # rows of exactly GEMV_AHEAD_MAX_ROW, 128 MiB: fetched
+        (8192, 2048, 8, 2, False, 4),  # rows of exactly 64 KiB, 128 MiB: fetched
         (8200, 2048, 8, 2, False, 0),  # a line wider: not
+        # one thread: B of 48-160 MiB, rows of at most 48 KiB, at every narrower width
+        (3584, 4096, 8, 1, False, 4),  # float64 112 MiB (Llama-3.1-8B's mlp.gate_up): fetched
+        (1280, 8192, 8, 1, False, 4),  # rows of 10 KiB, 80 MiB (Llama-3.1-70B's attn.qkv): fetched
+        (1536, 7168, 8, 1, False, 4),  # 84 MiB, under two threads' window too
+        (768, 8192, 8, 1, False, 4),  # B of exactly 48 MiB: fetched
+        (768, 8191, 8, 1, False, 0),  # a row less: not
+        (5120, 4095, 8, 1, False, 4),  # a row under 160 MiB: fetched
+        (5120, 4096, 8, 1, False, 0),  # 160 MiB: not (two threads would)
+        (6144, 2048, 8, 1, False, 4),  # rows of exactly 48 KiB, 96 MiB: fetched
+        (6152, 2048, 8, 1, False, 0),  # a line wider: not
+        (7168, 2304, 8, 1, False, 0),  # rows of 56 KiB, 126 MiB (DeepSeek-V3's mlp.down): not (two threads would)
+        (8192, 1024, 8, 1, False, 0),  # rows of 64 KiB, 64 MiB (Llama-3.1-70B's attn.o): not (two threads would)
+        (7168, 8192, 4, 1, False, 0),  # float32 224 MiB (Llama-3.1-70B's mlp.gate_up): not
     ],
 )
-def test_intel_avx512_two_thread_gemv_fetches_b_of_84_to_192_mib_ahead(
+def test_intel_avx512_gemv_fetches_b_ahead_within_each_thread_counts_window(
     monkeypatch, n, k, itemsize, threads, columns, ahead
 ):
     """On Intel's AVX-512 two threads of a GEMV over B of 84-192 MiB split B's rows and fetch each line two
@@ -1524,23 +1553,20 @@ def test_intel_avx512_two_thread_gemv_fetches_b_of_84_to_192_mib_ahead(
     0.957 -> 1.191, float32 1x8192x3584 1.003 -> 1.124, float64 1x1536x7168 0.948-0.954 -> 0.997-1.032);
     under 84 MiB C's columns split won, from 192 MiB the rows split without the fetch; rows wider than 64 KiB
     are never fetched (float64 1x9216x2048, rows of 72 KiB, 0.966 fetching against 1.030-1.079; 1x8192x2048,
-    64 KiB, 1.099-1.162 against 0.984-1.097). The rule under Intel's constants, whichever host runs the test;
-    on an Intel host its constants too."""
+    64 KiB, 1.099-1.162 against 0.984-1.097). One thread fetches B of 48-160 MiB with rows of at most 48 KiB,
+    at every narrower width (the harness, paired, over four a pass without: float64 1x1280x8192 0.973, 0.973 ->
+    1.120, 1.105; rows of 56 KiB, 1x7168x2304, 1.037, 1.043 -> 0.969, 0.917). The rule under Intel's constants,
+    whichever host runs the test; on an Intel host its constants too."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
-    assert impl.GEMV_AHEAD_B == ((84 << 20, 192 << 20) if impl.INTEL_AVX512 else (impl.B_FROM_MEMORY, 1 << 62))
-    assert impl.GEMV_AHEAD_MAX_ROW == (64 << 10 if impl.INTEL_AVX512 else 1 << 62)
-    for name, value in (
-        ("GEMV_AHEAD_ROWS", (0, 4)),
-        ("GEMV_AHEAD_B", (84 << 20, 192 << 20)),
-        ("GEMV_COLUMNS_MAX_B", 84 << 20),
-        ("GEMV_SPLIT_BYTES", 3072),
-        ("GEMV_AHEAD_MAX_ROW", 64 << 10),
-    ):
+    if impl.INTEL_AVX512:  # the host's own values
+        assert {name: getattr(impl, name) for name in INTEL_AHEAD} == INTEL_AHEAD
+    for name, value in (*INTEL_AHEAD.items(), ("GEMV_COLUMNS_MAX_B", 84 << 20), ("GEMV_SPLIT_BYTES", 3072)):
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)
     args = np.int64(n), np.int64(k), itemsize, np.int64(threads)
-    assert bool(impl.gemv_splits_columns.py_func(*args)) is (columns and threads > 1)
+    if threads > 1:  # one thread reads every row of B itself: no split to choose
+        assert bool(impl.gemv_splits_columns.py_func(*args)) is columns
     assert impl.gemv_rows_ahead(*args) == ahead
     if ahead:  # and the rows a pass the path names
         assert impl.gemv_rows_a_pass.py_func(*args) == ahead
