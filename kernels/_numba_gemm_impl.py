@@ -486,6 +486,22 @@ JIT_IN_L3_LOCALITY = LOCALITY_L2 if FULL_WIDTH_512 else LOCALITY_L1
 #: Rows of B packed together: ROW_GROUP read streams, and one sequential write stream
 #: (strip by strip, all rows at once, would put every write kc*NR apart: the same cache set).
 ROW_GROUP = 8
+#: On Intel's AVX-512 a thread packing row-major B just in time into wide strips (6 x 32 float64, 6 x 64 float32:
+#: four lines of each row a strip) reads JIT_ROW_GROUP rows a pass, not ROW_GROUP, where B's rows lie at least
+#: JIT_ROW_GROUP_BYTES[0] and under JIT_ROW_GROUP_BYTES[1] apart, save a multiple of B_COLLIDE_STRIDE (32 KiB,
+#: where eight read as fast). Eight a pass dipped there: float64 32x4608x7168 and 32x3584x4096 read 42-44
+#: GFLOP/s at one thread (0.94-0.99 of OpenBLAS in the harness) against 46-50 at rows of 10, 20, 32 or 56 KiB;
+#: why is not known (no hardware counters in this VM), and 4 KiB pages dip alike. Five over eight, in-process
+#: A/B (docs/examples/kernel_ab.py), float64, one thread, M = 32, by the width of B's rows: 24-46 KiB +2 to
+#: +12 % (32x4864x4096 +12 %, 32x4608x7168 +7 to +9 %, 32x3584x4096 +7 %), 12-22 KiB -5 to 0 %, 32 KiB -2 %,
+#: 48-112 KiB -4 to -1 %. The rule in the window, one thread float64 24-256 rows +2 to +11 %, two threads +1 to
+#: +10 %, float32 (1.3-1.9x OpenBLAS) +5 to +14 %. Four or three rows gained as much in the window and lost
+#: more outside it, six were level; tall strips (two lines of a row) and the shared panels lost 0.4-3 % with
+#: five. The harness, paired, two runs: float64 one thread 32x4608x7168 0.944 (slower), 0.958 -> 1.060, 1.066
+#: (faster), 32x3584x4096 0.988, 0.990 -> 1.070, 1.054 (docs/numba.md "Wide strips pack five rows of B a pass
+#: on Intel").
+JIT_ROW_GROUP = 5
+JIT_ROW_GROUP_BYTES = (24 << 10, 48 << 10) if INTEL_AVX512 else (0, 0)
 #: Cache blocking (elements): MC x KC of A in L2, KC x NC of B in L3; KC = 512 measured best on AVX-512
 #: even though a KC x NR strip of B (32 KiB float32) then streams from L2 rather than sitting in L1.
 #: On AVX2 float64 short A takes KC = 384 (B packed just in time, eight strips in 288 KiB of the 512 KiB
@@ -981,20 +997,20 @@ def pack_a(a, ic, mc, pc, kc, buf, tile):
 
 
 @njit(cache=True, nogil=True)
-def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first, tile):
+def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first, tile, rows):
     """Strips s0..s1 of B[pc:pc+kc, jc:jc+nc] -> buf[(s-first)*kc*NR + p*NR + j], zero-padded to NR columns.
 
-    Row-major B is read one row segment at a time, across all strips of the range, so the
-    reads stream, and copied in vector moves; column-major B (a transposed operand) goes
-    through the vector transpose, W steps of one strip at a time. Full strips take these
-    fast paths; only the panel's last strip can be partial.
+    Row-major B is read ``rows`` rows at a time (ROW_GROUP, or ``jit_row_group``), a row segment of each
+    across all strips of the range, so the reads stream, and copied in vector moves; column-major B (a
+    transposed operand) goes through the vector transpose, W steps of one strip at a time. Full strips
+    take these fast paths; only the panel's last strip can be partial.
     """
     nr = tile_nr(buf, tile)
     w = tile_w(buf)
     full = min(s1, max(s0, nc // nr))  # strips s0..full are full width
     if b.strides[1] == b.itemsize:
-        for p0 in range(0, kc, ROW_GROUP):
-            p1 = min(p0 + ROW_GROUP, kc)
+        for p0 in range(0, kc, rows):
+            p1 = min(p0 + rows, kc)
             for s in range(s0, full):
                 for p in range(p0, p1):
                     copy_nr(b, pc + p, jc + s * nr, buf, (s - first) * kc * nr + p * nr, tile)
@@ -1022,17 +1038,17 @@ def pack_b(b, pc, kc, jc, nc, s0, s1, buf, first, tile):
 # fmt: off
 @njit(cache=True, nogil=True)
 def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf, abuf, bjit, scratch, pack_b_here,
-           group, direct_a, direct_b, next_strip, tile, level):
+           group, pack_rows, direct_a, direct_b, next_strip, tile, level):
     """One thread's share: rows ic..ic+mc of C against B strips s0..s1 of the panel at jc.
 
     A is packed into MR-tall strips unless ``direct_a`` (row-major A, narrow B: each A value
     is used so few times that packing costs more than it saves). MR and NR are ``tile``'s;
     ``scratch`` holds an edge tile of C. B strips come packed by the
     caller into ``bbuf``, are packed here just before use (``pack_b_here``: no other thread
-    needs them) into this thread's ``bjit``, ``group`` strips at a time, or are read in
-    place (``direct_b``: row-major B, very short A). ``bjit`` is reused for every group, so
-    it stays in L2: packing each group into fresh memory (its place in a panel-sized
-    buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
+    needs them) into this thread's ``bjit``, ``group`` strips at a time, ``pack_rows`` rows of B
+    a pass (``jit_row_group``), or are read in place (``direct_b``: row-major B, very short A).
+    ``bjit`` is reused for every group, so it stays in L2: packing each group into fresh memory (its place
+    in a panel-sized buffer) cost a memory read for ownership of every line written, 5-8 % of 128x4096x4096.
     While one group is multiplied, its calls fetch the next group's rows of B (``fetches_group_ahead``,
     ``_next_group``): one or two lines of each row per call (``_fetch_share``). Short strips reading
     B in place fetch their own rows ahead (``rows_ahead_in_place``), and with ``next_strip`` the next strip's
@@ -1055,7 +1071,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
         b_at = pc * ldb + jc + j  # the strip's first element in row-major B, where it is read in place
         if pack_b_here:
             if (s - s0) % group == 0:
-                pack_b(b, pc, kc, jc, nc, s, min(s + group, s1), bjit, s, tile)
+                pack_b(b, pc, kc, jc, nc, s, min(s + group, s1), bjit, s, tile, pack_rows)
                 if fetching:
                     ahead_at, ahead_lines = _next_group(ldb, b.shape[0], pc, kc, jc, nc, s, s0, s1, nr, b.itemsize,
                                                         group)
@@ -1248,6 +1264,15 @@ def fetches_next_strip(b_bytes, nthreads):
 
 
 @njit(cache=True)
+def jit_row_group(stride, wide):
+    """Rows of row-major B, rows ``stride`` bytes apart, that a thread packing it just in time into wide
+    (``wide``) or tall strips reads a pass: JIT_ROW_GROUP for wide strips within JIT_ROW_GROUP_BYTES, save rows
+    a multiple of B_COLLIDE_STRIDE apart; ROW_GROUP otherwise."""
+    low, high = JIT_ROW_GROUP_BYTES
+    return JIT_ROW_GROUP if wide and low <= stride < high and stride % B_COLLIDE_STRIDE else ROW_GROUP
+
+
+@njit(cache=True)
 def fetch_level(b_bytes, packed_just_in_time):
     """The cache level (``llvm.prefetch``'s locality) that rows of B of ``b_bytes`` are fetched ahead into (see
     FETCH_LOCALITY). B packed just in time (a group ahead): FETCH_LOCALITY from memory (B_FROM_MEMORY),
@@ -1343,6 +1368,7 @@ def _twins(func, **flags) -> dict:
 def _gemm_source(kind: str):
     """The blocked GEMM for one tile kind (uncompiled: ``GEMMS`` holds its builds)."""
     tile = Tile(kind)  # a compile-time constant of the build
+    wide = kind == "wide"
 
     def gemm(a, b, c, work, mc_max, kc_max, nc_max, group, nthreads):
         """C = A B (C row-major, contiguous). ``work`` comes from ``workspace``: nothing is allocated here.
@@ -1360,6 +1386,7 @@ def _gemm_source(kind: str):
         # The level of either fetch (B read in place, or packed just in time by each thread: no other B fetches)
         to_l2 = fetch_level(b_flat.size * b.itemsize, not direct_b) == LOCALITY_L2
         next_strip = direct_b and fetches_next_strip(b_flat.size * b.itemsize, nthreads)
+        pack_rows = jit_row_group(b.strides[0], wide)  # rows of B a pass, packed just in time
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr
@@ -1378,10 +1405,10 @@ def _gemm_source(kind: str):
                 if shared_b:
                     for g in prange(groups):
                         g0, g1 = g * strips // groups, (g + 1) * strips // groups
-                        pack_b(b, p0, min(kc_even, k - p0), jc, nc, g0, g1, bbuf, 0, tile)
+                        pack_b(b, p0, min(kc_even, k - p0), jc, nc, g0, g1, bbuf, 0, tile, ROW_GROUP)
                 elif direct_b and nc % nr % tile_w(work):  # B is read in place, but a last strip whose columns
                     # do not fill whole vectors cannot be (its last vector would read past B's end: _edge)
-                    pack_b(b, p0, min(kc_even, k - p0), jc, nc, strips - 1, strips, bbuf, 0, tile)
+                    pack_b(b, p0, min(kc_even, k - p0), jc, nc, strips - 1, strips, bbuf, 0, tile, ROW_GROUP)
                 for w in prange(blocks * chunks):
                     _, abuf, bjit, scratch = buffers(work, mc_max, kc_max, nc_max, group, get_thread_id(), tile)
                     ib, ch = w // chunks, w % chunks
@@ -1395,12 +1422,12 @@ def _gemm_source(kind: str):
                             # fmt: off
                             if to_l2:
                                 _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1,
-                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b,
-                                       next_strip, tile, FETCH_LOCALITY)
+                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, pack_rows, direct_a,
+                                       direct_b, next_strip, tile, FETCH_LOCALITY)
                             else:
                                 _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, min(kc_even, k - pc), jc, s0, s1,
-                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, direct_a, direct_b,
-                                       next_strip, tile, LOCALITY_L1)
+                                       nc, bbuf, abuf, bjit, scratch, pack_b_here, group, pack_rows, direct_a,
+                                       direct_b, next_strip, tile, LOCALITY_L1)
                             # fmt: on
 
     gemm.__name__ = f"gemm_{kind}"

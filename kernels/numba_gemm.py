@@ -99,6 +99,9 @@ class NumbaGemm(Kernel):
         if tail:  # whole strips to each thread, the strips left over split by rows
             path += ", threads split A's rows of the last " + ("strip" if tail == 1 else f"{tail} strips")
         sizes = f"MC={mc} KC={kc} NC={nc}" + (f" GROUP={group}" if jit and not rows_split else "")
+        rows = impl.jit_row_group(b.strides[0], tile.kind == "wide")  # rows of B a pass, as gemm decides
+        if jit and not rows_split and b.strides[1] == b.itemsize and rows != impl.ROW_GROUP:  # row by row (pack_b)
+            sizes += f" ROWS={rows}"
         facts = {**self._facts(path, impl), "tile": f"{mr}x{nr} {tile.kind}", "blocks": sizes}
         return Prepared(launch, c, facts)
 

@@ -65,7 +65,7 @@ def _pack_a(count, a, kc, buf, tile):
 def _pack_b(count, b, kc, buf, tile):
     strips = -(-b.shape[1] // impl.tile_nr(buf, tile))
     for _ in range(count):
-        impl.pack_b(b, 0, kc, 0, b.shape[1], 0, strips, buf, 0, tile)
+        impl.pack_b(b, 0, kc, 0, b.shape[1], 0, strips, buf, 0, tile, impl.ROW_GROUP)
 
 
 def _per_call_us(loop, count: int) -> float:
