@@ -527,6 +527,13 @@ BLOCKS = {"float32": (96, 512, 4096), "float64": (60, 384 if VECTOR_BITS == 256 
 #: a KC x NR strip of B (32 KiB) then stays in L1 while the block's strips of A pass it. Over KC 512, in-process,
 #: one thread: 1024^3 +12 %, 512x4096x4096 +8 %, 700x2500x1500 +6 %, 2048^3 +5 %, 1500x2500x700 +3 % (KC 256
 #: and 192 -2 to +6 %, MC 120 or 240 at KC 128 -5 to -17 %); two threads +4 to +9 %, 512x4096x4096 -1 %.
+#: On a second Intel host (family 6 model 207, 2 MiB L2, 300 MiB L3) float64 panels take NC 1024 too: a 1 MiB
+#: panel stays in the L2, where the 4 MiB one came from L3 to every row block. Over NC 4096 at KC 128, in-process,
+#: one thread, two runs: 300x4096x4096 +21 % and +5 %, 700x2500x1500 +4 % and +11 %, 1500x2500x700 +3 % and +11 %,
+#: 512x4096x4096 +5 % and +4 %, 2048^3 -1 % and +3 %; two threads +1 to +7 % (300x4096x4096 level). N of 1024
+#: or less runs one panel either way (1024^3 read +0 % and +9 %: this host's noise). At NC 1024, over KC 128 and
+#: MC 60: NC 512 -2 to +1 %, 768 -4 to +8 %; KC 96 -10 to +11 % in two runs, level at two threads; KC 64 or 160,
+#: MC 36, 96 or 120 -11 to +3 %. Not measured on the first Intel host (model 167), which chose KC 128 at NC 4096.
 #: Float32 KC 128 lost 6 % at 1500x2500x700; float32 takes MC 288 there instead (a 576 KiB block of A in the
 #: 2 MiB L2, where 96 rows filled 192 KiB of it). Over MC 96, in-process, one thread: 1500x2500x700 +7 %,
 #: 700x2500x1500 +9 %, 1024^3 +5 %, 2048^3 +5 %, 512x4096x4096 +4 % (MC 192 and 384 +3 to +9 %, MC 48 -3 to
@@ -537,7 +544,7 @@ PANEL_BLOCKS = (
     if VECTOR_BITS == 256
     else {**BLOCKS, "float64": (60, 512, 1024)}
     if avx512_in_halves()
-    else {"float32": (288, 512, 4096), "float64": (60, 128, 4096)}
+    else {"float32": (288, 512, 4096), "float64": (60, 128, 1024)}
     if INTEL_AVX512
     else BLOCKS
 )
