@@ -61,8 +61,8 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
     -4 to -16 %), and float64 short A packs B in groups of at most 288 KiB (KC = 384); on Zen 4 (AVX-512 run
     in halves) a float64 panel is at most 4 MiB (NC 1024: +5 to +8 % at one thread); on Intel's AVX-512 float64
     panels take KC 128, so that a KC x NR strip of B stays in the 48 KiB L1 (+3 to +12 % over 512 at one
-    thread), and NC 1024, so that the panel (1 MiB) stays in the 2 MiB L2 (+1 to +21 % over NC 4096 at one
-    thread, 0 to +7 % at two), and float32 panels MC 288 (a 576 KiB block of A in the 2 MiB L2: +4 to +9 % over
+    thread), and NC 1024, so that the panel (1 MiB) stays in the 2 MiB L2 (-1 to +21 % over NC 4096 at one
+    thread, -1 to +7 % at two), and float32 panels MC 288 (a 576 KiB block of A in the 2 MiB L2: +4 to +9 % over
     96). The row's facts name the blocks that ran (short A keeps those of one row block, and says how many
     strips of B a group packs), and the product is verified with the harness's check."""
     from gemmbench.kernels import _numba_gemm_impl as impl
