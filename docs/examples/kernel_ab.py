@@ -104,15 +104,20 @@ def parse_shapes(words: list[str]) -> list[tuple[int, ...]]:
     return shapes
 
 
-def checked(kernel, case: GemmCase, ops, what: str):
-    """``kernel`` prepared for ``case`` on ``ops``, its product run twice (a kernel that accumulates into C
-    fails) and checked with the harness's verifier, each entry to its bound; exits naming ``what`` if wrong."""
-    prepared = kernel.prepare(case, ops)
-    prepared.launch()
-    prepared.launch()
-    verdict = verify(case, ops, prepared.output)
+def verified(launch, output, case: GemmCase, ops, what: str) -> None:
+    """Run ``launch`` twice (one that accumulates into C fails) and check ``output`` with the harness's
+    verifier, each entry to its bound; exits naming ``what`` if wrong."""
+    launch()
+    launch()
+    verdict = verify(case, ops, output)
     if not verdict.ok:
         sys.exit(f"{what} is wrong on {case.m}x{case.n}x{case.k} {case.dtype}: {verdict.detail}")
+
+
+def checked(kernel, case: GemmCase, ops, what: str):
+    """``kernel`` prepared for ``case`` on ``ops``, its product ``verified``."""
+    prepared = kernel.prepare(case, ops)
+    verified(prepared.launch, prepared.output, case, ops, what)
     return prepared
 
 

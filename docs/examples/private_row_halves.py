@@ -22,7 +22,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from types import FunctionType
 
-from kernel_ab import blas_launch, median_seconds, parse_shapes
+from kernel_ab import blas_launch, median_seconds, parse_shapes, verified
 from numba import njit
 from threadpoolctl import threadpool_limits
 
@@ -30,7 +30,7 @@ from gemmbench.backend import aligned_zeros
 from gemmbench.case import GemmCase
 from gemmbench.kernels import _numba_gemm_impl as impl
 from gemmbench.kernels.numba_gemm import NumbaGemm
-from gemmbench.verify import make_operands, verify
+from gemmbench.verify import make_operands
 
 USAGE = "usage: private_row_halves.py float32|float64 MxNxK [MxNxK ...]"
 
@@ -82,12 +82,8 @@ def main(argv: list[str]) -> int:
                 for future in [pool.submit(gemm, *part) for part in parts]:
                     future.result()
 
-            for launch, out, what in ((prepared.launch, prepared.output, "kernel"), (split, c, "split")):
-                launch()
-                launch()  # twice: a launch that accumulates into C fails the check
-                verdict = verify(case, ops, out)
-                if not verdict.ok:
-                    sys.exit(f"private_row_halves.py: the {what} is wrong on {m}x{n}x{k} {dtype}: {verdict.detail}")
+            verified(prepared.launch, prepared.output, case, ops, "private_row_halves.py: the kernel")
+            verified(split, c, case, ops, "private_row_halves.py: the split")
             kernel_s, split_s, blas_s = median_seconds([prepared.launch, split, blas_launch(case, ops)])
             rate = [2 * m * n * k / t / 1e9 for t in (kernel_s, split_s, blas_s)]
             blocks = " and ".join(f"MC={p[4]} KC={p[5]} NC={p[6]}" for p in parts)
