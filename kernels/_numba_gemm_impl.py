@@ -15,6 +15,8 @@ A GotoBLAS/BLIS-style GEMM: C = A B with A m x k and B k x n in any storage orde
 
 On AVX2 one block of A (short A) swaps the two inner loops' places: one parallel region, in which each
 thread runs every rank-KC update over its own share of the strips (nothing is shared between updates).
+On Intel's AVX-512 two threads against large row-major B give A of up to twice SHORT_A rows one row block a
+thread, each packing all of B for itself as short A does, in that one region (``own_rows``).
 
 Packing copies with vector moves (``copy_nr``, ``transpose_mr``/``transpose_nr``): LLVM,
 as Numba drives it, leaves such copies scalar, and at 2-3 cycles per element the packing
@@ -173,6 +175,21 @@ SHORT_A = 256
 #: float32 64x64x64 -8 % (it runs the serial build instead), 64x64x128 +29 %, 64x64x256 +50 %, 128x64x128 +56 %.
 ROW_SPLIT_MIN_M = 64
 ROW_SPLIT_MIN_WORK = 64 * 64 * 128
+#: A of more than SHORT_A rows whose row block a thread would hold is SHORT_A rows or fewer (at two threads,
+#: up to 2 x SHORT_A rows), against row-major B of at least this many bytes, gives each thread one row block of
+#: its own and has it pack all of B just in time as short A does (``own_rows``), instead of cutting A into row
+#: blocks that share one panel of B packed by both threads: half of what each core read of that panel sat in
+#: the other core's L2. Twice the packing, none of it shared, and no wait between rank-KC updates. On Intel's
+#: AVX-512 (a Xeon VM, family 6 model 207, 2 MiB L2), two threads; first as two Python threads each running the
+#: serial GEMM on its half (docs/examples/private_row_halves.py, over the kernel's launch), float64:
+#: 300x4096x4096 +12 %, 384x3584x4096 +13 %, 448x4096x4096 +9 %, 500x4096x1792 +5 %, 300x2048x2048 +8 %,
+#: 300x4096x1024 +8 %, 400x2048x1024 +4 %, 300x1024x512 +5 % (an earlier run -7 %), 257x512x512 +0 %,
+#: 301x700x300 -6 %; float32 +0 to +9 %, 301x700x300 -11 %. Hence the bound on B (8 MiB). As built, over the
+#: shared panel, in-process (docs/examples/kernel_ab.py), three runs: float64 +2 to +21 % (300x4096x4096 +12,
+#: +14, +15 %; 504x4096x1792 +7 and +2 %; 400x2048x1024 +9 to +21 %), float32 +0 to +16 % (float32 of at most
+#: 288 rows, one row block of B's strips split, lost 8 % at 257x4096x1024: it keeps that split). Transposed B
+#: (read along K) was not measured: it shares. docs/numba.md "Row blocks of their own at two threads".
+OWN_ROWS_MIN_B = 8 << 20 if INTEL_AVX512 else 1 << 62
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
 #: many (each streams its own part of every row of B, nothing to sum); narrower C, and B of
 #: GEMV_COLUMNS_MAX_B or more (see ``gemv_splits_columns``), split B's rows (K).
@@ -548,6 +565,8 @@ PANEL_BLOCKS = (
     if INTEL_AVX512
     else BLOCKS
 )
+#: PANEL_BLOCKS' MC by itemsize // 8 (float32, float64), for compiled code.
+PANEL_MC = (PANEL_BLOCKS["float32"][0], PANEL_BLOCKS["float64"][0])
 #: Short A of at most ROWS rows that packs row-major B just in time takes this KC: ((ROWS, KC), ...) per
 #: dtype, first match. A group then holds proportionally more strips in the same bytes (JIT_ROWS), and the
 #: packing reads each of its KC rows of B in a longer run: alone, packing float64 B of 1536 x 12288 from
@@ -1215,9 +1234,11 @@ def _next_group(ldb, k, pc, kc, jc, nc, s, s0, s1, nr, itemsize, group):
 
 
 @njit(cache=True, nogil=True)
-def _split(m, k, nc, nr, mc_max, nthreads):
+def _split(m, k, nc, nr, mc_max, nthreads, own):
     """(row blocks, column chunks, tail strips): an equal share of C for every thread, for a panel of ``nc``
     columns in NR-wide strips of an m x n x k product.
+
+    ``own`` (``own_rows``): one row block a thread, each packing all of B for itself.
 
     A that fits one row block is shared by all threads, which split the B strips instead (each packs its
     own strips just in time). Where the strips do not divide evenly, A has ROW_SPLIT_MIN_M rows or more
@@ -1229,6 +1250,8 @@ def _split(m, k, nc, nr, mc_max, nthreads):
     up to MR rows instead left the last thread up to 10 % short of work at 2 threads).
     """
     strips = (nc + nr - 1) // nr
+    if own:
+        return nthreads, 1, 0
     if m > max(mc_max, SHORT_A):
         return nthreads * ((m + nthreads * mc_max - 1) // (nthreads * mc_max)), 1, 0
     chunks = max(1, min(strips, nthreads))
@@ -1245,6 +1268,19 @@ def _rows(m, mr, blocks, ib):
     strips = (m + mr - 1) // mr
     lo, hi = ib * strips // blocks * mr, (ib + 1) * strips // blocks * mr
     return lo, min(hi, m) - lo
+
+
+@njit(cache=True)
+def own_rows(m, mr, itemsize, b_row_bytes, nthreads):
+    """Rows of the larger row block when each of two threads takes a row block of A's ``m`` rows and packs all of
+    row-major B (``b_row_bytes``; pass 0 when B is stored transposed or read in place) for itself
+    (OWN_ROWS_MIN_B); 0 where A's row blocks share panels of B, or A is one row block (short A, or float32
+    of at most PANEL_BLOCKS' MC rows). Other thread counts were not measured (a two-vCPU host)."""
+    rows = ((m + mr - 1) // mr + 1) // 2 * mr  # _rows' larger block
+    one_block = m <= max(SHORT_A, PANEL_MC[itemsize // 8])
+    if nthreads != 2 or one_block or rows > SHORT_A or b_row_bytes < OWN_ROWS_MIN_B:
+        return 0
+    return rows
 
 
 @njit(cache=True)
@@ -1325,11 +1361,12 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
-def shares(m: int, n: int, k: int, nr: int, mc: int, nc: int, threads: int) -> tuple[int, int, int]:
+def shares(m: int, n: int, k: int, nr: int, mc: int, nc: int, threads: int, own: bool) -> tuple[int, int, int]:
     """Row blocks, column chunks and tail strips of C's first panel that ``gemm`` gives ``threads`` threads
-    (``_split``). One share (64^3 float32: one 64-wide strip of B) runs the serial build: it would leave the
-    second thread idle and the launch of the parallel region pure cost, 7.7 us against 5.8 us serial here."""
-    return _split(m, k, min(n, nc), nr, mc, threads)
+    (``_split``; ``own``: ``own_rows``). One share (64^3 float32: one 64-wide strip of B) runs the serial
+    build: it would leave the second thread idle and the launch of the parallel region pure cost, 7.7 us
+    against 5.8 us serial here."""
+    return _split(m, k, min(n, nc), nr, mc, threads, own)
 
 
 def tile_for(m: int, n: int) -> Tile:
@@ -1377,8 +1414,10 @@ def _gemm_source(kind: str):
     tile = Tile(kind)  # a compile-time constant of the build
     wide = kind == "wide"
 
-    def gemm(a, b, c, work, mc_max, kc_max, nc_max, group, nthreads):
+    def gemm(a, b, c, work, mc_max, kc_max, nc_max, group, nthreads, own):
         """C = A B (C row-major, contiguous). ``work`` comes from ``workspace``: nothing is allocated here.
+        ``own``: one row block a thread, each packing all of B for itself (``own_rows``, which the caller
+        passed to ``workspace`` too; B packed, not read in place).
 
         ``a_flat``/``b_flat``, 1-D views of row-major operands (``row_major_view``: empty when the
         operand is stored transposed), let very short A or narrow B skip packing.
@@ -1397,17 +1436,19 @@ def _gemm_source(kind: str):
         for jc in range(0, n, nc_max):
             nc = min(nc_max, n - jc)
             strips = (nc + nr - 1) // nr
-            blocks, chunks, tail = _split(m, k, nc, nr, mc_max, nthreads)
+            blocks, chunks, tail = _split(m, k, nc, nr, mc_max, nthreads, own)
             body = strips - tail  # strips split among the chunks whole; the tail's rows are split among them
             groups = min(strips, 4 * nthreads)
-            shared_b = blocks > 1 and not direct_b  # row blocks share every strip: pack the panel once, together
+            # Row blocks share every strip: pack the panel once, together (unless each packs its own: own_rows)
+            shared_b = blocks > 1 and not (direct_b or own)
             pack_b_here = not (shared_b or direct_b)
             k_blocks = (k + kc_max - 1) // kc_max
             kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one
             # Each thread packing its own strips of B runs every rank-kc update in one parallel region (its
-            # strips and rows of C are its own: nothing to wait for between updates; UPDATES_IN_ONE_REGION);
-            # otherwise one region an update, after the packing the threads share.
-            step = k if pack_b_here and UPDATES_IN_ONE_REGION else kc_even
+            # strips and rows of C are its own: nothing to wait for between updates; UPDATES_IN_ONE_REGION, and
+            # row blocks of their own as measured: own_rows); otherwise one region an update, after the packing
+            # the threads share.
+            step = k if pack_b_here and (UPDATES_IN_ONE_REGION or own) else kc_even
             for p0 in range(0, k, step):
                 if shared_b:
                     for g in prange(groups):
@@ -1728,20 +1769,24 @@ def _gemv_dots(a, bt, c):
 GEMV_DOTS = _twins(_gemv_dots, fastmath={"contract", "reassoc"})
 
 
-def workspace(dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_rows: bool, next_strip: bool) -> tuple:
+def workspace(
+    dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_rows: bool, next_strip: bool, own: int = 0
+) -> tuple:
     """Packing buffers (one array, allocated outside timing, first-touched) and block sizes for one problem.
 
     One array rather than four: every array argument costs the call its unboxing (about
     50 ns each), which a 64^3 product notices. ``packs_b_rows``: B is row-major and packed (not read in
     place), so short A may take its own KC; ``next_strip``: B is read in place, fetched ahead with the next
-    strip (IN_PLACE_KC; ``blocks``).
+    strip (IN_PLACE_KC; ``blocks``); ``own``: the rows of each thread's own row block (``own_rows``; 0: none),
+    whose blocks are short A's.
     """
     name = np.dtype(dtype).name
     tile = tile_for(m, n)
     mr, nr = tile.shape(name)
-    mc, kc, nc = blocks(name, m, packs_b_rows, n * k * np.dtype(dtype).itemsize, next_strip)
+    rows = own or m  # the rows one row block may hold
+    mc, kc, nc = blocks(name, rows, packs_b_rows, n * k * np.dtype(dtype).itemsize, next_strip)
     group = jit_strips(name, kc, tile)
-    mc = -(-m // mr) * mr if m <= max(mc, SHORT_A) else mc  # as _split decides
+    mc = -(-rows // mr) * mr if rows <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
     b_panel, a_block, b_jit, tile = _sizes(mr, nr, mc, kc, nc, group)
@@ -1764,10 +1809,10 @@ def blocks(dtype: str, m: int, packs_b_rows: bool, b_bytes: int = 0, next_strip:
     return mc, kc, nc
 
 
-def packs_just_in_time(m: int, direct_b: bool) -> bool:
+def packs_just_in_time(m: int, direct_b: bool, own: int = 0) -> bool:
     """Whether each thread packs its own strips of B just before use, ``jit_strips`` at a time (one row
-    block, B not read in place), as ``gemm`` decides."""
-    return m <= SHORT_A and not direct_b
+    block, or one a thread: ``own`` rows, ``own_rows``; B not read in place), as ``gemm`` decides."""
+    return (m <= SHORT_A or own > 0) and not direct_b
 
 
 def jit_strips(dtype: str, kc: int, tile: Tile) -> int:

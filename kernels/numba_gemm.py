@@ -75,23 +75,26 @@ class NumbaGemm(Kernel):
         direct_a, direct_b = impl.in_place(
             case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0, self.threads
         )
-        jit = impl.packs_just_in_time(case.m, direct_b)  # B packed by each thread, a group at a time
+        own = 0 if direct_b else impl.own_rows(case.m, mr, a.itemsize, b_flat.nbytes, self.threads)  # a block a thread
+        jit = impl.packs_just_in_time(case.m, direct_b, own)  # B packed by each thread, a group at a time
         # B's own rows fetched ahead, and the next strip's too (at IN_PLACE_KC), as gemm and _block decide
         strip_rule = direct_b and impl.fetches_next_strip(b_flat.nbytes, self.threads)
         ahead = impl.rows_ahead_in_place(case.m, mr, b_flat.nbytes, b.strides[0], strip_rule) if direct_b else 0
         next_strip = strip_rule and ahead > 0
         work, mc, kc, nc, group = impl.workspace(
-            a.dtype, case.m, case.n, case.k, self.threads, jit and b_flat.size > 0, next_strip
+            a.dtype, case.m, case.n, case.k, self.threads, jit and b_flat.size > 0, next_strip, own
         )
-        blocks, chunks, tail = impl.shares(case.m, case.n, case.k, nr, mc, nc, self.threads)
+        blocks, chunks, tail = impl.shares(case.m, case.n, case.k, nr, mc, nc, self.threads, own > 0)
         parallel = self.threads > 1 and blocks * chunks > 1
         gemm = impl.GEMMS[(parallel, tile.kind)]
-        launch = _bound(gemm, a, b, c, work, mc, kc, nc, group, self.threads)
+        launch = _bound(gemm, a, b, c, work, mc, kc, nc, group, self.threads, own > 0)
         path = f"A {'in place' if direct_a else 'packed'}, B {'in place' if direct_b else 'packed'}"
         level = "L2" if impl.fetch_level(b_flat.nbytes, not direct_b) == impl.LOCALITY_L2 else "L1"
         also = " and the next strip" if next_strip else ""
         path += f" (fetched {ahead} rows ahead{also} to {level})" if ahead else ""
         rows_split = blocks > 1 and case.m <= mc  # short A, too few strips of B (_split)
+        if own:  # taller A, a row block a thread, each packing all of B (own_rows)
+            path += f", each thread packs all of B for its own {own} rows or fewer"
         if jit and not rows_split and impl.fetches_group_ahead(b_flat.nbytes, case.m):  # each thread's own groups
             path += f" (each next group fetched ahead to {level})"
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"

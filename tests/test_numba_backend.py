@@ -89,7 +89,9 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
     kernel.setup(2)
     try:  # two row blocks, the fewest rows of a shared panel (one block where MC is over SHORT_A), short A
         for m in (impl.PANEL_BLOCKS[dtype][0] + 1, impl.SHORT_A + 1, impl.SHORT_A):
-            case = GemmCase(m, 2100, 700, dtype)
+            # B under OWN_ROWS_MIN_B: the row blocks share panels (own_rows), four rank-KC updates at KC 128
+            case = GemmCase(m, 2100, 480, dtype)
+            assert impl.own_rows(m, impl.tile_for(m, 2100).shape(dtype)[0], itemsize, 2100 * 480 * itemsize, 2) == 0
             ops = make_operands(case)
             prepared = kernel.prepare(case, ops)
             prepared.launch()
@@ -100,7 +102,7 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
             mr, nr = tile.shape(dtype)
             mc = mc if m > max(mc, impl.SHORT_A) else -(-m // mr) * mr  # as workspace rounds one row block
             group = f" GROUP={impl.jit_strips(dtype, kc, tile)}" if m <= impl.SHORT_A else ""
-            assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 700)} NC={min(nc, -(-2100 // nr) * nr)}{group}"
+            assert prepared.facts["blocks"] == f"MC={mc} KC={min(kc, 480)} NC={min(nc, -(-2100 // nr) * nr)}{group}"
             assert verify(case, ops, prepared.output).ok
     finally:
         kernel.teardown()
@@ -1278,6 +1280,83 @@ def test_short_a_against_strips_of_b_that_do_not_share_evenly_splits_its_rows(dt
             assert verify(case, ops, prepared.output).ok, (case, path)
     finally:
         kernel.teardown()
+
+
+# (rows of A, MR, itemsize, bytes of B, threads) -> rows of each thread's own row block, under Intel's constants
+@pytest.mark.parametrize(
+    "m, mr, itemsize, b_bytes, threads, rows",
+    [
+        (300, 6, 8, 8 << 20, 2, 150),  # float64 300x1024x1024: +11 % in process
+        (300, 6, 8, (8 << 20) - 1, 2, 0),  # B a byte under: shares (301x700x300 lost 6-11 % as two halves)
+        (300, 6, 8, 0, 2, 0),  # B stored transposed or read in place: shares (not measured)
+        (300, 6, 8, 1 << 30, 1, 0),  # one thread: nothing to share
+        (300, 6, 8, 1 << 30, 4, 0),  # four threads: not measured (a two-vCPU host)
+        (256, 6, 8, 1 << 30, 2, 0),  # short A: one row block, B's strips split
+        (257, 6, 8, 1 << 30, 2, 132),  # the fewest rows: 43 strips, 22 and 21
+        (504, 6, 8, 1 << 30, 2, 252),  # the most: 84 strips, 42 each
+        (505, 6, 8, 1 << 30, 2, 0),  # 85 strips: a block of 258 rows would not be short A: panels
+        (288, 6, 4, 1 << 30, 2, 0),  # float32 of PANEL_BLOCKS' MC rows or fewer is one row block already
+        (289, 6, 4, 1 << 30, 2, 150),
+    ],
+)
+def test_intel_two_threads_give_each_a_row_block_of_its_own_where_b_is_large(
+    monkeypatch, m, mr, itemsize, b_bytes, threads, rows
+):
+    """On Intel's AVX-512 at two threads, A of more than SHORT_A rows whose halves are short A, against row-major
+    B of 8 MiB or more, gives each thread its own half, and each packs all of B for it: in process over the
+    shared panel (docs/examples/kernel_ab.py, a Xeon, model 207, three runs) float64 +2 to +21 %, float32 +0 to
+    +16 %. The rule under Intel's constants, whichever host runs the test, and the host's own constant."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.OWN_ROWS_MIN_B == (8 << 20 if impl.INTEL_AVX512 else 1 << 62)
+    monkeypatch.setattr(impl, "OWN_ROWS_MIN_B", 8 << 20)
+    monkeypatch.setattr(impl, "PANEL_MC", (288, 60))  # Intel's PANEL_BLOCKS
+    # int64 arguments, as the compiled build passes them
+    args = (np.int64(x) for x in (m, mr, itemsize, b_bytes, threads))
+    assert impl.own_rows.py_func(*args) == rows
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_row_blocks_of_their_own_compute_every_row_and_strip(dtype):
+    """Each of two threads multiplies its own row block, packing all of B just in time: blocks that differ by a
+    strip, a partial last strip, K of several uneven rank-KC updates, and N over one panel. Forced on the
+    compiled GEMM with the blocks ``workspace`` gives such a block, whichever host runs it; launched twice
+    (a kernel that accumulated would double C), every product passes the harness's verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    kernel = NumbaGemm()
+    kernel.setup(2)
+    try:
+        for m, n, k in ((301, 1000, 700), (257, 3 * 32 + 5, 300), (300, impl.BLOCKS[dtype][2] + 37, 130)):
+            case = GemmCase(m, n, k, dtype)
+            ops = make_operands(case)
+            tile = impl.tile_for(m, n)
+            mr = tile.shape(dtype)[0]
+            rows = ((m + mr - 1) // mr + 1) // 2 * mr  # the larger of two blocks of whole strips
+            work, mc, kc, nc, group = impl.workspace(ops.a.dtype, m, n, k, 2, True, False, rows)
+            assert mc == rows <= impl.SHORT_A < m
+            c = np.zeros((m, n), ops.a.dtype)
+            gemm = impl.GEMMS[(True, tile.kind)]
+            for _ in range(2):
+                gemm(ops.a, ops.b, c, work, mc, kc, nc, group, 2, True)
+            assert verify(case, ops, c).ok, case
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("trans", ["NN", "NT"])
+def test_the_row_says_when_each_thread_packs_all_of_b_for_its_own_rows(trans):
+    """The backend's row names the own row blocks exactly where the host's rule takes them (float64
+    300x1024x1024, B of 8 MiB row-major: on Intel's AVX-512 at two threads; B stored transposed shares), with
+    the blocks of such a row block, and the product passes the harness's verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    case = GemmCase(300, 1024, 1024, "float64", trans)
+    own = impl.INTEL_AVX512 and trans == "NN"
+    prepared, ops = _launched(case, 2)
+    assert ("each thread packs all of B for its own 150 rows" in prepared.facts["path"]) is own, prepared.facts
+    assert prepared.facts["blocks"].startswith("MC=150 ") is own, prepared.facts
+    assert verify(case, ops, prepared.output).ok
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
