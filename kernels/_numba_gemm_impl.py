@@ -1276,7 +1276,7 @@ def own_rows(m, mr, itemsize, b_row_bytes, nthreads):
     row-major B (``b_row_bytes``; pass 0 when B is stored transposed or read in place) for itself
     (OWN_ROWS_MIN_B); 0 where A's row blocks share panels of B, or A is one row block (short A, or float32
     of at most PANEL_BLOCKS' MC rows). Other thread counts were not measured (a two-vCPU host)."""
-    rows = ((m + mr - 1) // mr + 1) // 2 * mr  # _rows' larger block
+    rows = ((m + mr - 1) // mr + 1) // 2 * mr  # the larger of _rows' two blocks in whole MR strips (505: 258, not 253)
     one_block = m <= max(SHORT_A, PANEL_MC[itemsize // 8])
     if nthreads != 2 or one_block or rows > SHORT_A or b_row_bytes < OWN_ROWS_MIN_B:
         return 0
