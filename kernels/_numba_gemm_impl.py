@@ -90,6 +90,14 @@ TILES = {
 #: 32x3584x4096 0.909 -> 0.963), float64 one thread 32x4096x1792 1.035 -> 1.020 and 24x3584x4096 0.786 -> 0.784
 #: (docs/numba.md, "The wide tile from 17 rows").
 TALL_MAX_M = 16 if INTEL_AVX512 else 32
+#: On Intel's AVX-512 A of SHORT_WIDE_MIN_M to TALL_MAX_M rows takes the wide tile as well wherever the tall tile
+#: would pack row-major B (``in_place`` with the tall MR; ``tile_for``): 13-16 rows are then two 6-row strips and
+#: one of 1-4 rather than a 12-row strip and one of 1-4 whose every load of B feeds 1-4 FMAs, and B is packed
+#: without the group fetch at UNFETCHED_KC as for 17 rows (WIDE_FETCHES_GROUP). Where the tall tile reads B in
+#: place (at one thread strips fetching their rows and the next strip ahead: there 6-row strips lost 11-28 % with
+#: rows 7-12 KiB apart, and float32 2-31 % against B of 56-64 MiB) or B is stored transposed (not measured) the
+#: tall tile stays. Figures: docs/numba.md "The wide tile at 13-16 rows where the tall one packs B".
+SHORT_WIDE_MIN_M = 13 if INTEL_AVX512 else TALL_MAX_M + 1
 #: On AVX2 float32 (4 x 24 over 6 x 16; float64 has one tile) A of up to TALL_WIDE_B[0] rows against B of at
 #: least TALL_WIDE_B[1] columns takes the tall tile too: a group of eight strips packed just in time then
 #: reads each row of B in a run of 768 bytes rather than 512, and packing alone (KC 512, median of seven) read
@@ -387,8 +395,9 @@ FETCH_AHEAD = VECTOR_BITS == 512
 #: +8 to +14 %, 56-64 MiB -3 to +4 %, 8-32 MiB -3 to -7 %. Two threads, B of 112-512 MiB: float64 -1 to +11 %,
 #: float32 +6 to +20 %. Why is not settled (docs/numba.md "Large B packed without the fetch ahead").
 JIT_FETCH_MAX_B = 96 << 20 if INTEL_AVX512 else 1 << 62
-#: On Intel's AVX-512 only A of up to this many rows (the tall tile's, TALL_MAX_M) fetches the next group ahead;
-#: taller short A (wide tiles) packs B unfetched at UNFETCHED_KC (SHORT_A_KC), at every size of B. Measured with
+#: Whether wide tiles packing B just in time fetch the next group ahead. On Intel's AVX-512 only the tall tile's
+#: strips do (A of up to TALL_MAX_M rows); wide tiles (17 rows and more, and 13-16 rows where B is packed:
+#: SHORT_WIDE_MIN_M) pack B unfetched at UNFETCHED_KC (``blocks``), at every size of B. Measured with
 #: B on transparent huge pages, as NumPy asks for them (madvise) and this VM grants them: B's rows a multiple of
 #: 16 KiB apart then fall in few sets of the L2 (set index = physical address bits 6-16), the fetched group and
 #: the packed one evict each other (inferred: no hardware counters in this VM), and the fetch lost up to a
@@ -397,9 +406,11 @@ JIT_FETCH_MAX_B = 96 << 20 if INTEL_AVX512 else 1 << 62
 #: 36-84 MiB on huge pages: one thread +7 to +34 % (32x8192x1024 +34 %, 32x2048x4096 +30 %, 32x1536x7168 +14 %,
 #: 32x4096x1792 +13 %, 256x4096x1792 +10 %, 32x1280x8192 +10 %, 256x3072x1536 +7 %), two threads +3 to +10 %;
 #: on 4 KiB pages one thread +4 to +10 %; B of 24-32 MiB +1 to +3 %, 8-16 MiB -5 to +5 % (32x7168x256 -2 to
-#: -5 %); float32 64-256 rows +1 to +18 %, 32 rows -5 to +3 % (1.2-2.1x OpenBLAS). Sixteen rows keep the fetch:
-#: without it 16x576x7168 and 16x512x7168 lost 3-8 % (docs/numba.md "Wide tiles pack B unfetched on Intel").
-JIT_FETCH_MAX_M = TALL_MAX_M if INTEL_AVX512 else SHORT_A
+#: -5 %); float32 64-256 rows +1 to +18 %, 32 rows -5 to +3 % (1.2-2.1x OpenBLAS). Sixteen rows in tall strips
+#: kept the fetch: without it 16x576x7168 and 16x512x7168 lost 3-8 % (docs/numba.md "Wide tiles pack B unfetched
+#: on Intel"); in wide strips, unfetched, they gain where B is packed (SHORT_WIDE_MIN_M: 16x512x7168 +7 % at one
+#: thread).
+WIDE_FETCHES_GROUP = not INTEL_AVX512
 #: KC of short A packing B of JIT_FETCH_MAX_B bytes or more (nothing fetches it ahead); the group keeps its
 #: bytes (8 wide strips, 16 tall). On the Xeon, over SHORT_A_KC's 192, in-process (docs/examples/block_sizes.py):
 #: one thread float64 +2 to +9 % (32x3584x4096 +9 %, 128x4096x4096 +2 %), float32 +5 to +9 % at 16-64 rows,
@@ -475,6 +486,19 @@ IN_PLACE_NEXT_STRIP_MIN_B = 40 << 20 if INTEL_AVX512 else 1 << 62
 #: float64 16x1280x8192 0.899, 0.867 -> 1.552, 1.549 of OpenBLAS (docs/numba.md "KC 48 for one thread's strips
 #: reading large B in place on Intel").
 IN_PLACE_KC = 48
+#: Those two strips (13-16 rows) read B in place only while its rows are under this many bytes apart; wider rows
+#: pack B (and so run in wide strips: SHORT_WIDE_MIN_M). The second strip re-reads the first's rows from cache;
+#: from 24 KiB apart that paid less than packing, and rows 64 KiB apart (in few of the L2's sets, whose span is
+#: 128 KiB: inferred, no hardware counters here) ran at half speed. Packed in wide strips over read in place in
+#: tall ones, in-process A/B (docs/examples/kernel_ab.py), one thread, a second Xeon (model 207), B of 40-84 MiB:
+#: rows of 24 KiB and more, float64 16x8192x1024 2.30 and 2.19, 13x8192x1024 2.45, 16x16384x512 1.87,
+#: 16x7168x1024 1.19, 16x6144x1024 1.18, 14x3072x2048 1.16, 16x3072x2048 1.12, 16x3072x3584 1.11, 16x4096x1792
+#: 1.10, 16x5120x1024 1.00, 16x12288x512 0.98; float32 16x16384x1024 2.34 and 2.15, 16x6144x3584 1.11,
+#: 16x24576x512 1.08, 16x12288x1024 1.08, 16x6144x2048 1.06, 16x8192x2048 1.02. Rows of 10-20 KiB: float64
+#: 16x2560x2048 0.85, 16x1280x4096 0.84, 16x2048x4096 0.88 and 0.90, 16x1792x4096 0.90, 16x2560x4096 0.91
+#: (13x2560x4096 1.10); float32 16x4096x4096 0.88 and 0.96, 16x3584x4096 0.92, 16x5120x2048 0.93,
+#: 16x5120x4096 0.95. Only Intel's strips fetch the next strip (IN_PLACE_NEXT_STRIP_MIN_B).
+IN_PLACE_TWO_STRIPS_MAX_ROW = 24 << 10 if INTEL_AVX512 else 1 << 62
 #: The cache level those fetches (FETCH_AHEAD, IN_PLACE_AHEAD) fill, as ``llvm.prefetch``'s locality: 3 to L1
 #: (prefetcht0), 2 to L2 (prefetcht1). The lines fetched ahead are read a group, or 16-32 rows, later; in the
 #: 48 KiB L1 they land in the few sets that rows a multiple of 4 KiB apart share, and evict one another and
@@ -579,7 +603,7 @@ PANEL_MC = (PANEL_BLOCKS["float32"][0], PANEL_BLOCKS["float64"][0])
 #: it keeps the table's KC. K of 256 or less gains nothing (float32 16x7168x256 -4 %).
 #: On Intel's AVX-512 (``intel_avx512``: a Xeon VM with 48 KiB L1d, 2 MiB L2 and 480 MiB L3) short A in tall
 #: tiles that packs B takes KC 192 (groups of 10 tall strips within JIT_GROUP_BYTES; wide tiles, unfetched, take
-#: UNFETCHED_KC: JIT_FETCH_MAX_M; the figures here are from when they took 192 too): at KC 512 float64
+#: UNFETCHED_KC: WIDE_FETCHES_GROUP; the figures here are from when they took 192 too): at KC 512 float64
 #: ran at 0.67-0.85 of OpenBLAS wherever B's rows were 28 KiB or more apart. Over KC 512, in-process
 #: (docs/examples/block_sizes.py), one thread, float64: 16x4096x512 +35 %, 16x3584x4096 +29 %, 32x3584x4096
 #: +17 %, 64x8192x8192 +17 %, 64x4096x1792 +17 %, 128x4096x4096 +9 %, 256x3584x4096 +4 %, 128x768x4096 +1 %
@@ -592,7 +616,7 @@ SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
     BLOCKS,
     ((16, 96), (64, 192))
     if VECTOR_BITS == 256
-    else ((JIT_FETCH_MAX_M, 192), (SHORT_A, UNFETCHED_KC))
+    else ((TALL_MAX_M, 192), (SHORT_A, UNFETCHED_KC))
     if INTEL_AVX512
     else (),
 )
@@ -701,6 +725,16 @@ def _lanes_constant():
 
 
 tile_w = _lanes_constant()
+
+
+@intrinsic
+def tile_is_wide(typingctx, tile):
+    """Whether ``tile`` is the wide kind, a compile-time constant (compiled code cannot read ``Tile.kind``)."""
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.boolean, sig.args[0].kind == "wide")
+
+    return types.boolean(tile), codegen
 
 
 def c_line_offsets(nr: int, itemsize: int) -> list[int]:
@@ -1087,7 +1121,7 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
     if not direct_a:
         pack_a(a, ic, mc, pc, kc, abuf, tile)
     first = pc == 0
-    fetching = pack_b_here and fetches_group_ahead(b_flat.size * b.itemsize, a.shape[0])
+    fetching = pack_b_here and fetches_group_ahead(b_flat.size * b.itemsize, a.shape[0], tile_is_wide(tile))
     ahead_at, ahead_lines, line = 0, 0, 64 // b.itemsize
     ahead_rows = rows_ahead_in_place(mc, mr, b_flat.size * b.itemsize, ldb * b.itemsize, next_strip) if direct_b else 0
     for s in range(s0, s1):
@@ -1329,10 +1363,11 @@ def fetch_level(b_bytes, packed_just_in_time):
 
 
 @njit(cache=True)
-def fetches_group_ahead(b_bytes, m):
-    """Whether a thread packing row-major B of ``b_bytes`` just in time for A of ``m`` rows fetches each next
-    group ahead while it multiplies the current one (FETCH_AHEAD, under JIT_FETCH_MAX_B and JIT_FETCH_MAX_M)."""
-    return FETCH_AHEAD and 0 < b_bytes < JIT_FETCH_MAX_B and m <= JIT_FETCH_MAX_M
+def fetches_group_ahead(b_bytes, m, wide):
+    """Whether a thread packing row-major B of ``b_bytes`` just in time for A of ``m`` rows, in wide (``wide``)
+    or tall strips, fetches each next group ahead while it multiplies the current one (FETCH_AHEAD, under
+    JIT_FETCH_MAX_B; short A: a thread's own rows of taller A, ``own_rows``, fetch nothing; WIDE_FETCHES_GROUP)."""
+    return FETCH_AHEAD and 0 < b_bytes < JIT_FETCH_MAX_B and m <= SHORT_A and (WIDE_FETCHES_GROUP or not wide)
 
 
 @njit(cache=True)
@@ -1357,7 +1392,9 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     fetches_hidden = rows_hide or stride <= DIRECT_B_NARROW_ROW or fetched
     re_read = not collide and stride // threads <= REREAD_ROW_BYTES  # each thread re-reads its share of a row
     # A of two strips that fetch B ahead reads it once from memory: the second strip re-reads it from cache
-    short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read or fetched) and not page_stride
+    # (rows under IN_PLACE_TWO_STRIPS_MAX_ROW apart)
+    fetched_re_read = fetched and stride < IN_PLACE_TWO_STRIPS_MAX_ROW
+    short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read or fetched_re_read) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 
 
@@ -1369,10 +1406,17 @@ def shares(m: int, n: int, k: int, nr: int, mc: int, nc: int, threads: int, own:
     return _split(m, k, min(n, nc), nr, mc, threads, own)
 
 
-def tile_for(m: int, n: int) -> Tile:
-    """The tile kind for A of ``m`` rows and B of ``n`` columns (see TILES, TALL_WIDE_B)."""
+def tile_for(m: int, n: int, k: int, dtype: str, b_row_major: bool, threads: int) -> Tile:
+    """The tile kind for an ``m`` x ``n`` x ``k`` product of ``dtype`` on ``threads`` threads, B stored row-major
+    (``b_row_major``) or transposed (see TILES, TALL_WIDE_B, SHORT_WIDE_MIN_M). Decided once, in ``prepare``:
+    ``workspace`` and the compiled GEMM follow the tile they are given."""
     max_m, min_n = TALL_WIDE_B
-    return Tile("tall" if m <= TALL_MAX_M or (m <= max_m and n >= min_n) else "wide")
+    if not (m <= TALL_MAX_M or (m <= max_m and n >= min_n)):
+        return Tile("wide")
+    if not (SHORT_WIDE_MIN_M <= m <= TALL_MAX_M and b_row_major):
+        return Tile("tall")
+    tall_reads_b = in_place(m, n, k, TILES["tall"][dtype][0], np.dtype(dtype).itemsize, False, True, threads)[1]
+    return Tile("tall" if tall_reads_b else "wide")
 
 
 def row_major_view(x: np.ndarray) -> np.ndarray:
@@ -1770,9 +1814,18 @@ GEMV_DOTS = _twins(_gemv_dots, fastmath={"contract", "reassoc"})
 
 
 def workspace(
-    dtype: np.dtype, m: int, n: int, k: int, threads: int, packs_b_rows: bool, next_strip: bool, own: int = 0
+    dtype: np.dtype,
+    tile: Tile,
+    m: int,
+    n: int,
+    k: int,
+    threads: int,
+    packs_b_rows: bool,
+    next_strip: bool,
+    own: int = 0,
 ) -> tuple:
-    """Packing buffers (one array, allocated outside timing, first-touched) and block sizes for one problem.
+    """Packing buffers (one array, allocated outside timing, first-touched) and block sizes for one problem in
+    ``tile``'s strips (``tile_for``, as the compiled GEMM is then called with).
 
     One array rather than four: every array argument costs the call its unboxing (about
     50 ns each), which a 64^3 product notices. ``packs_b_rows``: B is row-major and packed (not read in
@@ -1781,10 +1834,10 @@ def workspace(
     whose blocks are short A's.
     """
     name = np.dtype(dtype).name
-    tile = tile_for(m, n)
     mr, nr = tile.shape(name)
     rows = own or m  # the rows one row block may hold
-    mc, kc, nc = blocks(name, rows, packs_b_rows, n * k * np.dtype(dtype).itemsize, next_strip)
+    b_bytes = n * k * np.dtype(dtype).itemsize
+    mc, kc, nc = blocks(name, rows, packs_b_rows, b_bytes, next_strip, tile.kind == "wide")
     group = jit_strips(name, kc, tile)
     mc = -(-rows // mr) * mr if rows <= max(mc, SHORT_A) else mc  # as _split decides
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
@@ -1793,11 +1846,14 @@ def workspace(
     return aligned_zeros(b_panel + slots * (a_block + b_jit + tile), dtype), mc, kc, nc, group
 
 
-def blocks(dtype: str, m: int, packs_b_rows: bool, b_bytes: int = 0, next_strip: bool = False) -> tuple[int, int, int]:
+def blocks(
+    dtype: str, m: int, packs_b_rows: bool, b_bytes: int = 0, next_strip: bool = False, wide: bool = False
+) -> tuple[int, int, int]:
     """(MC, KC, NC) for A of ``m`` rows: PANEL_BLOCKS for several row blocks, BLOCKS for one (short A), with
     the KC of SHORT_A_KC for as few rows as it lists when ``packs_b_rows`` (B packed from row-major storage),
-    or UNFETCHED_KC when B of ``b_bytes`` is too large to be fetched ahead (JIT_FETCH_MAX_B); IN_PLACE_KC
-    when ``next_strip`` (B read in place, each strip fetching the next: ``fetches_next_strip``)."""
+    or UNFETCHED_KC where no group is fetched ahead: B of ``b_bytes`` of JIT_FETCH_MAX_B or more, or wide
+    (``wide``) strips where WIDE_FETCHES_GROUP is off; IN_PLACE_KC when ``next_strip`` (B read in place, each
+    strip fetching the next: ``fetches_next_strip``)."""
     if m > SHORT_A:
         return PANEL_BLOCKS[dtype]
     mc, kc, nc = BLOCKS[dtype]
@@ -1805,7 +1861,8 @@ def blocks(dtype: str, m: int, packs_b_rows: bool, b_bytes: int = 0, next_strip:
         kc = IN_PLACE_KC
     elif packs_b_rows:
         kc = next((short_kc for rows, short_kc in SHORT_A_KC[dtype] if m <= rows), kc)
-        kc = UNFETCHED_KC if b_bytes >= JIT_FETCH_MAX_B else kc
+        unfetched = b_bytes >= JIT_FETCH_MAX_B or (wide and not WIDE_FETCHES_GROUP)
+        kc = UNFETCHED_KC if unfetched else kc
     return mc, kc, nc
 
 

@@ -70,7 +70,7 @@ class NumbaGemm(Kernel):
                     path += f" (fetched {2 * rows} rows ahead to L2)"  # as _whole_rows decides
             return Prepared(launch, c, self._facts(path, impl))
         a_flat, b_flat = impl.row_major_view(a), impl.row_major_view(b)  # what the GEMM will read in place
-        tile = impl.tile_for(case.m, case.n)
+        tile = impl.tile_for(case.m, case.n, case.k, a.dtype.name, b_flat.size > 0, self.threads)  # decided once
         mr, nr = tile.shape(a.dtype.name)
         direct_a, direct_b = impl.in_place(
             case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0, self.threads
@@ -82,7 +82,7 @@ class NumbaGemm(Kernel):
         ahead = impl.rows_ahead_in_place(case.m, mr, b_flat.nbytes, b.strides[0], strip_rule) if direct_b else 0
         next_strip = strip_rule and ahead > 0
         work, mc, kc, nc, group = impl.workspace(
-            a.dtype, case.m, case.n, case.k, self.threads, jit and b_flat.size > 0, next_strip, own
+            a.dtype, tile, case.m, case.n, case.k, self.threads, jit and b_flat.size > 0, next_strip, own
         )
         blocks, chunks, tail = impl.shares(case.m, case.n, case.k, nr, mc, nc, self.threads, own > 0)
         parallel = self.threads > 1 and blocks * chunks > 1
@@ -95,7 +95,8 @@ class NumbaGemm(Kernel):
         rows_split = blocks > 1 and case.m <= mc  # short A, too few strips of B (_split)
         if own:  # taller A, a row block a thread, each packing all of B (own_rows)
             path += f", each thread packs all of B for its own {own} rows or fewer"
-        if jit and not rows_split and impl.fetches_group_ahead(b_flat.nbytes, case.m):  # each thread's own groups
+        fetched = impl.fetches_group_ahead(b_flat.nbytes, case.m, tile.kind == "wide")
+        if jit and not rows_split and fetched:  # each thread's own groups
             path += f" (each next group fetched ahead to {level})"
         path += "" if parallel or self.threads == 1 else ", one thread (one share of C)"
         path += ", threads split A's rows" if rows_split else ""

@@ -73,7 +73,7 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
         assert panel_kc * panel_nc * itemsize <= 2 << 20
         if dtype == "float64":  # short A's group of strips packed just in time: 288 KiB of the 512 KiB L2
             _, kc, _ = impl.BLOCKS[dtype]
-            tile = impl.tile_for(impl.SHORT_A, 2100)
+            tile = impl.tile_for(impl.SHORT_A, 2100, kc, dtype, True, 2)
             assert impl.jit_strips(dtype, kc, tile) * kc * tile.shape(dtype)[1] * itemsize <= 288 << 10
     elif impl.avx512_in_halves() and dtype == "float64":  # Zen 4: 4 MiB, where NC 4096 took 16 MiB of its L3
         _, panel_kc, panel_nc = impl.PANEL_BLOCKS[dtype]
@@ -91,14 +91,19 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
         for m in (impl.PANEL_BLOCKS[dtype][0] + 1, impl.SHORT_A + 1, impl.SHORT_A):
             # B under OWN_ROWS_MIN_B: the row blocks share panels (own_rows), four rank-KC updates at KC 128
             case = GemmCase(m, 2100, 480, dtype)
-            assert impl.own_rows(m, impl.tile_for(m, 2100).shape(dtype)[0], itemsize, 2100 * 480 * itemsize, 2) == 0
+            assert (
+                impl.own_rows(
+                    m, impl.tile_for(m, 2100, 480, dtype, True, 2).shape(dtype)[0], itemsize, 2100 * 480 * itemsize, 2
+                )
+                == 0
+            )
             ops = make_operands(case)
             prepared = kernel.prepare(case, ops)
             prepared.launch()
             prepared.launch()
             mc, kc, nc = impl.blocks(dtype, m, True)  # PANEL_BLOCKS, or BLOCKS with short A's own KC (B packed)
             assert (mc, kc, nc) == impl.PANEL_BLOCKS[dtype] or m <= impl.SHORT_A
-            tile = impl.tile_for(m, case.n)
+            tile = impl.tile_for(m, case.n, case.k, dtype, True, 2)
             mr, nr = tile.shape(dtype)
             mc = mc if m > max(mc, impl.SHORT_A) else -(-m // mr) * mr  # as workspace rounds one row block
             group = f" GROUP={impl.jit_strips(dtype, kc, tile)}" if m <= impl.SHORT_A else ""
@@ -127,7 +132,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
     for kc in {kc_table, *(kc for _, kc in short)}:
         assert kc <= kc_table
         for m in (8, impl.SHORT_A):  # both tile kinds: a group holds no more bytes than at the table's KC
-            tile = impl.tile_for(m, n)
+            tile = impl.tile_for(m, n, k, dtype, True, 2)
             nr = tile.shape(dtype)[1]
             assert impl.jit_strips(dtype, kc, tile) * kc * nr * itemsize <= impl.INLINE_PACK * kc_table * nr * itemsize
     kernel = NumbaGemm()
@@ -145,7 +150,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
             kc = kc_table
             if layout == "NN" and packed:
                 kc = next((short_kc for rows, short_kc in short if m <= rows), kc_table)
-            tile = impl.tile_for(m, case.n)
+            tile = impl.tile_for(m, case.n, k, dtype, layout == "NN", 2)
             mr, nr = tile.shape(dtype)
             want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
             if packed:
@@ -492,7 +497,15 @@ def test_the_blocks_fact_names_five_rows_a_pass_where_wide_strips_pack_them(thre
     kernel = NumbaGemm()
     kernel.setup(threads)
     try:
-        for m, n, layout in ((32, 4608, "NN"), (32, 4096, "NN"), (16, 4608, "NN"), (32, 4608, "NT"), (32, 2304, "")):
+        cases = (
+            (32, 4608, "NN"),
+            (32, 4096, "NN"),
+            (16, 4608, "NN"),
+            (12, 4608, "NN"),
+            (32, 4608, "NT"),
+            (32, 2304, ""),
+        )
+        for m, n, layout in cases:
             case = GemmCase(m, n, 131, "float64", layout or "NN")  # KC 66 of 131: 13 passes of five and one row
             ops = make_operands(case)
             if not layout:  # every other column of a 4608-wide B: rows 36 KiB apart, columns 16 bytes
@@ -503,7 +516,8 @@ def test_the_blocks_fact_names_five_rows_a_pass_where_wide_strips_pack_them(thre
             prepared.launch()
             prepared.launch()
             assert verify(case, ops, prepared.output).ok, case
-            five = impl.INTEL_AVX512 and (m, n, layout) == (32, 4608, "NN")
+            # 16 rows run wide strips too on Intel (B packed: SHORT_WIDE_MIN_M); 12 rows a tall one
+            five = impl.INTEL_AVX512 and (n, layout) == (4608, "NN") and m >= 13
             assert prepared.facts["blocks"].endswith(" ROWS=5") == five, (case, prepared.facts["blocks"])
     finally:
         kernel.teardown()
@@ -578,19 +592,21 @@ def test_jit_time_is_in_prepare_and_the_disk_cache_removes_it(tmp_path):
         (GemmCase(300, 64, 64, "float64", "TN"), 2, "wide", False, True),  # A stored transposed: packed
         (GemmCase(300, 300, 64, "float32"), 2, "wide", False, False),
         # B re-read by a second strip of A, rows 64 or 96 KiB apart (they collide in the caches): packed
-        (GemmCase(16, 8192, 16, "float64"), 1, "tall", False, False),
-        (GemmCase(16, 12288, 16, "float64"), 2, "tall", False, False),
-        (GemmCase(16, 4096, 16, "float64"), 2, "tall", False, "avx512 in halves"),  # 32 KiB apart: in place on Zen 4
+        # (on Intel's AVX-512 13-16 rows whose B the tall tile packs run in wide strips: SHORT_WIDE_MIN_M)
+        (GemmCase(16, 8192, 16, "float64"), 1, "wide on Intel", False, False),
+        (GemmCase(16, 12288, 16, "float64"), 2, "wide on Intel", False, False),
+        (GemmCase(13, 12288, 16, "float32"), 2, "wide on Intel", False, False),
+        (GemmCase(16, 4096, 16, "float64"), 2, "wide on Intel", False, "avx512 in halves"),  # in place on Zen 4
         (GemmCase(16, 1024, 16, "float64"), 2, "tall", False, "avx512"),  # 8 KiB apart: in place on every AVX-512
         (GemmCase(12, 16384, 16, "float32"), 1, "tall", False, "avx512"),  # one 12-row strip reads B once
         # rows exactly one 4 KiB page apart: packed once B reaches 16 MiB, even for a single strip of A
-        (GemmCase(16, 512, 4096, "float64"), 1, "tall", False, False),
+        (GemmCase(16, 512, 4096, "float64"), 1, "wide on Intel", False, False),
         (GemmCase(12, 512, 4096, "float64"), 2, "tall", False, False),
         (GemmCase(8, 1024, 4096, "float32"), 1, "tall", False, "avx512 full width"),  # ... but 6-8 rows fetching
         (GemmCase(16, 512, 4095, "float64"), 1, "tall", False, "avx512"),  # a row short of 16 MiB: in place
         (GemmCase(16, 1024, 2047, "float64"), 1, "tall", False, "avx512"),  # 8 KiB apart, in L3: in place
         # ... from memory a full-width core packs for strips that do not fetch ahead (PACK_STREAMED_B)
-        (GemmCase(16, 1024, 2048, "float64"), 1, "tall", False, "avx512 in halves"),
+        (GemmCase(16, 1024, 2048, "float64"), 1, "wide on Intel", False, "avx512 in halves"),
         (GemmCase(12, 12288, 1366, "float64"), 1, "tall", False, "avx512 in halves"),  # rows 96 KiB apart
     ],
 )
@@ -612,7 +628,8 @@ def test_the_row_says_which_path_ran(case, threads, kind, a_in_place, b_in_place
     expected_a, expected_b = (isa.get(x, x) for x in (a_in_place, b_in_place))
     path = prepared.facts["path"]
     assert ("A in place" in path) == expected_a and ("B in place" in path) == expected_b, path
-    assert prepared.facts["tile"].endswith(kind)
+    kind = {"wide on Intel": "wide" if impl.INTEL_AVX512 else "tall"}.get(kind, kind)
+    assert prepared.facts["tile"].endswith(kind), prepared.facts["tile"]
     ref = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
     assert np.allclose(prepared.output, ref, rtol=1e-4, atol=1e-4 * np.sqrt(case.k))
 
@@ -670,8 +687,8 @@ def test_intel_avx512_reads_vendor_and_flags(vendor, flags, intel):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_short_a_on_intel_avx512_packs_b_at_kc_192_in_tall_tiles_and_128_in_wide(dtype):
     """On Intel's AVX-512 short A that packs row-major B takes KC 192 in tall tiles (up to TALL_MAX_M rows: at
-    512 float64 ran at 0.67-0.85 of OpenBLAS on a Xeon; 192 gained 4-35 %) and UNFETCHED_KC in wide ones (17 to
-    SHORT_A rows, which fetch no group ahead: JIT_FETCH_MAX_M): the host's own table, whichever host runs the
+    512 float64 ran at 0.67-0.85 of OpenBLAS on a Xeon; 192 gained 4-35 %) and UNFETCHED_KC in wide ones (13 to
+    SHORT_A rows, which fetch no group ahead: WIDE_FETCHES_GROUP): the host's own table, whichever host runs the
     test. A of more rows (a shared panel) and B read in place keep the table's KC, and a group of strips at
     either KC stays within the tile kind's cap of bytes."""
     from gemmbench.kernels import _numba_gemm_impl as impl
@@ -680,12 +697,16 @@ def test_short_a_on_intel_avx512_packs_b_at_kc_192_in_tall_tiles_and_128_in_wide
     intel = impl.VECTOR_BITS == 512 and impl.intel_avx512()
     if impl.VECTOR_BITS == 512:
         assert impl.SHORT_A_KC[dtype] == (((16, 192), (impl.SHORT_A, 128)) if intel else ())
-        assert impl.JIT_FETCH_MAX_M == (impl.TALL_MAX_M if intel else impl.SHORT_A)
-    for m in (2, 16, 17, 100, impl.SHORT_A):
+    assert impl.WIDE_FETCHES_GROUP is not intel
+    for m in (2, 13, 16, 17, 100, impl.SHORT_A):
         if intel:
             assert impl.blocks(dtype, m, True)[1] == (192 if m <= 16 else 128), m
-            assert impl.tile_for(m, 4096).kind == ("tall" if m <= 16 else "wide"), m  # the KC follows the tile
+            assert impl.blocks(dtype, m, True, wide=True)[1] == 128, m  # wide strips: the KC follows the tile
+            packed = impl.tile_for(m, 8192, 512, dtype, True, 2)  # B packed by either tile: wide from 13 rows
+            assert packed.kind == ("tall" if m < 13 else "wide"), m
+            assert impl.tile_for(m, 8192, 512, dtype, False, 2).kind == ("tall" if m <= 16 else "wide"), m
         assert impl.blocks(dtype, m, False)[1] == kc_table  # B read in place (or stored transposed)
+        assert impl.blocks(dtype, m, False, wide=True)[1] == kc_table
     assert impl.blocks(dtype, impl.SHORT_A + 1, True) == impl.PANEL_BLOCKS[dtype]
     itemsize = np.dtype(dtype).itemsize
     for kind in ("tall", "wide"):
@@ -700,23 +721,82 @@ def test_short_a_on_intel_avx512_packs_b_at_kc_192_in_tall_tiles_and_128_in_wide
 def test_intel_avx512_takes_the_wide_tile_from_17_rows():
     """On Intel's AVX-512 the wide tile beat the tall one at 24-32 rows in 18 of 20 paired cells against OpenBLAS
     (both dtypes, one and two threads, Llama-3.1-8B's layers at --tp 8); elsewhere the tall tile serves up to 32
-    rows (an AVX-512 EPYC: tall by 3-37 % at m <= 32). The host's own rule, whichever host runs the test."""
+    rows (an AVX-512 EPYC: tall by 3-37 % at m <= 32). The host's own rule, whichever host runs the test, for B
+    stored either way (13-16 rows: next test)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     intel = impl.VECTOR_BITS == 512 and impl.intel_avx512()
     assert impl.TALL_MAX_M == (16 if intel else 32)
     for n in (512, 4096):
-        assert impl.tile_for(16, n).kind == "tall"
-        for m in (17, 24, 32):
-            assert impl.tile_for(m, n).kind == ("wide" if intel else "tall"), (m, n)
+        for b_row_major in (True, False):
+            assert impl.tile_for(16, n, 1024, "float64", False, 1).kind == "tall"
+            for m in (17, 24, 32):
+                tile = impl.tile_for(m, n, 1024, "float64", b_row_major, 1)
+                assert tile.kind == ("wide" if intel else "tall"), (m, n)
+
+
+# (rows of A, N, K, dtype, threads, B row-major, the tile on Intel's AVX-512; elsewhere the tall one)
+@pytest.mark.parametrize(
+    "m, n, k, dtype, threads, b_row_major, intel_kind",
+    [
+        (16, 4096, 512, "float64", 1, True, "wide"),  # B packed by the tall tile: wide
+        (16, 4096, 512, "float64", 2, True, "wide"),
+        (13, 4096, 1792, "float64", 2, True, "wide"),
+        (14, 4096, 4096, "float32", 2, True, "wide"),
+        (16, 512, 7168, "float64", 1, True, "wide"),  # rows one page apart from 16 MiB: packed
+        (12, 4096, 512, "float64", 2, True, "tall"),  # one full tall strip keeps the tall tile
+        (16, 4096, 512, "float64", 2, False, "tall"),  # B stored transposed: not measured, tall
+        (16, 1280, 4096, "float64", 1, True, "tall"),  # one thread reads B in place, fetching the next strip
+        (13, 2560, 4096, "float64", 1, True, "tall"),  # ... while B's rows are under 24 KiB apart
+        (16, 3584, 4096, "float32", 1, True, "tall"),
+        (13, 4096, 1792, "float64", 1, True, "wide"),  # rows 32 KiB apart: packed
+        (16, 8192, 1024, "float64", 1, True, "wide"),  # rows 64 KiB apart (half speed in place)
+        (16, 6144, 2048, "float32", 1, True, "wide"),  # rows 24 KiB apart
+        (16, 1024, 2047, "float64", 1, True, "tall"),  # B in L3, rows 8 KiB apart: in place
+        (16, 300, 200, "float64", 2, True, "tall"),
+        (16, 14336, 4096, "float32", 1, True, "wide"),  # B of 224 MiB: the tall tile packs it, unfetched
+    ],
+)
+def test_intel_avx512_takes_the_wide_tile_at_13_to_16_rows_where_the_tall_one_packs_b(
+    m, n, k, dtype, threads, b_row_major, intel_kind
+):
+    """On Intel's AVX-512 13-16 rows run in wide strips (6 + 6 + 1-4 rows) exactly where the tall tile would pack
+    row-major B (``in_place`` with the tall MR); where the tall tile reads B in place (one thread's strips
+    fetching the next strip, rows under 24 KiB apart: 6-row strips lost 11-28 % there) or B is stored transposed
+    the tall tile stays.
+    Decided once (``tile_for``): the 6-row strips then pack B too (the compiled GEMM's own ``in_place``), without
+    the group fetch, at UNFETCHED_KC, and the row says so. The product, launched twice, passes the verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    intel = impl.VECTOR_BITS == 512 and impl.intel_avx512()
+    kind = intel_kind if intel else "tall"
+    itemsize = np.dtype(dtype).itemsize
+    tall_mr = impl.TILES["tall"][dtype][0]
+    tall_reads_b = impl.in_place(m, n, k, tall_mr, itemsize, True, b_row_major, threads)[1]
+    assert (intel and b_row_major and not tall_reads_b and m >= impl.SHORT_WIDE_MIN_M) is (kind == "wide")
+    tile = impl.tile_for(m, n, k, dtype, b_row_major, threads)
+    assert tile.kind == kind
+    if kind == "wide":  # the wide strips' own decision packs B as well
+        assert not impl.in_place(m, n, k, tile.shape(dtype)[0], itemsize, True, True, threads)[1]
+    case = GemmCase(m, n, k, dtype, "NN" if b_row_major else "NT")
+    prepared, ops = _launched(case, threads)
+    mr, nr = tile.shape(dtype)
+    assert prepared.facts["tile"] == f"{mr}x{nr} {kind}"
+    path, blocks = prepared.facts["path"], prepared.facts["blocks"]
+    if kind == "wide":
+        assert path.startswith("A packed, B packed") and "fetched" not in path, path
+        assert f" KC={min(k, impl.UNFETCHED_KC)} " in blocks, blocks
+        assert blocks.startswith(f"MC={-(-m // mr) * mr} "), blocks
+    prepared.launch()
+    assert verify(case, ops, prepared.output).ok
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_b_too_large_to_fetch_ahead_is_packed_unfetched_at_its_own_kc(dtype):
     """Short A packing B just in time fetches each next group ahead only while B is under JIT_FETCH_MAX_B: on
     Intel's AVX-512 larger B lost 3-20 % to the fetch (a Xeon, B of 112-512 MiB), and short A packs it at
-    UNFETCHED_KC; there wide tiles (17 rows or more) never fetch (JIT_FETCH_MAX_M: B's rows on huge pages in few
-    sets of the L2) and take UNFETCHED_KC too; AMD's AVX-512 fetches at every size, AVX2 never. The host's own
+    UNFETCHED_KC; there wide tiles (13 rows or more) never fetch (WIDE_FETCHES_GROUP: B's rows on huge pages in
+    few sets of the L2) and take UNFETCHED_KC too; AMD's AVX-512 fetches at every size, AVX2 never. The host's own
     rule, whichever host runs the test: at B of the limit and a row under it, the row's path says whether the
     groups were fetched ahead, its blocks fact names the KC that ran, and both products pass the verifier."""
     from gemmbench.kernels import _numba_gemm_impl as impl
@@ -724,20 +804,22 @@ def test_b_too_large_to_fetch_ahead_is_packed_unfetched_at_its_own_kc(dtype):
     intel = impl.VECTOR_BITS == 512 and impl.intel_avx512()
     limit = 96 << 20 if intel else 1 << 62
     assert impl.JIT_FETCH_MAX_B == limit
-    assert impl.fetches_group_ahead(limit - 1, 16) is impl.FETCH_AHEAD is (impl.VECTOR_BITS == 512)
-    for m in (17, 32, impl.SHORT_A):  # Intel's wide tiles fetch no group (JIT_FETCH_MAX_M)
-        assert impl.fetches_group_ahead(limit - 1, m) is (impl.FETCH_AHEAD and not intel), m
-    assert impl.fetches_group_ahead(limit, 16) is False
-    assert impl.fetches_group_ahead(0, 16) is False  # B stored transposed: no row-major B to fetch
-    for m in (16, 32):
-        short_kc = impl.blocks(dtype, m, True)[1]
-        assert impl.blocks(dtype, m, True, limit - 1)[1] == short_kc
-        assert impl.blocks(dtype, m, True, limit)[1] == impl.UNFETCHED_KC == 128
-        assert impl.blocks(dtype, m, False, limit)[1] == impl.BLOCKS[dtype][1]  # B not packed from rows: the table's
+    assert impl.fetches_group_ahead(limit - 1, 16, False) is impl.FETCH_AHEAD is (impl.VECTOR_BITS == 512)
+    for m in (13, 16, 17, 32, impl.SHORT_A):  # Intel's wide tiles fetch no group (WIDE_FETCHES_GROUP)
+        assert impl.fetches_group_ahead(limit - 1, m, True) is (impl.FETCH_AHEAD and not intel), m
+    assert impl.fetches_group_ahead(limit, 16, False) is False
+    assert impl.fetches_group_ahead(0, 16, False) is False  # B stored transposed: no row-major B to fetch
+    assert impl.fetches_group_ahead(limit - 1, impl.SHORT_A + 1, True) is False  # own row blocks of taller A
+    for m, wide in ((4, False), (16, False), (16, True), (32, True)):
+        short_kc = impl.blocks(dtype, m, True, wide=wide)[1]
+        assert impl.blocks(dtype, m, True, limit - 1, wide=wide)[1] == short_kc
+        assert impl.blocks(dtype, m, True, limit, wide=wide)[1] == impl.UNFETCHED_KC == 128
+        assert impl.blocks(dtype, m, False, limit, wide=wide)[1] == impl.BLOCKS[dtype][1]  # B not packed from rows
     itemsize = np.dtype(dtype).itemsize
     n = (3 << 10) * 8 // itemsize  # B of 4096 rows 24 KiB apart: 96 MiB
-    # 32 rows, and on Intel 16 at two threads (one thread would read such B in place there: IN_PLACE_KC)
-    for m, threads in [(32, 1)] + ([(16, 2)] if intel else []):
+    # 32 rows; 4 at two threads (tall strips packing B: under 6 rows no AVX-512 core reads such B in place); on
+    # Intel 16 at two threads (wide strips: one thread would read such B in place in tall ones, IN_PLACE_KC)
+    for m, threads in [(32, 1), (4, 2)] + ([(16, 2)] if intel else []):
         kernel = NumbaGemm()
         kernel.setup(threads)
         try:
@@ -748,13 +830,13 @@ def test_b_too_large_to_fetch_ahead_is_packed_unfetched_at_its_own_kc(dtype):
                 prepared = kernel.prepare(case, ops)
                 prepared.launch()
                 path, kc = prepared.facts["path"], int(prepared.facts["blocks"].split()[1].removeprefix("KC="))
-                fetched = impl.VECTOR_BITS == 512 and not (intel and (large or m > 16))
+                wide = prepared.facts["tile"].endswith("wide")
+                assert wide is (intel and m >= 13), prepared.facts["tile"]  # elsewhere tall up to 32 rows
+                fetched = impl.VECTOR_BITS == 512 and not (intel and (large or wide))
                 assert path.startswith("A packed, B packed"), path
                 assert ("(each next group fetched ahead to L2)" in path) is fetched, (m, path)
-                assert kc == (impl.UNFETCHED_KC if intel and not fetched else impl.blocks(dtype, m, True)[1]), (
-                    m,
-                    prepared.facts["blocks"],
-                )
+                want_kc = impl.UNFETCHED_KC if intel and not fetched else impl.blocks(dtype, m, True)[1]
+                assert kc == want_kc, (m, prepared.facts["blocks"])
                 assert verify(case, ops, prepared.output).ok, case
         finally:
             kernel.teardown()
@@ -915,14 +997,17 @@ def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtyp
         # rows of B 64 KiB apart (they collide in the caches' sets): every ISA packs B for these A
         for m, layout in ((16, "NN"), (16, "NT"), (64, "NN"), (impl.SHORT_A, "NN")):
             case = GemmCase(m, (64 << 10) // itemsize, 600, dtype, layout)
-            kc = impl.blocks(dtype, m, layout == "NN")[1]  # the KC the backend takes (AVX2: SHORT_A_KC)
-            tile = impl.tile_for(m, case.n)
+            tile = impl.tile_for(m, case.n, case.k, dtype, layout == "NN", 2)
+            # on Intel's AVX-512 16 rows run wide strips where B is packed from rows (SHORT_WIDE_MIN_M)
+            assert tile.kind == ("tall" if m == 16 and (layout == "NT" or not impl.INTEL_AVX512) else "wide")
+            # the KC the backend takes (AVX2: SHORT_A_KC; Intel: UNFETCHED_KC in wide strips)
+            kc = impl.blocks(dtype, m, layout == "NN", wide=tile.kind == "wide")[1]
             group = impl.jit_strips(dtype, kc, tile)
             if impl.VECTOR_BITS == 512:
                 assert group == cap // (kc * tile.shape(dtype)[1] * itemsize)
                 # the table's KC 512, or Intel's SHORT_A_KC: 192 in tall tiles, 128 in wide ones
                 want = {512: {"tall": 4, "wide": 2}, 192: {"tall": 10, "wide": 5}, 128: {"tall": 16, "wide": 8}}[kc]
-                assert group == want[tile.kind] == want["tall" if m == 16 else "wide"]
+                assert group == want[tile.kind]
             else:
                 assert group == max(1, impl.JIT_ROWS[dtype] // kc)
             ops = make_operands(case)
@@ -990,7 +1075,7 @@ def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, ahead):
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     case = GemmCase(m, n, k, dtype)
-    mr = impl.tile_for(m, n).shape(dtype)[0]
+    mr = impl.tile_for(m, n, k, dtype, True, 1).shape(dtype)[0]
     size = np.dtype(dtype).itemsize
     collide = n * size % impl.B_COLLIDE_STRIDE == 0
     from_memory = (impl.IN_PLACE_COLLIDE_AHEAD if collide else impl.IN_PLACE_AHEAD) * impl.IN_PLACE_FROM_MEMORY
@@ -1110,7 +1195,7 @@ def test_the_row_says_when_one_thread_fetches_the_next_strip_and_the_product_is_
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     case = GemmCase(8, 1280, 4096, "float64")
-    mr = impl.tile_for(8, 1280).shape("float64")[0]
+    mr = impl.tile_for(8, 1280, 4096, "float64", True, threads).shape("float64")[0]
     next_strip = impl.fetches_next_strip(1280 * 4096 * 8, threads)
     fetched = bool(impl.rows_ahead_in_place(8, mr, 1280 * 4096 * 8, 1280 * 8, next_strip)) and next_strip
     assert fetched is (impl.INTEL_AVX512 and threads == 1)
@@ -1156,7 +1241,10 @@ def test_strips_fetching_the_next_strip_compute_every_strip_and_block_of_rows(m,
         (13, 1280, 8192, 1, 32),
         (12, 1280, 8192, 1, 32),  # one full strip
         (9, 1280, 8192, 1, 32),
-        (16, 8192, 1024, 1, 16),  # rows 64 KiB apart (a multiple of B_COLLIDE_STRIDE): 16 rows ahead
+        (12, 8192, 1024, 1, 16),  # rows 64 KiB apart (a multiple of B_COLLIDE_STRIDE): 16 rows ahead
+        (16, 8192, 1024, 1, 16),  # ... which two strips do not re-read from cache: packed (IN_PLACE_TWO_STRIPS_MAX_ROW)
+        (16, 3072, 2048, 1, 32),  # rows 24 KiB apart: packed
+        (13, 2560, 4096, 1, 32),  # rows 20 KiB apart: in place
         (16, 512, 16384, 1, 32),  # rows a page apart, B of 64 MiB
         (16, 1280, 4095, 1, 0),  # B a row under 40 MiB: no next strip, so packed
         (16, 1280, 8192, 2, 0),  # two threads: packed
@@ -1169,8 +1257,9 @@ def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_
     """On Intel's AVX-512 one thread whose strips fetch the next strip (``fetches_next_strip``, B of 40 MiB or
     more) reads B in place with its rows fetched ahead for A of up to two 12-row strips (9-16 rows; 6-8
     before): the second strip re-reads the first's KC rows of B from cache (float64 16x1280x8192 +33 to +39 %
-    over packed in process on a Xeon). Two threads, smaller B and rows past DIRECT_B_MAX_M pack B, as before.
-    The rule under Intel's constants, whichever host runs the test."""
+    over packed in process on a Xeon), while B's rows are under 24 KiB apart (IN_PLACE_TWO_STRIPS_MAX_ROW:
+    16x8192x1024 ran at half the speed of packing). Two threads, smaller B and rows past DIRECT_B_MAX_M pack B,
+    as before. The rule under Intel's constants, whichever host runs the test."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     _avx512_fetch_rule(monkeypatch, impl, True)
@@ -1182,6 +1271,7 @@ def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_
         "DIRECT_B_MAX_M": 16,
         "REREAD_ROW_BYTES": 8192,
         "PACK_STREAMED_B": True,
+        "IN_PLACE_TWO_STRIPS_MAX_ROW": 24 << 10,
     }
     for name, value in constants.items():
         monkeypatch.setattr(impl, name, value)
@@ -1190,7 +1280,8 @@ def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_
     b_bytes, stride = np.int64(n * k * 8), np.int64(n * 8)
     assert impl.rows_ahead_in_place(m, 12, b_bytes, stride, impl.fetches_next_strip(b_bytes, threads)) == ahead
     in_place = impl.in_place.py_func(m, n, np.int64(k), 12, 8, True, True, np.int64(threads))[1]
-    assert in_place is (ahead > 0 and m <= 16)  # else B is packed
+    assert in_place is (ahead > 0 and m <= 16 and (m <= 12 or n * 8 < 24 << 10))  # else B is packed
+    assert impl.IN_PLACE_TWO_STRIPS_MAX_ROW == (24 << 10 if impl.INTEL_AVX512 else 1 << 62)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -1203,7 +1294,7 @@ def test_strips_fetching_the_next_strip_take_in_place_kc_and_the_row_says_so(thr
 
     case = GemmCase(16, 1280, 4096, "float64")
     b_bytes = 1280 * 4096 * 8
-    mr = impl.tile_for(16, 1280).shape("float64")[0]
+    mr = impl.tile_for(16, 1280, 4096, "float64", True, threads).shape("float64")[0]
     next_strip = impl.fetches_next_strip(b_bytes, threads)
     fetched = next_strip and impl.rows_ahead_in_place(16, mr, b_bytes, 1280 * 8, next_strip) > 0
     assert fetched is (impl.INTEL_AVX512 and threads == 1)
@@ -1330,10 +1421,10 @@ def test_row_blocks_of_their_own_compute_every_row_and_strip(dtype):
         for m, n, k in ((301, 1000, 700), (257, 3 * 32 + 5, 300), (300, impl.BLOCKS[dtype][2] + 37, 130)):
             case = GemmCase(m, n, k, dtype)
             ops = make_operands(case)
-            tile = impl.tile_for(m, n)
+            tile = impl.tile_for(m, n, k, dtype, True, 2)
             mr = tile.shape(dtype)[0]
             rows = ((m + mr - 1) // mr + 1) // 2 * mr  # the larger of two blocks of whole strips
-            work, mc, kc, nc, group = impl.workspace(ops.a.dtype, m, n, k, 2, True, False, rows)
+            work, mc, kc, nc, group = impl.workspace(ops.a.dtype, tile, m, n, k, 2, True, False, rows)
             assert mc == rows <= impl.SHORT_A < m
             c = np.zeros((m, n), ops.a.dtype)
             gemm = impl.GEMMS[(True, tile.kind)]

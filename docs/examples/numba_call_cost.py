@@ -87,7 +87,7 @@ def main(size: int = 64, dtype: str = "float32") -> None:
     prepared = kernel.prepare(case, ops)
     launch = prepared.launch
     args = launch.args
-    tile = impl.tile_for(size, size)
+    tile = impl.tile_for(size, size, size, dtype, True, 1)
     gemm = impl.GEMMS[(False, tile.kind)]  # one thread: the serial build
     mr, nr = tile.shape(dtype)
     bound = _empty.compile(tuple(typeof(x) for x in args))

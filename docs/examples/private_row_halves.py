@@ -45,13 +45,15 @@ def nogil_gemm(kind: str):
     return njit(nogil=True)(twin)
 
 
-def halves(case: GemmCase, ops, c) -> list[tuple]:
-    """The serial ``gemm``'s arguments for each half of A's rows, each with a workspace of its own."""
-    mr, _ = impl.tile_for(case.m, case.n).shape(case.dtype)
+def halves(case: GemmCase, ops, c, tile) -> list[tuple]:
+    """The serial ``gemm``'s arguments for each half of A's rows in ``tile``'s strips, each with a workspace of its
+    own."""
+    mr, _ = tile.shape(case.dtype)
     r0, r1 = impl._rows(case.m, mr, 2, 0)
     parts = []
+    packs_b_rows = ops.b.flags.c_contiguous
     for lo, rows in ((r0, r1), (r1, case.m - r1)):
-        work, mc, kc, nc, group = impl.workspace(ops.a.dtype, rows, case.n, case.k, 1, ops.b.flags.c_contiguous, False)
+        work, mc, kc, nc, group = impl.workspace(ops.a.dtype, tile, rows, case.n, case.k, 1, packs_b_rows, False)
         parts.append((ops.a[lo : lo + rows], ops.b, c[lo : lo + rows], work, mc, kc, nc, group, 1, False))
     return parts
 
@@ -79,7 +81,8 @@ def main(argv: list[str]) -> int:
             ops = make_operands(case)
             prepared = kernel.prepare(case, ops)
             c = aligned_zeros((m, n), ops.a.dtype)
-            gemm, parts = nogil_gemm(impl.tile_for(m, n).kind), halves(case, ops, c)
+            tile = impl.tile_for(m, n, k, dtype, ops.b.flags.c_contiguous, 2)
+            gemm, parts = nogil_gemm(tile.kind), halves(case, ops, c, tile)
 
             def split(gemm=gemm, parts=parts):
                 for future in [pool.submit(gemm, *part) for part in parts]:
