@@ -95,8 +95,10 @@ TALL_MAX_M = 16 if INTEL_AVX512 else 32
 #: one of 1-4 rather than a 12-row strip and one of 1-4 whose every load of B feeds 1-4 FMAs, and B is packed
 #: without the group fetch at UNFETCHED_KC as for 17 rows (WIDE_FETCHES_GROUP). Where the tall tile reads B in
 #: place (at one thread strips fetching their rows and the next strip ahead: there 6-row strips lost 11-28 % with
-#: rows 7-12 KiB apart, and float32 2-31 % against B of 56-64 MiB) or B is stored transposed (not measured) the
-#: tall tile stays. Figures: docs/numba.md "The wide tile at 13-16 rows where the tall one packs B".
+#: rows 7-12 KiB apart, and float32 2-31 % against B of 56-64 MiB) or B is stored transposed the tall tile stays
+#: (wide strips there, in-process over tall, 13-16 rows, float32 0.68-0.87 at one thread, float64 0.88-1.00, and
+#: 0.90-1.04 at two). Figures: docs/numba.md "The wide tile at 13-16 rows where the tall one packs B" and
+#: "Float32's two tall strips with a short second one".
 SHORT_WIDE_MIN_M = 13 if INTEL_AVX512 else TALL_MAX_M + 1
 #: On AVX2 float32 (4 x 24 over 6 x 16; float64 has one tile) A of up to TALL_WIDE_B[0] rows against B of at
 #: least TALL_WIDE_B[1] columns takes the tall tile too: a group of eight strips packed just in time then
@@ -499,6 +501,18 @@ IN_PLACE_KC = 48
 #: (13x2560x4096 1.10); float32 16x4096x4096 0.88 and 0.96, 16x3584x4096 0.92, 16x5120x2048 0.93,
 #: 16x5120x4096 0.95. Only Intel's strips fetch the next strip (IN_PLACE_NEXT_STRIP_MIN_B).
 IN_PLACE_TWO_STRIPS_MAX_ROW = 24 << 10 if INTEL_AVX512 else 1 << 62
+#: Float32 A whose second tall strip holds at most IN_PLACE_SHORT_TAIL_ROWS rows (13-14 rows on Intel) reads B so
+#: while its rows are under IN_PLACE_SHORT_TAIL_MAX_ROW apart (by itemsize // 8: float32, float64; float64 keeps
+#: IN_PLACE_TWO_STRIPS_MAX_ROW). Read in place in tall strips over packed in wide ones (whose third strip is 1-2
+#: rows), in-process A/B (docs/examples/kernel_ab.py), one thread, the second Xeon (model 207), B of 48-64 MiB, huge
+#: pages and 4 KiB pages (NUMPY_MADVISE_HUGEPAGE=0): float32 13-14 rows, rows 24-32 KiB apart, +12 to +43 % in 17
+#: of 18 cells (14x7168x2048 1.16-1.26 in five runs, 13x7040x2048 1.43 and 1.31, 13x6144x2048 1.15 and 1.35;
+#: 13x8192x2048 0.82 and 1.12). 15-16 rows read 0.90-1.34 there, no side (16x7168x2048 0.90-1.09 in four runs):
+#: they keep 24 KiB; rows 36-64 KiB apart lost at 13-16 rows (13x11264x2048 -19 %, 16x16384x1024 -43 %). Float64
+#: 13-14 rows, rows 24-32 KiB apart: 0.94-1.04 on huge pages, 0.94-1.24 on 4 KiB pages; it keeps 24 KiB.
+#: docs/numba.md "Float32's two tall strips with a short second one".
+IN_PLACE_SHORT_TAIL_ROWS = 2
+IN_PLACE_SHORT_TAIL_MAX_ROW = (36 << 10 if INTEL_AVX512 else 1 << 62, IN_PLACE_TWO_STRIPS_MAX_ROW)
 #: The cache level those fetches (FETCH_AHEAD, IN_PLACE_AHEAD) fill, as ``llvm.prefetch``'s locality: 3 to L1
 #: (prefetcht0), 2 to L2 (prefetcht1). The lines fetched ahead are read a group, or 16-32 rows, later; in the
 #: 48 KiB L1 they land in the few sets that rows a multiple of 4 KiB apart share, and evict one another and
@@ -1392,8 +1406,10 @@ def in_place(m, n, k, mr, itemsize, a_row_major, b_row_major, threads):
     fetches_hidden = rows_hide or stride <= DIRECT_B_NARROW_ROW or fetched
     re_read = not collide and stride // threads <= REREAD_ROW_BYTES  # each thread re-reads its share of a row
     # A of two strips that fetch B ahead reads it once from memory: the second strip re-reads it from cache
-    # (rows under IN_PLACE_TWO_STRIPS_MAX_ROW apart)
-    fetched_re_read = fetched and stride < IN_PLACE_TWO_STRIPS_MAX_ROW
+    # (rows under IN_PLACE_TWO_STRIPS_MAX_ROW apart; IN_PLACE_SHORT_TAIL_MAX_ROW where that strip is 1-2 rows)
+    short_tail = 0 < m - mr <= IN_PLACE_SHORT_TAIL_ROWS
+    max_row = IN_PLACE_SHORT_TAIL_MAX_ROW[itemsize // 8] if short_tail else IN_PLACE_TWO_STRIPS_MAX_ROW
+    fetched_re_read = fetched and stride < max_row
     short_a = fetches_hidden and m <= DIRECT_B_MAX_M and (m <= mr or re_read or fetched_re_read) and not page_stride
     return direct_a, b_row_major and (short_a or n <= DIRECT_B_MAX_N)
 

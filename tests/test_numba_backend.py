@@ -745,13 +745,19 @@ def test_intel_avx512_takes_the_wide_tile_from_17_rows():
         (14, 4096, 4096, "float32", 2, True, "wide"),
         (16, 512, 7168, "float64", 1, True, "wide"),  # rows one page apart from 16 MiB: packed
         (12, 4096, 512, "float64", 2, True, "tall"),  # one full tall strip keeps the tall tile
-        (16, 4096, 512, "float64", 2, False, "tall"),  # B stored transposed: not measured, tall
+        (16, 4096, 512, "float64", 2, False, "tall"),  # B stored transposed: wide strips lost there, tall
+        (14, 4096, 1792, "float32", 1, False, "tall"),
         (16, 1280, 4096, "float64", 1, True, "tall"),  # one thread reads B in place, fetching the next strip
         (13, 2560, 4096, "float64", 1, True, "tall"),  # ... while B's rows are under 24 KiB apart
         (16, 3584, 4096, "float32", 1, True, "tall"),
         (13, 4096, 1792, "float64", 1, True, "wide"),  # rows 32 KiB apart: packed
         (16, 8192, 1024, "float64", 1, True, "wide"),  # rows 64 KiB apart (half speed in place)
         (16, 6144, 2048, "float32", 1, True, "wide"),  # rows 24 KiB apart
+        (14, 7168, 2048, "float32", 1, True, "tall"),  # ... float32's second strip of 1-2 rows: under 36 KiB
+        (13, 8192, 2048, "float32", 1, True, "tall"),
+        (15, 7168, 2048, "float32", 1, True, "wide"),  # ... of 3 rows: 24 KiB
+        (14, 9216, 2048, "float32", 1, True, "wide"),  # ... rows 36 KiB apart
+        (14, 3584, 2048, "float64", 1, True, "wide"),  # ... float64 keeps 24 KiB
         (16, 1024, 2047, "float64", 1, True, "tall"),  # B in L3, rows 8 KiB apart: in place
         (16, 300, 200, "float64", 2, True, "tall"),
         (16, 14336, 4096, "float32", 1, True, "wide"),  # B of 224 MiB: the tall tile packs it, unfetched
@@ -762,8 +768,8 @@ def test_intel_avx512_takes_the_wide_tile_at_13_to_16_rows_where_the_tall_one_pa
 ):
     """On Intel's AVX-512 13-16 rows run in wide strips (6 + 6 + 1-4 rows) exactly where the tall tile would pack
     row-major B (``in_place`` with the tall MR); where the tall tile reads B in place (one thread's strips
-    fetching the next strip, rows under 24 KiB apart: 6-row strips lost 11-28 % there) or B is stored transposed
-    the tall tile stays.
+    fetching the next strip, rows under 24 KiB apart, float32 13-14 rows under 36 KiB: 6-row strips lost 11-43 %
+    there) or B is stored transposed (wide lost 0-32 %) the tall tile stays.
     Decided once (``tile_for``): the 6-row strips then pack B too (the compiled GEMM's own ``in_place``), without
     the group fetch, at UNFETCHED_KC, and the row says so. The product, launched twice, passes the verifier."""
     from gemmbench.kernels import _numba_gemm_impl as impl
@@ -1233,33 +1239,58 @@ def test_strips_fetching_the_next_strip_compute_every_strip_and_block_of_rows(m,
         np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4, err_msg=f"{next_strip}")
 
 
-# (rows of A, N, K, threads, rows fetched ahead): float64, 12-row tiles, Intel's AVX-512 constants.
+# (rows of A, N, K, threads, rows fetched ahead, dtype): 12-row tiles, Intel's AVX-512 constants.
 @pytest.mark.parametrize(
-    "m, n, k, threads, ahead",
+    "m, n, k, threads, ahead, dtype",
     [
-        (16, 1280, 8192, 1, 32),  # Llama-3.1-70B's attn.qkv at --tp 8, B of 80 MiB: two strips in place, fetched
-        (13, 1280, 8192, 1, 32),
-        (12, 1280, 8192, 1, 32),  # one full strip
-        (9, 1280, 8192, 1, 32),
-        (12, 8192, 1024, 1, 16),  # rows 64 KiB apart (a multiple of B_COLLIDE_STRIDE): 16 rows ahead
-        (16, 8192, 1024, 1, 16),  # ... which two strips do not re-read from cache: packed (IN_PLACE_TWO_STRIPS_MAX_ROW)
-        (16, 3072, 2048, 1, 32),  # rows 24 KiB apart: packed
-        (13, 2560, 4096, 1, 32),  # rows 20 KiB apart: in place
-        (16, 512, 16384, 1, 32),  # rows a page apart, B of 64 MiB
-        (16, 1280, 4095, 1, 0),  # B a row under 40 MiB: no next strip, so packed
-        (16, 1280, 8192, 2, 0),  # two threads: packed
-        (16, 3584, 4096, 1, 0),  # B of 112 MiB, rows 28 KiB apart: packed (JIT_FETCH_MAX_B)
-        (17, 1280, 8192, 1, 32),  # over DIRECT_B_MAX_M: packed all the same
-        (25, 1280, 8192, 1, 0),  # over two strips
+        (
+            16,
+            1280,
+            8192,
+            1,
+            32,
+            "float64",
+        ),  # Llama-3.1-70B's attn.qkv at --tp 8, B of 80 MiB: two strips in place, fetched
+        (13, 1280, 8192, 1, 32, "float64"),
+        (12, 1280, 8192, 1, 32, "float64"),  # one full strip
+        (9, 1280, 8192, 1, 32, "float64"),
+        (12, 8192, 1024, 1, 16, "float64"),  # rows 64 KiB apart (a multiple of B_COLLIDE_STRIDE): 16 rows ahead
+        (
+            16,
+            8192,
+            1024,
+            1,
+            16,
+            "float64",
+        ),  # ... which two strips do not re-read from cache: packed (IN_PLACE_TWO_STRIPS_MAX_ROW)
+        (16, 3072, 2048, 1, 32, "float64"),  # rows 24 KiB apart: packed
+        (13, 2560, 4096, 1, 32, "float64"),  # rows 20 KiB apart: in place
+        (16, 512, 16384, 1, 32, "float64"),  # rows a page apart, B of 64 MiB
+        (16, 1280, 4095, 1, 0, "float64"),  # B a row under 40 MiB: no next strip, so packed
+        (16, 1280, 8192, 2, 0, "float64"),  # two threads: packed
+        (16, 3584, 4096, 1, 0, "float64"),  # B of 112 MiB, rows 28 KiB apart: packed (JIT_FETCH_MAX_B)
+        (17, 1280, 8192, 1, 32, "float64"),  # over DIRECT_B_MAX_M: packed all the same
+        (25, 1280, 8192, 1, 0, "float64"),  # over two strips
+        (14, 3584, 2048, 1, 32, "float64"),  # rows 28 KiB apart, a second strip of 2 rows: packed in float64 ...
+        (14, 7168, 2048, 1, 32, "float32"),  # ... in place in float32 (IN_PLACE_SHORT_TAIL_MAX_ROW: under 36 KiB)
+        (13, 8192, 2048, 1, 16, "float32"),  # rows 32 KiB apart: in place
+        (14, 9216, 2048, 1, 32, "float32"),  # rows 36 KiB apart: packed
+        (15, 7168, 2048, 1, 32, "float32"),  # a second strip of 3 rows: packed
+        (16, 6144, 2048, 1, 32, "float32"),  # ... 4 rows, rows 24 KiB apart: packed
+        (13, 5120, 2048, 1, 32, "float32"),  # rows 20 KiB apart: in place at any row count
+        (14, 7168, 2048, 2, 0, "float32"),  # two threads: packed
     ],
 )
-def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_a(monkeypatch, m, n, k, threads, ahead):
+def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_a(
+    monkeypatch, m, n, k, threads, ahead, dtype
+):
     """On Intel's AVX-512 one thread whose strips fetch the next strip (``fetches_next_strip``, B of 40 MiB or
     more) reads B in place with its rows fetched ahead for A of up to two 12-row strips (9-16 rows; 6-8
     before): the second strip re-reads the first's KC rows of B from cache (float64 16x1280x8192 +33 to +39 %
     over packed in process on a Xeon), while B's rows are under 24 KiB apart (IN_PLACE_TWO_STRIPS_MAX_ROW:
-    16x8192x1024 ran at half the speed of packing). Two threads, smaller B and rows past DIRECT_B_MAX_M pack B,
-    as before. The rule under Intel's constants, whichever host runs the test."""
+    16x8192x1024 ran at half the speed of packing), or in float32 under 36 KiB where the second strip has 1-2
+    rows (IN_PLACE_SHORT_TAIL_MAX_ROW: +12 to +43 % at 13-14 rows). Two threads, smaller B and rows past
+    DIRECT_B_MAX_M pack B, as before. The rule under Intel's constants, whichever host runs the test."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     _avx512_fetch_rule(monkeypatch, impl, True)
@@ -1272,16 +1303,22 @@ def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_
         "REREAD_ROW_BYTES": 8192,
         "PACK_STREAMED_B": True,
         "IN_PLACE_TWO_STRIPS_MAX_ROW": 24 << 10,
+        "IN_PLACE_SHORT_TAIL_MAX_ROW": (36 << 10, 24 << 10),
     }
     for name, value in constants.items():
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "rows_ahead_in_place", impl.rows_ahead_in_place.py_func)  # sees the constants above
     # int64 arguments, as the compiled build passes them
-    b_bytes, stride = np.int64(n * k * 8), np.int64(n * 8)
+    itemsize = np.dtype(dtype).itemsize
+    b_bytes, stride = np.int64(n * k * itemsize), np.int64(n * itemsize)
     assert impl.rows_ahead_in_place(m, 12, b_bytes, stride, impl.fetches_next_strip(b_bytes, threads)) == ahead
-    in_place = impl.in_place.py_func(m, n, np.int64(k), 12, 8, True, True, np.int64(threads))[1]
-    assert in_place is (ahead > 0 and m <= 16 and (m <= 12 or n * 8 < 24 << 10))  # else B is packed
-    assert impl.IN_PLACE_TWO_STRIPS_MAX_ROW == (24 << 10 if impl.INTEL_AVX512 else 1 << 62)
+    in_place = impl.in_place.py_func(m, n, np.int64(k), 12, itemsize, True, True, np.int64(threads))[1]
+    max_row = 36 << 10 if dtype == "float32" and m <= 14 else 24 << 10  # where two strips re-read B from cache
+    assert in_place is (ahead > 0 and m <= 16 and (m <= 12 or n * itemsize < max_row))  # else B is packed
+    intel = impl.INTEL_AVX512
+    assert impl.IN_PLACE_TWO_STRIPS_MAX_ROW == (24 << 10 if intel else 1 << 62)
+    assert impl.IN_PLACE_SHORT_TAIL_MAX_ROW == ((36 << 10, 24 << 10) if intel else (1 << 62, 1 << 62))
+    assert impl.IN_PLACE_SHORT_TAIL_ROWS == 2
 
 
 @pytest.mark.parametrize("threads", [1, 2])

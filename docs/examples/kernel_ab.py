@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gemmbench.case import GemmCase
+from gemmbench.case import TRANSPOSES, GemmCase
 from gemmbench.options import parse_shape
 from gemmbench.verify import make_operands, verify
 
@@ -66,7 +66,7 @@ OLD = "kernels_at_rev"  # the package name the revision's kernels are imported u
 QUIET_POOL = {"OPENBLAS_THREAD_TIMEOUT": "20"}
 #: Pause after every sample: the pools of the kernel just timed go quiet before the next one starts.
 SETTLE_S = 0.005
-USAGE = "usage: kernel_ab.py REV THREADS float32|float64 MxNxK [MxNxK ...]"
+USAGE = "usage: kernel_ab.py [--trans NN|NT|TN|TT] REV THREADS float32|float64 MxNxK [MxNxK ...]"
 
 
 def _old_backend(rev: str, into: Path):
@@ -142,6 +142,12 @@ def median_seconds(launches: list, rounds: int = ROUNDS) -> list[float]:
 
 
 def main(argv: list[str]) -> int:
+    trans = "NN"
+    if argv[:1] == ["--trans"]:  # storage of (A, B), as the harness's --trans: "T" stored transposed
+        if len(argv) < 2 or argv[1] not in TRANSPOSES:
+            print(f"kernel_ab.py: --trans takes one of {', '.join(TRANSPOSES)}. {USAGE}", file=sys.stderr)
+            return 2
+        trans, argv = argv[1], argv[2:]
     if len(argv) < 4 or not argv[1].isdigit() or int(argv[1]) < 1 or argv[2] not in ("float32", "float64"):
         print(USAGE, file=sys.stderr)
         return 2
@@ -165,7 +171,7 @@ def main(argv: list[str]) -> int:
             kernels.append(kernel)
         with threadpool_limits(limits=threads, user_api="blas"):  # the yardstick's threads (quiet when idle)
             for m, n, k in shapes:
-                case = GemmCase(m, n, k, dtype)
+                case = GemmCase(m, n, k, dtype, trans)
                 ops = make_operands(case)
                 launches, path = [], ""
                 for name, kernel in zip(("old", "new"), kernels, strict=True):
@@ -176,7 +182,7 @@ def main(argv: list[str]) -> int:
                 rates = [2 * m * n * k / t / 1e9 for t in median_seconds(launches)]
                 blas = f"  openblas {rates[2]:6.1f}  new/openblas {rates[1] / rates[2]:.3f}"
                 print(
-                    f"{dtype} {m}x{n}x{k}  old {rates[0]:6.1f}  new {rates[1]:6.1f} GFLOP/s  "
+                    f"{dtype} {trans} {m}x{n}x{k}  old {rates[0]:6.1f}  new {rates[1]:6.1f} GFLOP/s  "
                     f"new/old {rates[1] / rates[0]:.3f}{blas}  {path}",
                     flush=True,
                 )
