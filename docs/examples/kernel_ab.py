@@ -24,9 +24,10 @@ them asleep, and OpenBLAS at two threads is timed in the loop too:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
         .venv/bin/python docs/examples/kernel_ab.py HEAD~1 2 float32 64x7392x8192
 
-Run it from the repository root, with nothing else busy. For each M x N x K it prints GFLOP/s of
-the old and the new kernel and of OpenBLAS at as many threads, new over old and over OpenBLAS, and
-the new path.
+Run it from the repository root, with nothing else busy. ``--trans NT`` (before REV) stores B
+transposed, as the harness's ``--trans`` does (any of NN, NT, TN, TT). For each M x N x K it prints
+GFLOP/s of the old and the new kernel and of OpenBLAS at as many threads, new over old and over
+OpenBLAS, and the new path.
 
 What it finds is a lead for the harness, not a verdict: at two threads an A/A here read 1.006-1.058
 (0.89-1.14 over 56 shapes with OpenBLAS in the loop); at one thread, 12-row strips reading B in place
