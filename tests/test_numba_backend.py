@@ -1243,26 +1243,12 @@ def test_strips_fetching_the_next_strip_compute_every_strip_and_block_of_rows(m,
 @pytest.mark.parametrize(
     "m, n, k, threads, ahead, dtype",
     [
-        (
-            16,
-            1280,
-            8192,
-            1,
-            32,
-            "float64",
-        ),  # Llama-3.1-70B's attn.qkv at --tp 8, B of 80 MiB: two strips in place, fetched
+        (16, 1280, 8192, 1, 32, "float64"),  # Llama-3.1-70B's attn.qkv at --tp 8, 80 MiB: two strips in place
         (13, 1280, 8192, 1, 32, "float64"),
         (12, 1280, 8192, 1, 32, "float64"),  # one full strip
         (9, 1280, 8192, 1, 32, "float64"),
         (12, 8192, 1024, 1, 16, "float64"),  # rows 64 KiB apart (a multiple of B_COLLIDE_STRIDE): 16 rows ahead
-        (
-            16,
-            8192,
-            1024,
-            1,
-            16,
-            "float64",
-        ),  # ... which two strips do not re-read from cache: packed (IN_PLACE_TWO_STRIPS_MAX_ROW)
+        (16, 8192, 1024, 1, 16, "float64"),  # ... two strips do not re-read from cache: packed
         (16, 3072, 2048, 1, 32, "float64"),  # rows 24 KiB apart: packed
         (13, 2560, 4096, 1, 32, "float64"),  # rows 20 KiB apart: in place
         (16, 512, 16384, 1, 32, "float64"),  # rows a page apart, B of 64 MiB
