@@ -15,8 +15,8 @@ A GotoBLAS/BLIS-style GEMM: C = A B with A m x k and B k x n in any storage orde
 
 On AVX2 one block of A (short A) swaps the two inner loops' places: one parallel region, in which each
 thread runs every rank-KC update over its own share of the strips (nothing is shared between updates).
-On Intel's AVX-512 two threads against large row-major B give A of up to twice SHORT_A rows one row block a
-thread, each packing all of B for itself as short A does, in that one region (``own_rows``).
+On Intel's AVX-512 two threads against large row-major B give A of up to twice OWN_ROWS_MAX rows one row block
+a thread, each packing all of B for itself as short A does, in that one region (``own_rows``).
 
 Packing copies with vector moves (``copy_nr``, ``transpose_mr``/``transpose_nr``): LLVM,
 as Numba drives it, leaves such copies scalar, and at 2-3 cycles per element the packing
@@ -185,8 +185,8 @@ SHORT_A = 256
 #: float32 64x64x64 -8 % (it runs the serial build instead), 64x64x128 +29 %, 64x64x256 +50 %, 128x64x128 +56 %.
 ROW_SPLIT_MIN_M = 64
 ROW_SPLIT_MIN_WORK = 64 * 64 * 128
-#: A of more than SHORT_A rows whose row block a thread would hold is SHORT_A rows or fewer (at two threads,
-#: up to 2 x SHORT_A rows), against row-major B of at least this many bytes, gives each thread one row block of
+#: A of more than SHORT_A rows whose row block a thread would hold is OWN_ROWS_MAX rows or fewer (A of up to
+#: twice that at two threads), against row-major B of at least this many bytes, gives each thread one row block of
 #: its own and has it pack all of B just in time as short A does (``own_rows``), instead of cutting A into row
 #: blocks that share one panel of B packed by both threads: half of what each core read of that panel sat in
 #: the other core's L2. Twice the packing, none of it shared, and no wait between rank-KC updates. On Intel's
@@ -200,6 +200,16 @@ ROW_SPLIT_MIN_WORK = 64 * 64 * 128
 #: 288 rows, one row block of B's strips split, lost 8 % at 257x4096x1024: it keeps that split). Transposed B
 #: (read along K) was not measured: it shares. docs/numba.md "Row blocks of their own at two threads".
 OWN_ROWS_MIN_B = 8 << 20 if INTEL_AVX512 else 1 << 62
+#: The most rows a thread's own row block holds (``own_rows``), (float32, float64): A of up to 1020 and 900 rows
+#: at two threads. Blocks of more than SHORT_A rows take PANEL_BLOCKS' KC and NC, and each thread packs its
+#: whole block of A at once (``workspace``: float32 512 x 512, float64 450 x 128). First SHORT_A for both; over
+#: the shared panel, in process (docs/examples/kernel_ab.py), two threads, Intel's AVX-512 (family 6 model 207),
+#: blocks of 258-510 rows a thread: float32 +2 to +9 % in all 10 cells; float64 of up to 450 rows +1 to +11 %
+#: in 20 of 23 cells (0.977, 0.985, 0.998 the others; 700x2500x1500 +2 and +4 %, 600x4096x4096 +6 and +7 %,
+#: 880x4096x1024 +4 and +5 %, 900x2048x1024 +1 and +2 %), of 480-510 rows 0.885-1.052 in 21 cells, level
+#: (1000x2048x512 0.959 and 0.983, 1000x1024x2048 0.951 and 0.992, 1000x1000x3000 1.041 and 1.027); unchanged
+#: cells (A/A) 0.987-1.026. docs/numba.md "Row blocks of their own up to 512 rows".
+OWN_ROWS_MAX = (512, 450)
 #: A GEMV (m == 1, row-major B) on several threads splits C's columns when each thread gets at least this
 #: many (each streams its own part of every row of B, nothing to sum); narrower C, and B of
 #: GEMV_COLUMNS_MAX_B or more (see ``gemv_splits_columns``), split B's rows (K).
@@ -1326,7 +1336,7 @@ def own_rows(m, mr, itemsize, b_row_bytes, nthreads):
     of at most PANEL_BLOCKS' MC rows). Other thread counts were not measured (a two-vCPU host)."""
     rows = ((m + mr - 1) // mr + 1) // 2 * mr  # the larger of _rows' two blocks in whole MR strips (505: 258, not 253)
     one_block = m <= max(SHORT_A, PANEL_MC[itemsize // 8])
-    if nthreads != 2 or one_block or rows > SHORT_A or b_row_bytes < OWN_ROWS_MIN_B:
+    if nthreads != 2 or one_block or rows > OWN_ROWS_MAX[itemsize // 8] or b_row_bytes < OWN_ROWS_MIN_B:
         return 0
     return rows
 
@@ -1855,7 +1865,7 @@ def workspace(
     b_bytes = n * k * np.dtype(dtype).itemsize
     mc, kc, nc = blocks(name, rows, packs_b_rows, b_bytes, next_strip, tile.kind == "wide")
     group = jit_strips(name, kc, tile)
-    mc = -(-rows // mr) * mr if rows <= max(mc, SHORT_A) else mc  # as _split decides
+    mc = -(-rows // mr) * mr if rows <= max(mc, SHORT_A) or own else mc  # as _split decides (own: one block)
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
     b_panel, a_block, b_jit, tile = _sizes(mr, nr, mc, kc, nc, group)

@@ -1407,19 +1407,27 @@ def test_short_a_against_strips_of_b_that_do_not_share_evenly_splits_its_rows(dt
         (300, 6, 8, 1 << 30, 4, 0),  # four threads: not measured (a two-vCPU host)
         (256, 6, 8, 1 << 30, 2, 0),  # short A: one row block, B's strips split
         (257, 6, 8, 1 << 30, 2, 132),  # the fewest rows: 43 strips, 22 and 21
-        (504, 6, 8, 1 << 30, 2, 252),  # the most: 84 strips, 42 each
-        (505, 6, 8, 1 << 30, 2, 0),  # 85 strips: a block of 258 rows would not be short A: panels
+        (504, 6, 8, 1 << 30, 2, 252),  # 84 strips, 42 each: short A's blocks
+        (505, 6, 8, 1 << 30, 2, 258),  # 85 strips: blocks of more than SHORT_A rows (OWN_ROWS_MAX)
+        (700, 6, 8, 1 << 30, 2, 354),  # float64 700x2500x1500: +2 and +4 % in process
+        (900, 6, 8, 1 << 30, 2, 450),  # float64's most: 150 strips, 75 each
+        (901, 6, 8, 1 << 30, 2, 0),  # 151 strips: a block of 456 rows (480-510 level): panels
         (288, 6, 4, 1 << 30, 2, 0),  # float32 of PANEL_BLOCKS' MC rows or fewer is one row block already
         (289, 6, 4, 1 << 30, 2, 150),
+        (901, 6, 4, 1 << 30, 2, 456),  # float32 keeps blocks of up to 512 rows
+        (1020, 6, 4, 1 << 30, 2, 510),  # float32's most: 170 strips, 85 each
+        (1021, 6, 4, 1 << 30, 2, 0),  # 171 strips: a block of 516 rows: panels
+        (1020, 6, 4, (8 << 20) - 1, 2, 0),  # B a byte under OWN_ROWS_MIN_B: panels
     ],
 )
 def test_intel_two_threads_give_each_a_row_block_of_its_own_where_b_is_large(
     monkeypatch, m, mr, itemsize, b_bytes, threads, rows
 ):
-    """On Intel's AVX-512 at two threads, A of more than SHORT_A rows whose halves are short A, against row-major
-    B of 8 MiB or more, gives each thread its own half, and each packs all of B for it: in process over the
-    shared panel (docs/examples/kernel_ab.py, a Xeon, model 207, three runs) float64 +2 to +21 %, float32 +0 to
-    +16 %. The rule under Intel's constants, whichever host runs the test, and the host's own constant."""
+    """On Intel's AVX-512 at two threads, A of more than SHORT_A rows whose halves are at most OWN_ROWS_MAX rows
+    (float32 512, float64 450), against row-major B of 8 MiB or more, gives each thread its own half, and each
+    packs all of B for it: in process over the shared panel (docs/examples/kernel_ab.py, a Xeon, model 207)
+    float64 +1 to +21 % up to 450 rows, float32 +0 to +16 %; float64 halves of 480-510 rows were level. The rule
+    under Intel's constants, whichever host runs the test, and the host's own constant."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     assert impl.OWN_ROWS_MIN_B == (8 << 20 if impl.INTEL_AVX512 else 1 << 62)
@@ -1441,14 +1449,20 @@ def test_row_blocks_of_their_own_compute_every_row_and_strip(dtype):
     kernel = NumbaGemm()
     kernel.setup(2)
     try:
-        for m, n, k in ((301, 1000, 700), (257, 3 * 32 + 5, 300), (300, impl.BLOCKS[dtype][2] + 37, 130)):
+        # the last: each thread's block is over SHORT_A rows, its A packed whole at PANEL_BLOCKS' KC (OWN_ROWS_MAX)
+        tall = (
+            2 * impl.OWN_ROWS_MAX[np.dtype(dtype).itemsize // 8] - 7,
+            3 * 64 + 9,
+            3 * impl.PANEL_BLOCKS[dtype][1] + 5,
+        )
+        for m, n, k in ((301, 1000, 700), (257, 3 * 32 + 5, 300), (300, impl.BLOCKS[dtype][2] + 37, 130), tall):
             case = GemmCase(m, n, k, dtype)
             ops = make_operands(case)
             tile = impl.tile_for(m, n, k, dtype, True, 2)
             mr = tile.shape(dtype)[0]
             rows = ((m + mr - 1) // mr + 1) // 2 * mr  # the larger of two blocks of whole strips
             work, mc, kc, nc, group = impl.workspace(ops.a.dtype, tile, m, n, k, 2, True, False, rows)
-            assert mc == rows <= impl.SHORT_A < m
+            assert mc == rows and impl.SHORT_A < m  # the whole block packed at once, over SHORT_A rows or not
             c = np.zeros((m, n), ops.a.dtype)
             gemm = impl.GEMMS[(True, tile.kind)]
             for _ in range(2):
