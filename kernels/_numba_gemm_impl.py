@@ -15,7 +15,7 @@ A GotoBLAS/BLIS-style GEMM: C = A B with A m x k and B k x n in any storage orde
 
 On AVX2 one block of A (short A) swaps the two inner loops' places: one parallel region, in which each
 thread runs every rank-KC update over its own share of the strips (nothing is shared between updates).
-On Intel's AVX-512 two threads against large row-major B give A of up to twice OWN_ROWS_MAX rows one row block
+On Intel's AVX-512 two threads against large packed B give A of up to twice OWN_ROWS_MAX rows one row block
 a thread, each packing all of B for itself as short A does, in that one region (``own_rows``).
 
 Packing copies with vector moves (``copy_nr``, ``transpose_mr``/``transpose_nr``): LLVM,
@@ -186,7 +186,7 @@ SHORT_A = 256
 ROW_SPLIT_MIN_M = 64
 ROW_SPLIT_MIN_WORK = 64 * 64 * 128
 #: A of more than SHORT_A rows whose row block a thread would hold is OWN_ROWS_MAX rows or fewer (A of up to
-#: twice that at two threads), against row-major B of at least this many bytes, gives each thread one row block of
+#: twice that at two threads), against B of at least this many bytes, gives each thread one row block of
 #: its own and has it pack all of B just in time as short A does (``own_rows``), instead of cutting A into row
 #: blocks that share one panel of B packed by both threads: half of what each core read of that panel sat in
 #: the other core's L2. Twice the packing, none of it shared, and no wait between rank-KC updates. On Intel's
@@ -197,8 +197,11 @@ ROW_SPLIT_MIN_WORK = 64 * 64 * 128
 #: 301x700x300 -6 %; float32 +0 to +9 %, 301x700x300 -11 %. Hence the bound on B (8 MiB). As built, over the
 #: shared panel, in-process (docs/examples/kernel_ab.py), three runs: float64 +2 to +21 % (300x4096x4096 +12,
 #: +14, +15 %; 504x4096x1792 +7 and +2 %; 400x2048x1024 +9 to +21 %), float32 +0 to +16 % (float32 of at most
-#: 288 rows, one row block of B's strips split, lost 8 % at 257x4096x1024: it keeps that split). Transposed B
-#: (read along K) was not measured: it shares. docs/numba.md "Row blocks of their own at two threads".
+#: 288 rows, one row block of B's strips split, lost 8 % at 257x4096x1024: it keeps that split). B stored
+#: transposed (read along K) too, from 2026-12-06: two runs, float64 300x4096x4096 +10 and +11 %, 300x1024x1024
+#: +18 %, 400x2048x1024 +13 %, 512x4096x4096 +5 and +3 %, 700x2500x1500 +0 and +2 %, 880x4096x1024 +1 and +2 %,
+#: 600x8192x128 -1 %; float32 +3 to +10 % in all 11 cells (A/A 0.956-0.995). docs/numba.md "Row blocks of their
+#: own at two threads", "Row blocks of their own up to 512 rows".
 OWN_ROWS_MIN_B = 8 << 20 if INTEL_AVX512 else 1 << 62
 #: The most rows a thread's own row block holds (``own_rows``), (float32, float64): A of up to 1020 and 900 rows
 #: at two threads. Blocks of more than SHORT_A rows take PANEL_BLOCKS' KC and NC, and each thread packs its
@@ -1329,14 +1332,14 @@ def _rows(m, mr, blocks, ib):
 
 
 @njit(cache=True)
-def own_rows(m, mr, itemsize, b_row_bytes, nthreads):
+def own_rows(m, mr, itemsize, b_bytes, nthreads):
     """Rows of the larger row block when each of two threads takes a row block of A's ``m`` rows and packs all of
-    row-major B (``b_row_bytes``; pass 0 when B is stored transposed or read in place) for itself
-    (OWN_ROWS_MIN_B); 0 where A's row blocks share panels of B, or A is one row block (short A, or float32
-    of at most PANEL_BLOCKS' MC rows). Other thread counts were not measured (a two-vCPU host)."""
+    B (``b_bytes``, row-major or stored transposed; pass 0 when B is read in place) for itself (OWN_ROWS_MIN_B);
+    0 where A's row blocks share panels of B, or A is one row block (short A, or float32 of at most PANEL_BLOCKS'
+    MC rows). Other thread counts were not measured (a two-vCPU host)."""
     rows = ((m + mr - 1) // mr + 1) // 2 * mr  # the larger of _rows' two blocks in whole MR strips (505: 258, not 253)
     one_block = m <= max(SHORT_A, PANEL_MC[itemsize // 8])
-    if nthreads != 2 or one_block or rows > OWN_ROWS_MAX[itemsize // 8] or b_row_bytes < OWN_ROWS_MIN_B:
+    if nthreads != 2 or one_block or rows > OWN_ROWS_MAX[itemsize // 8] or b_bytes < OWN_ROWS_MIN_B:
         return 0
     return rows
 

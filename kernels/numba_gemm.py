@@ -75,7 +75,7 @@ class NumbaGemm(Kernel):
         direct_a, direct_b = impl.in_place(
             case.m, case.n, case.k, mr, a.itemsize, a_flat.size > 0, b_flat.size > 0, self.threads
         )
-        own = 0 if direct_b else impl.own_rows(case.m, mr, a.itemsize, b_flat.nbytes, self.threads)  # a block a thread
+        own = 0 if direct_b else impl.own_rows(case.m, mr, a.itemsize, b.nbytes, self.threads)  # a block a thread
         jit = impl.packs_just_in_time(case.m, direct_b, own)  # B packed by each thread, a group at a time
         # B's own rows fetched ahead, and the next strip's too (at IN_PLACE_KC), as gemm and _block decide
         strip_rule = direct_b and impl.fetches_next_strip(b_flat.nbytes, self.threads)

@@ -1402,7 +1402,7 @@ def test_short_a_against_strips_of_b_that_do_not_share_evenly_splits_its_rows(dt
     [
         (300, 6, 8, 8 << 20, 2, 150),  # float64 300x1024x1024: +11 % in process
         (300, 6, 8, (8 << 20) - 1, 2, 0),  # B a byte under: shares (301x700x300 lost 6-11 % as two halves)
-        (300, 6, 8, 0, 2, 0),  # B stored transposed or read in place: shares (not measured)
+        (300, 6, 8, 0, 2, 0),  # B read in place: nothing packed to share
         (300, 6, 8, 1 << 30, 1, 0),  # one thread: nothing to share
         (300, 6, 8, 1 << 30, 4, 0),  # four threads: not measured (a two-vCPU host)
         (256, 6, 8, 1 << 30, 2, 0),  # short A: one row block, B's strips split
@@ -1424,10 +1424,10 @@ def test_intel_two_threads_give_each_a_row_block_of_its_own_where_b_is_large(
     monkeypatch, m, mr, itemsize, b_bytes, threads, rows
 ):
     """On Intel's AVX-512 at two threads, A of more than SHORT_A rows whose halves are at most OWN_ROWS_MAX rows
-    (float32 512, float64 450), against row-major B of 8 MiB or more, gives each thread its own half, and each
-    packs all of B for it: in process over the shared panel (docs/examples/kernel_ab.py, a Xeon, model 207)
-    float64 +1 to +21 % up to 450 rows, float32 +0 to +16 %; float64 halves of 480-510 rows were level. The rule
-    under Intel's constants, whichever host runs the test, and the host's own constant."""
+    (float32 512, float64 450), against B of 8 MiB or more (row-major or stored transposed), gives each thread
+    its own half, and each packs all of B for it: in process over the shared panel (docs/examples/kernel_ab.py,
+    a Xeon, model 207) float64 +1 to +21 % up to 450 rows, float32 +0 to +16 %; float64 halves of 480-510 rows
+    were level. The rule under Intel's constants, whichever host runs the test, and the host's own constant."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     assert impl.OWN_ROWS_MIN_B == (8 << 20 if impl.INTEL_AVX512 else 1 << 62)
@@ -1438,12 +1438,13 @@ def test_intel_two_threads_give_each_a_row_block_of_its_own_where_b_is_large(
     assert impl.own_rows.py_func(*args) == rows
 
 
+@pytest.mark.parametrize("trans", ["NN", "NT"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_row_blocks_of_their_own_compute_every_row_and_strip(dtype):
-    """Each of two threads multiplies its own row block, packing all of B just in time: blocks that differ by a
-    strip, a partial last strip, K of several uneven rank-KC updates, and N over one panel. Forced on the
-    compiled GEMM with the blocks ``workspace`` gives such a block, whichever host runs it; launched twice
-    (a kernel that accumulated would double C), every product passes the harness's verifier."""
+def test_row_blocks_of_their_own_compute_every_row_and_strip(dtype, trans):
+    """Each of two threads multiplies its own row block, packing all of B (row-major or stored transposed) just
+    in time: blocks that differ by a strip, a partial last strip, K of several uneven rank-KC updates, and N over
+    one panel. Forced on the compiled GEMM with the blocks ``workspace`` gives such a block, whichever host runs
+    it; launched twice (a kernel that accumulated would double C), every product passes the harness's verifier."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     kernel = NumbaGemm()
@@ -1456,12 +1457,12 @@ def test_row_blocks_of_their_own_compute_every_row_and_strip(dtype):
             3 * impl.PANEL_BLOCKS[dtype][1] + 5,
         )
         for m, n, k in ((301, 1000, 700), (257, 3 * 32 + 5, 300), (300, impl.BLOCKS[dtype][2] + 37, 130), tall):
-            case = GemmCase(m, n, k, dtype)
+            case = GemmCase(m, n, k, dtype, trans)
             ops = make_operands(case)
-            tile = impl.tile_for(m, n, k, dtype, True, 2)
+            tile = impl.tile_for(m, n, k, dtype, trans == "NN", 2)
             mr = tile.shape(dtype)[0]
             rows = ((m + mr - 1) // mr + 1) // 2 * mr  # the larger of two blocks of whole strips
-            work, mc, kc, nc, group = impl.workspace(ops.a.dtype, tile, m, n, k, 2, True, False, rows)
+            work, mc, kc, nc, group = impl.workspace(ops.a.dtype, tile, m, n, k, 2, trans == "NN", False, rows)
             assert mc == rows and impl.SHORT_A < m  # the whole block packed at once, over SHORT_A rows or not
             c = np.zeros((m, n), ops.a.dtype)
             gemm = impl.GEMMS[(True, tile.kind)]
@@ -1475,12 +1476,12 @@ def test_row_blocks_of_their_own_compute_every_row_and_strip(dtype):
 @pytest.mark.parametrize("trans", ["NN", "NT"])
 def test_the_row_says_when_each_thread_packs_all_of_b_for_its_own_rows(trans):
     """The backend's row names the own row blocks exactly where the host's rule takes them (float64
-    300x1024x1024, B of 8 MiB row-major: on Intel's AVX-512 at two threads; B stored transposed shares), with
-    the blocks of such a row block, and the product passes the harness's verifier."""
+    300x1024x1024, B of 8 MiB, row-major or stored transposed: on Intel's AVX-512 at two threads), with the
+    blocks of such a row block, and the product passes the harness's verifier."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     case = GemmCase(300, 1024, 1024, "float64", trans)
-    own = impl.INTEL_AVX512 and trans == "NN"
+    own = impl.INTEL_AVX512
     prepared, ops = _launched(case, 2)
     assert ("each thread packs all of B for its own 150 rows" in prepared.facts["path"]) is own, prepared.facts
     assert prepared.facts["blocks"].startswith("MC=150 ") is own, prepared.facts
