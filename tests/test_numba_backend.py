@@ -1929,3 +1929,23 @@ def test_rows_of_b_fetched_ahead_go_to_l2_from_memory_on_avx512():
     assert impl.fetch_level(impl.B_FROM_MEMORY - 1, True) == (l2 if full else l1)
     assert impl.fetch_level(impl.B_FROM_MEMORY, False) == (l2 if full else l1)
     assert impl.fetch_level(impl.B_FROM_MEMORY - 1, False) == l1
+
+
+def test_call_cost_example_runs_against_the_kernel_as_it_is(capsys):
+    """docs/examples/numba_call_cost.py, which docs/numba.md ("What a small call costs") quotes, runs on the
+    current kernel and prints every figure: its empty stand-in for the kernel must take the launch's arguments
+    (it broke silently once, when the launch gained one), and its last line is the launch on every thread."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "numba_call_cost.py"
+    spec = importlib.util.spec_from_file_location("numba_call_cost", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(16, "float64", count=3)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("16x16x16, tile ")
+    figures = [line.rsplit(None, 2) for line in lines[1:]]
+    assert len(figures) == 10 and all(unit == "us" and float(us) > 0 for _, us, unit in figures)
+    assert figures[-1][0].startswith("parallel region (empty prange of ")

@@ -3,7 +3,7 @@
 Small products (64^3: about 5 us) notice every fixed cost of a call. This script measures each
 one on its own, in one process, so the account of them in docs/numba.md ("What a small
 call costs") can be checked and re-measured after a change. Run it pinned to one CPU with nothing
-else busy:
+else busy (unpinned, its last line is the launch on every CPU; Numba's pool follows the affinity):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 \\
         .venv/bin/python docs/examples/numba_call_cost.py [SIZE] [DTYPE]
@@ -14,7 +14,8 @@ Each figure is the median of nine repeats of a timed loop, in microseconds per c
   (the build looked up from the arguments' types, then unboxing), and bound to its build as the
   backend binds the kernel (unboxing only);
 - parallel region: an empty ``prange`` loop (Numba's thread-pool launch; what the serial build
-  skips when one thread, or one share of C, does all the work);
+  skips when one thread, or one share of C, does all the work), of one iteration and of one for each
+  of Numba's threads, all of its pool (run unpinned, what a launch on every CPU costs);
 - pack A / pack B: packing the operands as a packed path would (what reading them in place saves);
 - product in compiled code: the kernel called from a compiled loop (no Python call);
 - product as the harness calls it: the backend's prepared launch;
@@ -29,7 +30,7 @@ import time
 from functools import partial
 
 import numpy as np
-from numba import njit, prange, typeof
+from numba import config, njit, prange, set_num_threads, typeof
 
 from gemmbench.backend import aligned_zeros
 from gemmbench.case import GemmCase
@@ -39,13 +40,13 @@ from gemmbench.verify import make_operands
 
 
 @njit
-def _empty(a, b, c, work, mc, kc, nc, group, threads):  # the blocked GEMM's arguments
+def _empty(a, b, c, work, mc, kc, nc, group, threads, own):  # the blocked GEMM's arguments
     return None
 
 
 @njit(parallel=True)
-def _region(x):
-    for i in prange(1):
+def _region(x, iterations):
+    for i in prange(iterations):
         x[i] = 0
 
 
@@ -79,7 +80,9 @@ def _per_call_us(loop, count: int) -> float:
     return float(np.median(times)) * 1e6
 
 
-def main(size: int = 64, dtype: str = "float32") -> None:
+def main(size: int = 64, dtype: str = "float32", count: int = 0) -> None:
+    """Print what one call of the ``size``³ product costs, part by part; ``count`` calls per timed loop
+    (0: 2e6 // size², at least 100)."""
     case = GemmCase(size, size, size, dtype)
     ops = make_operands(case)
     kernel = NumbaGemm()
@@ -95,7 +98,7 @@ def main(size: int = 64, dtype: str = "float32") -> None:
     abuf = aligned_zeros(-(-size // mr) * mr * kc, dtype)
     bbuf = aligned_zeros(kc * -(-size // nr) * nr, dtype)
     c = np.zeros((size, size), dtype)
-    count = max(100, int(2e6 // size**2))
+    count = count or max(100, int(2e6 // size**2))
     tiny, tiny_c = np.ones((4, 4), dtype), np.zeros((4, 4), dtype)
 
     def python_loop(fn):
@@ -104,7 +107,7 @@ def main(size: int = 64, dtype: str = "float32") -> None:
     figures = [
         ("call (empty function, the kernel's arguments)", python_loop(partial(_empty, *args))),
         ("call bound to its build (as the backend calls)", python_loop(partial(bound, *args))),
-        ("parallel region (empty prange)", python_loop(lambda: _region(c.reshape(-1)))),
+        ("parallel region (empty prange of 1)", python_loop(lambda: _region(c.reshape(-1), 1))),
         ("pack A", lambda n: _pack_a(n, ops.a, kc, abuf, tile)),
         ("pack B", lambda n: _pack_b(n, ops.b, kc, bbuf, tile)),
         ("product in compiled code", lambda n: _repeat(n, gemm, args)),
@@ -116,6 +119,10 @@ def main(size: int = 64, dtype: str = "float32") -> None:
     for name, loop in figures:
         print(f"{name:48s} {_per_call_us(loop, count):8.2f} us")
     kernel.teardown()
+    threads = min(config.NUMBA_NUM_THREADS, c.size)  # the pool's every thread (the kernel set one)
+    set_num_threads(threads)
+    name = f"parallel region (empty prange of {threads}, {threads} thread{'s' * (threads > 1)})"
+    print(f"{name:48s} {_per_call_us(python_loop(lambda: _region(c.reshape(-1), threads)), count):8.2f} us")
 
 
 if __name__ == "__main__":
