@@ -285,16 +285,24 @@ GEMV_SPLIT_ONE_ROW_BYTES = 0 if INTEL_AVX512 else GEMV_ONE_ROW_BYTES
 #: with B in L3), 16-20 KiB -4 to +4 %, float64 24-128 KiB -2 to +15 %, rows not a whole number of pages
 #: -2 to -11 %; two threads splitting B's rows -1 to +19 %.
 GEMV_FOUR_ROW_BYTES = 24576
-#: One thread reading whole rows of B wider than GEMV_ONE_ROW_BYTES takes this many a pass on AVX2 (on AVX-512
-#: eight, or four by GEMV_FOUR_ROW_BYTES). Why is open: AVX2 has half AVX-512's vector registers, but the same loops
-#: split between two threads prefer eight (below). The loops alone, six over eight, 41 alternations, two runs, one
-#: thread (a Zen 3 EPYC): float32 rows of 3-64 KiB -4 to +21 % (1x2048x2048 +11 and +11 %, 1x2936x2048 -4 then +9 %,
-#: 1x16384x2048 -1 %), float64 -1 to +16 %; over four for paged rows of 24 KiB and more -1 to +7 %. The backend,
-#: in-process A/B (docs/examples/kernel_ab.py, 31 rounds, two runs): float32 -1 to +13 % (1x2048x2048 +13 and +12 %:
-#: 0.86 -> 1.04-1.10 of OpenBLAS), float64 -1 to +20 %. Two threads, each over its own rows of B, keep eight (or
-#: four): six read -18 to +15 % there, mostly losses (float32 1x2936x2048 -11 and -18 %, 1x768x4096 -5 and -6 %,
-#: float64 1x768x4096 -2 and -9 %).
+#: One thread reading whole rows of B wider than GEMV_ONE_ROW_BYTES takes this many a pass on AVX2 (but four by
+#: GEMV_L3_FOUR_ROW_BYTES; on AVX-512 eight, or four by GEMV_FOUR_ROW_BYTES). Why is open: AVX2 has half AVX-512's
+#: vector registers, but the same loops split between two threads prefer eight (below). The loops alone, six over
+#: eight, 41 alternations, two runs, one thread (a Zen 3 EPYC): float32 rows of 3-64 KiB -4 to +21 % (1x2048x2048 +11
+#: and +11 %, 1x2936x2048 -4 then +9 %, 1x16384x2048 -1 %), float64 -1 to +16 %; over four for paged rows of 24 KiB
+#: and more -1 to +7 %. The backend, in-process A/B (docs/examples/kernel_ab.py, 31 rounds, two runs): float32 -1 to
+#: +13 % (1x2048x2048 +13 and +12 %: 0.86 -> 1.04-1.10 of OpenBLAS), float64 -1 to +20 %. Two threads, each over its
+#: own rows of B, keep eight (or four): six read -18 to +15 % there, mostly losses (float32 1x2936x2048 -11 and
+#: -18 %, 1x768x4096 -5 and -6 %, float64 1x768x4096 -2 and -9 %).
 GEMV_SERIAL_ROWS = 6 if VECTOR_BITS == 256 else 8
+#: On AVX2 (0 elsewhere: no such rule) one thread reading whole rows of B wider than GEMV_ONE_ROW_BYTES and at most
+#: this many bytes takes four a pass, not GEMV_SERIAL_ROWS' six, while B stays in L3 (under B_FROM_MEMORY). Measured
+#: on a Zen 2 EPYC (512 KiB L2, 16 MiB L3), in-process A/B (docs/examples/kernel_ab.py), one thread, two runs, four
+#: over six: float32 rows of 2.5-8 KiB with B of 6-12 MiB +2 to +8 % (1x640x4096 +8 and +8 %, 1x768x4096 +3 and +3 %,
+#: 1x768x2048 +7 and +7 %, 1x1280x2048 +7 and +5 %, 1x2048x1024 +3 and +4 %), float64 +3 to +8 %; rows of 10-16 KiB
+#: -1 to -4 %, and B from memory -1 to -4 % (1x1024x4096, 16 MiB, -2 %; 1x768x8192 -3 %). Not measured on Zen 3,
+#: where GEMV_SERIAL_ROWS was set. docs/numba.md "On Zen 2".
+GEMV_L3_FOUR_ROW_BYTES = 8192 if VECTOR_BITS == 256 else 0
 #: On a full-width AVX-512 core (0: no such rule), whole rows of B of at least B_FROM_MEMORY bytes in all
 #: (streamed from memory) go this many a pass: one thread at any width, several while C's row fits
 #: GEMV_ONE_ROW_BYTES. Measured on a Zen 5 EPYC, where one row a pass read B from memory at 0.81-0.95 of eight's
@@ -1720,7 +1728,8 @@ def gemv_rows_a_pass(n, k, itemsize, nthreads):
     ``_axpy_rows_ahead``); GEMV_MEMORY_ROWS where set and B is streamed from memory (several threads only
     while C's row fits GEMV_ONE_ROW_BYTES); else one while C's row fits GEMV_ONE_ROW_BYTES (B is then one
     sequential stream; for several threads while it fits GEMV_SPLIT_ONE_ROW_BYTES, 0 on Intel's AVX-512); for
-    one thread GEMV_SERIAL_ROWS where it is not eight (six on AVX2); else four when the row is a whole number
+    one thread four while the row fits GEMV_L3_FOUR_ROW_BYTES and B stays in L3 (AVX2), else GEMV_SERIAL_ROWS
+    where it is not eight (six on AVX2); else four when the row is a whole number
     of pages from GEMV_FOUR_ROW_BYTES up (eight would collide in one L1 set), else eight (``_axpy_rows``)."""
     ahead = gemv_rows_ahead(n, k, itemsize, nthreads)
     if ahead:
@@ -1730,6 +1739,8 @@ def gemv_rows_a_pass(n, k, itemsize, nthreads):
         return GEMV_MEMORY_ROWS
     if row <= (GEMV_ONE_ROW_BYTES if nthreads == 1 else GEMV_SPLIT_ONE_ROW_BYTES):
         return 1
+    if nthreads == 1 and row <= GEMV_L3_FOUR_ROW_BYTES and k * row < B_FROM_MEMORY:
+        return 4
     if nthreads == 1 and GEMV_SERIAL_ROWS != 8:
         return GEMV_SERIAL_ROWS
     return 4 if row % PAGE == 0 and row >= GEMV_FOUR_ROW_BYTES else 8

@@ -1536,11 +1536,12 @@ INTEL_AHEAD = {
 
 
 def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int = 0) -> str:
-    """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: six
-    a pass; B of ``b_bytes`` from memory on a full-width AVX-512 core: GEMV_MEMORY_ROWS; on Zen 4, and
-    on Intel's within GEMV_AHEAD_B and GEMV_AHEAD_ROW_BYTES, GEMV_AHEAD_ROWS, fetching ahead; one a pass up to
-    GEMV_ONE_ROW_BYTES, for several threads GEMV_SPLIT_ONE_ROW_BYTES) or as a share of C's columns (six
-    when they are a whole number of pages apart, else eight)."""
+    """The loop the path must name for rows of B ``row_bytes`` wide, read whole (by one thread on AVX2: four
+    a pass up to GEMV_L3_FOUR_ROW_BYTES while B of ``b_bytes`` stays in L3, else six; B from memory on a
+    full-width AVX-512 core: GEMV_MEMORY_ROWS; on Zen 4, and on Intel's within GEMV_AHEAD_B and
+    GEMV_AHEAD_ROW_BYTES, GEMV_AHEAD_ROWS, fetching ahead; one a pass up to GEMV_ONE_ROW_BYTES, for several
+    threads GEMV_SPLIT_ONE_ROW_BYTES) or as a share of C's columns (six when they are a whole number of pages
+    apart, else eight)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
     from_memory = impl.GEMV_MEMORY_ROWS and b_bytes >= impl.B_FROM_MEMORY
@@ -1555,6 +1556,8 @@ def _gemv_loop(row_bytes: int, threads: int, columns: bool = False, b_bytes: int
         rows = impl.GEMV_MEMORY_ROWS
     elif row_bytes <= (impl.GEMV_ONE_ROW_BYTES if threads == 1 else impl.GEMV_SPLIT_ONE_ROW_BYTES):
         rows = 1
+    elif threads == 1 and row_bytes <= impl.GEMV_L3_FOUR_ROW_BYTES and b_bytes < impl.B_FROM_MEMORY:
+        rows = 4
     elif threads == 1 and impl.VECTOR_BITS == 256:
         rows = 6
     else:
@@ -1567,7 +1570,8 @@ def test_gemv_splits_columns_or_rows_and_says_which(threads):
     """m == 1 with row-major B: one thread streams B straight into C; two split C's columns (cut at whole
     cache lines, so an odd width leaves a ragged last share) or, for narrow C or B of GEMV_COLUMNS_MAX_B
     and more, B's rows with partial rows summed. Whole rows of B go one a pass while C's row fits
-    GEMV_ONE_ROW_BYTES, then six at one thread on AVX2, else four when C's row is a whole number of pages
+    GEMV_ONE_ROW_BYTES, then at one thread on AVX2 four up to GEMV_L3_FOUR_ROW_BYTES with B in L3 and six past
+    it, else four when C's row is a whole number of pages
     of at least GEMV_FOUR_ROW_BYTES, else eight; a share of the columns six when B's rows are whole pages
     apart, else eight (odd K leaves a remainder). Every column must be written once, and the row's path
     must name the split and the loop that ran."""
@@ -1882,8 +1886,9 @@ def test_rows_fetched_ahead_compute_every_column_and_row(dtype, rows):
 def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
     """One row of B a pass up to exactly GEMV_ONE_ROW_BYTES of C's row (2 KiB on AVX2, 10 KiB on Zen 4, 12 KiB on
     full-width AVX-512: a row of 3 KiB takes more on AVX2, +8 to +40 % there; one of 12 KiB on Zen 4, where one a
-    pass read memory at 0.74-1.12 of eight's speed). Then, on AVX2, six at one thread (+0.4 to +20 % over
-    eight) at every width; on AVX-512 eight, and four from exactly GEMV_FOUR_ROW_BYTES when C's row is a whole
+    pass read memory at 0.74-1.12 of eight's speed). Then, on AVX2, four at one thread up to exactly
+    GEMV_L3_FOUR_ROW_BYTES (B here stays in L3: +2 to +8 % over six) and six past it (+0.4 to +20 % over eight)
+    at every width; on AVX-512 eight, and four from exactly GEMV_FOUR_ROW_BYTES when C's row is a whole
     number of pages, eight one page narrower or one cache line wider. In the kernel and in the path alike, and
     every loop computes the product (K = 11: passes plus a remainder for four, six and eight rows)."""
     from gemmbench.kernels import _numba_gemm_impl as impl
@@ -1896,9 +1901,11 @@ def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
     kernel.setup(1)
     try:
         for n, rows in (
-            (3072 // size, "6 rows" if avx2 else "1 row"),
+            (3072 // size, "4 rows" if avx2 else "1 row"),
             (edge, "1 row"),
-            (edge + per_line, "6 rows" if avx2 else "8 rows"),
+            (edge + per_line, "4 rows" if avx2 else "8 rows"),
+            (8192 // size, "4 rows" if avx2 else "1 row"),
+            (8192 // size + per_line, "6 rows" if avx2 else "1 row"),
             (paged - per_page, "6 rows" if avx2 else "8 rows"),
             (paged, "6 rows" if avx2 else "4 rows"),
             (paged + per_line, "6 rows" if avx2 else "8 rows"),
@@ -1914,6 +1921,44 @@ def test_gemv_rows_a_pass_follow_the_width_of_c(dtype):
             np.testing.assert_allclose(prepared.output, want, rtol=1e-5, atol=1e-5, err_msg=str(case))
     finally:
         kernel.teardown()
+
+
+# (N, K, itemsize, threads, rows a pass): AVX2's constants.
+@pytest.mark.parametrize(
+    "n, k, itemsize, threads, rows",
+    [
+        (768, 4096, 4, 1, 4),  # float32 rows of 3 KiB, B of 12 MiB (Llama-3.1-8B's attn.qkv at M = 1): four
+        (2048, 1024, 4, 1, 4),  # rows of exactly GEMV_L3_FOUR_ROW_BYTES
+        (2064, 1024, 4, 1, 6),  # ... a cache line wider: six
+        (1024, 4095, 4, 1, 4),  # B a row under B_FROM_MEMORY: four
+        (1024, 4096, 4, 1, 6),  # ... B of 16 MiB, from memory: six
+        (384, 4096, 8, 1, 4),  # float64 rows of 3 KiB
+        (512, 4096, 4, 1, 1),  # rows of exactly GEMV_ONE_ROW_BYTES: one
+        (768, 4096, 4, 2, 8),  # two threads, each over its own rows of B: eight
+    ],
+)
+def test_avx2_one_thread_gemv_in_l3_reads_four_rows_a_pass(monkeypatch, n, k, itemsize, threads, rows):
+    """On AVX2 one thread reads rows of B of 2-8 KiB four a pass while B stays in L3 (on a Zen 2 EPYC, in process,
+    four over six: +2 to +8 % there; rows of 10-16 KiB and B from memory -1 to -4 %, so they keep six). The rule
+    under AVX2's constants, whichever host runs the test; without it (GEMV_L3_FOUR_ROW_BYTES 0) such rows take six."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.GEMV_L3_FOUR_ROW_BYTES == (8192 if impl.VECTOR_BITS == 256 else 0)  # the host's own value
+    for name, value in (
+        ("GEMV_ONE_ROW_BYTES", 2048),
+        ("GEMV_SPLIT_ONE_ROW_BYTES", 2048),
+        ("GEMV_SERIAL_ROWS", 6),
+        ("GEMV_L3_FOUR_ROW_BYTES", 8192),
+        ("GEMV_MEMORY_ROWS", 0),
+        ("GEMV_FOUR_ROW_BYTES", 24576),
+        ("GEMV_AHEAD_ROWS", (0, 0)),
+    ):
+        monkeypatch.setattr(impl, name, value)
+    monkeypatch.setattr(impl, "gemv_rows_ahead", impl.gemv_rows_ahead.py_func)  # reads the constants above
+    args = np.int64(n), np.int64(k), itemsize, np.int64(threads)  # int64, as the compiled GEMV passes them
+    assert impl.gemv_rows_a_pass.py_func(*args) == rows
+    monkeypatch.setattr(impl, "GEMV_L3_FOUR_ROW_BYTES", 0)  # the rule off
+    assert impl.gemv_rows_a_pass.py_func(*args) == (6 if rows == 4 else rows)
 
 
 def test_rows_of_b_fetched_ahead_go_to_l2_from_memory_on_avx512():
