@@ -15,7 +15,7 @@ import pytest
 from gemmbench.case import GemmCase
 from gemmbench.cli import main
 from gemmbench.registry import KERNEL_PATH_ENV, discover
-from gemmbench.result import ResultWriter, read_results
+from gemmbench.result import ResultsFileError, ResultWriter, read_results
 from gemmbench.store import latest_results
 from gemmbench.sweep import RunOptions, host_ceilings, run
 from gemmbench.testing import FAST_POLICY
@@ -315,6 +315,15 @@ def _workers_of(pid: int) -> list[int]:
     return [int(line.split()[0]) for line in out.splitlines() if "gemmbench.worker" in line]
 
 
+def _has_rows(path: Path) -> bool:
+    """Whether ``path`` holds a finished row yet. The run's check that its output is writable creates the file and
+    removes it again before anything is measured, so the file may vanish between a look and a read."""
+    try:
+        return bool(read_results(path))
+    except ResultsFileError:
+        return False
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_killing_gemmbench_kills_its_worker_and_keeps_rows(tmp_path, how):
@@ -343,7 +352,7 @@ def test_killing_gemmbench_kills_its_worker_and_keeps_rows(tmp_path, how):
         text=True,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out.exists() and read_results(out)):
+    while time.monotonic() < deadline and not _has_rows(out):
         time.sleep(0.05)
     time.sleep(0.5)  # the worker is now asleep in the hanging case
     workers = set(_workers_of(0)) - before

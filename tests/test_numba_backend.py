@@ -1004,8 +1004,10 @@ def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtyp
         for m, layout in ((16, "NN"), (16, "NT"), (64, "NN"), (impl.SHORT_A, "NN")):
             case = GemmCase(m, (64 << 10) // itemsize, 600, dtype, layout)
             tile = impl.tile_for(m, case.n, case.k, dtype, layout == "NN", 2)
-            # on Intel's AVX-512 16 rows run wide strips where B is packed from rows (SHORT_WIDE_MIN_M)
-            assert tile.kind == ("tall" if m == 16 and (layout == "NT" or not impl.INTEL_AVX512) else "wide")
+            if impl.VECTOR_BITS == 256:  # AVX2: the tall tile up to TALL_WIDE_B's rows against B this wide
+                assert tile.kind == ("tall" if m <= impl.TALL_WIDE_B[0] else "wide")
+            else:  # on Intel's AVX-512 16 rows run wide strips where B is packed from rows (SHORT_WIDE_MIN_M)
+                assert tile.kind == ("tall" if m == 16 and (layout == "NT" or not impl.INTEL_AVX512) else "wide")
             # the KC the backend takes (AVX2: SHORT_A_KC; Intel: UNFETCHED_KC in wide strips)
             kc = impl.blocks(dtype, m, layout == "NN", wide=tile.kind == "wide")[1]
             group = impl.jit_strips(dtype, kc, tile)
@@ -1279,6 +1281,10 @@ def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_
     DIRECT_B_MAX_M pack B, as before. The rule under Intel's constants, whichever host runs the test."""
     from gemmbench.kernels import _numba_gemm_impl as impl
 
+    intel = impl.INTEL_AVX512  # the host's own values, before the constants below replace them
+    assert impl.IN_PLACE_TWO_STRIPS_MAX_ROW == (24 << 10 if intel else 1 << 62)
+    assert impl.IN_PLACE_SHORT_TAIL_MAX_ROW == ((36 << 10, 24 << 10) if intel else (1 << 62, 1 << 62))
+    assert impl.IN_PLACE_SHORT_TAIL_ROWS == 2
     _avx512_fetch_rule(monkeypatch, impl, True)
     constants = {
         "JIT_FETCH_MAX_B": 96 << 20,
@@ -1301,10 +1307,6 @@ def test_intel_avx512_one_thread_reads_large_b_in_place_for_up_to_two_strips_of_
     in_place = impl.in_place.py_func(m, n, np.int64(k), 12, itemsize, True, True, np.int64(threads))[1]
     max_row = 36 << 10 if dtype == "float32" and m <= 14 else 24 << 10  # where two strips re-read B from cache
     assert in_place is (ahead > 0 and m <= 16 and (m <= 12 or n * itemsize < max_row))  # else B is packed
-    intel = impl.INTEL_AVX512
-    assert impl.IN_PLACE_TWO_STRIPS_MAX_ROW == (24 << 10 if intel else 1 << 62)
-    assert impl.IN_PLACE_SHORT_TAIL_MAX_ROW == ((36 << 10, 24 << 10) if intel else (1 << 62, 1 << 62))
-    assert impl.IN_PLACE_SHORT_TAIL_ROWS == 2
 
 
 @pytest.mark.parametrize("threads", [1, 2])
