@@ -683,6 +683,15 @@ JIT_ROWS = {dtype: INLINE_PACK * kc for dtype, (_, kc, _) in BLOCKS.items()}
 #: 16x16384x6656 at two threads, -8 %). The harness: docs/numba.md "What changed" (Zen 5), "Groups of two wide
 #: strips" and "The next group into L2" (Zen 4). AVX2 was not measured: no cap.
 JIT_GROUP_BYTES: dict[str, int] = dict.fromkeys(("tall", "wide"), 256 << 10 if VECTOR_BITS == 512 else 0)
+#: Whether A of one MR strip (m <= MR: decode's few token rows) takes that cap too. Such A multiplies each packed
+#: strip of B once, so packing, not the FMAs, sets its pace; on Zen 4 (AVX-512 run in halves) the cap lost there
+#: (the 16-32 rows it was measured with above are two strips or more). 8 tall strips over 4, in-process A/B
+#: (docs/examples/kernel_ab.py), B from memory: one thread float64 8 rows +11 to +27 % (8x4096x1792 +17 %,
+#: 8x3584x4096 +27 %, 8x12288x1536 +23 %), 4 rows +18 %, float32 2-4 rows +24 to +29 %; two threads float64 8 rows
+#: +4 to +17 %. Two strips keep the cap (16 rows without it: one thread +2 to +4 %, two -1 to -3 %). The harness
+#: (docs/numba.md "One strip of A packs B in groups of eight strips again"). Measured on Zen 4 only: elsewhere one
+#: strip keeps the cap.
+JIT_ONE_STRIP_CAPPED = not avx512_in_halves()
 
 
 class Tile:
@@ -1878,7 +1887,7 @@ def workspace(
     rows = own or m  # the rows one row block may hold
     b_bytes = n * k * np.dtype(dtype).itemsize
     mc, kc, nc = blocks(name, rows, packs_b_rows, b_bytes, next_strip, tile.kind == "wide")
-    group = jit_strips(name, kc, tile)
+    group = jit_strips(name, kc, tile, rows <= mr)
     mc = -(-rows // mr) * mr if rows <= max(mc, SHORT_A) or own else mc  # as _split decides (own: one block)
     kc, nc = min(kc, k), min(nc, -(-n // nr) * nr)
     slots = max(threads, 1) + 1  # get_thread_id() is < threads; one spare
@@ -1912,11 +1921,12 @@ def packs_just_in_time(m: int, direct_b: bool, own: int = 0) -> bool:
     return (m <= SHORT_A or own > 0) and not direct_b
 
 
-def jit_strips(dtype: str, kc: int, tile: Tile) -> int:
+def jit_strips(dtype: str, kc: int, tile: Tile, one_strip: bool = False) -> int:
     """Strips of B, ``tile``'s NR wide, a group packed just in time holds at a KC of ``kc``: JIT_ROWS strip
-    rows, in at most JIT_GROUP_BYTES[tile.kind] where that is set."""
+    rows, in at most JIT_GROUP_BYTES[tile.kind] where that is set, unless A is one MR strip (``one_strip``)
+    where JIT_ONE_STRIP_CAPPED is off."""
     strips = max(1, JIT_ROWS[dtype] // kc)
-    cap = JIT_GROUP_BYTES[tile.kind]
+    cap = JIT_GROUP_BYTES[tile.kind] if JIT_ONE_STRIP_CAPPED or not one_strip else 0
     if cap:
         strips = max(1, min(strips, cap // (kc * tile.shape(dtype)[1] * np.dtype(dtype).itemsize)))
     return strips

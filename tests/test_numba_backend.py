@@ -154,7 +154,7 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
             mr, nr = tile.shape(dtype)
             want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
             if packed:
-                want += f" GROUP={impl.jit_strips(dtype, kc, tile)}"
+                want += f" GROUP={impl.jit_strips(dtype, kc, tile, m <= mr)}"
             assert prepared.facts["blocks"] == want, case
     finally:
         kernel.teardown()
@@ -1026,6 +1026,45 @@ def test_avx512_packs_just_in_time_groups_of_at_most_256_kib_where_measured(dtyp
             prepared.launch()
             assert prepared.facts["blocks"].endswith(f" GROUP={group}"), prepared.facts["blocks"]
             assert verify(case, ops, prepared.output).ok, case
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_zen4_packs_one_strip_of_a_in_groups_without_the_cap(dtype, threads, monkeypatch):
+    """A of one MR strip multiplies each packed strip of B once, so on Zen 4 (AVX-512 in halves) its groups
+    take INLINE_PACK's strips, not JIT_GROUP_BYTES' 256 KiB (JIT_ONE_STRIP_CAPPED: one thread float64 8 rows
+    +11 to +29 % in process); A of two strips and more keeps the cap, as does one strip elsewhere. The rule is
+    tested under Zen 4's constants on any host, with B stored transposed (packed just in time by every ISA's
+    rules); the row's blocks fact names the group that ran, and every product passes the harness's verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.JIT_ONE_STRIP_CAPPED is not impl.avx512_in_halves()  # the host's own rule
+    cap = 256 << 10
+    monkeypatch.setattr(impl, "JIT_GROUP_BYTES", dict.fromkeys(("tall", "wide"), cap))
+    _, kc, _ = impl.BLOCKS[dtype]
+    tile = impl.Tile("tall")
+    mr, nr = tile.shape(dtype)
+    capped = max(1, min(impl.JIT_ROWS[dtype] // kc, cap // (kc * nr * np.dtype(dtype).itemsize)))
+    assert capped < impl.JIT_ROWS[dtype] // kc, "the cap binds at the table's KC"
+    kernel = NumbaGemm()
+    kernel.setup(threads)
+    try:
+        for one_strip_capped in (False, True):
+            monkeypatch.setattr(impl, "JIT_ONE_STRIP_CAPPED", one_strip_capped)
+            for m in (2, mr, mr + 1):
+                case = GemmCase(m, 40 * nr + 3, kc + 40, dtype, "NT")  # many strips, a ragged last update
+                assert impl.tile_for(m, case.n, case.k, dtype, False, threads).kind == "tall"
+                group = impl.JIT_ROWS[dtype] // kc if m <= mr and not one_strip_capped else capped
+                assert impl.jit_strips(dtype, kc, tile, m <= mr) == group
+                ops = make_operands(case)
+                prepared = kernel.prepare(case, ops)
+                prepared.launch()
+                prepared.launch()
+                assert "B packed" in prepared.facts["path"], prepared.facts["path"]
+                assert prepared.facts["blocks"].endswith(f" GROUP={group}"), (case, prepared.facts["blocks"])
+                assert verify(case, ops, prepared.output).ok, case
     finally:
         kernel.teardown()
 
