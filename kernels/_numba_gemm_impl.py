@@ -646,7 +646,8 @@ PANEL_MC = (PANEL_BLOCKS["float32"][0], PANEL_BLOCKS["float64"][0])
 #: +19 %, 128x4096x4096 +11 %, 16x3584x4096 +12 %, 256x3584x4096 +1 %. Two threads, float64: +5 to +32 %
 #: (16x4096x512 +32 %, 16x3584x4096 +25 %, 32x4096x512 +22 %, 64x8192x8192 +13 %, 128x4096x4096 +11 %). A
 #: strip of A reading B in place (8 rows) keeps its KC: 192 lost 6 % there at two threads. The harness and the
-#: tall tile's sweep: docs/numba.md "On an Intel Xeon". AMD's AVX-512 cores keep the table's KC.
+#: tall tile's sweep: docs/numba.md "On an Intel Xeon". AMD's AVX-512 cores keep the table's KC (but
+#: ONE_STRIP_KC on Zen 4).
 SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
     BLOCKS,
     ((16, 96), (64, 192))
@@ -655,6 +656,18 @@ SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
     if INTEL_AVX512
     else (),
 )
+#: KC of A of one tall MR strip (decode's few token rows) that packs row-major B just in time, before SHORT_A_KC
+#: (0: none). Such A multiplies each packed strip of B once, so the packing's read of B sets its pace, and at a
+#: quarter of the table's KC a group (JIT_ROWS: 32 strips, uncapped by JIT_ONE_STRIP_CAPPED) reads each row of B
+#: in runs four times as long (4 KiB, not 1 KiB). It comes with ONE_STRIP_ONE_REGION: 32 updates of K = 4096,
+#: one parallel region each, cost two threads 5-7 % where each thread's strips are few (float64 8x768x4096,
+#: 8x1280x8192). On Zen 4 (AVX-512 in halves), in-process (docs/examples/block_sizes.py, then kernel_ab.py over
+#: the table's KC with both rules), one thread float64 2-11 rows +4 to +23 % (8x4096x512 +21 %, 8x8192x1024
+#: +23 %), float32 2-5 rows -0.3 to +24 %; two threads float64 +0.5 to +42 % (8x12288x1536 +42 %), float32 +12
+#: to +48 %. Over KC 128 at one thread float64 KC 256 read -7 to +2 %, 192 -11 to -1 %, 96 -9 to +2 %, 64 -8 to
+#: +0 %, and at KC 128 16 strips a group -13 to -7 %, 64 strips -7 to +0.4 %. The
+#: harness: docs/numba.md "A quarter of the KC for one strip of A". Measured on Zen 4 only.
+ONE_STRIP_KC = 128 if avx512_in_halves() else 0
 #: Short A (each thread packing its own strips of B just in time, nothing shared) runs all of a panel's
 #: rank-KC updates in one parallel region instead of one region an update: with SHORT_A_KC's KC of 96, K of
 #: 4096 is 43 updates, and at two threads KC 96 lost 9-12 % to the table's KC without this (float32
@@ -663,6 +676,11 @@ SHORT_A_KC: dict[str, tuple[tuple[int, int], ...]] = dict.fromkeys(
 #: only: on AVX-512 one region a call (panels and updates) lost in the harness at two threads (docs/numba.md "What
 #: changed": float64 8x12288x1536 1.021 -> 0.884), and this narrower form was not measured there.
 UPDATES_IN_ONE_REGION = VECTOR_BITS == 256
+#: Whether A of one MR strip that packs its own strips of B runs all of a panel's updates in one parallel region
+#: too (the narrower form above, with ONE_STRIP_KC's updates). On Zen 4, two threads, float64: KC 128 over 512
+#: with one region an update read 8x768x4096 -5 % and 8x1280x8192 -6.5 % (block_sizes.py), and with one region a
+#: panel +0.5 % and +11 % (kernel_ab.py); B stored transposed (the table's KC, 1-16 updates) -4.5 to +3.5 %, level.
+ONE_STRIP_ONE_REGION = avx512_in_halves()
 #: Strip rows (strips x KC) of B a group packed just in time holds: INLINE_PACK strips at BLOCKS' KC, so a
 #: shorter KC packs more strips in the same bytes of L2.
 JIT_ROWS = {dtype: INLINE_PACK * kc for dtype, (_, kc, _) in BLOCKS.items()}
@@ -1535,10 +1553,11 @@ def _gemm_source(kind: str):
             k_blocks = (k + kc_max - 1) // kc_max
             kc_even = (k + k_blocks - 1) // k_blocks  # equal rank-kc updates: no thin last one
             # Each thread packing its own strips of B runs every rank-kc update in one parallel region (its
-            # strips and rows of C are its own: nothing to wait for between updates; UPDATES_IN_ONE_REGION, and
-            # row blocks of their own as measured: own_rows); otherwise one region an update, after the packing
-            # the threads share.
-            step = k if pack_b_here and (UPDATES_IN_ONE_REGION or own) else kc_even
+            # strips and rows of C are its own: nothing to wait for between updates; UPDATES_IN_ONE_REGION, A of
+            # one strip where ONE_STRIP_ONE_REGION, and row blocks of their own as measured: own_rows); otherwise
+            # one region an update, after the packing the threads share.
+            one_region = UPDATES_IN_ONE_REGION or own or (ONE_STRIP_ONE_REGION and m <= mr)
+            step = k if pack_b_here and one_region else kc_even
             for p0 in range(0, k, step):
                 if shared_b:
                     for g in prange(groups):
@@ -1899,7 +1918,8 @@ def blocks(
     dtype: str, m: int, packs_b_rows: bool, b_bytes: int = 0, next_strip: bool = False, wide: bool = False
 ) -> tuple[int, int, int]:
     """(MC, KC, NC) for A of ``m`` rows: PANEL_BLOCKS for several row blocks, BLOCKS for one (short A), with
-    the KC of SHORT_A_KC for as few rows as it lists when ``packs_b_rows`` (B packed from row-major storage),
+    the KC of ONE_STRIP_KC for A of one tall strip, else of SHORT_A_KC for as few rows as it lists, when
+    ``packs_b_rows`` (B packed from row-major storage),
     or UNFETCHED_KC where no group is fetched ahead: B of ``b_bytes`` of JIT_FETCH_MAX_B or more, or wide
     (``wide``) strips where WIDE_FETCHES_GROUP is off; IN_PLACE_KC when ``next_strip`` (B read in place, each
     strip fetching the next: ``fetches_next_strip``)."""
@@ -1909,7 +1929,8 @@ def blocks(
     if next_strip:
         kc = IN_PLACE_KC
     elif packs_b_rows:
-        kc = next((short_kc for rows, short_kc in SHORT_A_KC[dtype] if m <= rows), kc)
+        one_strip = ((TILES["tall"][dtype][0], ONE_STRIP_KC),) if ONE_STRIP_KC else ()
+        kc = next((short_kc for rows, short_kc in one_strip + SHORT_A_KC[dtype] if m <= rows), kc)
         unfetched = b_bytes >= JIT_FETCH_MAX_B or (wide and not WIDE_FETCHES_GROUP)
         kc = UNFETCHED_KC if unfetched else kc
     return mc, kc, nc

@@ -1070,6 +1070,46 @@ def test_zen4_packs_one_strip_of_a_in_groups_without_the_cap(dtype, threads, mon
 
 
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_zen4_packs_row_major_b_for_one_strip_of_a_at_a_quarter_of_the_kc(dtype, threads, monkeypatch):
+    """On Zen 4 A of one tall MR strip that packs row-major B just in time takes ONE_STRIP_KC (128), so that a
+    group of JIT_ROWS // 128 strips reads each row of B in runs four times as long, and runs a panel's updates in
+    one parallel region (ONE_STRIP_ONE_REGION; float64 8 rows +4 to +23 % at one thread, +0.5 to +42 % at two, in
+    process). A of two strips keeps the host's own KC. Tested under Zen 4's constants on any host (the region is
+    compiled in: Zen 4's own runs it), B's rows more than a page apart (A of 2 rows packs B under every ISA's
+    rules), K of several updates with a ragged last one; the row's blocks fact names the KC and group that ran,
+    and every product passes the harness's verifier."""
+    from gemmbench.kernels import _numba_gemm_impl as impl
+
+    assert impl.ONE_STRIP_KC == (128 if impl.avx512_in_halves() else 0)  # the host's own rule
+    assert impl.ONE_STRIP_ONE_REGION is impl.avx512_in_halves()
+    monkeypatch.setattr(impl, "JIT_GROUP_BYTES", dict.fromkeys(("tall", "wide"), 256 << 10))
+    monkeypatch.setattr(impl, "JIT_ONE_STRIP_CAPPED", False)
+    mr, nr = impl.Tile("tall").shape(dtype)
+    kernel = NumbaGemm()
+    kernel.setup(threads)
+    try:
+        for m in (2, mr, mr + 1):
+            case = GemmCase(m, 40 * nr + 3, 3 * 128 + 40, dtype)
+            monkeypatch.setattr(impl, "ONE_STRIP_KC", 0)
+            own_kc = impl.blocks(dtype, m, True, case.n * case.k * case.itemsize)[1]  # the rule off
+            monkeypatch.setattr(impl, "ONE_STRIP_KC", 128)
+            ops = make_operands(case)
+            prepared = kernel.prepare(case, ops)
+            prepared.launch()
+            prepared.launch()
+            path, blocks = prepared.facts["path"], prepared.facts["blocks"]
+            assert m > 2 or "B packed" in path, (case, path)
+            if "B packed" in path:
+                kc = 128 if m <= mr else min(own_kc, case.k)
+                group = impl.JIT_ROWS[dtype] // 128 if m <= mr else impl.jit_strips(dtype, kc, impl.Tile("tall"))
+                assert f" KC={kc} " in blocks and blocks.endswith(f" GROUP={group}"), (case, blocks)
+            assert verify(case, ops, prepared.output).ok, case
+    finally:
+        kernel.teardown()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 def test_avx2_float32_a_of_up_to_128_rows_against_wide_b_takes_the_4x24_tile(threads):
     """On AVX2 float32 A of up to 128 rows against B of at least 512 columns runs 4 x 24 tiles (B packed in runs
     half as long again as 6 x 16's; measured in TALL_WIDE_B's comment); taller A and narrower B keep 6 x 16
