@@ -117,7 +117,8 @@ def test_several_row_blocks_share_a_panel_of_b_that_the_cache_keeps(dtype):
 def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
     """Short A packing row-major B just in time reads each of a group's KC rows of B in one run as wide as
     the group; on AVX2 runs of 768 bytes (8 strips) streamed at about 6 GB/s, runs of 4-6 KiB at 9-11. So
-    A of few rows takes a shorter KC (SHORT_A_KC) and a group of proportionally more strips in the same
+    A of few rows takes a shorter KC (SHORT_A_KC; ONE_STRIP_KC first for one tall strip on Zen 4) and a group
+    of proportionally more strips in the same
     bytes (JIT_ROWS strip rows, the L2 budget of the table's KC). B stored transposed is read along K,
     whose runs a short KC would cut: it keeps the table's KC, as do A of more rows and B read in place.
     The row's blocks fact names what ran (GROUP where B is packed just in time), and every product passes
@@ -148,8 +149,9 @@ def test_short_a_packs_row_major_b_in_long_runs_at_a_short_kc(dtype):
             assert verify(case, ops, prepared.output).ok, case
             packed = not narrow and "B in place" not in prepared.facts["path"]  # AVX-512: 8 rows read B in place
             kc = kc_table
-            if layout == "NN" and packed:
-                kc = next((short_kc for rows, short_kc in short if m <= rows), kc_table)
+            if layout == "NN" and packed:  # one tall strip's own KC first (Zen 4's ONE_STRIP_KC)
+                one_strip = ((impl.TILES["tall"][dtype][0], impl.ONE_STRIP_KC),) if impl.ONE_STRIP_KC else ()
+                kc = next((short_kc for rows, short_kc in one_strip + short if m <= rows), kc_table)
             tile = impl.tile_for(m, case.n, k, dtype, layout == "NN", 2)
             mr, nr = tile.shape(dtype)
             want = f"MC={-(-m // mr) * mr} KC={kc} NC={min(nc_table, -(-case.n // nr) * nr)}"
