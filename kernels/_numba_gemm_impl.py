@@ -28,9 +28,9 @@ per step, ``llvm.fma`` throughout. Written as Python loops over arrays, LLVM kee
 accumulators in memory and reaches a fraction of the FMA peak. Everything else (packing,
 blocking, edges, threading) is ordinary ``@njit`` code. Compiled code is cached on disk.
 
-M = 1 streams B once, nothing packed (``_gemv_row``). On Zen 4 (and on Intel's AVX-512 one thread's B of 48-160
-MiB with rows of at most 48 KiB, two threads' of 84-192 MiB with rows of at most 64 KiB: GEMV_AHEAD_B,
-GEMV_AHEAD_ROW_BYTES), B from memory goes through a second
+M = 1 streams B once, nothing packed (``_gemv_row``). On Zen 4 (B of 28 MiB and more; on Intel's AVX-512 one
+thread's B of 48-160 MiB with rows of at most 48 KiB, two threads' of 84-192 MiB with rows of at most 64 KiB:
+GEMV_AHEAD_B, GEMV_AHEAD_ROW_BYTES), B from memory goes through a second
 IR intrinsic, ``gemv_pass``: four or eight rows of B into C a pass, each line read also fetching the
 line two passes further down into L2 (GEMV_AHEAD_ROWS). The same fetch written as ``@njit`` loops,
 a slice per cache line, ran at 0.63-0.98 of OpenBLAS, never ahead of the plain loop (0.97-0.99).
@@ -341,7 +341,7 @@ GEMV_SHARE_PAGED_ROWS = 6
 #: and rows within GEMV_AHEAD_ROW_BYTES only.
 GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (4, 4) if INTEL_AVX512 else (0, 0)
 #: For one thread and for several (first and second pair), B of at least the first and under the second of
-#: these many bytes is fetched ahead (GEMV_AHEAD_ROWS): all B streamed from memory on Zen 4. On Intel's AVX-512
+#: these many bytes is fetched ahead (GEMV_AHEAD_ROWS): on Zen 4 B of GEMV_AHEAD_MIN_B and more. On Intel's AVX-512
 #: two threads' B of 84-192 MiB only (GEMV_COLUMNS_MAX_B up: under it C's columns split won). There, in process
 #: (``gemv_rows_a_pass.py split|share``, two threads), four rows a pass fetching against the rule's columns
 #: split read float64 1x3584x4096 (112 MiB) 14.2 against 12.9 GFLOP/s, 1x4096x4096 14.2 against 12.5,
@@ -361,10 +361,19 @@ GEMV_AHEAD_ROWS = (8, 4) if VECTOR_BITS == 512 and not FULL_WIDTH_512 else (4, 4
 #: 1x1024x8192 0.981, 0.904 -> 1.103, 1.159, 1.139; 1x4096x1792 0.984, 0.961 -> 1.042, 1.071, 1.057;
 #: 1x3584x4096 1.045, 1.018 -> 1.027, 1.012, 1.015 (level); float32 (one run without) 1x1792x12288 0.936 ->
 #: 1.280, 1.184; docs/numba.md "One thread's GEMVs of 48-160 MiB fetch ahead on Intel".
+#: On Zen 4 (32 MiB L3) one and two threads fetch B of GEMV_AHEAD_MIN_B and more, not B_FROM_MEMORY's 16 MiB:
+#: B of 16-26 MiB read hot, as the harness reads it, stays in L3 and the fetch only costs there. In process
+#: (``kernel_ab.py``, 2026-12-07), without the fetch over with it: one thread, two runs, float64 1x4096x512 (16
+#: MiB) +28 and +26 % (0.82-0.86 of OpenBLAS -> 1.04-1.05; the harness had read 0.867 `inconclusive`),
+#: 1x2048x1024 +21 %, 1x4096x640 +22 %, 24-26 MiB +5 to +16 % (1x4096x768 +9 and +16 %), float32 1x8192x512
+#: +32 and +27 %, 1x4096x1024 +22 %, 1x4096x1536 +3 %; at 28 MiB rows of whole pages gained (float64 1x4096x896,
+#: 1x3584x1024 +10 %) and rows of 14 KiB lost (float64 1x1792x2048 -5 and -6 %, float32 1x3584x2048 -4 %), so
+#: 28 MiB keeps the fetch. Two threads, float64 16-26 MiB +6 to +13 %, float32 1x8192x512 +14 %, 1x4096x1536 +7 %.
+GEMV_AHEAD_MIN_B = 28 << 20
 GEMV_AHEAD_B = (
     ((48 << 20, 160 << 20), (GEMV_COLUMNS_MAX_B, 192 << 20))
     if INTEL_AVX512
-    else ((B_FROM_MEMORY, 1 << 62), (B_FROM_MEMORY, 1 << 62))
+    else ((GEMV_AHEAD_MIN_B, 1 << 62), (GEMV_AHEAD_MIN_B, 1 << 62))
 )
 #: For one thread and for several, rows of B (C's row) wider than the first and at most the second of these
 #: many bytes are fetched ahead, B within GEMV_AHEAD_B. Zen 4's one thread fetches rows wider than
