@@ -1873,6 +1873,9 @@ def test_zen4_fetches_b_from_memory_two_passes_ahead(monkeypatch, n, k, itemsize
     if zen4:  # the host's own values
         assert {name: getattr(impl, name) for name in ZEN4_AHEAD} == ZEN4_AHEAD
     assert impl.GEMV_AHEAD_ROWS == ((8, 4) if zen4 else (4, 4) if impl.INTEL_AVX512 else (0, 0))
+    assert impl.GEMV_AHEAD_MIN_B == 28 << 20  # AMD's window starts there on every host, not at B_FROM_MEMORY
+    if not impl.INTEL_AVX512:
+        assert impl.GEMV_AHEAD_B == ((impl.GEMV_AHEAD_MIN_B, 1 << 62),) * 2
     for name, value in ZEN4_AHEAD.items():
         monkeypatch.setattr(impl, name, value)
     monkeypatch.setattr(impl, "GEMV_ONE_ROW_BYTES", 10240)
