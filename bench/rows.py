@@ -70,7 +70,8 @@ class Measured:
     monitor_flags: tuple[str, ...] = ()
     #: The precision the kernel computed in when lower than the case's dtype ("tf32"); '' = the dtype.
     compute: str = ""
-    #: What waiting for the host to take back freed memory found before timing (``reclaim.await_reclaim``).
+    #: What waiting for the host to take back freed memory found before timing (``reclaim.await_reclaim``): one
+    #: fact per free waited for, joined by "; " (a paired worker also waits for a partner that ended).
     reclaim: str = ""
 
 
@@ -85,8 +86,8 @@ def _flags(m: Measured, median: float, launcher: str = "") -> str:
     flags += m.monitor_flags
     if m.steal is not None and m.steal.proven:  # the VM took CPU time away: the samples cannot show it
         flags.append(f"VM steal {100 * m.steal.share:.0f}% of CPU time")
-    if m.reclaim.startswith("still"):  # the host was still unmapping freed memory: steal may follow
-        flags.append(f"host {m.reclaim}")
+    # The host was still unmapping freed memory (one fact per free waited for): steal may follow.
+    flags += [f"host {fact}" for fact in m.reclaim.split("; ") if fact.startswith("still")]
     if launcher.startswith("busy"):  # the process that launched the worker kept running on our CPUs
         flags.append(f"launcher {launcher}")
     if m.cold_bytes is not None and m.cache_bytes and m.cold_bytes < COLD_CACHE_FACTOR * m.cache_bytes:

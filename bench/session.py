@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -117,6 +118,31 @@ class Outcome(NamedTuple):
     row: Measurement
     samples: tuple[float, ...] = ()
     disturbed: tuple[float, ...] = ()
+
+
+class _OwnTurns:
+    """``Turns`` that count what the CPUs lost to the hypervisor while other workers had the machine, so that a
+    paired row's VM steal covers its own turns only: steal in a partner's turn (the host taking back memory a
+    worker freed, say) says nothing of this worker's samples."""
+
+    def __init__(self, turns: Turns, cpus: Sequence[int]) -> None:
+        self.turns, self.cpus = turns, cpus
+        self.ticks, self.seconds = 0, 0.0
+
+    def hand_over(self) -> float:
+        before = steal_ticks(self.cpus)
+        waited = self.turns.hand_over()
+        after = steal_ticks(self.cpus)
+        if before is not None and after is not None:
+            self.ticks += max(0, after - before)
+        self.seconds += waited
+        return waited
+
+    def describe(self) -> str:
+        return self.turns.describe()
+
+    def reclaim(self) -> str:
+        return self.turns.reclaim()
 
 
 class Session:
@@ -226,14 +252,18 @@ class Session:
             return Outcome(self._row(job, "skipped", ready))
         operands, prepared, prepare_s = ready
         reclaim = await_reclaim(self.freed)  # after prepare: the wait overlaps the worker's start and the prepare
+        turns = _OwnTurns(self.turns, self.cpus) if self.turns is not None else None
         steal0, t0 = steal_ticks(self.cpus), time.perf_counter()
         monitor = self._monitor()
-        samples = measure(
-            [p.launch for p in prepared], self.device, self.header.policy, monitor=monitor, turns=self.turns
-        )
+        samples = measure([p.launch for p in prepared], self.device, self.header.policy, monitor=monitor, turns=turns)
         self.device.synchronize()
         steal1, window = steal_ticks(self.cpus), time.perf_counter() - t0
-        steal = None if steal0 is None or steal1 is None else Steal(max(0, steal1 - steal0), window, len(self.cpus))
+        steal = None
+        if steal0 is not None and steal1 is not None:
+            away_ticks, away_s = (turns.ticks, turns.seconds) if turns is not None else (0, 0.0)
+            steal = Steal(max(0, steal1 - steal0 - away_ticks), window - away_s, len(self.cpus))
+        if turns is not None:
+            reclaim = "; ".join(filter(None, [reclaim, turns.reclaim()]))
         verdict = self._verify(job, operands, prepared[0])
         status, reason = (
             ("ok", "")

@@ -62,6 +62,10 @@ class RunOptions:
     #: (``worker.run_paired``): a finer alternation than ``interleave``, whose backends are seconds apart,
     #: for hosts whose speed drifts within seconds. One fresh worker per backend and case, as ``interleave``.
     paired: bool = False
+    #: With ``paired``: the backends' order rotated by this many places, so that rounds (``--rounds``) take turns at
+    #: going first. A backend whose calls outlast a turn (``timer.TURN_S``) takes all its samples in its first turn
+    #: before the next one starts: a fixed order would put one backend first in every round.
+    lead: int = 0
     #: Before each worker, wait at most this long for this process's own threads to go idle.
     quiet_wait_s: float = 5.0
 
@@ -223,6 +227,8 @@ def measure_paired(
             yield entry, Outcome(_parent_row(entry, header, job, "skipped", f"{entry.name} unavailable: {reason}"))
         else:
             ready.append(entry)
+    if ready:
+        ready = ready[options.lead % len(ready) :] + ready[: options.lead % len(ready)]
 
     def error(entry: Entry, job: Job, why: str) -> Measurement:
         return _parent_row(entry, header, job, "error", why)

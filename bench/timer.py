@@ -153,6 +153,10 @@ class Turns(Protocol):
     def describe(self) -> str:
         """The row's ``turns`` fact: how often the machine was handed over and how long this worker waited."""
 
+    def reclaim(self) -> str:
+        """What waiting for the host to take back the memory of a worker that ended mid-measurement found
+        (``reclaim.await_reclaim``'s facts, '' when nothing was waited for)."""
+
 
 #: A paired worker keeps the machine for timed blocks of at least this many seconds a turn: long enough that
 #: handing over (a few ms, more while a BLAS pool spins down) stays a small share of the wall time, short

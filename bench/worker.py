@@ -15,7 +15,9 @@ a library printing to stdout cannot corrupt the stream):
 last large free the worker made, so the next worker waits for the host to take it back: ``reclaim``). A request with
 ``"paired": true`` (``gemmbench run --paired``) keeps stdin open: the worker says ``{"event": "ready"}`` and waits
 for a ``go`` line before it loads anything, and after each turn of timed blocks says ``{"event": "turn"}`` and waits
-again; ``alone`` (or the end of stdin) means no other worker is left, so it measures on without handing over.
+again; ``alone`` (or the end of stdin) means no other worker is left, so it measures on without handing over. Either
+word may carry the free of a worker that has just ended (``go {...}``): the worker given the machine waits for the host
+to take that memory back before it times anything more.
 A request with ``"task": "ceilings"`` measures the backend's own device roofs instead of jobs and answers
 ``{"event": "ceiling", "ceiling": {...}}`` per roof, as each is measured.
 """
@@ -41,7 +43,7 @@ from .contention import quiesce
 from .devceilings import device_ceilings
 from .errors import GemmbenchError, one_line
 from .hostfacts import python_argv
-from .reclaim import Freed
+from .reclaim import Freed, await_reclaim
 from .registry import Entry, load_kernel_class
 from .result import Measurement
 from .session import Outcome, RunHeader, Session, header_from_json, header_to_json
@@ -164,10 +166,12 @@ class _Worker:
         msg: dict = json.loads(line)
         return msg
 
-    def say(self, word: str) -> None:
-        """Give a paired worker its turn (``go``) or tell it that it measures alone from now on (``alone``)."""
+    def say(self, word: str, freed: Freed | None = None) -> None:
+        """Give a paired worker its turn (``go``) or tell it that it measures alone from now on (``alone``), with the
+        free of a worker that ended since its last turn (the host may still be taking those pages back)."""
+        line = word if freed is None else f"{word} {json.dumps(dataclasses.asdict(freed))}"
         with contextlib.suppress(BrokenPipeError, ValueError):  # it died (its next read says how) or was closed
-            self.proc.stdin.write(word.encode() + b"\n")  # type: ignore[union-attr]
+            self.proc.stdin.write(line.encode() + b"\n")  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
 
     def close(self) -> None:
@@ -227,12 +231,16 @@ def run_paired(
     the machine (loading, preparing, first call, verifying, and each turn of timed blocks), the others
     blocked on their stdin. Turns go back and forth (A B B A A B ..., as in an ABBA design): in a plain
     ring each backend would run one turn later than the one before it in every cycle, and on a host that
-    keeps slowing down that lag alone read as a few per cent between identical backends. A worker that
-    dies, fails or stays silent ``timeout_s`` in its turn costs its own row (an ``error`` from
+    keeps slowing down that lag alone read as a few per cent between identical backends. ``entries[0]`` takes
+    the first turn (``RunOptions.lead`` rotates them between rounds). When a worker ends, the next one given
+    the machine is told what it freed and waits for the host to take it back before timing on: on a VM with
+    free page reporting a 1-2 GiB free cost the worker measuring next 6-29 % of its CPU time as steal. A
+    worker that dies, fails or stays silent ``timeout_s`` in its turn costs its own row (an ``error`` from
     ``make_error``); the others go on. Yields each (backend, outcome) as it finishes.
     """
     global _last_freed
     told = dataclasses.replace(header, freed=_last_freed)
+    freed: Freed | None = None  # what the last worker to end freed, until the next worker is given the machine
     workers = [_Worker({**_request(e, told, [job]), "paired": True}, header.cpus, keep_stdin=True) for e in entries]
     try:
         active = []
@@ -250,7 +258,8 @@ def run_paired(
         while active:
             i = active[at]
             worker = workers[i]
-            worker.say("go" if len(active) > 1 else "alone")
+            worker.say("go" if len(active) > 1 else "alone", freed)
+            freed = None
             ended, row = _turn(worker, timeout_s)
             if isinstance(row, str):
                 yield entries[i], Outcome(make_error(entries[i], job, row))
@@ -258,6 +267,7 @@ def run_paired(
                 yield entries[i], row
             if ended:
                 worker.close()
+                freed = worker.freed or freed
                 _last_freed = worker.freed or _last_freed
                 active.pop(at)
                 at -= step < 0  # going up, the next worker has moved into this place
@@ -360,11 +370,16 @@ class _StdinTurns:
         self.alone = False
         self.count = 0
         self.waited_s = 0.0
+        #: The free of a worker that ended while this one waited, not yet waited for (``wait`` sets it).
+        self.freed: Freed | None = None
+        self.reclaims: list[str] = []
 
     def wait(self) -> None:
-        """Block until the parent gives this worker the machine (or says it is alone)."""
-        word = sys.stdin.readline().strip()
+        """Block until the parent gives this worker the machine (or says it is alone); keep the free it passes."""
+        word, _, freed = sys.stdin.readline().strip().partition(" ")
         self.alone = self.alone or word != "go"
+        if freed:
+            self.freed = Freed(**json.loads(freed))
 
     def hand_over(self) -> float:
         if self.alone:
@@ -373,10 +388,17 @@ class _StdinTurns:
         quiesce(HAND_OVER_QUIET_S, window_s=HAND_OVER_WINDOW_S)  # our pools idle, or the next worker pays
         self.send(event="turn")
         self.wait()
+        if self.freed is not None:  # the other worker ended in its turn: the host takes its pages back now
+            self.reclaims.append(await_reclaim(self.freed))
+            self.freed = None
         self.count += 1
         waited = time.perf_counter() - t0
         self.waited_s += waited
         return waited
+
+    def reclaim(self) -> str:
+        facts = [f"{fact} (freed by a worker that ended)" for fact in self.reclaims if fact]
+        return "; ".join(facts)
 
     def describe(self) -> str:
         if self.alone and not self.count:
@@ -396,13 +418,16 @@ def main() -> None:
 
     request = json.loads(sys.stdin.readline())
     turns = _StdinTurns(send) if request.get("paired") else None
+    header = header_from_json(request["header"])
     if turns is not None:
         send(event="ready")
         turns.wait()
+        if turns.freed is not None:  # a worker ended before this one's first turn: the job waits for that free
+            header, turns.freed = dataclasses.replace(header, freed=turns.freed), None
     try:
         spec = request["kernel"]
         cls = load_kernel_class(spec["module"], spec["qualname"], spec["path"])
-        session = Session(cls(), header_from_json(request["header"]), turns=turns)
+        session = Session(cls(), header, turns=turns)
     except Exception as exc:
         send(event="fatal", reason=f"backend setup failed: {one_line(exc)}")
         return

@@ -129,6 +129,19 @@ def test_compare_says_how_each_comparison_was_measured(tmp_path, capsys):
     assert summary == "1 comparison (1 paired): 1 faster, 0 slower, 0 same, 0 inconclusive"
 
 
+def test_a_paired_round_whose_backends_ran_one_after_the_other_is_not_called_paired(tmp_path):
+    """Calls longer than a turn: the first backend takes every sample in its first turn and the other then measures
+    alone. Both rows carry the turns fact, yet nothing alternated: the host's drift between them lands on one."""
+    rows = _rounds([1.10, 1.12, 1.09, 1.11, 1.10])
+    for i, row in enumerate(rows):
+        turns = "handed over 0 times, waited 0.0 s" if i % 2 == 0 else "alone (no other worker left)"
+        rows[i] = dataclasses.replace(row, facts=json.dumps({"turns": turns}))
+    rows[2] = dataclasses.replace(rows[2], facts=json.dumps({"turns": "handed over 2 times, waited 0.9 s"}))
+    _write(tmp_path / "s.csv", rows)
+    (c,) = compare([tmp_path / "s.csv"], "numpy")
+    assert c.how == "mixed" and "1 of 5 rounds paired, the rest apart" in c.note, (c.how, c.note)
+
+
 def test_markdown_puts_every_comparison_in_a_cell_of_its_own(tmp_path, capsys):
     """The table a document quotes: a row per case, a column per dtype and thread count, and nothing merged:
     two hosts' comparisons of one case get a row each, and a column a case was not compared in says so."""

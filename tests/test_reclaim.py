@@ -80,6 +80,16 @@ def test_reporting_that_never_goes_quiet_is_bounded_and_flagged(tmp_path):
     assert "host still reclaiming" in _flags(m, 1.0) and _facts(m)["host_reclaim"] == fact
 
 
+def test_a_partners_free_still_reclaiming_is_flagged_after_a_quiet_one_of_its_own():
+    """A paired row holds one fact per free it waited for: its own header's, then a partner's that ended. The
+    second running out of time flags the row as the first alone would."""
+    fact = "quiet, 20 MiB handed back; still reclaiming after waiting 20.0 s, 900 MiB handed back (freed by a worker"
+    fact += " that ended)"
+    flags = _flags(_measured(fact), 1.0)
+    assert "host still reclaiming after waiting 20.0 s, 900 MiB handed back (freed by a worker that ended)" in flags
+    assert "host quiet" not in flags and _flags(_measured("quiet, 20 MiB handed back"), 1.0) == "ok"
+
+
 def test_nothing_waits_without_page_reporting_for_a_small_free_or_a_free_long_past(tmp_path):
     host = Host(tmp_path / "kib", PASSES, start=3.0)
     assert await_reclaim(Freed(0.0, 1 << 30, 0), path=str(tmp_path / "absent"), sleep=host.sleep) == ""

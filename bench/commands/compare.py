@@ -17,10 +17,11 @@ environment, and each backend ran the same libraries in every round; otherwise t
 ``mismatch`` and names what differs (as pyperf refuses to merge runs with different metadata).
 
 Each comparison also says *how* its rows were measured, since that decides what its spread means:
-``paired`` (both rows of every round carry the ``turns`` fact of ``--paired``: the backends took
-turns on the machine within the case, so the host's drift over seconds hit them alike), ``apart``
-(each backend's worker ran on its own, seconds or minutes from the other's, so that drift lands
-on one backend) or ``mixed`` (some rounds each way, which the note names).
+``paired`` (both rows of every round carry the ``turns`` fact of ``--paired`` and the machine was
+handed over: the backends' blocks alternated within the case, so the host's drift over seconds hit
+them alike), ``apart`` (each backend's worker ran on its own, seconds or minutes from the other's,
+or one after the other in a ``--paired`` run whose calls outlast a turn, so that drift lands on one
+backend) or ``mixed`` (some rounds each way, which the note names).
 
 ``--markdown`` prints the same comparisons as one table a document can hold (a row per case, a column per
 dtype and thread count), so a published table is this command's output rather than a hand copy; ``--goal``
@@ -34,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -111,16 +113,24 @@ def verdict(log_ratios: Sequence[float], alpha: float, threshold: float) -> tupl
 
 
 def _took_turns(base: Measurement, other: Measurement) -> bool:
-    """Whether a pair was measured by ``--paired``: one run, and both rows carry its ``turns`` fact."""
+    """Whether a pair's blocks alternated on the machine: one run of ``--paired``, both rows carry its ``turns``
+    fact, and a worker handed the machine over at least once. A backend whose calls outlast a turn takes all its
+    samples in its first turn ("handed over 0 times"), the other then measures "alone": one after the other, so
+    the host's drift between them lands on one backend, as when measured apart."""
 
-    def turns(row: Measurement) -> bool:
+    def handed_over(row: Measurement) -> int | None:
         try:
             facts = json.loads(row.facts or "{}")
         except ValueError:  # a hand-edited facts cell: nothing it says is evidence of pairing
-            return False
-        return isinstance(facts, dict) and "turns" in facts
+            return None
+        turns = facts.get("turns") if isinstance(facts, dict) else None
+        if not isinstance(turns, str):
+            return None
+        count = re.match(r"handed over (\d+) times", turns)
+        return int(count.group(1)) if count else 0
 
-    return base.run_id == other.run_id and turns(base) and turns(other)
+    counts = handed_over(base), handed_over(other)
+    return base.run_id == other.run_id and None not in counts and max(c or 0 for c in counts) > 0
 
 
 def _mismatch(pairs: Sequence[tuple[Measurement, Measurement]]) -> str:

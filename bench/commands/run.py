@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 
@@ -242,7 +243,7 @@ def handle(args: argparse.Namespace) -> int:
         rows += run(
             cases,
             backends=backends,
-            options=options,
+            options=dataclasses.replace(options, lead=round_no - 1),  # --paired: each round, another backend first
             output=output,
             resume=args.resume,
             registry=reg,
