@@ -210,7 +210,7 @@ def test_a_pool_still_spinning_is_waited_out_before_the_next_worker_measures(tmp
 
 
 #: A backend whose calls take ``call_s`` and which reads the host's reported-memory counter from a file the test
-#: drives (patched into gemmbench.reclaim at import, in its own worker, with a 0.4 s reporting period). It logs
+#: drives (patched into gemmbench.reclaim by its prepare, in its own worker, with a 0.4 s reporting period). It logs
 #: its calls and the moment it releases its operands (the free its worker hands on).
 _LEAKY = """
 import os, time
@@ -219,9 +219,6 @@ import numpy as np
 
 import gemmbench.reclaim as reclaim
 from gemmbench.backend import Kernel, Prepared
-
-reclaim.REPORTED_KIB = os.environ["GEMMBENCH_TEST_KIB"]
-reclaim.MIN_BYTES, reclaim.PERIOD_S, reclaim.POLL_S = 1, 0.4, 0.02
 
 
 def _log(name, what, t0, t1):
@@ -232,7 +229,9 @@ def _log(name, what, t0, t1):
 class Leaky(Kernel):
     name = {name!r}
 
-    def prepare(self, case, operands):
+    def prepare(self, case, operands):  # in the worker only: discovery imports this file in the test's process too
+        reclaim.REPORTED_KIB = os.environ["GEMMBENCH_TEST_KIB"]
+        reclaim.MIN_BYTES, reclaim.PERIOD_S, reclaim.POLL_S = 1, 0.4, 0.02
         c = np.empty((case.m, case.n), dtype=operands.a.dtype)
 
         def launch():
