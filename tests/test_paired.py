@@ -25,20 +25,26 @@ from gemmbench.testing import FAST_POLICY
 from gemmbench.timer import TimingPolicy
 from tests_support import numpy_plugin
 
-#: A backend whose every call sleeps 2 ms x (1 + seconds since GEMMBENCH_TEST_EPOCH): a host slowing down
-#: steadily, the same for every backend. Each call (and each prepare) is logged: name, what, start, end.
-_DRIFT = """
+#: The start of a planted backend's file: what it needs, and ``_log`` (name, what, start, end into GEMMBENCH_TEST_LOG).
+_LOGGING = """
 import os, time
 
 import numpy as np
 
+import gemmbench.reclaim as reclaim
 from gemmbench.backend import Kernel, Prepared
 
 
 def _log(name, what, t0, t1):
     with open(os.environ["GEMMBENCH_TEST_LOG"], "a") as f:
         f.write(f"{{name}} {{what}} {{t0}} {{t1}}\\n")
+"""
 
+#: A backend whose every call sleeps 2 ms x (1 + seconds since GEMMBENCH_TEST_EPOCH): a host slowing down
+#: steadily, the same for every backend. Each call (and each prepare) is logged.
+_DRIFT = (
+    _LOGGING
+    + """
 
 class Drift(Kernel):
     name = {name!r}
@@ -60,6 +66,7 @@ class Drift(Kernel):
 
 KERNELS = [Drift]
 """
+)
 
 #: Each backend measures 0.6 s of its own blocks, never converging early.
 DRIFT_POLICY = TimingPolicy(
@@ -212,19 +219,9 @@ def test_a_pool_still_spinning_is_waited_out_before_the_next_worker_measures(tmp
 #: A backend whose calls take ``call_s`` and which reads the host's reported-memory counter from a file the test
 #: drives (patched into gemmbench.reclaim by its prepare, in its own worker, with a 0.4 s reporting period). It logs
 #: its calls and the moment it releases its operands (the free its worker hands on).
-_LEAKY = """
-import os, time
-
-import numpy as np
-
-import gemmbench.reclaim as reclaim
-from gemmbench.backend import Kernel, Prepared
-
-
-def _log(name, what, t0, t1):
-    with open(os.environ["GEMMBENCH_TEST_LOG"], "a") as f:
-        f.write(f"{{name}} {{what}} {{t0}} {{t1}}\\n")
-
+_LEAKY = (
+    _LOGGING
+    + """
 
 class Leaky(Kernel):
     name = {name!r}
@@ -248,6 +245,7 @@ class Leaky(Kernel):
 
 KERNELS = [Leaky]
 """
+)
 
 
 @pytest.mark.parametrize(
