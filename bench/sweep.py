@@ -227,8 +227,8 @@ def measure_paired(
             yield entry, Outcome(_parent_row(entry, header, job, "skipped", f"{entry.name} unavailable: {reason}"))
         else:
             ready.append(entry)
-    if ready:
-        ready = ready[options.lead % len(ready) :] + ready[: options.lead % len(ready)]
+    first = options.lead % len(ready) if ready else 0
+    ready = ready[first:] + ready[:first]
 
     def error(entry: Entry, job: Job, why: str) -> Measurement:
         return _parent_row(entry, header, job, "error", why)
