@@ -460,7 +460,15 @@ UNFETCHED_KC = 128
 #: to -22 %; float32 8x3584x4096 -15 to -20 %); at exactly 16 MiB (float64 8x4096x512) it swung from -27 to
 #: +22 % over eight A/B runs and the harness saw 0.75-0.90 of OpenBLAS. Twelve rows lose 36-43 % with it
 #: (they read in place well without it: DIRECT_B_MIN_M), four gain nothing. 4-8 rows ahead lost 10-20 %;
-#: 32 over 16 (separate runs): -8 to +13 %, ahead on four of seven shapes.
+#: 32 over 16 (separate runs): -8 to +13 %, ahead on four of seven shapes. A strip's last IN_PLACE_AHEAD
+#: steps fetch the next strip's first rows (``_block``), the rows read next; until e524c85 they pointed past
+#: the strip's KC rows, at lines no call read soon. Over that, on Zen 4, in-process A/B (docs/examples/
+#: kernel_ab.py), one thread, B of 7-15 MiB, two runs: float64 8x7168x256 +36 and +12 %, 8x14336x128 +26 and
+#: +20 %, 8x3584x512 +28 and +11 %, 6x7168x256 +18 and +19 %, 7x7168x256 +22 %, 8x3072x512 +18 %,
+#: 8x1536x1024 +7 %, 8x7168x64 +3 %; float32 8x7168x512 +23 %, 8x14336x256 +19 %, 8x4096x512 +6 %,
+#: 8x2048x1024 +5 %. Two threads: float64 8x14336x128 +34 %, 8x7168x256 +18 %, 8x3072x512 +5 %, float32
+#: 8x7168x512 +12 %, 8x14336x256 +5 %, 8x4096x512 +3 %. Not measured on Intel or Zen 5 (whose fetches past
+#: the strip were as idle).
 IN_PLACE_AHEAD = 32
 #: On a full-width AVX-512 core such strips read B in place from memory too (B of B_FROM_MEMORY or more),
 #: with the same fetch (on Zen 4 they pack B there: in place lost 18-22 %, above). Measured on a Zen 5 EPYC,
@@ -1236,12 +1244,19 @@ def _block(a, a_flat, b, b_flat, c, flat_c, ic, mc, pc, kc, jc, s0, s1, nc, bbuf
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc, tile,
                              b_flat, (at, at + line, b_at + nr, b_at + nr + line), ldb, level)
             elif in_place and ahead_rows:
-                # Both lines of the tile's row ahead_rows rows down. In the last block of rows the last steps
-                # point past B: harmless, a prefetch is a hint that never faults (and the address carries no
-                # in-bounds promise).
-                at = b_at + ahead_rows * ldb
-                micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc, tile,
-                             b_flat, (at, at + line), ldb, level)
+                # Both lines of the row ahead_rows steps on in the order the strip reads B: down this strip, and
+                # in its last ahead_rows steps the first rows of the next strip, which the next call reads first
+                # (IN_PLACE_AHEAD; such A is one strip). Two calls, the second adding to the first's tile. At the
+                # last strip those point past the thread's share, or past B: harmless, a prefetch is a hint that
+                # never faults (and the address carries no in-bounds promise).
+                head = max(kc - ahead_rows, 0)
+                if head:
+                    at = b_at + ahead_rows * ldb
+                    micro_kernel(rows, head, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc,
+                                 tile, b_flat, (at, at + line), ldb, level)
+                at = b_at + nr + (head + ahead_rows - kc) * ldb
+                micro_kernel(rows, kc - head, abuf, t * kc * mr + head * mr, 1, mr, b_flat, b_at + head * ldb, ldb,
+                             flat_c, off, ldc, acc or head > 0, tile, b_flat, (at, at + line), ldb, level)
             elif in_place:
                 micro_kernel(rows, kc, abuf, t * kc * mr, 1, mr, b_flat, b_at, ldb, flat_c, off, ldc, acc, tile,
                              None, 0, 0, 0)

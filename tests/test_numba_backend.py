@@ -1194,6 +1194,40 @@ def test_short_strips_reading_b_in_place_fetch_it_ahead(m, n, k, dtype, ahead):
         kernel.teardown()
 
 
+@pytest.mark.parametrize(
+    "m, n, k, dtype",
+    [
+        (8, 1024, 1, "float64"),  # one k step: the fetching call alone, into the next strip
+        (8, 1024, 31, "float64"),  # fewer steps than IN_PLACE_AHEAD: no first call
+        (8, 1024, 32, "float64"),  # exactly IN_PLACE_AHEAD
+        (8, 1024, 33, "float64"),  # one step in the first call
+        (7, 7168, 256, "float64"),  # DeepSeek-V3's moe.shared.down, a row short
+        (6, 600, 1100, "float64"),  # three KC blocks, the last of 76 rows: the second and third add to C
+        (8, 1040, 700, "float32"),  # two KC blocks, and a last partial strip
+    ],
+)
+def test_strips_fetching_into_the_next_strip_write_c_once_and_add_the_rest(m, n, k, dtype):
+    """A short strip reading B in place with its rows fetched ahead runs as two calls, the second fetching the
+    next strip's first rows; the second adds to the first's tile (and to earlier KC blocks'), the first of a
+    product overwrites it. C starts as NaN and the product runs twice: a call that adds to what C held, or one
+    that overwrites what the first call wrote, gives a wrong (or NaN) C."""
+    case = GemmCase(m, n, k, dtype)
+    kernel = NumbaGemm()
+    kernel.setup(1)
+    try:
+        ops = make_operands(case)
+        prepared = kernel.prepare(case, ops)
+        prepared.output[...] = np.nan
+        prepared.launch()
+        prepared.launch()
+        assert verify(case, ops, prepared.output).ok
+        from gemmbench.kernels import _numba_gemm_impl as impl
+
+        assert ("rows ahead" in prepared.facts["path"]) == impl.FETCH_AHEAD, prepared.facts["path"]
+    finally:
+        kernel.teardown()
+
+
 # (rows of A, bytes of B, bytes between B's rows, full width, rows fetched ahead): 12-row tiles, AVX-512's constants.
 @pytest.mark.parametrize(
     "m, b_bytes, stride, full_width, ahead",
