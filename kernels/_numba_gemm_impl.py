@@ -463,7 +463,7 @@ UNFETCHED_KC = 128
 #: 32 over 16 (separate runs): -8 to +13 %, ahead on four of seven shapes. A strip's last IN_PLACE_AHEAD
 #: steps fetch the next strip's first rows (``_block``), the rows read next; until e524c85 they pointed past
 #: the strip's KC rows, at lines no call read soon. Over that, on Zen 4, in-process A/B (docs/examples/
-#: kernel_ab.py), one thread, B of 4-15 MiB, two runs: float64 8x7168x256 +36 and +12 %, 8x14336x128 +26 and
+#: kernel_ab.py), one thread, B of 3.5-14 MiB, two runs: float64 8x7168x256 +36 and +12 %, 8x14336x128 +26 and
 #: +20 %, 8x3584x512 +28 and +11 %, 6x7168x256 +18 and +19 %, 7x7168x256 +22 %, 8x3072x512 +18 %,
 #: 8x1536x1024 +7 %, 8x7168x64 +3 %; float32 8x7168x512 +23 %, 8x14336x256 +19 %, 8x4096x512 +6 %,
 #: 8x2048x1024 +5 %. Two threads: float64 8x14336x128 +34 %, 8x7168x256 +18 %, 8x3072x512 +5 %, float32
